@@ -1,0 +1,36 @@
+"""kvmnet: libvirt-style virtual networking for KVM hosts, without a daemon.
+
+``kvmnet.open()`` returns a :class:`~kvmnet.api.Connection` that a
+libvirt-python user will recognise.  Errors are re-exported here.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import (
+    ConflictError,
+    HostError,
+    InvalidArgError,
+    KvmnetError,
+    NotFoundError,
+    OperationInvalidError,
+    UnsupportedError,
+    ValidationError,
+    XMLParseError,
+)
+
+if TYPE_CHECKING:
+    from .api import Connection
+
+__all__ = [
+    "open", "KvmnetError", "XMLParseError", "ValidationError", "HostError", "NotFoundError",
+    "ConflictError", "OperationInvalidError", "InvalidArgError", "UnsupportedError",
+]
+__version__ = "0.1.0"
+
+
+def open(root: str | None = None) -> "Connection":  # noqa: A001 - mirrors libvirt.open()
+    """Open a connection to the kvmnet state under ``root`` (default ``$KVMNET_ROOT`` or ``/``)."""
+    from .api import Connection
+
+    return Connection(root)

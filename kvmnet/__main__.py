@@ -1,0 +1,3 @@
+from kvmnet.cli.main import main
+
+raise SystemExit(main())

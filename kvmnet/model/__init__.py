@@ -1,0 +1,1 @@
+"""Frozen data model; imports nothing else from kvmnet."""
