@@ -1,0 +1,472 @@
+"""A libvirt-python shaped API over kvmnet's store.
+
+``kvmnet.open()`` gives a :class:`Connection`; its methods and the
+:class:`Network` handles mirror ``libvirt.virConnect`` and
+``libvirt.virNetwork`` (same names, same numeric flags and enums), so code
+written for libvirt-python reads the same.  Errors are
+:class:`~kvmnet.errors.KvmnetError` subclasses with ``get_error_code()``.
+
+Starting, stopping and live updates need the host-networking layer, which is
+not there yet: ``networkCreateXML``, ``Network.create``, ``Network.destroy`` and
+``update(..., AFFECT_LIVE)`` raise :class:`~kvmnet.errors.UnsupportedError`
+(or :class:`~kvmnet.errors.OperationInvalidError` when the network is not
+active).  Nothing here imports lxml until a document must be parsed, which
+keeps ``kvmnet net-list`` quick to start.
+"""
+from __future__ import annotations
+
+import os
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from .errors import (
+    InvalidArgError,
+    KvmnetError,
+    NotFoundError,
+    OperationInvalidError,
+    UnsupportedError,
+    XMLParseError,
+)
+from .store import CorruptStoreError, Entry, Layout, Store, canonical_uuid
+
+if TYPE_CHECKING:
+    from .model.network import Network as NetworkDef
+    from .paths import Paths
+
+# virConnectListAllNetworksFlags
+VIR_CONNECT_LIST_NETWORKS_INACTIVE = 1
+VIR_CONNECT_LIST_NETWORKS_ACTIVE = 2
+VIR_CONNECT_LIST_NETWORKS_PERSISTENT = 4
+VIR_CONNECT_LIST_NETWORKS_TRANSIENT = 8
+VIR_CONNECT_LIST_NETWORKS_AUTOSTART = 16
+VIR_CONNECT_LIST_NETWORKS_NO_AUTOSTART = 32
+
+# virNetworkXMLFlags
+VIR_NETWORK_XML_INACTIVE = 1
+
+# virNetworkUpdateCommand
+VIR_NETWORK_UPDATE_COMMAND_NONE = 0
+VIR_NETWORK_UPDATE_COMMAND_MODIFY = 1
+VIR_NETWORK_UPDATE_COMMAND_DELETE = 2
+VIR_NETWORK_UPDATE_COMMAND_ADD_LAST = 3
+VIR_NETWORK_UPDATE_COMMAND_ADD_FIRST = 4
+
+# virNetworkUpdateSection
+VIR_NETWORK_SECTION_NONE = 0
+VIR_NETWORK_SECTION_BRIDGE = 1
+VIR_NETWORK_SECTION_DOMAIN = 2
+VIR_NETWORK_SECTION_IP = 3
+VIR_NETWORK_SECTION_IP_DHCP_HOST = 4
+VIR_NETWORK_SECTION_IP_DHCP_RANGE = 5
+VIR_NETWORK_SECTION_FORWARD = 6
+VIR_NETWORK_SECTION_FORWARD_INTERFACE = 7
+VIR_NETWORK_SECTION_FORWARD_PF = 8
+VIR_NETWORK_SECTION_PORTGROUP = 9
+VIR_NETWORK_SECTION_DNS_HOST = 10
+VIR_NETWORK_SECTION_DNS_TXT = 11
+VIR_NETWORK_SECTION_DNS_SRV = 12
+
+# virNetworkUpdateFlags
+VIR_NETWORK_UPDATE_AFFECT_CURRENT = 0
+VIR_NETWORK_UPDATE_AFFECT_LIVE = 1
+VIR_NETWORK_UPDATE_AFFECT_CONFIG = 2
+
+#: Names of the update commands and sections, as virsh spells them (index = enum value).
+UPDATE_COMMANDS = ("none", "modify", "delete", "add-last", "add-first")
+UPDATE_SECTIONS = ("none", "bridge", "domain", "ip", "ip-dhcp-host", "ip-dhcp-range",
+                   "forward", "forward-interface", "forward-pf", "portgroup", "dns-host",
+                   "dns-txt", "dns-srv")
+
+#: Largest network document accepted, the same as the XML parser (xmlio.safe) allows:
+#: virsh reads up to 10 MiB, but no sane network definition comes near 1 MiB, and the
+#: cap keeps a hostile file from eating memory.
+MAX_XML_BYTES = 1024 * 1024
+
+_LIST_ALL = (VIR_CONNECT_LIST_NETWORKS_INACTIVE | VIR_CONNECT_LIST_NETWORKS_ACTIVE
+             | VIR_CONNECT_LIST_NETWORKS_PERSISTENT | VIR_CONNECT_LIST_NETWORKS_TRANSIENT
+             | VIR_CONNECT_LIST_NETWORKS_AUTOSTART | VIR_CONNECT_LIST_NETWORKS_NO_AUTOSTART)
+
+#: How long a handle from listAllNetworks answers state queries from the listing itself.
+SNAPSHOT_SECONDS = 1.0
+
+_HINT_LIST = "run 'kvmnet net-list --all' to see the defined networks"
+
+
+def check_size(data: str | bytes, what: str = "network XML") -> None:
+    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+    if size > MAX_XML_BYTES:
+        raise XMLParseError(
+            f"{what} is {size} bytes; kvmnet accepts at most {MAX_XML_BYTES} bytes, "
+            "which no network definition needs: check that this is the right file")
+
+
+def sort_key(name: str) -> tuple[bytes, bytes]:
+    """virsh's order: ASCII case-insensitive (g_ascii_strcasecmp), then exact."""
+    raw = name.encode("utf-8", "surrogateescape")
+    return raw.lower(), raw
+
+
+def _parse(text: str) -> NetworkDef:
+    from .xmlio.network import parse_network
+
+    return parse_network(text)
+
+
+def _format(net: NetworkDef, inactive: bool) -> str:
+    from .xmlio.network import format_network
+
+    return format_network(net, inactive=inactive)
+
+
+def canonicalNetworkXML(xml: str | bytes) -> str:
+    """Parse and validate a network document; return it as libvirt formats a parsed network.
+
+    Nothing is assigned (no UUID, bridge name or MAC): this is the document's
+    own content after parse-time normalisation.  Raises the parse or
+    validation error otherwise.  Backs ``kvmnet net-validate``.
+    """
+    from .define import prepare
+
+    check_size(xml)
+    return _format(prepare(xml), inactive=False)
+
+
+class Connection:
+    """A connection to the kvmnet state under one root (``virConnect``)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self._root = root
+        # Layout, not Paths: see kvmnet.store.Layout (start-up time of the CLI).
+        self._store: Store | None = Store(Layout(root))
+
+    # -- plumbing -------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise InvalidArgError("the connection is closed; open a new one with kvmnet.open()")
+        return self._store
+
+    @property
+    def paths(self) -> Paths:
+        """Every kvmnet location under this connection's root."""
+        from .paths import Paths
+
+        return Paths.from_env(self._root)
+
+    def close(self) -> int:
+        self._store = None
+        return 0
+
+    def isAlive(self) -> bool:
+        return self._store is not None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def getURI(self) -> str:
+        return f"kvmnet://{Layout(self._root).root}"
+
+    # -- define / create -----------------------------------------------------------
+    def networkDefineXML(self, xml: str | bytes) -> Network:
+        """Define (or redefine) a persistent network; see :mod:`kvmnet.define`.
+
+        ``xml`` may be bytes, so that a file's own encoding declaration is honoured.
+        """
+        from .define import define
+
+        check_size(xml)
+        net = define(self.store, xml)
+        assert net.uuid is not None
+        return Network(self, net.name, net.uuid)
+
+    def networkDefineXMLFlags(self, xml: str | bytes, flags: int = 0) -> Network:
+        if flags & ~1:  # VIR_NETWORK_DEFINE_VALIDATE is the only flag libvirt has
+            raise InvalidArgError(f"unsupported flags 0x{flags:x} for networkDefineXMLFlags")
+        return self.networkDefineXML(xml)
+
+    def networkCreateXML(self, xml: str | bytes) -> Network:
+        """Create and start a transient network: needs the host layer (not there yet)."""
+        check_size(xml)
+        from .define import prepare
+
+        net = prepare(xml)
+        raise UnsupportedError(
+            f"cannot create network '{net.name}': starting networks is not implemented in "
+            "this kvmnet yet; define it with net-define for now")
+
+    # -- lookup ----------------------------------------------------------------------
+    def networkLookupByName(self, name: str) -> Network:
+        if self.store.entry(name) is None:
+            raise NotFoundError(f"network not found: no network with matching name {name!r}; "
+                                + _HINT_LIST)
+        return Network(self, name)
+
+    def networkLookupByUUIDString(self, uuidstr: str) -> Network:
+        wanted = canonical_uuid(uuidstr)
+        store = self.store
+        for entry in store.entries():
+            for read, present in ((store.peek_config, entry.persistent),
+                                  (store.peek_status, entry.active)):
+                try:
+                    peek = read(entry.name) if present else None
+                except CorruptStoreError:
+                    continue  # a damaged file names no UUID; it must not hide the others
+                if peek is not None and peek.uuid == wanted:
+                    return Network(self, entry.name, wanted)
+        raise NotFoundError(f"network not found: no network with matching uuid {uuidstr!r}; "
+                            + _HINT_LIST)
+
+    def networkLookupByUUID(self, raw: bytes) -> Network:
+        if len(raw) != 16:
+            raise InvalidArgError(f"a raw UUID is 16 bytes, got {len(raw)}")
+        return self.networkLookupByUUIDString(raw.hex())
+
+    def lookupNetwork(self, ident: str) -> Network:
+        """By UUID when ``ident`` looks like one and matches, else by name (as virsh does)."""
+        if len(ident) == 36 or (len(ident) == 32 and "-" not in ident):
+            try:
+                return self.networkLookupByUUIDString(ident)
+            except NotFoundError:
+                pass
+        if self.store.entry(ident) is None:
+            raise NotFoundError(f"network not found: no network with matching name or uuid "
+                                f"{ident!r}; " + _HINT_LIST)
+        return Network(self, ident)
+
+    # -- listing ---------------------------------------------------------------------
+    def _entries(self, flags: int) -> list[Entry]:
+        if flags & ~_LIST_ALL:
+            raise InvalidArgError(f"unsupported flags 0x{flags & ~_LIST_ALL:x} for listAllNetworks")
+
+        def pick(value: bool, yes: int, no: int) -> bool:
+            group = flags & (yes | no)
+            return not group or bool(group & (yes if value else no))
+
+        chosen = [
+            e for e in self.store.entries()
+            if pick(e.active, VIR_CONNECT_LIST_NETWORKS_ACTIVE, VIR_CONNECT_LIST_NETWORKS_INACTIVE)
+            and pick(e.persistent, VIR_CONNECT_LIST_NETWORKS_PERSISTENT,
+                     VIR_CONNECT_LIST_NETWORKS_TRANSIENT)
+            and pick(e.autostart, VIR_CONNECT_LIST_NETWORKS_AUTOSTART,
+                     VIR_CONNECT_LIST_NETWORKS_NO_AUTOSTART)
+        ]
+        chosen.sort(key=lambda e: sort_key(e.name))
+        return chosen
+
+    def listAllNetworks(self, flags: int = 0) -> list[Network]:
+        return [Network(self, e.name, entry=e) for e in self._entries(flags)]
+
+    def listNetworks(self) -> list[str]:
+        """Names of the active networks."""
+        return [e.name for e in self._entries(VIR_CONNECT_LIST_NETWORKS_ACTIVE)]
+
+    def listDefinedNetworks(self) -> list[str]:
+        """Names of the inactive (defined, not running) networks."""
+        return [e.name for e in self._entries(VIR_CONNECT_LIST_NETWORKS_INACTIVE)]
+
+    def numOfNetworks(self) -> int:
+        return len(self.listNetworks())
+
+    def numOfDefinedNetworks(self) -> int:
+        return len(self.listDefinedNetworks())
+
+
+class Network:
+    """A handle on one network (``virNetwork``); state is re-read on every call.
+
+    The one exception: a handle from :meth:`Connection.listAllNetworks` answers
+    ``isActive``, ``isPersistent`` and ``autostart`` from the listing for
+    :data:`SNAPSHOT_SECONDS`, so that printing a table of many networks does
+    not stat every file three more times.
+    """
+
+    def __init__(self, conn: Connection, name: str, uuid: str | None = None,
+                 entry: Entry | None = None) -> None:
+        self._conn = conn
+        self._name = name
+        self._uuid = uuid
+        # The listing's view of the state, so that a table of N networks costs no extra
+        # I/O; it answers isActive/isPersistent/autostart for SNAPSHOT_SECONDS only.
+        self._snapshot = entry
+        self._snapshot_at = time.monotonic() if entry is not None else 0.0
+
+    def __repr__(self) -> str:
+        return f"<kvmnet.api.Network {self._name!r}>"
+
+    def connect(self) -> Connection:
+        return self._conn
+
+    # -- identity ---------------------------------------------------------------
+    def name(self) -> str:
+        return self._name
+
+    def UUIDString(self) -> str:
+        if self._uuid is None:
+            self._uuid = self._current_uuid()
+        return self._uuid
+
+    def UUID(self) -> bytes:
+        return bytes.fromhex(self.UUIDString().replace("-", ""))
+
+    def _entry(self) -> Entry:
+        entry = self._conn.store.entry(self._name)
+        if entry is None:
+            raise NotFoundError(f"network not found: network '{self._name}' no longer exists; "
+                                + _HINT_LIST)
+        return entry
+
+    def _state(self) -> Entry:
+        if self._snapshot is not None:
+            if time.monotonic() - self._snapshot_at < SNAPSHOT_SECONDS:
+                return self._snapshot
+            self._snapshot = None
+        return self._entry()
+
+    def _current_uuid(self) -> str:
+        store = self._conn.store
+        entry = self._entry()
+        peek = store.peek_config(self._name) if entry.persistent else store.peek_status(self._name)
+        if peek is None or peek.uuid is None:
+            raise CorruptStoreError(f"network '{self._name}' has no uuid in its stored file; "
+                                    "redefine it with net-define")
+        return peek.uuid
+
+    def _check_same(self) -> Entry:
+        """The network still exists and is still the one this handle was made for."""
+        entry = self._entry()
+        if self._uuid is not None and self._current_uuid() != self._uuid:
+            raise NotFoundError(
+                f"network not found: network '{self._name}' was redefined with another uuid "
+                f"since this handle was made (was {self._uuid}); look it up again")
+        return entry
+
+    # -- state --------------------------------------------------------------------
+    def isActive(self) -> bool:
+        return self._state().active
+
+    def isPersistent(self) -> bool:
+        return self._state().persistent
+
+    def autostart(self) -> bool:
+        return self._state().autostart
+
+    def setAutostart(self, autostart: bool | int) -> int:
+        store = self._conn.store
+        with store.locked():
+            entry = self._check_same()
+            if not entry.persistent:
+                raise OperationInvalidError(
+                    f"cannot set autostart for transient network '{self._name}'; define it "
+                    "with net-define first")
+            store.set_autostart(self._name, bool(autostart))
+        return 0
+
+    # -- documents --------------------------------------------------------------------
+    def _definition(self, inactive: bool) -> NetworkDef:
+        store = self._conn.store
+        entry = self._check_same()
+        if entry.active and not (inactive and entry.persistent):
+            text, where = store.read_status(self._name), store.status_path(self._name)
+        else:
+            text, where = store.read_config(self._name), store.config_path(self._name)
+        if text is None:  # removed between the two reads
+            raise NotFoundError(f"network not found: network '{self._name}' no longer exists; "
+                                + _HINT_LIST)
+        try:
+            net = _parse(text)
+        except KvmnetError as exc:
+            raise CorruptStoreError(f"stored file {where} cannot be read: {exc}; fix the file "
+                                    "by hand or remove it") from None
+        if net.name != self._name:
+            raise CorruptStoreError(
+                f"stored file {where} defines network '{net.name}', not '{self._name}'; "
+                "rename the file or correct its <name>")
+        return net
+
+    def XMLDesc(self, flags: int = 0) -> str:
+        if flags & ~VIR_NETWORK_XML_INACTIVE:
+            raise InvalidArgError(f"unsupported flags 0x{flags:x} for XMLDesc")
+        inactive = bool(flags & VIR_NETWORK_XML_INACTIVE)
+        return _format(self._definition(inactive), inactive)
+
+    def bridgeName(self) -> str:
+        store = self._conn.store
+        entry = self._entry()
+        peek = store.peek_status(self._name) if entry.active else store.peek_config(self._name)
+        if peek is None or not peek.bridge:
+            raise OperationInvalidError(f"network '{self._name}' does not have a bridge name "
+                                        f"(forward mode '{peek.mode if peek else '?'}')")
+        return peek.bridge
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def undefine(self) -> int:
+        store = self._conn.store
+        with store.locked():
+            entry = self._check_same()
+            if not entry.persistent:
+                raise OperationInvalidError(
+                    f"cannot undefine transient network '{self._name}'; a transient network "
+                    "goes away when it is destroyed")
+            store.delete_config(self._name)
+        return 0
+
+    def create(self) -> int:
+        self._entry()
+        raise UnsupportedError(f"cannot start network '{self._name}': starting networks is not "
+                               "implemented in this kvmnet yet")
+
+    def destroy(self) -> int:
+        if not self._entry().active:
+            raise OperationInvalidError(f"network '{self._name}' is not active")
+        raise UnsupportedError(f"cannot destroy network '{self._name}': stopping networks is "
+                               "not implemented in this kvmnet yet")
+
+    def update(self, command: int, section: int, parentIndex: int, xml: str,
+               flags: int = 0) -> int:
+        """Change one part of the definition (``virNetworkUpdate``), as libvirt's enums say."""
+        if not 0 < command < len(UPDATE_COMMANDS):
+            raise InvalidArgError(f"unknown network update command {command}; use one of "
+                                  "VIR_NETWORK_UPDATE_COMMAND_MODIFY/DELETE/ADD_LAST/ADD_FIRST")
+        if not 0 < section < len(UPDATE_SECTIONS):
+            raise InvalidArgError(f"unknown network update section {section}")
+        if flags & ~(VIR_NETWORK_UPDATE_AFFECT_LIVE | VIR_NETWORK_UPDATE_AFFECT_CONFIG):
+            raise InvalidArgError(f"unsupported flags 0x{flags:x} for network update")
+        check_size(xml, "update XML")
+        store = self._conn.store
+        with store.locked():
+            entry = self._check_same()
+            live = bool(flags & VIR_NETWORK_UPDATE_AFFECT_LIVE)
+            config = bool(flags & VIR_NETWORK_UPDATE_AFFECT_CONFIG)
+            if not (live or config):  # AFFECT_CURRENT: whatever the network is now
+                live, config = entry.active, not entry.active
+            if config and not entry.persistent:
+                raise OperationInvalidError(
+                    f"cannot change the persistent config of transient network '{self._name}'")
+            if live:
+                if not entry.active:
+                    raise OperationInvalidError(
+                        f"network '{self._name}' is not active, so it has no live state to "
+                        "update; use --config to change its persistent definition")
+                raise UnsupportedError(
+                    f"live update of network '{self._name}' is not implemented in this kvmnet "
+                    "yet; use --config, then restart the network")
+            self._update_config(UPDATE_COMMANDS[command], UPDATE_SECTIONS[section],
+                                parentIndex, xml)
+        return 0
+
+    def _update_config(self, command: str, section: str, parent_index: int, xml: str) -> None:
+        from .update import apply_update
+        from .validate import validate_network
+
+        old = self._definition(inactive=True)
+        new = apply_update(old, command, section, xml, parent_index)
+        if new.name != old.name or new.uuid != old.uuid:
+            raise InvalidArgError("a network update may not change the network's name or uuid")
+        validate_network(new, update=True)
+        self._conn.store.write_config(self._name, _format(new, inactive=True))
+

@@ -1,0 +1,1 @@
+"""The ``kvmnet`` command line (virsh-style verbs); entry point :func:`kvmnet.cli.main.main`."""

@@ -1,0 +1,97 @@
+"""``net-edit``: virsh's edit loop (virsh-edit.c) over a temporary copy.
+
+The inactive XML goes to a temporary file, ``$VISUAL`` / ``$EDITOR`` / ``vi``
+edits it, and the result is redefined.  An unchanged file is not redefined.
+When the definition fails, the error is shown and the user is asked
+``Failed. Try again? [y,n,i,f,?]:`` (answers are read as lines from stdin, so
+scripts can drive it): ``y`` edits again, ``n`` gives up, ``f`` redefines the
+same text again, ``i`` does the same (virsh's "turn off validation"; kvmnet
+has no separate schema validation to turn off).  End of input counts as ``n``.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+
+from ..errors import KvmnetError
+from .main import Ctx
+
+PROMPT = "Failed. Try again? [y,n,i,f,?]: "
+HELP = ("y - yes, start editor again\n"
+        "n - no, throw away my changes\n"
+        "i - turn off validation and try to redefine again\n"
+        "f - force, try to redefine again\n"
+        "? - print this help\n")
+
+
+def editor_command() -> str:
+    return os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+
+
+def run_editor(ctx: Ctx, path: str) -> None:
+    editor = editor_command()
+    # As virsh: the editor string may carry options, so it goes through the shell.
+    status = subprocess.call(["/bin/sh", "-c", f"{editor} {shlex.quote(path)}"])
+    if status != 0:
+        raise KvmnetError(f"editor '{editor}' exited with status {status}; the network was not "
+                          "changed")
+
+
+def ask(ctx: Ctx) -> str:
+    """The user's answer to the retry prompt: one of y, n, i, f."""
+    while True:
+        ctx.stdout.write(PROMPT)
+        ctx.stdout.flush()
+        line = ctx.stdin.readline()
+        if not line:
+            ctx.stdout.write("\n")
+            return "n"
+        answer = line.strip().lower()[:1]
+        if answer == "?":
+            ctx.stdout.write(HELP)
+        elif answer in ("y", "n", "i", "f"):
+            return answer
+
+
+def edit_network(ctx: Ctx, ident: str) -> int:
+    from ..api import VIR_NETWORK_XML_INACTIVE
+
+    conn = ctx.conn()
+    net = conn.lookupNetwork(ident)
+    doc = net.XMLDesc(VIR_NETWORK_XML_INACTIVE)
+    fd, path = tempfile.mkstemp(prefix="kvmnet", suffix=".xml")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(doc)
+        edit = True
+        while True:
+            if edit:
+                run_editor(ctx, path)
+            with open(path, "rb") as fh:
+                edited = fh.read()
+            if edited == doc.encode("utf-8"):
+                ctx.extra(f"Network {net.name()} XML configuration not changed.\n")
+                return 0
+            try:
+                # Someone else changed it meanwhile: redefining would silently undo that.
+                if net.XMLDesc(VIR_NETWORK_XML_INACTIVE) != doc and edit:
+                    raise KvmnetError("the XML configuration was changed by another user "
+                                      "while you edited it; answer 'f' to overwrite their "
+                                      "change, 'y' to edit again")
+                new = conn.networkDefineXML(edited)
+            except KvmnetError as exc:
+                ctx.error(str(exc))
+                answer = ask(ctx)
+                if answer == "n":
+                    return 1
+                edit = answer == "y"
+                continue
+            ctx.extra(f"Network {new.name()} XML configuration edited.\n")
+            return 0
+    finally:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass

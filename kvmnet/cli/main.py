@@ -1,0 +1,210 @@
+"""``kvmnet`` command line: virsh's verbs, options and output shapes.
+
+Parsing and printing only; all work goes through the public API
+(:mod:`kvmnet.api`).  Errors print as ``error: <message>`` on stderr with exit
+status 1 (usage errors: 2) and no traceback unless ``--debug`` is given.
+Like virsh, every command's output ends with one empty line (``-q`` drops it
+together with headers and confirmations).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+
+from ..errors import KvmnetError
+
+if TYPE_CHECKING:
+    from ..api import Connection
+
+
+class UsageError(Exception):
+    """Bad command line: exit status 2."""
+
+
+class Ctx:
+    """What a command handler needs: streams, global options and the connection."""
+
+    def __init__(self, stdout: TextIO, stderr: TextIO, stdin: TextIO, *, quiet: bool = False,
+                 debug: bool = False, root: str | None = None) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stdin = stdin
+        self.quiet = quiet
+        self.debug = debug
+        self.root = root
+        self.trailer = True  # virsh's empty line after each command
+        self._conn: Connection | None = None
+
+    def conn(self) -> Connection:
+        if self._conn is None:
+            from ..api import Connection
+
+            self._conn = Connection(self.root)
+        return self._conn
+
+    def out(self, text: str) -> None:
+        self.stdout.write(text)
+
+    def extra(self, text: str) -> None:
+        """Informational output that ``--quiet`` suppresses (virsh's vshPrintExtra)."""
+        if not self.quiet:
+            self.stdout.write(text)
+
+    def error(self, message: str) -> None:
+        self.stderr.write(f"error: {message}\n")
+        self.stderr.flush()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class Formatter(argparse.HelpFormatter):
+    """argparse's formatter, minus the ``import shutil`` it does on every add_argument."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:
+            try:
+                width = int(os.environ.get("COLUMNS", "")) - 2
+            except ValueError:
+                try:
+                    width = os.get_terminal_size(2).columns - 2
+                except OSError:
+                    width = 78
+        super().__init__(prog, indent_increment, max_help_position, max(width, 40))
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with kvmnet's error shape: ``error: ...`` then a usage hint, exit 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("argument VERB: invalid choice:"):
+            verb = message.split("'")[1] if "'" in message else "?"
+            raise UsageError(f"unknown command: '{verb}'; run 'kvmnet --help' to see the commands")
+        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+
+
+def _verb_in(argv: list[str]) -> str | None:
+    """The verb of a command line, if it names one, skipping the global options."""
+    from .net import VERBS
+
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        if argv[i] == "--":
+            i += 1
+            break
+        i += 2 if argv[i] == "--root" else 1
+    return argv[i] if i < len(argv) and argv[i] in VERBS else None
+
+
+def build_parser(only: str | None = None) -> Parser:
+    """The full parser, or with ``only`` one that knows just that verb (faster start)."""
+    from . import net
+
+    parser = Parser(prog="kvmnet", description="libvirt-style virtual networks without a daemon "
+                    "(virsh verbs; see 'kvmnet VERB --help').")
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="quiet mode: no headers, confirmations or trailing empty line")
+    parser.add_argument("--root", metavar="DIR",
+                        help="state root (default: $KVMNET_ROOT, else /)")
+    parser.add_argument("--version", action="version", version=_version())
+    # An explicit prog keeps argparse from building a help formatter (and importing
+    # shutil) at start-up just to compute it.
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser, prog="kvmnet")
+    net.register(sub, only)
+    return parser
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return f"kvmnet {__version__}"
+
+
+def main(argv: list[str] | None = None, *, stdout: TextIO | None = None,
+         stderr: TextIO | None = None, stdin: TextIO | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else argv
+    ctx = Ctx(stdout or sys.stdout, stderr or sys.stderr, stdin or sys.stdin)
+    try:
+        try:
+            args = build_parser(_verb_in(args_list)).parse_args(args_list)
+        except UsageError as exc:
+            ctx.error(str(exc))
+            return 2
+        except SystemExit as exc:  # --help / --version
+            return exc.code if isinstance(exc.code, int) else 0
+        if args.verb is None:
+            ctx.error("no command given; run 'kvmnet --help' to see the commands")
+            return 2
+        ctx.quiet = args.quiet
+        ctx.debug = args.debug
+        ctx.root = args.root
+        return _run(ctx, args)
+    except BrokenPipeError:
+        # The reader went away (kvmnet net-list | head): not an error of ours.
+        _silence_stdout()
+        return 1
+    except KeyboardInterrupt:
+        ctx.error("interrupted")
+        return 130
+    finally:
+        ctx.close()
+
+
+def _run(ctx: Ctx, args: argparse.Namespace) -> int:
+    status = 1
+    try:
+        status = int(args.func(ctx, args))
+    except UsageError as exc:
+        ctx.error(str(exc))
+        return 2
+    except KvmnetError as exc:
+        if ctx.debug:
+            import traceback
+
+            traceback.print_exc(file=ctx.stderr)
+        ctx.error(str(exc))
+        status = exc.exit_status
+    except BrokenPipeError:
+        raise  # handled in main(): the reader went away
+    except OSError as exc:
+        if ctx.debug:
+            import traceback
+
+            traceback.print_exc(file=ctx.stderr)
+        where = f" ({exc.filename})" if exc.filename else ""
+        ctx.error(f"{exc.strerror or exc}{where}; check the path and its permissions")
+        status = 1
+    except Exception as exc:  # noqa: BLE001 - a bug: say so plainly, traceback only on request
+        if ctx.debug:
+            import traceback
+
+            traceback.print_exc(file=ctx.stderr)
+        ctx.error(f"internal error: {type(exc).__name__}: {exc} (this is a kvmnet bug; rerun "
+                  "with --debug for the traceback and report it)")
+        status = 1
+    if ctx.trailer:
+        ctx.extra("\n")
+    ctx.stdout.flush()
+    return status
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,205 @@
+"""Define a persistent network: what libvirt's networkDefineXML assigns and refuses.
+
+Assigned when missing (the parsed definition stays untouched otherwise):
+
+* a UUID (random, version 4);
+* for networks whose bridge kvmnet owns (isolated, nat, route, open): a bridge
+  name from libvirt's template ``virbr%d`` (or the user's own ``...%d``
+  template), the lowest number that no other defined or active network uses;
+* for the same modes: a bridge MAC address ``52:54:00:xx:xx:xx``.
+
+When a network of the same name already exists and the new XML leaves one of
+these out, the existing value is kept, so that re-running ``net-define`` on
+the same file keeps the network's identity, bridge and MAC stable (libvirt
+would generate new ones, or refuse a missing UUID).
+
+Refused (:class:`~kvmnet.errors.ConflictError`): a name that exists with
+another UUID, a UUID that another network uses, and a bridge name that another
+network uses.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+from .errors import ConflictError, InvalidArgError
+from .model.network import Bridge, Network
+from .store import CorruptStoreError, Peek, Store, canonical_uuid, check_name
+
+#: libvirt's default bridge name template and its highest id (MAX_BRIDGE_ID).
+BRIDGE_TEMPLATE = "virbr%d"
+MAX_BRIDGE_ID = 256
+#: Linux interface names are at most IFNAMSIZ - 1 bytes.
+MAX_IFNAME_BYTES = 15
+#: libvirt's (and QEMU's) locally administered MAC prefix.
+MAC_PREFIX = "52:54:00"
+
+
+@dataclass(frozen=True, slots=True)
+class Other:
+    """Another network (persistent config or live state) as define sees it."""
+
+    name: str
+    uuid: str | None
+    bridge: str | None
+    owns_bridge: bool
+
+
+def random_mac() -> str:
+    tail = os.urandom(3)
+    return MAC_PREFIX + "".join(f":{b:02x}" for b in tail)
+
+
+def new_uuid() -> str:
+    """A random (version 4) UUID, as uuid.uuid4() makes it.
+
+    Built by hand because importing the uuid module (it pulls in platform)
+    costs several milliseconds of every ``kvmnet net-define``.
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def free_bridge_name(template: str, used: Iterable[str]) -> str:
+    """Lowest ``template % N`` (N in 0..255) that no other network uses."""
+    taken = set(used)
+    for n in range(MAX_BRIDGE_ID):
+        candidate = template.replace("%d", str(n), 1)
+        if candidate not in taken:
+            return candidate
+    raise ConflictError(
+        f"no free bridge name from template '{template}': {template.replace('%d', '0')} to "
+        f"{template.replace('%d', str(MAX_BRIDGE_ID - 1))} are all used by other networks; "
+        "give the network an explicit <bridge name='...'/> or undefine unused networks")
+
+
+def _owns_bridge(net: Network) -> bool:
+    return net.forward_mode.uses_bridge_device
+
+
+def assign(net: Network, others: Iterable[Other], previous: Iterable[Peek] = ()) -> Network:
+    """Fill in the UUID, bridge name and MAC that define assigns, then check conflicts.
+
+    ``others`` are all networks with another name; ``previous`` are the stored
+    config and/or live state of the network with this name, if any.
+    """
+    others = list(others)
+    previous = [p for p in previous if p is not None]
+    prev_uuid = next((p.uuid for p in previous if p.uuid), None)
+
+    # Identity: same name keeps its UUID; another UUID for the same name is refused.
+    if net.uuid is None:
+        net = replace(net, uuid=prev_uuid or new_uuid())
+    elif prev_uuid is not None and canonical_uuid(net.uuid) != prev_uuid:
+        raise ConflictError(
+            f"network '{net.name}' already exists with uuid {prev_uuid}, but the new definition "
+            f"has uuid {net.uuid}; to replace the network, use uuid {prev_uuid} or leave <uuid> "
+            "out; to keep both, give the new network another <name>")
+    assert net.uuid is not None
+    for other in others:
+        if other.uuid is not None and other.uuid == canonical_uuid(net.uuid):
+            raise ConflictError(
+                f"uuid {net.uuid} is already used by network '{other.name}'; leave <uuid> out "
+                f"to get a fresh one, or undefine '{other.name}' first if it should be replaced")
+
+    if _owns_bridge(net):
+        net = _assign_bridge(net, others, previous)
+        if net.mac is None:
+            prev_mac = next((p.mac for p in previous if p.mac and p.owns_bridge), None)
+            net = replace(net, mac=prev_mac or random_mac())
+    elif net.bridge_name is not None:
+        # A bridge-mode network attaches to an existing host bridge, which several
+        # networks may share, but not one that another network creates and owns.
+        for other in others:
+            if other.owns_bridge and other.bridge == net.bridge_name:
+                raise ConflictError(
+                    f"bridge '{net.bridge_name}' is the bridge that network '{other.name}' "
+                    "creates; a bridge-mode network needs a host bridge of its own, so choose "
+                    "another <bridge name='...'/>")
+    return net
+
+
+def _assign_bridge(net: Network, others: list[Other], previous: list[Peek]) -> Network:
+    used = {o.bridge for o in others if o.bridge}
+    name = net.bridge_name
+    if name is None:
+        prev = next((p.bridge for p in previous
+                     if p.bridge and p.owns_bridge and "%d" not in p.bridge), None)
+        if prev is not None and prev not in used:
+            name = prev
+        else:
+            name = free_bridge_name(BRIDGE_TEMPLATE, used)
+    elif "%d" in name:
+        name = free_bridge_name(name, used)
+    else:
+        owner = next((o.name for o in others if o.bridge == name), None)
+        if owner is not None:
+            raise ConflictError(
+                f"bridge name '{name}' is already used by network '{owner}'; choose another "
+                "<bridge name='...'/>, or leave the name out and kvmnet assigns a free virbrN")
+    if len(name.encode("utf-8")) > MAX_IFNAME_BYTES:
+        raise InvalidArgError(
+            f"bridge name '{name}' is {len(name.encode('utf-8'))} bytes long; Linux interface "
+            f"names are at most {MAX_IFNAME_BYTES} bytes, so choose a shorter "
+            "<bridge name='...'/>")
+    bridge = net.bridge if net.bridge is not None else Bridge()
+    return replace(net, bridge=replace(bridge, name=name))
+
+
+def _peek_or_skip(read: Callable[[str], Peek | None], name: str) -> Peek | None:
+    # A damaged file cannot claim a UUID or bridge; and when it is this very
+    # network's, redefining it is how the user repairs it.
+    try:
+        return read(name)
+    except CorruptStoreError:
+        return None
+
+
+def gather(store: Store, name: str) -> tuple[list[Other], list[Peek]]:
+    """Other networks' identities and bridges, and this name's stored states."""
+    others: list[Other] = []
+    previous: list[Peek] = []
+    for entry in store.entries():
+        peeks: list[Peek] = []
+        if entry.persistent:
+            p = _peek_or_skip(store.peek_config, entry.name)
+            if p is not None:
+                peeks.append(p)
+        if entry.active:
+            p = _peek_or_skip(store.peek_status, entry.name)
+            if p is not None:
+                peeks.append(p)
+        if entry.name == name:
+            previous.extend(peeks)
+            continue
+        for p in peeks:
+            others.append(Other(name=entry.name, uuid=p.uuid, bridge=p.bridge,
+                                owns_bridge=p.owns_bridge))
+    return others, previous
+
+
+def prepare(data: str | bytes) -> Network:
+    """Parse and validate a definition (no assignment, no store access)."""
+    from .validate import validate_network
+    from .xmlio.network import parse_network
+
+    net = parse_network(data)
+    validate_network(net)  # every semantic problem at once, names included
+    check_name(net.name)  # the store's own rules (e.g. no leading dot) on top
+    return net
+
+
+def define(store: Store, data: str | bytes) -> Network:
+    """Parse, validate, assign and store a persistent definition; returns what was stored."""
+    from .xmlio.network import format_network
+
+    net = prepare(data)
+    with store.locked():
+        others, previous = gather(store, net.name)
+        net = assign(net, others, previous)
+        store.write_config(net.name, format_network(net, inactive=True))
+    return net

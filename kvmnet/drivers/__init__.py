@@ -1,0 +1,21 @@
+"""The one registry that maps a forward mode to its driver."""
+from __future__ import annotations
+
+from kvmnet.drivers.base import NetworkDriver
+from kvmnet.drivers.passive import (
+    HostBridgeDriver, HostdevDriver, PassthroughDriver, PrivateDriver, VepaDriver,
+)
+from kvmnet.drivers.virtual import IsolatedDriver, NatDriver, OpenDriver, RouteDriver
+from kvmnet.model.network import ForwardMode, Network
+
+_DRIVERS: dict[ForwardMode, NetworkDriver] = {
+    d.mode: d
+    for d in (
+        NatDriver(), RouteDriver(), OpenDriver(), IsolatedDriver(), HostBridgeDriver(),
+        PrivateDriver(), VepaDriver(), PassthroughDriver(), HostdevDriver(),
+    )
+}
+
+
+def driver_for(net: Network) -> NetworkDriver:
+    return _DRIVERS[net.forward_mode]

@@ -1,0 +1,16 @@
+"""Narrow adapters through which kvmnet changes the host.
+
+Each module takes plain values (names, addresses, numbers), never model objects, and logs every
+change it makes at debug level on the ``kvmnet.host`` logger, in the shell form a person would
+type (``ip link add virbr0 type bridge ...``, ``sysctl -w net.ipv4.ip_forward=1``).  Failures are
+:class:`kvmnet.errors.HostError` naming that command and the errno.
+
+- :mod:`.run`: argv-only subprocess runner with clear "not installed" and "failed" errors.
+- :mod:`.netlink`: links, addresses and routes over rtnetlink (the only pyroute2 user).
+- :mod:`.sysctl`: ``/proc/sys`` keys, read and write with the previous value returned.
+- :mod:`.procnet`: parsers of ``/proc/net/{tcp,udp}{,6}``: who listens on which port.
+- :mod:`.dnsmasq`: start, stop, reload one dnsmasq per network; inotify limits.
+- :mod:`.process`: PID-reuse-safe signalling (pidfd) and ``/proc/PID/cmdline`` checks.
+
+This package imports nothing at import time so that importing one adapter stays cheap.
+"""

@@ -1,0 +1,182 @@
+"""Who listens on which port, from ``/proc/net/{tcp,tcp6,udp,udp6}`` (pure parsers + one reader).
+
+Used before starting a network to refuse early, with a clear message, when its DNS (53) or DHCP
+(67) port is already taken; dnsmasq would otherwise die with "failed to create listening socket".
+
+Format (``net/ipv4/tcp_ipv4.c``): each line after the header reads
+``sl local_address rem_address st ...`` where an address is ``HEX:PORT``.  The IP is the raw
+``__be32`` (IPv4) or four ``__be32`` words (IPv6) printed as host-order integers with ``%08X``,
+so on a little-endian machine each 4-byte word appears byte-reversed.  The port is plain hex.
+
+``/proc/net`` is per network namespace (of the reading process).
+
+Port 67 caveat: every dnsmasq started with ``bind-interfaces``/``bind-dynamic`` binds DHCP on
+``0.0.0.0:67`` (with SO_BINDTODEVICE and SO_REUSEADDR), so several such dnsmasq instances
+coexist; a wildcard listener on 67 is only a real conflict when it is not such a dnsmasq.  Use
+:func:`socket_owners` to find out who holds it.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from collections.abc import Iterable
+from typing import Literal, NamedTuple
+
+Proto = Literal["tcp", "udp"]
+
+TCP_LISTEN = 0x0A
+# An unconnected (bound) UDP socket shows TCP_CLOSE; a connect()ed one shows ESTABLISHED.
+UDP_UNCONNECTED = 0x07
+
+PROC_FILES: dict[str, tuple[Proto, int]] = {
+    "tcp": ("tcp", 4),
+    "tcp6": ("tcp", 6),
+    "udp": ("udp", 4),
+    "udp6": ("udp", 6),
+}
+
+
+class ListeningSocket(NamedTuple):
+    address: str  # normalised text form: "0.0.0.0", "192.168.122.1", "::", "fe80::1"
+    port: int
+    proto: Proto
+    family: int  # 4 or 6
+    uid: int = -1  # owner as shown in the file (-1: unknown)
+    inode: int = 0  # socket inode: find its process with :func:`socket_owners`
+
+
+def decode_address(hex_ip: str, byteorder: Literal["little", "big"] = sys.byteorder) -> str:
+    """Decode the IP part of ``/proc/net`` ``HEX:PORT`` (8 hex digits for IPv4, 32 for IPv6)."""
+    if len(hex_ip) not in (8, 32):
+        raise ValueError(f"unexpected address field {hex_ip!r}")
+    raw = b"".join(
+        int(hex_ip[i:i + 8], 16).to_bytes(4, byteorder) for i in range(0, len(hex_ip), 8)
+    )
+    return str(ipaddress.ip_address(raw))
+
+
+def parse(
+    text: str,
+    proto: Proto,
+    byteorder: Literal["little", "big"] = sys.byteorder,
+) -> list[ListeningSocket]:
+    """Listening sockets in the text of one ``/proc/net/{tcp,udp}[6]`` file.
+
+    TCP: sockets in LISTEN.  UDP: bound, unconnected sockets (what a server such as dnsmasq
+    holds).  Lines that do not parse (a header, a truncated read) are skipped.
+    """
+    wanted = TCP_LISTEN if proto == "tcp" else UDP_UNCONNECTED
+    found: list[ListeningSocket] = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or not fields[0].endswith(":") or ":" not in fields[1]:
+            continue
+        try:
+            state = int(fields[3], 16)
+            hex_ip, hex_port = fields[1].split(":")
+            address = decode_address(hex_ip, byteorder)
+            port = int(hex_port, 16)
+        except ValueError:
+            continue
+        if state != wanted:
+            continue
+        family = 6 if len(hex_ip) == 32 else 4
+        uid = inode = -1
+        if len(fields) >= 10:
+            try:
+                uid, inode = int(fields[7]), int(fields[9])
+            except ValueError:
+                pass
+        found.append(ListeningSocket(address, port, proto, family, uid, max(inode, 0)))
+    return found
+
+
+def read_listening(proc_net: str = "/proc/net") -> list[ListeningSocket]:
+    """Every listening TCP socket and bound UDP socket in this network namespace."""
+    found: list[ListeningSocket] = []
+    for name, (proto, _family) in PROC_FILES.items():
+        try:
+            with open(f"{proc_net}/{name}", encoding="ascii", errors="replace") as f:
+                text = f.read()
+        except FileNotFoundError:  # tcp6/udp6 are absent when IPv6 is disabled
+            continue
+        found.extend(parse(text, proto))
+    return found
+
+
+def _unmapped(address: str) -> str:
+    """``::ffff:a.b.c.d`` (an IPv6 socket bound to an IPv4-mapped address) as ``a.b.c.d``."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return address
+
+
+def conflicting_listeners(
+    addresses: Iterable[str],
+    port: int,
+    proto: Proto,
+    sockets: Iterable[ListeningSocket] | None = None,
+) -> list[ListeningSocket]:
+    """Listeners that would stop a server binding ``port`` on any of ``addresses``.
+
+    A listener conflicts when it holds the same port and protocol either on one of the
+    addresses or on a wildcard.  ``0.0.0.0`` covers IPv4 addresses; ``::`` covers IPv6 ones and,
+    because Linux defaults to ``net.ipv6.bindv6only=0`` (a ``[::]`` socket also takes the IPv4
+    port), IPv4 ones too.  That is conservative: a V6ONLY ``[::]`` listener is reported even
+    though it would not clash with IPv4.  ``sockets`` defaults to this namespace's listeners.
+    """
+    wanted: set[str] = set()
+    families: set[int] = set()
+    for text in addresses:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+        wanted.add(str(ip))
+        families.add(ip.version)
+    if not wanted:
+        return []
+    pool = read_listening() if sockets is None else sockets
+    hits: list[ListeningSocket] = []
+    for s in pool:
+        if s.port != port or s.proto != proto:
+            continue
+        address = _unmapped(s.address)
+        if address in wanted or (address == "0.0.0.0" and 4 in families) or address == "::":
+            hits.append(s)
+    return hits
+
+
+def socket_owners(inode: int, proc: str = "/proc") -> list[int]:
+    """PIDs of the processes holding the socket with this inode (all of them only as root).
+
+    Meant for error messages ("port 53 on 192.168.122.1 is held by PID 812 (named)").
+    """
+    target = f"socket:[{inode}]"
+    pids: list[int] = []
+    if inode <= 0:
+        return pids
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"{proc}/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"{proc}/{pid}/fd/{fd}") == target:
+                    pids.append(int(pid))
+                    break
+            except OSError:
+                continue
+    return pids
+
+
+def port_in_use(
+    addresses: Iterable[str],
+    port: int,
+    proto: Proto,
+    sockets: Iterable[ListeningSocket] | None = None,
+) -> bool:
+    """Whether ``port``/``proto`` is taken on any of ``addresses`` or on a wildcard."""
+    return bool(conflicting_listeners(addresses, port, proto, sockets))

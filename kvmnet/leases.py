@@ -1,0 +1,131 @@
+"""DHCP leases of a network, kept by kvmnet's dnsmasq ``--dhcp-script`` helper.
+
+dnsmasq runs with ``leasefile-ro`` and calls ``NAME.helper add|old|del MAC IP
+[HOSTNAME]`` (DHCPv6: the DUID in place of the MAC) on every lease change and
+``init`` when it starts, to learn the leases it handed out before a restart.
+The helper keeps one JSON list per network (libvirt's ``NAME.status`` shape), so
+``net-dhcp-leases`` is exact and a restarted dnsmasq keeps its guests' leases.
+This module must stay light: dnsmasq waits for the helper on every lease.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shlex
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kvmnet.store import atomic_write
+
+
+def status_path(dnsmasq_dir: Path, name: str) -> Path:
+    return dnsmasq_dir / f"{name}.status"
+
+
+def helper_path(dnsmasq_dir: Path, name: str) -> Path:
+    return dnsmasq_dir / f"{name}.helper"
+
+
+def helper_script(python: str, root: str, name: str) -> str:
+    """The executable dnsmasq calls: it cannot pass arguments of its own, so we wrap."""
+    argv = [python, "-m", "kvmnet", "lease-helper", "--root", root, "--network", name]
+    return "#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in argv) + ' "$@"\n'
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return []
+    return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+
+
+def _save(path: Path, leases: list[dict[str, Any]]) -> None:
+    atomic_write(path, (json.dumps(leases, indent=2) + "\n").encode("utf-8"), mode=0o644)
+
+
+def apply_event(leases: list[dict[str, Any]], argv: Sequence[str], env: Mapping[str, str],
+                now: float) -> list[dict[str, Any]]:
+    """The lease list after one dnsmasq script call (pure: no I/O)."""
+    action = argv[0]
+    if action not in ("add", "old", "del") or len(argv) < 3:
+        return leases
+    ident, ip = argv[1], argv[2]
+    hostname = argv[3] if len(argv) > 3 else env.get("DNSMASQ_SUPPLIED_HOSTNAME")
+    is_v6 = ":" in ip
+    kept = [lease for lease in leases if lease.get("ip-address") != ip]
+    if action == "del":
+        return kept
+    if "DNSMASQ_LEASE_EXPIRES" in env:
+        expiry = int(env["DNSMASQ_LEASE_EXPIRES"])
+    elif "DNSMASQ_LEASE_LENGTH" in env:
+        expiry = int(now) + int(env["DNSMASQ_LEASE_LENGTH"])
+    else:
+        expiry = 0  # infinite
+    lease: dict[str, Any] = {"ip-address": ip, "expiry-time": expiry}
+    if is_v6:
+        lease["type"] = "ipv6"
+        lease["client-id"] = ident  # the DUID
+        lease["iaid"] = env.get("DNSMASQ_IAID", "")
+        lease["server-duid"] = env.get("DNSMASQ_SERVER_DUID", "")
+        if env.get("DNSMASQ_MAC"):
+            lease["mac-address"] = env["DNSMASQ_MAC"]
+    else:
+        lease["type"] = "ipv4"
+        lease["mac-address"] = ident
+        if env.get("DNSMASQ_CLIENT_ID"):
+            lease["client-id"] = env["DNSMASQ_CLIENT_ID"]
+    if hostname:
+        lease["hostname"] = hostname
+    if env.get("DNSMASQ_INTERFACE"):
+        lease["interface"] = env["DNSMASQ_INTERFACE"]
+    kept.append(lease)
+    return kept
+
+
+def init_lines(leases: list[dict[str, Any]], now: float) -> str:
+    """What ``HELPER init`` prints: the leases in dnsmasq's lease-file format."""
+    v4, v6 = [], []
+    server_duid = ""
+    for lease in leases:
+        expiry = int(lease.get("expiry-time", 0))
+        if expiry and expiry < now:
+            continue
+        name = lease.get("hostname") or "*"
+        if lease.get("type") == "ipv6":
+            server_duid = server_duid or lease.get("server-duid", "")
+            v6.append(f"{expiry} {lease.get('iaid') or 0} {lease['ip-address']} {name} "
+                      f"{lease.get('client-id', '*')}")
+        else:
+            v4.append(f"{expiry} {lease.get('mac-address')} {lease['ip-address']} {name} "
+                      f"{lease.get('client-id') or '*'}")
+    out = v4
+    if v6 and server_duid:
+        out = v4 + [f"duid {server_duid}"] + v6
+    return "".join(line + "\n" for line in out)
+
+
+def helper_main(path: Path, argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """Run one helper call under the network's lease lock; returns text for stdout."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        now = time.time()
+        leases = load(path)
+        if argv and argv[0] == "init":
+            return init_lines(leases, now)
+        new = apply_event(leases, argv, env, now)
+        if new is not leases:
+            _save(path, new)
+        return ""
+    finally:
+        os.close(fd)
+
+
+def active(leases: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    return [lease for lease in leases
+            if not lease.get("expiry-time") or int(lease["expiry-time"]) >= now]

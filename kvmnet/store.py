@@ -1,0 +1,543 @@
+"""Network definitions and live state on disk, under ``$KVMNET_ROOT``.
+
+Layout (as libvirt lays out ``/etc/libvirt/qemu/networks``)::
+
+    etc/kvmnet/networks/NAME.xml              persistent definition, one per network
+    etc/kvmnet/networks/autostart/NAME.xml    symlink -> ../NAME.xml when autostarted
+    etc/kvmnet/.lock                          flock() taken around read-modify-write
+    run/kvmnet/networks/NAME.xml              live definition of an active network
+                                              (a transient network exists only here)
+
+Every write goes to a temporary file in the same directory which is fsynced,
+renamed over the target and followed by an fsync of the directory, so a reader
+sees either the old or the new file, never a torn one, and a crash leaves no
+half-written definition.  Readers take no lock for that reason; writers take
+the exclusive lock so that concurrent kvmnet processes never lose an update.
+
+A status file is a complete ``<network>`` document: the live definition as
+``format_network(net)`` writes it (``write_status``).  A network is active
+exactly when its status file exists.  Other runtime files of a network must not
+be named ``*.xml`` directly in ``run/kvmnet/networks/`` (that name space is the
+list of active networks); keep them in a sub-directory or under another suffix.
+
+Listing is cheap on purpose: ``entries()`` only reads directories (name, state,
+autostart, persistence come from which files exist), and ``peek()`` pulls the
+few fields that define-time checks need (uuid, bridge, mode, mac) with the C
+expat parser, so ``kvmnet net-list`` never imports lxml.
+"""
+from __future__ import annotations
+
+import _thread  # not threading: that costs 1 ms of CLI start-up for one RLock
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol
+
+from .errors import InvalidArgError, KvmnetError, XMLParseError
+
+#: Longest network name: ``NAME.xml`` must fit in one 255-byte file name.
+MAX_NAME_BYTES = 250
+
+#: Modes whose bridge kvmnet creates and owns (libvirt: NONE, NAT, ROUTE, OPEN).
+BRIDGE_OWNING_MODES = frozenset({"none", "nat", "route", "open"})
+
+_HEADER_START = "<!--\nWARNING: THIS IS AN AUTO-GENERATED FILE."
+_SUFFIX = ".xml"
+
+
+class CorruptStoreError(KvmnetError):
+    """A stored file cannot be read back: someone edited or damaged it by hand."""
+
+
+def check_name(name: str) -> None:
+    """Reject names that cannot be a file name or would confuse a terminal.
+
+    libvirt itself only forbids ``/``; kvmnet also refuses what would escape the
+    store directory or hide the file (``.``, ``..``, a leading dot), and control
+    characters (NUL, newline, ...) that break file names and line-based output.
+    """
+    problem = name_problem(name)
+    if problem is not None:
+        raise InvalidArgError(problem)
+
+
+def name_problem(name: str) -> str | None:
+    shown = repr(name)
+    if name == "":
+        return "network name is empty; give the network a <name>"
+    if "/" in name:
+        return f"network name {shown} contains '/'; choose a name without '/'"
+    if name in (".", ".."):
+        return f"network name {shown} is not allowed; choose another name"
+    if name.startswith("."):
+        return f"network name {shown} starts with '.'; choose a name that does not"
+    bad = [c for c in name if ord(c) < 0x20 or ord(c) == 0x7F]
+    if bad:
+        return (f"network name {shown} contains the control character {bad[0]!r}; "
+                "choose a name with printable characters only")
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return f"network name {shown} is not valid UTF-8 text"
+    if size > MAX_NAME_BYTES:
+        return (f"network name is {size} bytes long; the limit is {MAX_NAME_BYTES} bytes "
+                "(it is used as a file name)")
+    return None
+
+
+def is_safe_name(name: str) -> bool:
+    return name_problem(name) is None
+
+
+class Entry:
+    """What the directories alone tell about one network.
+
+    A plain slotted class rather than a dataclass: this module is on the
+    ``kvmnet net-list`` start-up path, where building dataclasses costs time.
+    """
+
+    __slots__ = ("active", "autostart", "name", "persistent")
+
+    def __init__(self, name: str, persistent: bool, active: bool, autostart: bool) -> None:
+        self.name = name
+        self.persistent = persistent
+        self.active = active
+        self.autostart = autostart
+
+    def _key(self) -> tuple[str, bool, bool, bool]:
+        return (self.name, self.persistent, self.active, self.autostart)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Entry) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Entry(name={self.name!r}, persistent={self.persistent}, "
+                f"active={self.active}, autostart={self.autostart})")
+
+
+class Peek:
+    """The handful of fields define-time checks need, read without lxml."""
+
+    __slots__ = ("bridge", "mac", "mode", "name", "uuid")
+
+    def __init__(self, name: str | None, uuid: str | None, mode: str, bridge: str | None,
+                 mac: str | None) -> None:
+        self.name = name
+        self.uuid = uuid
+        self.mode = mode  # forward mode; "none" when there is no <forward>
+        self.bridge = bridge
+        self.mac = mac
+
+    @property
+    def owns_bridge(self) -> bool:
+        return self.mode in BRIDGE_OWNING_MODES
+
+    def _key(self) -> tuple[str | None, ...]:
+        return (self.name, self.uuid, self.mode, self.bridge, self.mac)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Peek) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Peek(name={self.name!r}, uuid={self.uuid!r}, mode={self.mode!r}, "
+                f"bridge={self.bridge!r}, mac={self.mac!r})")
+
+
+def peek_xml(data: bytes | str, source: str = "network XML") -> Peek:
+    """Read name, uuid, forward mode, bridge name and MAC from a network document.
+
+    Refuses a DOCTYPE (no entity expansion at all).
+    """
+    from xml.parsers import expat
+
+    parser = expat.ParserCreate()
+    depth = 0
+    root_depth = 0  # 1 once the <network> root element is open
+    capture: list[str] | None = None
+    fields: dict[str, str] = {}
+    attrs_seen: dict[str, dict[str, str]] = {}
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        nonlocal depth, root_depth, capture
+        depth += 1
+        if depth == 1:
+            if tag != "network":
+                raise XMLParseError(f"{source}: root element is <{tag}>, expected <network>")
+            root_depth = 1
+            return
+        if root_depth and depth == root_depth + 1:
+            if tag in ("name", "uuid") and tag not in fields:
+                capture = []
+            elif tag in ("forward", "bridge", "mac") and tag not in attrs_seen:
+                attrs_seen[tag] = dict(attrs)
+
+    def end(tag: str) -> None:
+        nonlocal depth, capture
+        if capture is not None and root_depth and depth == root_depth + 1:
+            fields[tag] = "".join(capture)
+            capture = None
+        depth -= 1
+
+    def text(data: str) -> None:
+        if capture is not None:
+            capture.append(data)
+
+    def no_doctype(*_args: object) -> None:
+        raise XMLParseError(f"{source}: DOCTYPE declarations are not allowed")
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    parser.StartDoctypeDeclHandler = no_doctype
+    parser.EntityDeclHandler = no_doctype
+    try:
+        if isinstance(data, str):
+            parser.Parse(data.encode("utf-8"), True)
+        else:
+            parser.Parse(data, True)
+    except expat.ExpatError as exc:
+        raise XMLParseError(f"{source}: {exc}") from None
+    if not root_depth:
+        raise XMLParseError(f"{source}: no <network> element")
+    forward = attrs_seen.get("forward")
+    mode = "none" if forward is None else forward.get("mode", "nat")
+    uuid = fields.get("uuid")
+    return Peek(
+        name=fields.get("name"),
+        uuid=canonical_uuid(uuid) if uuid else None,
+        mode=mode,
+        bridge=attrs_seen.get("bridge", {}).get("name"),
+        mac=attrs_seen.get("mac", {}).get("address"),
+    )
+
+
+def canonical_uuid(value: str) -> str:
+    """``8-4-4-4-12`` lowercase form of a UUID given with or without dashes."""
+    raw = value.strip().lower()
+    compact = raw.replace("-", "")
+    if len(compact) == 32 and all(c in "0123456789abcdef" for c in compact):
+        return f"{compact[:8]}-{compact[8:12]}-{compact[12:16]}-{compact[16:20]}-{compact[20:]}"
+    return raw
+
+
+def header_comment(name: str) -> str:
+    """libvirt's warning header, naming the command that edits the file safely."""
+    # A comment may not contain "--" nor end in "-": leave such a name out.
+    who = f" {name}" if "--" not in name and not name.endswith("-") else ""
+    return (
+        f"{_HEADER_START} CHANGES TO IT ARE LIKELY TO BE\n"
+        "OVERWRITTEN AND LOST. Changes to this xml configuration should be made using:\n"
+        f"  kvmnet net-edit{who}\n"
+        "or other application using the kvmnet API.\n"
+        "-->\n\n"
+    )
+
+
+def strip_header(text: str) -> str:
+    """Drop the header comment that :func:`header_comment` wrote, if present."""
+    if text.startswith(_HEADER_START):
+        end = text.find("-->\n")
+        if end >= 0:
+            return text[end + 4:].lstrip("\n")
+    return text
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file only."""
+    directory = path.parent
+    tmp = directory / f".tmp-{os.getpid()}-{os.urandom(6).hex()}{_SUFFIX}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fchmod(fd, mode)  # umask must not change what we promise
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(directory)
+
+
+def _xml_names(directory: Path) -> set[str]:
+    """Names ``NAME`` of the ``NAME.xml`` files in ``directory`` (dot files are temporaries)."""
+    names: set[str] = set()
+    try:
+        with os.scandir(directory) as it:
+            for entry in it:
+                fname = entry.name
+                if fname.endswith(_SUFFIX) and not fname.startswith(".") and len(fname) > 4:
+                    names.add(fname[:-4])
+    except FileNotFoundError:
+        pass
+    except NotADirectoryError:
+        pass
+    return names
+
+
+class StorePaths(Protocol):
+    """The directories the store uses; :class:`kvmnet.paths.Paths` provides them."""
+
+    @property
+    def root(self) -> Path: ...
+    @property
+    def etc(self) -> Path: ...
+    @property
+    def networks(self) -> Path: ...
+    @property
+    def autostart(self) -> Path: ...
+    @property
+    def run_networks(self) -> Path: ...
+    @property
+    def lock(self) -> Path: ...
+
+
+class Layout:
+    """The store's part of :class:`kvmnet.paths.Paths`, computed without importing it.
+
+    ``kvmnet.paths`` is a dataclass, and importing ``dataclasses`` (with
+    ``inspect``) costs about 10 ms, a fifth of the ``kvmnet net-list`` start-up
+    budget.  The formulas are the same; tests/unit/test_store.py checks that
+    they stay so.
+    """
+
+    __slots__ = ("autostart", "etc", "lock", "networks", "root", "run_networks")
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        value = root if root is not None else os.environ.get("KVMNET_ROOT") or "/"
+        self.root = Path(value)
+        self.etc = self.root / "etc" / "kvmnet"
+        self.networks = self.etc / "networks"
+        self.autostart = self.networks / "autostart"
+        self.run_networks = self.root / "run" / "kvmnet" / "networks"
+        self.lock = self.etc / ".lock"
+
+
+class Store:
+    """Files of persistent and live networks under one state root.
+
+    ``paths`` is a :class:`kvmnet.paths.Paths` or a :class:`Layout`; by default
+    the root comes from ``$KVMNET_ROOT`` (else ``/``).
+    """
+
+    def __init__(self, paths: StorePaths | None = None) -> None:
+        self.paths: StorePaths = paths if paths is not None else Layout()
+        self._mutex = _thread.RLock()
+        self._lock_depth = 0
+        self._lock_fd: int | None = None
+
+    # -- locations --------------------------------------------------------
+    def config_path(self, name: str) -> Path:
+        check_name(name)
+        return self.paths.networks / f"{name}{_SUFFIX}"
+
+    def autostart_path(self, name: str) -> Path:
+        check_name(name)
+        return self.paths.autostart / f"{name}{_SUFFIX}"
+
+    def status_path(self, name: str) -> Path:
+        check_name(name)
+        return self.paths.run_networks / f"{name}{_SUFFIX}"
+
+    # -- locking ------------------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive lock over the whole store; re-entrant within one process."""
+        with self._mutex:
+            if self._lock_depth == 0:
+                self.paths.etc.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                self._lock_fd = fd
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+                if self._lock_depth == 0 and self._lock_fd is not None:
+                    fd, self._lock_fd = self._lock_fd, None
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+
+    # -- listing ------------------------------------------------------------
+    def config_names(self) -> set[str]:
+        return {n for n in _xml_names(self.paths.networks) if is_safe_name(n)}
+
+    def status_names(self) -> set[str]:
+        return {n for n in _xml_names(self.paths.run_networks) if is_safe_name(n)}
+
+    def autostart_names(self) -> set[str]:
+        return _xml_names(self.paths.autostart)
+
+    def entries(self) -> list[Entry]:
+        """Every known network (persistent or active), from directory listings only."""
+        persistent = self.config_names()
+        active = self.status_names()
+        autostart = self.autostart_names()
+        return [
+            Entry(name=n, persistent=n in persistent, active=n in active,
+                  autostart=n in autostart and n in persistent)
+            for n in persistent | active
+        ]
+
+    def entry(self, name: str) -> Entry | None:
+        """One network's state from three stat() calls, or None when it does not exist."""
+        if not is_safe_name(name):
+            return None
+        fname = name + _SUFFIX
+        persistent = os.path.isfile(os.path.join(self.paths.networks, fname))
+        active = os.path.isfile(os.path.join(self.paths.run_networks, fname))
+        if not (persistent or active):
+            return None
+        autostart = persistent and os.path.lexists(os.path.join(self.paths.autostart, fname))
+        return Entry(name=name, persistent=persistent, active=active, autostart=autostart)
+
+    # -- persistent definitions ---------------------------------------------
+    def is_persistent(self, name: str) -> bool:
+        return is_safe_name(name) and self.config_path(name).is_file()
+
+    def read_config(self, name: str) -> str | None:
+        """The stored definition (without the header comment), or None."""
+        if not is_safe_name(name):
+            return None
+        return self._read(self.config_path(name))
+
+    def write_config(self, name: str, xml: str) -> None:
+        path = self.config_path(name)
+        with self.locked():
+            self.paths.networks.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, (header_comment(name) + xml).encode("utf-8"))
+
+    def delete_config(self, name: str) -> bool:
+        """Remove the definition and its autostart link; True if there was one."""
+        path = self.config_path(name)
+        with self.locked():
+            self.set_autostart(name, False)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+            _fsync_dir(path.parent)
+            return True
+
+    # -- autostart ------------------------------------------------------------
+    def is_autostart(self, name: str) -> bool:
+        return (is_safe_name(name) and os.path.lexists(self.autostart_path(name))
+                and self.config_path(name).is_file())
+
+    def set_autostart(self, name: str, enabled: bool) -> None:
+        link = self.autostart_path(name)
+        with self.locked():
+            if enabled:
+                self.paths.autostart.mkdir(parents=True, exist_ok=True)
+                # Relative, so that the store still works when KVMNET_ROOT moves.
+                target = f"../{name}{_SUFFIX}"
+                try:
+                    if os.readlink(link) == target:
+                        return
+                except OSError:
+                    pass
+                tmp = link.parent / f".tmp-{os.getpid()}-{os.urandom(6).hex()}{_SUFFIX}"
+                os.symlink(target, tmp)
+                try:
+                    os.replace(tmp, link)
+                except BaseException:
+                    os.unlink(tmp)
+                    raise
+                _fsync_dir(link.parent)
+            else:
+                try:
+                    link.unlink()
+                except FileNotFoundError:
+                    return
+                _fsync_dir(link.parent)
+
+    # -- live state -----------------------------------------------------------
+    def is_active(self, name: str) -> bool:
+        return is_safe_name(name) and self.status_path(name).is_file()
+
+    def read_status(self, name: str) -> str | None:
+        """The live definition of an active network, or None when it is not active."""
+        if not is_safe_name(name):
+            return None
+        return self._read(self.status_path(name))
+
+    def write_status(self, name: str, xml: str) -> None:
+        path = self.status_path(name)
+        with self.locked():
+            self.paths.run_networks.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, xml.encode("utf-8"), mode=0o600)
+
+    def delete_status(self, name: str) -> bool:
+        path = self.status_path(name)
+        with self.locked():
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+            _fsync_dir(path.parent)
+            return True
+
+    # -- quick field access -----------------------------------------------------
+    def peek_config(self, name: str) -> Peek | None:
+        if not is_safe_name(name):
+            return None
+        return self._peek(self.config_path(name))
+
+    def peek_status(self, name: str) -> Peek | None:
+        if not is_safe_name(name):
+            return None
+        return self._peek(self.status_path(name))
+
+    def _peek(self, path: Path) -> Peek | None:
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            return peek_xml(data, str(path))
+        except XMLParseError as exc:
+            raise CorruptStoreError(
+                f"stored file {path} cannot be read: {exc.message}; fix the file by hand "
+                "or remove it") from None
+
+    def _read(self, path: Path) -> str | None:
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorruptStoreError(
+                f"stored file {path} is not UTF-8 ({exc.reason} at byte {exc.start}); "
+                "fix the file by hand or remove it") from None
+        return strip_header(text)

@@ -1,0 +1,587 @@
+"""Parse a libvirt ``<network>`` document into :class:`kvmnet.model.network.Network`.
+
+Follows libvirt 11.3.0's ``virNetworkDefParseXML``: syntax and per-attribute
+type checks raise :class:`XMLParseError` with the element path, and the
+parse-time normalisations libvirt applies are applied here too (canonical IP
+and MAC text, ``<forward dev='X'>`` becoming the first pool interface, the
+``stp='on' delay='0'`` bridge defaults of nat/route/open/isolated networks,
+``ipv6='no'`` dropped, lease units filled in).  Cross-element rules (ranges
+inside subnets, duplicates, forward mode vs. devices) live in
+:mod:`kvmnet.validate` so that every problem is reported at once.
+"""
+from __future__ import annotations
+
+import copy
+import ipaddress
+from collections.abc import Callable
+from typing import TypeVar
+
+from lxml import etree
+
+from ..errors import XMLParseError
+from ..model.network import (
+    Bridge,
+    Dhcp,
+    DhcpHost,
+    DhcpRange,
+    Dns,
+    DnsForwarder,
+    DnsHost,
+    DnsSrv,
+    DnsTxt,
+    Domain,
+    Forward,
+    ForwardInterface,
+    ForwardMode,
+    HostdevDriver,
+    IPDef,
+    Nat,
+    Network,
+    PciAddress,
+    PortGroup,
+    Route,
+)
+from . import values as v
+from .network_fragments import (
+    parse_bandwidth,
+    parse_dhcp_host,
+    parse_dhcp_range,
+    parse_dns_host,
+    parse_dns_srv,
+    parse_dns_txt,
+    parse_forward_interface,
+    parse_portgroup,
+    parse_virtualport,
+    parse_vlan,
+    require_complete_dhcp_host,
+    require_complete_dns_host,
+    require_complete_dns_srv,
+    require_complete_dns_txt,
+)
+from .safe import parse_document
+
+DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
+ROOT = "/network"
+_MODES = tuple(m.value for m in ForwardMode)
+_T = TypeVar("_T")
+
+
+def parse_network(data: str | bytes) -> Network:
+    """Parse network XML text; raises :class:`XMLParseError` naming the element."""
+    return network_from_element(parse_document(data, "network XML"))
+
+
+def _optional_text(root: etree._Element, tag: str) -> str | None:
+    el = v.first_child(root, tag)
+    if el is None:
+        return None
+    # libvirt's XPath string() yields NULL for an empty element.
+    return v.text_of(el) or None
+
+
+def network_from_element(root: etree._Element) -> Network:
+    """Build a Network from an already-parsed ``<network>`` element."""
+    if root.tag != "network":
+        raise XMLParseError(
+            f"root element is <{root.tag}>, expected <network>; is this a network definition?", "/"
+        )
+    name = _optional_text(root, "name")
+    if name is None:
+        raise XMLParseError("missing <name>; every network needs a name, e.g. <name>default</name>",
+                            ROOT)
+    uuid_raw = _optional_text(root, "uuid")
+    uuid = None if uuid_raw is None else v.uuid_text(uuid_raw, v.child_path(ROOT, "uuid"))
+    ipv6 = _yes_no_attr(root, "ipv6", ROOT)
+    trust = _yes_no_attr(root, "trustGuestRxFilters", ROOT)
+
+    forward = _parse_forward(root)
+    mode = forward.mode if forward is not None else ForwardMode.NONE
+
+    return Network(
+        name=name,
+        uuid=uuid,
+        title=_optional_text(root, "title"),
+        description=_optional_text(root, "description"),
+        metadata=_parse_metadata(root),
+        ipv6=True if ipv6 else None,
+        trust_guest_rx_filters=trust,
+        forward=forward,
+        bridge=_parse_bridge(root, mode),
+        mtu=_parse_mtu(root),
+        mac=_parse_mac(root),
+        domain=_parse_domain(root),
+        dns=_parse_dns(root),
+        vlan=_sub(root, "vlan", lambda el, p: parse_vlan(el, p)),
+        bandwidth=_sub(root, "bandwidth", lambda el, p: parse_bandwidth(el, p)),
+        port_isolated=_parse_port(root),
+        ips=tuple(_parse_ip(el, v.child_path(ROOT, "ip", i))
+                  for i, el in enumerate(v.children(root, "ip"), 1)),
+        routes=tuple(_parse_route(el, v.child_path(ROOT, "route", i))
+                     for i, el in enumerate(v.children(root, "route"), 1)),
+        virtualport=_sub(root, "virtualport",
+                         lambda el, p: parse_virtualport(el, p, require_type=True)),
+        portgroups=tuple(_parse_portgroup(el, v.child_path(ROOT, "portgroup", i))
+                         for i, el in enumerate(v.children(root, "portgroup"), 1)),
+        dnsmasq_options=_parse_dnsmasq_options(root),
+    )
+
+
+def _yes_no_attr(el: etree._Element, name: str, path: str) -> bool | None:
+    text = v.attr(el, name)
+    return None if text is None else v.yes_no(text, path, name)
+
+
+def _sub(root: etree._Element, tag: str,
+         fn: Callable[[etree._Element, str], _T | None]) -> _T | None:
+    el = v.first_child(root, tag)
+    return None if el is None else fn(el, v.child_path(ROOT, tag))
+
+
+def _parse_portgroup(el: etree._Element, path: str) -> PortGroup:
+    return parse_portgroup(el, path)
+
+
+def _parse_metadata(root: etree._Element) -> str | None:
+    el = v.first_child(root, "metadata")
+    if el is None:
+        return None
+    md = copy.deepcopy(el)
+    # libvirt keeps only namespaced children, and only the first per namespace
+    # (virXMLNodeSanitizeNamespaces), then pretty-prints them.
+    seen: set[str] = set()
+    for child in list(md):
+        if not isinstance(child.tag, str):
+            continue
+        ns = etree.QName(child).namespace
+        if ns is None or ns in seen:
+            md.remove(child)
+        else:
+            seen.add(ns)
+    md.text = None
+    md.tail = None
+    for node in md.iter():
+        if node is not md and node.tail is not None and not node.tail.strip():
+            node.tail = None
+        if len(node) and node.text is not None and not node.text.strip():
+            node.text = None
+    etree.cleanup_namespaces(md)
+    text = etree.tostring(md, pretty_print=True, encoding="unicode")
+    return text.rstrip("\n")
+
+
+def _parse_bridge(root: etree._Element, mode: ForwardMode) -> Bridge | None:
+    el = v.first_child(root, "bridge")
+    path = v.child_path(ROOT, "bridge")
+    name = zone = mtm = None
+    stp: bool | None = None
+    delay: int | None = None
+    if el is not None:
+        name = v.attr(el, "name") or None
+        zone = v.attr(el, "zone") or None
+        stp_text = v.attr(el, "stp")
+        if stp_text is not None:
+            stp = v.on_off(stp_text, path, "stp")
+        delay_text = v.attr(el, "delay")
+        if delay_text is not None:
+            delay = v.unsigned(delay_text, path, "delay", maximum=2**63 - 1)
+        mtm_text = v.attr(el, "macTableManager")
+        if mtm_text is not None:
+            mtm = v.choice(mtm_text, ("kernel", "libvirt"), path, "macTableManager")
+    if mode.uses_bridge_device:
+        # libvirt's defaults for bridges it creates itself: STP on, no delay.
+        return Bridge(name=name, stp=True if stp is None else stp, delay=delay or 0,
+                      mac_table_manager=mtm, zone=zone)
+    if el is None:
+        return None
+    # Kept as written so that validation can refuse stp/delay in these modes.
+    return Bridge(name=name, stp=stp, delay=delay or None, mac_table_manager=mtm, zone=zone)
+
+
+def _parse_mtu(root: etree._Element) -> int | None:
+    el = v.first_child(root, "mtu")
+    if el is None:
+        return None
+    size = v.attr(el, "size")
+    if size is None:
+        return None
+    mtu = v.unsigned(size, v.child_path(ROOT, "mtu"), "size", maximum=2**32 - 1)
+    return mtu or None
+
+
+def _parse_mac(root: etree._Element) -> str | None:
+    el = v.first_child(root, "mac")
+    if el is None:
+        return None
+    text = v.attr(el, "address")
+    if not text:  # libvirt treats an empty attribute as absent
+        return None
+    return v.mac_address(text, v.child_path(ROOT, "mac"), "address")
+
+
+def _parse_domain(root: etree._Element) -> Domain | None:
+    el = v.first_child(root, "domain")
+    if el is None:
+        return None
+    path = v.child_path(ROOT, "domain")
+    local_only = _yes_no_attr(el, "localOnly", path)
+    register = _yes_no_attr(el, "register", path)
+    name = v.attr(el, "name")
+    if name is None:
+        return None
+    v.no_line_breaks(name, path, "domain name")
+    return Domain(name=name, local_only=local_only, register=register)
+
+
+def _parse_port(root: etree._Element) -> bool | None:
+    el = v.first_child(root, "port")
+    return None if el is None else _yes_no_attr(el, "isolated", v.child_path(ROOT, "port"))
+
+
+def _parse_dns(root: etree._Element) -> Dns | None:
+    el = v.first_child(root, "dns")
+    if el is None:
+        return None
+    path = v.child_path(ROOT, "dns")
+    forwarders: list[DnsForwarder] = []
+    for i, f in enumerate(v.children(el, "forwarder"), 1):
+        fpath = v.child_path(path, "forwarder", i)
+        addr_text = v.attr(f, "addr")
+        addr = None if addr_text is None else v.ip_address(addr_text, fpath, "addr")
+        domain = v.attr(f, "domain")
+        if domain is not None:
+            v.no_line_breaks(domain, fpath, "DNS forwarder domain")
+        if addr is None and domain is None:
+            raise XMLParseError("DNS <forwarder> must have at least one of addr or domain", fpath)
+        forwarders.append(DnsForwarder(addr=addr, domain=domain))
+    hosts: list[DnsHost] = []
+    for i, h in enumerate(v.children(el, "host"), 1):
+        hpath = v.child_path(path, "host", i)
+        host = parse_dns_host(h, hpath)
+        require_complete_dns_host(host, hpath)
+        for name in host.hostnames:
+            v.no_line_breaks(name, hpath, "DNS hostname")
+        hosts.append(host)
+    srvs: list[DnsSrv] = []
+    for i, s in enumerate(v.children(el, "srv"), 1):
+        spath = v.child_path(path, "srv", i)
+        srv = parse_dns_srv(s, spath)
+        require_complete_dns_srv(srv, spath)
+        srvs.append(srv)
+    txts: list[DnsTxt] = []
+    for i, t in enumerate(v.children(el, "txt"), 1):
+        tpath = v.child_path(path, "txt", i)
+        txt = parse_dns_txt(t, tpath)
+        require_complete_dns_txt(txt, tpath)
+        txts.append(txt)
+    return Dns(
+        enable=_yes_no_attr(el, "enable", path),
+        forward_plain_names=_yes_no_attr(el, "forwardPlainNames", path),
+        forwarders=tuple(forwarders),
+        txts=tuple(txts),
+        srvs=tuple(srvs),
+        hosts=tuple(hosts),
+    )
+
+
+def _parse_ip(el: etree._Element, path: str) -> IPDef:
+    family = v.attr(el, "family")
+    addr_text = v.attr(el, "address")
+    if not addr_text:
+        raise XMLParseError("missing required address attribute in <ip>; add address='ADDRESS'",
+                            path)
+    address = v.ip_address(addr_text, path, "address")
+    version = v.ip_version(address)
+    netmask_text = v.attr(el, "netmask")
+    netmask = None if netmask_text is None else v.ip_address(netmask_text, path, "netmask")
+    prefix_text = v.attr(el, "prefix")
+    prefix = None if prefix_text is None else v.unsigned(prefix_text, path, "prefix",
+                                                         maximum=2**32 - 1)
+    local_ptr = _yes_no_attr(el, "localPtr", path)
+    if family is None or family == "ipv4":
+        if version != 4:
+            raise XMLParseError(
+                f"{'no' if family is None else 'ipv4'} family specified for non-IPv4 address "
+                f"'{addr_text}'; add family='ipv6' for an IPv6 address",
+                path,
+            )
+        if netmask is not None:
+            if v.ip_version(netmask) != 4:
+                raise XMLParseError(f"invalid netmask '{netmask_text}': it must be IPv4", path)
+            if prefix:
+                raise XMLParseError("<ip> cannot have both a prefix and a netmask; keep one",
+                                    path)
+        elif prefix is not None and prefix > 32:
+            raise XMLParseError(f"invalid IPv4 prefix {prefix}; it must be 0-32", path)
+    elif family == "ipv6":
+        if version != 6:
+            raise XMLParseError(
+                f"family 'ipv6' specified for non-IPv6 address '{addr_text}'", path)
+        if netmask is not None:
+            raise XMLParseError("netmask is not allowed for an IPv6 address; use prefix='64'",
+                                path)
+        if prefix is not None and prefix > 128:
+            raise XMLParseError(f"invalid IPv6 prefix {prefix}; it must be 0-128", path)
+    else:
+        raise XMLParseError(f"unrecognized family '{family}'; use 'ipv4' or 'ipv6'", path)
+
+    dhcp_el = v.first_child(el, "dhcp")
+    dhcp = None if dhcp_el is None else _parse_dhcp(dhcp_el, v.child_path(path, "dhcp"),
+                                                    version == 6)
+    tftp_root = None
+    tftp_el = v.first_child(el, "tftp")
+    if tftp_el is not None:
+        if version != 4:
+            raise XMLParseError("<tftp> is only supported in an IPv4 <ip> element",
+                                v.child_path(path, "tftp"))
+        tftp_root = v.attr(tftp_el, "root") or None
+    return IPDef(address=address, netmask=netmask, prefix=prefix or None, family=family,
+                 local_ptr=local_ptr, tftp_root=tftp_root, dhcp=dhcp)
+
+
+def _parse_dhcp(el: etree._Element, path: str, ipv6: bool) -> Dhcp | None:
+    ranges: list[DhcpRange] = [
+        parse_dhcp_range(r, v.child_path(path, "range", i))
+        for i, r in enumerate(v.children(el, "range"), 1)
+    ]
+    hosts: list[DhcpHost] = []
+    for i, h in enumerate(v.children(el, "host"), 1):
+        hpath = v.child_path(path, "host", i)
+        host = parse_dhcp_host(h, hpath)
+        require_complete_dhcp_host(host, ipv6, hpath)
+        if host.name is not None:
+            v.no_line_breaks(host.name, hpath, "DHCP host name")
+        hosts.append(host)
+    bootp_file = bootp_server = None
+    bootp = v.first_child(el, "bootp")
+    # libvirt ignores <bootp> in an IPv6 <ip>: BOOTP is an IPv4 protocol.
+    if bootp is not None and not ipv6:
+        bpath = v.child_path(path, "bootp")
+        bootp_file = v.attr(bootp, "file")
+        if not bootp_file:
+            raise XMLParseError("missing required file attribute in <bootp>", bpath)
+        v.no_line_breaks(bootp_file, bpath, "bootp file")
+        server = v.attr(bootp, "server")
+        if server is not None:
+            bootp_server = v.ip_address(server, bpath, "server")
+    if not ranges and not hosts and bootp_file is None:
+        return None
+    return Dhcp(ranges=tuple(ranges), hosts=tuple(hosts), bootp_file=bootp_file,
+                bootp_server=bootp_server)
+
+
+def _parse_route(el: etree._Element, path: str) -> Route:
+    family = v.attr(el, "family")
+    addr_text = v.attr(el, "address")
+    gw_text = v.attr(el, "gateway")
+    if not addr_text:
+        raise XMLParseError("missing required address attribute in <route>", path)
+    if not gw_text:
+        raise XMLParseError("missing required gateway attribute in <route>", path)
+    address = v.ip_address(addr_text, path, "address")
+    gateway = v.ip_address(gw_text, path, "gateway")
+    prefix_text = v.attr(el, "prefix")
+    prefix = None if prefix_text is None else v.unsigned(prefix_text, path, "prefix",
+                                                         maximum=2**32 - 1)
+    metric_text = v.attr(el, "metric")
+    metric = None
+    if metric_text is not None:
+        metric = v.unsigned(metric_text, path, "metric", minimum=1, maximum=2**32 - 1)
+    netmask_text = v.attr(el, "netmask")
+    netmask = None
+    want = 6 if family == "ipv6" else 4
+    if family not in (None, "ipv4", "ipv6"):
+        raise XMLParseError(f"unrecognized family '{family}' in <route>; use ipv4 or ipv6", path)
+    label = family or "no"
+    if v.ip_version(address) != want:
+        raise XMLParseError(f"{label} family specified for address '{addr_text}' of another "
+                            "family; set family to match the address", path)
+    if v.ip_version(gateway) != want:
+        raise XMLParseError(f"{label} family specified for gateway '{gw_text}' of another "
+                            "family; set family to match the gateway", path)
+    if netmask_text is not None:
+        if want == 6:
+            raise XMLParseError("netmask is not allowed in an IPv6 <route>; use prefix", path)
+        netmask = v.ip_address(netmask_text, path, "netmask", family="ipv4")
+        if prefix is not None:
+            raise XMLParseError("<route> cannot have both a prefix and a netmask", path)
+    if prefix is not None and prefix > (128 if want == 6 else 32):
+        raise XMLParseError(f"invalid prefix {prefix} in <route>", path)
+    _check_network_address(address, netmask, prefix or 0, path)
+    return Route(address=address, gateway=gateway, family=family, netmask=netmask,
+                 prefix=prefix, metric=metric)
+
+
+def _check_network_address(address: str, netmask: str | None, prefix: int, path: str) -> None:
+    addr = ipaddress.ip_address(address)
+    if netmask is not None:
+        mask = int(ipaddress.IPv4Address(netmask))
+        masked = int(addr) & mask
+    else:
+        bits = addr.max_prefixlen
+        masked = int(addr) & (((1 << bits) - 1) ^ ((1 << (bits - prefix)) - 1))
+    if masked != int(addr):
+        raise XMLParseError(
+            f"address '{address}' in <route> is not a network address for its "
+            f"{'netmask' if netmask else 'prefix'}; use the network's first address "
+            f"({ipaddress.IPv4Address(masked) if addr.version == 4 else ipaddress.IPv6Address(masked)}) "
+            "or give the right prefix",
+            path,
+        )
+
+
+def _parse_forward(root: etree._Element) -> Forward | None:
+    el = v.first_child(root, "forward")
+    if el is None:
+        return None
+    path = v.child_path(ROOT, "forward")
+    mode_text = v.attr(el, "mode")
+    if mode_text is None:
+        mode = ForwardMode.NAT
+    else:
+        if mode_text not in _MODES:
+            raise XMLParseError(
+                f"unknown forward mode '{mode_text}'; use one of: " + ", ".join(_MODES[1:]), path
+            )
+        mode = ForwardMode(mode_text)
+    if mode is ForwardMode.NONE:
+        return None
+    managed_text = v.attr(el, "managed")
+    managed = managed_text is not None and managed_text.lower() == "yes"
+
+    driver = None
+    drv = v.first_child(el, "driver")
+    if drv is not None:
+        dpath = v.child_path(path, "driver")
+        dname = v.attr(drv, "name")
+        if dname is not None:
+            v.choice(dname, ("kvm", "vfio", "xen"), dpath, "name")
+        dmodel = v.attr(drv, "model") or None
+        if dname is not None or dmodel is not None:
+            driver = HostdevDriver(name=dname, model=dmodel)
+
+    nats = v.children(el, "nat")
+    if len(nats) > 1:
+        raise XMLParseError("only one <nat> element is allowed in <forward>", path)
+    nat = _parse_nat(nats[0], v.child_path(path, "nat"), mode) if nats else None
+
+    iface_els = v.children(el, "interface")
+    addr_els = v.children(el, "address")
+    pf_els = v.children(el, "pf")
+    dev = v.attr(el, "dev") or None
+    if dev is not None and (addr_els or pf_els):
+        raise XMLParseError(
+            "the <forward> dev attribute cannot be used together with <address> or <pf> "
+            "sub-elements; remove dev", path)
+    interfaces: list[ForwardInterface] = []
+    if dev is not None:
+        interfaces.append(ForwardInterface(dev=dev))
+    for i, ie in enumerate(iface_els, 1):
+        ipath = v.child_path(path, "interface", i)
+        iface = parse_forward_interface(ie, ipath)
+        if i == 1 and dev is not None:
+            if iface.dev != dev:
+                raise XMLParseError(
+                    f"<forward dev='{dev}'> must match the first <interface dev='{iface.dev}'/>",
+                    ipath)
+            continue
+        interfaces.append(iface)
+    addresses = tuple(_parse_pci(a, v.child_path(path, "address", i))
+                      for i, a in enumerate(addr_els, 1))
+    if len(pf_els) > 1:
+        raise XMLParseError("only one <pf> element is allowed in <forward>", path)
+    pf = None
+    if pf_els:
+        pf = v.attr(pf_els[0], "dev")
+        if not pf:
+            raise XMLParseError("missing required dev attribute in <pf>",
+                                v.child_path(path, "pf"))
+    return Forward(
+        mode=mode,
+        # libvirt formats dev= from the first pool interface (not with a <pf>).
+        dev=interfaces[0].dev if interfaces and pf is None else None,
+        managed=managed if mode is ForwardMode.HOSTDEV else None,
+        interfaces=tuple(interfaces),
+        addresses=addresses,
+        pf=pf,
+        driver=driver,
+        nat=nat,
+        mode_given=mode_text is not None,
+    )
+
+
+def _parse_pci(el: etree._Element, path: str) -> PciAddress:
+    atype = v.attr(el, "type")
+    if atype is None:
+        raise XMLParseError("missing address type; use <address type='pci' .../>", path)
+    if atype != "pci":
+        raise XMLParseError(f"unsupported address type '{atype}'; only 'pci' is supported", path)
+    parts: dict[str, int] = {}
+    for key, limit in (("domain", 0xFFFFFFFF), ("bus", 0xFF), ("slot", 0x1F), ("function", 7)):
+        text = v.attr(el, key)
+        parts[key] = 0 if text is None else v.unsigned(text, path, key, maximum=limit, base=0)
+    if any(parts.values()) and not (parts["domain"] or parts["bus"] or parts["slot"]):
+        raise XMLParseError("invalid PCI address 0000:00:00; at least one of domain, bus or "
+                            "slot must be > 0", path)
+    return PciAddress(domain=parts["domain"], bus=parts["bus"], slot=parts["slot"],
+                      function=parts["function"])
+
+
+def _parse_nat(el: etree._Element, path: str, mode: ForwardMode) -> Nat:
+    if mode is not ForwardMode.NAT:
+        raise XMLParseError(
+            f"<nat> can only be used with <forward mode='nat'>, not mode='{mode.value}'", path)
+    ipv6 = _yes_no_attr(el, "ipv6", path)
+    start = end = None
+    addrs = v.children(el, "address")
+    if len(addrs) > 1:
+        raise XMLParseError("only one <address> element is allowed in <nat>", path)
+    if addrs:
+        apath = v.child_path(path, "address")
+        s_text, e_text = v.attr(addrs[0], "start"), v.attr(addrs[0], "end")
+        if s_text is None:
+            raise XMLParseError("missing 'start' attribute in <nat> <address>", apath)
+        if e_text is None:
+            raise XMLParseError("missing 'end' attribute in <nat> <address>", apath)
+        start = v.ip_address(s_text, apath, "start", family="ipv4")
+        end = v.ip_address(e_text, apath, "end", family="ipv4")
+        s_oct = [int(x) for x in start.split(".")]
+        e_oct = [int(x) for x in end.split(".")]
+        if s_oct[:2] != e_oct[:2]:
+            raise XMLParseError(f"NAT address range {start} - {end} is too large", apath)
+        if (e_oct[2] - s_oct[2]) * 256 + (e_oct[3] - s_oct[3]) < 0:
+            raise XMLParseError(f"NAT address range {start} - {end} is reversed; swap start "
+                                "and end", apath)
+    port_start = port_end = None
+    ports = v.children(el, "port")
+    if len(ports) > 1:
+        raise XMLParseError("only one <port> element is allowed in <nat>", path)
+    if ports:
+        ppath = v.child_path(path, "port")
+        s_text, e_text = v.attr(ports[0], "start"), v.attr(ports[0], "end")
+        if s_text is None:
+            raise XMLParseError("missing 'start' attribute in <nat> <port>", ppath)
+        if e_text is None:
+            raise XMLParseError("missing 'end' attribute in <nat> <port>", ppath)
+        port_start = v.unsigned(s_text, ppath, "start", maximum=65535)
+        port_end = v.unsigned(e_text, ppath, "end", maximum=65535)
+        if port_end < port_start:
+            raise XMLParseError(f"NAT port range {port_start}-{port_end} is reversed", ppath)
+    return Nat(ipv6=ipv6, address_start=start, address_end=end, port_start=port_start,
+               port_end=port_end)
+
+
+def _parse_dnsmasq_options(root: etree._Element) -> tuple[str, ...]:
+    opts = [c for c in root if c.tag == f"{{{DNSMASQ_NS}}}options"]
+    if not opts:
+        return ()
+    path = f"{ROOT}/dnsmasq:options"
+    values: list[str] = []
+    for i, o in enumerate((c for c in opts[0] if c.tag == f"{{{DNSMASQ_NS}}}option"), 1):
+        opath = f"{path}/dnsmasq:option[{i}]"
+        value = v.attr(o, "value")
+        if value is None:
+            raise XMLParseError("no value specified for <dnsmasq:option>; add value='...'", opath)
+        # One element is one dnsmasq config line.
+        v.no_line_breaks(value, opath, "dnsmasq option value")
+        values.append(value)
+    return tuple(values)
