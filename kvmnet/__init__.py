@@ -5,8 +5,7 @@ libvirt-python user will recognise.  Errors are re-exported here.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # typing costs milliseconds of start-up for every kvmnet process
 from .errors import (
     ConflictError,
     HostError,
@@ -23,13 +22,21 @@ if TYPE_CHECKING:
     from .api import Connection
 
 __all__ = [
-    "open", "KvmnetError", "XMLParseError", "ValidationError", "HostError", "NotFoundError",
-    "ConflictError", "OperationInvalidError", "InvalidArgError", "UnsupportedError",
+    "ConflictError",
+    "HostError",
+    "InvalidArgError",
+    "KvmnetError",
+    "NotFoundError",
+    "OperationInvalidError",
+    "UnsupportedError",
+    "ValidationError",
+    "XMLParseError",
+    "open",
 ]
 __version__ = "0.1.0"
 
 
-def open(root: str | None = None) -> "Connection":  # noqa: A001 - mirrors libvirt.open()
+def open(root: str | None = None) -> Connection:
     """Open a connection to the kvmnet state under ``root`` (default ``$KVMNET_ROOT`` or ``/``)."""
     from .api import Connection
 

@@ -25,12 +25,13 @@ from .errors import (
     KvmnetError,
     NotFoundError,
     OperationInvalidError,
-    UnsupportedError,
     XMLParseError,
 )
 from .store import CorruptStoreError, Entry, Layout, Store, canonical_uuid
 
 if TYPE_CHECKING:
+    from .drivers.base import Plan
+    from .manager import Manager
     from .model.network import Network as NetworkDef
     from .paths import Paths
 
@@ -190,14 +191,55 @@ class Connection:
         return self.networkDefineXML(xml)
 
     def networkCreateXML(self, xml: str | bytes) -> Network:
-        """Create and start a transient network: needs the host layer (not there yet)."""
-        check_size(xml)
-        from .define import prepare
+        """Create and start a transient network (it is gone once destroyed)."""
+        from .define import assign, gather, prepare
 
+        check_size(xml)
         net = prepare(xml)
-        raise UnsupportedError(
-            f"cannot create network '{net.name}': starting networks is not implemented in "
-            "this kvmnet yet; define it with net-define for now")
+        store = self.store
+        with store.locked():
+            if store.entry(net.name) is not None:
+                raise OperationInvalidError(
+                    f"network '{net.name}' already exists: start it with 'kvmnet net-start "
+                    f"{net.name}', or give the new network another name")
+            others, previous = gather(store, net.name)
+            net = assign(net, others, previous)
+            self.manager().start(net)
+        assert net.uuid is not None
+        return Network(self, net.name, net.uuid)
+
+    def manager(self) -> Manager:
+        """The lifecycle manager (host changes) for this connection's state root."""
+        from .manager import Manager
+
+        return Manager(self.store, self.paths, notify=self.notify)
+
+    def notify(self, text: str) -> None:
+        """Tell the user about a change made on their behalf; the CLI replaces this."""
+        import logging
+
+        logging.getLogger("kvmnet").warning("%s", text)
+
+    def autostartAll(self) -> list[tuple[str, KvmnetError | None]]:
+        """Start every inactive network marked autostart (for boot); one result per network."""
+        results: list[tuple[str, KvmnetError | None]] = []
+        for net in self.listAllNetworks(VIR_CONNECT_LIST_NETWORKS_AUTOSTART
+                                        | VIR_CONNECT_LIST_NETWORKS_INACTIVE):
+            try:
+                net.create()
+                results.append((net.name(), None))
+            except KvmnetError as exc:
+                results.append((net.name(), exc))
+        return results
+
+    def networkPlan(self, net: NetworkDef) -> Plan:
+        """What starting ``net`` would apply (nothing is applied)."""
+        from .manager import plan_network
+        from .runtime import Runtime
+        from .validate import validate_network
+
+        validate_network(net)
+        return plan_network(net, Runtime(self.paths, net.name))
 
     # -- lookup ----------------------------------------------------------------------
     def networkLookupByName(self, name: str) -> Network:
@@ -416,15 +458,58 @@ class Network:
         return 0
 
     def create(self) -> int:
-        self._entry()
-        raise UnsupportedError(f"cannot start network '{self._name}': starting networks is not "
-                               "implemented in this kvmnet yet")
+        """Start the persistent network (``virNetworkCreate``)."""
+        store = self._conn.store
+        with store.locked():
+            entry = self._check_same()
+            if entry.active:
+                raise OperationInvalidError(
+                    f"network '{self._name}' is already active: run 'kvmnet net-destroy "
+                    f"{self._name}' first to restart it")
+            self._conn.manager().start(self._definition(inactive=True))
+        return 0
 
     def destroy(self) -> int:
-        if not self._entry().active:
-            raise OperationInvalidError(f"network '{self._name}' is not active")
-        raise UnsupportedError(f"cannot destroy network '{self._name}': stopping networks is "
-                               "not implemented in this kvmnet yet")
+        """Stop the network; a transient network is gone afterwards."""
+        store = self._conn.store
+        with store.locked():
+            self._entry()
+            from .runtime import destroy
+
+            destroy(store, self._conn.paths, self._name)
+        return 0
+
+    def definition(self, inactive: bool = False) -> NetworkDef:
+        """The parsed definition: live when active (unless ``inactive``), else persistent."""
+        return self._definition(inactive)
+
+    def DHCPLeases(self, mac: str | None = None, flags: int = 0) -> list[dict[str, object]]:
+        """Current leases, as libvirt-python's ``virNetwork.DHCPLeases`` returns them."""
+        from . import leases as leasedb
+        from .validate import ip_network
+
+        net = self._definition(inactive=False)
+        bridge = net.bridge_name or ""
+        prefixes = {}
+        for ip in net.ips:
+            iface = ip_network(ip) if ip.address else None
+            if iface is not None:
+                prefixes[iface.version] = iface.prefixlen
+        now = time.time()
+        path = leasedb.status_path(self._conn.paths.dnsmasq, self._name)
+        out: list[dict[str, object]] = []
+        for lease in leasedb.active(leasedb.load(path), now):
+            v6 = lease.get("type") == "ipv6"
+            lmac = lease.get("mac-address")
+            if mac is not None and (lmac is None or lmac.lower() != mac.lower()):
+                continue
+            out.append({
+                "iface": bridge, "expirytime": int(lease.get("expiry-time", 0)),
+                "type": 1 if v6 else 0, "mac": lmac, "iaid": lease.get("iaid") if v6 else None,
+                "ipaddr": lease["ip-address"], "prefix": prefixes.get(6 if v6 else 4, 0),
+                "hostname": lease.get("hostname"), "clientid": lease.get("client-id"),
+            })
+        return out
 
     def update(self, command: int, section: int, parentIndex: int, xml: str,
                flags: int = 0) -> int:
@@ -452,21 +537,26 @@ class Network:
                     raise OperationInvalidError(
                         f"network '{self._name}' is not active, so it has no live state to "
                         "update; use --config to change its persistent definition")
-                raise UnsupportedError(
-                    f"live update of network '{self._name}' is not implemented in this kvmnet "
-                    "yet; use --config, then restart the network")
-            self._update_config(UPDATE_COMMANDS[command], UPDATE_SECTIONS[section],
-                                parentIndex, xml)
+            args = (UPDATE_COMMANDS[command], UPDATE_SECTIONS[section], parentIndex, xml)
+            # Compute both results before changing either, so that a bad update changes nothing.
+            new_live = self._updated(False, *args) if live else None
+            new_config = self._updated(True, *args) if config else None
+            if new_live is not None:
+                self._conn.manager().update_live(self._definition(inactive=False), new_live,
+                                                 UPDATE_SECTIONS[section])
+            if new_config is not None:
+                store.write_config(self._name, _format(new_config, inactive=True))
         return 0
 
-    def _update_config(self, command: str, section: str, parent_index: int, xml: str) -> None:
+    def _updated(self, persistent: bool, command: str, section: str, parent_index: int,
+                 xml: str) -> NetworkDef:
+        """The persistent (or live) definition with the update applied, validated."""
         from .update import apply_update
         from .validate import validate_network
 
-        old = self._definition(inactive=True)
+        old = self._definition(inactive=persistent)
         new = apply_update(old, command, section, xml, parent_index)
         if new.name != old.name or new.uuid != old.uuid:
             raise InvalidArgError("a network update may not change the network's name or uuid")
         validate_network(new, update=True)
-        self._conn.store.write_config(self._name, _format(new, inactive=True))
-
+        return new

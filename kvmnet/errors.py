@@ -8,7 +8,9 @@ The CLI prints ``error: <str(exc)>`` and exits with ``exit_status``.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 # libvirt's virErrorNumber values (include/libvirt/virterror.h)
 VIR_ERR_INTERNAL_ERROR = 1

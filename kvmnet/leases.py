@@ -14,11 +14,14 @@ import json
 import os
 import shlex
 import time
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-from kvmnet.store import atomic_write
+from kvmnet.fileio import atomic_write
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 
 def status_path(dnsmasq_dir: Path, name: str) -> Path:
@@ -30,9 +33,29 @@ def helper_path(dnsmasq_dir: Path, name: str) -> Path:
 
 
 def helper_script(python: str, root: str, name: str) -> str:
-    """The executable dnsmasq calls: it cannot pass arguments of its own, so we wrap."""
-    argv = [python, "-m", "kvmnet", "lease-helper", "--root", root, "--network", name]
+    """The executable dnsmasq calls: it cannot pass arguments of its own, so we wrap.
+
+    dnsmasq waits for the helper (``init`` at every start, then each lease), so
+    it runs Python isolated and without site (``-I -S``: ~10 ms instead of ~40)
+    and imports only this module, found through kvmnet's own location.
+    """
+    top = str(Path(__file__).resolve().parent.parent)
+    code = (f"import sys; sys.path.insert(0, {top!r}); from kvmnet.leases import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    argv = [python, "-I", "-S", "-c", code, str(status_path(Path(root) / "var" / "lib" / "kvmnet"
+                                                             / "dnsmasq", name))]
     return "#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in argv) + ' "$@"\n'
+
+
+def main(argv: Sequence[str]) -> int:
+    """``helper STATUS_PATH ACTION [ARGS...]``: one dnsmasq script call."""
+    import sys
+
+    if len(argv) < 2:
+        sys.stderr.write("error: usage: lease helper STATUS_PATH add|old|del|init [MAC IP [NAME]]\n")
+        return 2
+    sys.stdout.write(helper_main(Path(argv[0]), argv[1:], os.environ))
+    return 0
 
 
 def load(path: Path) -> list[dict[str, Any]]:

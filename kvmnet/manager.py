@@ -8,7 +8,6 @@ and so does ``destroy`` -- also after the kvmnet process was killed midway.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,39 +15,18 @@ from typing import Any
 
 from kvmnet import leases as leasedb
 from kvmnet.drivers import driver_for
-from kvmnet.drivers.base import Plan, PlanContext
+from kvmnet.drivers.base import Plan
+from kvmnet.errors import KvmnetError, OperationInvalidError, ValidationError
 from kvmnet.host import sysctl
-from kvmnet.errors import HostError, KvmnetError, OperationInvalidError, ValidationError
 from kvmnet.model.network import Network
 from kvmnet.paths import Paths
 from kvmnet.preflight import conflicts, missing_programs
-from kvmnet.record import ACTIVE, Record
-from kvmnet.store import Store, atomic_write
+from kvmnet.record import ACTIVE, Record, fault_point
+from kvmnet.runtime import Host, Runtime, teardown, write_file
+from kvmnet.store import Store
 
 log = logging.getLogger("kvmnet.manager")
 
-# dnsmasq drops root after binding its sockets; 'nobody' exists on every Debian system.
-DNSMASQ_USER = "nobody"
-
-
-class Runtime:
-    """Run-time file locations of one network (pure path arithmetic)."""
-
-    def __init__(self, paths: Paths, name: str) -> None:
-        self.paths = paths
-        self.name = name
-        self.dnsmasq_dir = paths.dnsmasq
-        self.record = paths.run_networks / f"{name}.json"
-        self.pid_file = paths.run_networks / f"{name}.pid"
-        self.conf = self.dnsmasq_dir / f"{name}.conf"
-        self.servers = self.dnsmasq_dir / f"{name}.servers"
-        self.helper = leasedb.helper_path(self.dnsmasq_dir, name)
-        self.leases = leasedb.status_path(self.dnsmasq_dir, name)
-
-    def context(self) -> PlanContext:
-        return PlanContext(dnsmasq_dir=str(self.dnsmasq_dir), pid_file=str(self.pid_file),
-                           lease_helper=str(self.helper), servers_file=str(self.servers),
-                           user=DNSMASQ_USER)
 
 
 def plan_network(net: Network, rt: Runtime) -> Plan:
@@ -84,69 +62,6 @@ def runtime_conf(conf: str, servers_file: str) -> str:
     return conf + f"no-resolv\nservers-file={servers_file}\n"
 
 
-class Host:
-    """The adapters start/destroy use; replaceable as a whole for tests of sequencing."""
-
-    def netlink(self) -> Any:
-        from kvmnet.host.netlink import Netlink
-
-        return Netlink()
-
-    def nft_apply(self, document: str) -> None:
-        from kvmnet.host import nftables
-
-        nftables.apply(document)
-
-    def nft_remove(self, document: str) -> None:
-        from kvmnet.host import nftables
-
-        nftables.apply(document)
-
-    def sysctl_read(self, key: str) -> str | None:
-        from kvmnet.host import sysctl
-
-        return sysctl.read(key)
-
-    def sysctl_write(self, key: str, value: str) -> str | None:
-        from kvmnet.host import sysctl
-
-        return sysctl.write(key, value, missing_ok=True)
-
-    def dnsmasq_start(self, conf: str, pid_file: str) -> int:
-        from kvmnet.host import dnsmasq
-
-        return dnsmasq.start(conf, pid_file=pid_file)
-
-    def dnsmasq_stop(self, pid_file: str, conf: str) -> None:
-        from kvmnet.host import dnsmasq
-
-        pid = dnsmasq.read_pid_file(pid_file)
-        if pid is not None:
-            dnsmasq.stop(pid, expected_cmdline_contains=conf, pid_file=pid_file)
-        try:
-            os.unlink(pid_file)
-        except FileNotFoundError:
-            pass
-
-    def dnsmasq_reload(self, pid_file: str, conf: str) -> bool:
-        from kvmnet.host import dnsmasq
-
-        pid = dnsmasq.read_pid_file(pid_file)
-        return pid is not None and dnsmasq.reload(pid, expected_cmdline_contains=conf)
-
-
-def _write_file(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, text.encode("utf-8"), mode=mode)
-
-
-def _unlink(path: str | Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
 class Manager:
     def __init__(self, store: Store, paths: Paths, host: Host | None = None,
                  notify: Callable[[str], None] | None = None) -> None:
@@ -179,7 +94,7 @@ class Manager:
         stale = self.leftover(name)
         if stale is not None:
             self.notify(f"cleaning up an interrupted start of network '{name}'")
-            self.teardown(stale)
+            teardown(stale, self.host, self.store)
         from kvmnet.validate import validate_network
 
         validate_network(net)
@@ -200,7 +115,7 @@ class Manager:
                 self._apply(plan, rt, rec, nl)
                 self._write_status(net)
             except BaseException as exc:
-                failures = self.teardown(rec, nl=nl)
+                failures = teardown(rec, self.host, self.store, nl=nl)
                 if failures and isinstance(exc, KvmnetError):
                     exc.message += "; cleanup also failed: " + "; ".join(failures)
                     exc.args = (exc.message,)
@@ -220,6 +135,7 @@ class Manager:
             rec.add("link", name=br.name)
             nl.create_bridge(br.name, stp=br.stp, forward_delay_cs=br.delay * 100, mtu=br.mtu,
                              mac=br.mac, up=False)
+            fault_point("after", "link")
         for s in plan.sysctls:
             if s.scope == "shared":
                 old = self.host.sysctl_read(s.key)
@@ -239,6 +155,7 @@ class Manager:
         if plan.nft_start:
             rec.add("nft", destroy=plan.nft_destroy)
             self.host.nft_apply(plan.nft_start)
+            fault_point("after", "nft")
         if plan.dnsmasq is not None:
             self._start_dnsmasq(plan, rt, rec)
 
@@ -251,13 +168,15 @@ class Manager:
                  str(rt.leases) + ".lock", *aux]
         rec.add("files", paths=paths)
         for path, text in aux.items():
-            _write_file(Path(path), text)
-        _write_file(rt.servers, upstream_servers())
-        _write_file(rt.helper, leasedb.helper_script(sys.executable, str(self.paths.root),
+            write_file(Path(path), text)
+        write_file(rt.servers, upstream_servers())
+        write_file(rt.helper, leasedb.helper_script(sys.executable, str(self.paths.root),
                                                      rt.name), mode=0o755)
-        _write_file(rt.conf, conf)
+        write_file(rt.conf, conf)
+        fault_point("after", "files")
         rec.add("dnsmasq", pid_file=str(rt.pid_file), conf=str(rt.conf))
         self.host.dnsmasq_start(str(rt.conf), str(rt.pid_file))
+        fault_point("after", "dnsmasq")
 
     def _keep_router_advertisements(self, nl: Any) -> None:
         """Turning on IPv6 forwarding makes the kernel ignore RAs on interfaces with accept_ra=1.
@@ -277,49 +196,43 @@ class Manager:
             self.notify(f"set {key}=2 so that {ifname} keeps its IPv6 default route from router "
                         "advertisements while IPv6 forwarding is on")
 
-    # -- destroy --------------------------------------------------------------------------
-    def destroy(self, name: str) -> None:
-        rec = Record.load(self.runtime(name).record)
-        if rec is None and not self.store.is_active(name):
-            raise OperationInvalidError(f"network '{name}' is not active")
-        if rec is not None:
-            failures = self.teardown(rec)
-            if failures:
-                raise HostError(f"network '{name}' was only partly taken down: "
-                                + "; ".join(failures) + "; run net-destroy again to finish")
-        self.store.delete_status(name)
+    # -- live update ------------------------------------------------------------------------
+    def update_live(self, old: Network, new: Network, section: str) -> None:
+        """Make the running network match ``new`` (a net-update of ``section``).
 
-    def teardown(self, rec: Record, nl: Any = None) -> list[str]:
-        """Remove everything ``rec`` lists, newest first; returns what could not be removed."""
-        failures: list[str] = []
-        own = nl is None
-        if own and any(s["kind"] == "link" for s in rec.steps):
-            nl = self.host.netlink().__enter__()
-        try:
-            for step in reversed(rec.steps):
-                try:
-                    self._undo(step, nl)
-                except Exception as exc:  # keep going: remove as much as possible
-                    failures.append(f"{step['kind']}: {exc}")
-        finally:
-            if own and nl is not None:
-                nl.__exit__(None, None, None)
-        if not failures:
-            rec.delete()
-            self.store.delete_status(rec.network)
-        return failures
+        DHCP hosts and DNS hosts live in files dnsmasq re-reads on SIGHUP, so
+        those updates only reload it.  Other changes (ranges, TXT, SRV records)
+        are in its configuration and need a restart; leases survive both,
+        because kvmnet's lease helper hands them back to the new dnsmasq.
+        """
+        from kvmnet.validate import validate_network
 
-    def _undo(self, step: dict[str, Any], nl: Any) -> None:
-        kind = step["kind"]
-        if kind == "dnsmasq":
-            self.host.dnsmasq_stop(step["pid_file"], step["conf"])
-        elif kind == "files":
-            for p in step["paths"]:
-                _unlink(p)
-        elif kind == "nft":
-            if step.get("destroy"):
-                self.host.nft_remove(step["destroy"])
-        elif kind == "link":
-            nl.delete_link(step["name"])
-        # 'sysctl' steps record shared settings (forwarding) that other networks and the
-        # host may rely on; like libvirt, kvmnet leaves them set.
+        validate_network(new, update=True)
+        rt = self.runtime(new.name)
+        old_plan, new_plan = plan_network(old, rt), plan_network(new, rt)
+        before, after = old_plan.dnsmasq, new_plan.dnsmasq
+        if before is not None and after is not None and before.conf == after.conf:
+            for path, text in after.aux_files().items():
+                write_file(Path(path), text)
+            if not self.host.dnsmasq_reload(str(rt.pid_file), str(rt.conf)):
+                self.host.dnsmasq_start(str(rt.conf), str(rt.pid_file))
+        elif before != after:
+            if before is None or after is None:
+                raise OperationInvalidError(
+                    f"this change to network '{new.name}' {'starts' if after else 'stops'} its "
+                    "DHCP/DNS service, which cannot be done live: use --config and restart the "
+                    "network")
+            self.host.dnsmasq_stop(str(rt.pid_file), str(rt.conf))
+            try:
+                for path, text in after.aux_files().items():
+                    write_file(Path(path), text)
+                write_file(rt.conf, runtime_conf(after.conf, str(rt.servers)))
+                self.host.dnsmasq_start(str(rt.conf), str(rt.pid_file))
+            except KvmnetError:
+                # put the old service back so the network keeps serving its guests
+                for path, text in before.aux_files().items():
+                    write_file(Path(path), text)
+                write_file(rt.conf, runtime_conf(before.conf, str(rt.servers)))
+                self.host.dnsmasq_start(str(rt.conf), str(rt.pid_file))
+                raise
+        self._write_status(new)

@@ -11,7 +11,7 @@ class Paths:
     root: Path
 
     @classmethod
-    def from_env(cls, root: str | os.PathLike[str] | None = None) -> "Paths":
+    def from_env(cls, root: str | os.PathLike[str] | None = None) -> Paths:
         value = root if root is not None else os.environ.get("KVMNET_ROOT") or "/"
         return cls(Path(value))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kvmnet.store import atomic_write
+from kvmnet.fileio import atomic_write
 
 # Record states: 'starting' until start finished, then 'active'.
 STARTING = "starting"
@@ -30,7 +30,7 @@ class Record:
     info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path) -> "Record | None":
+    def load(cls, path: Path) -> Record | None:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -51,6 +51,7 @@ class Record:
         """Persist the intent to create something, before creating it."""
         self.steps.append({"kind": kind, **fields})
         self.save()
+        fault_point("before", kind)
 
     def delete(self) -> None:
         try:
@@ -60,3 +61,15 @@ class Record:
 
     def find(self, kind: str) -> list[dict[str, Any]]:
         return [s for s in self.steps if s["kind"] == kind]
+
+
+def fault_point(moment: str, kind: str) -> None:
+    """Crash-test hook: ``KVMNET_FAULT_KILL_{BEFORE,AFTER}=<kind>`` kills kvmnet right there.
+
+    Tests use it to prove that a kvmnet process killed midway leaves nothing the
+    next command cannot finish or clean up.  Unset in normal use (one getenv).
+    """
+    if os.environ.get(f"KVMNET_FAULT_KILL_{moment.upper()}") == kind:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Protocol
 
 from .errors import InvalidArgError, KvmnetError, XMLParseError
+from .fileio import atomic_write
+from .fileio import fsync_dir as _fsync_dir
 
 #: Longest network name: ``NAME.xml`` must fit in one 255-byte file name.
 MAX_NAME_BYTES = 250
@@ -248,39 +250,6 @@ def strip_header(text: str) -> str:
         if end >= 0:
             return text[end + 4:].lstrip("\n")
     return text
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file only."""
-    directory = path.parent
-    tmp = directory / f".tmp-{os.getpid()}-{os.urandom(6).hex()}{_SUFFIX}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fchmod(fd, mode)  # umask must not change what we promise
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(directory)
 
 
 def _xml_names(directory: Path) -> set[str]:

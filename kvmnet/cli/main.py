@@ -133,6 +133,10 @@ def _version() -> str:
 def main(argv: list[str] | None = None, *, stdout: TextIO | None = None,
          stderr: TextIO | None = None, stdin: TextIO | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
+    if args_list[:1] == ["lease-helper"]:
+        from .live import lease_helper
+
+        return lease_helper(args_list[1:])
     ctx = Ctx(stdout or sys.stdout, stderr or sys.stderr, stdin or sys.stdin)
     try:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgError, NotFoundError, UnsupportedError, XMLParseError
+from ..errors import InvalidArgError, NotFoundError, XMLParseError
 from .main import Ctx
 
 if TYPE_CHECKING:
@@ -232,21 +232,10 @@ def cmd_edit(ctx: Ctx, a: argparse.Namespace) -> int:
     return edit_network(ctx, a.network)
 
 
-def cmd_plan(ctx: Ctx, a: argparse.Namespace) -> int:
-    raise UnsupportedError("net-plan is not implemented yet: it needs the host-networking "
-                           "layer, which this kvmnet does not have yet")
-
-
-def cmd_dhcp_leases(ctx: Ctx, a: argparse.Namespace) -> int:
-    lookup(ctx, a.network)
-    raise UnsupportedError("net-dhcp-leases is not implemented yet: networks cannot be started "
-                           "in this kvmnet yet, so there are no leases")
-
-
 # -- registration -----------------------------------------------------------------------------
 VERBS = ("net-define", "net-create", "net-undefine", "net-start", "net-destroy", "net-autostart",
          "net-list", "net-info", "net-dumpxml", "net-uuid", "net-name", "net-edit",
-         "net-validate", "net-update", "net-plan", "net-dhcp-leases")
+         "net-validate", "net-update", "net-plan", "net-dhcp-leases", "autostart")
 
 
 class _Skipped:
@@ -342,11 +331,6 @@ def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> N
     p.add_argument("--live", action="store_true", help="affect running network")
     p.add_argument("--current", action="store_true", help="affect current state of network")
 
-    p = verb("net-plan", cmd_plan, "show what starting a network would apply, without applying")
-    p.add_argument("target", metavar="FILE|NETWORK")
-    p.add_argument("--section", metavar="S")
-    p.add_argument("--json", action="store_true")
+    from . import live
 
-    p = verb("net-dhcp-leases", cmd_dhcp_leases, "print lease info for a given network")
-    net_arg(p)
-    p.add_argument("--mac", metavar="MAC", help="MAC address")
+    live.register(verb, net_arg)

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from kvmnet.drivers.base import NetworkDriver
 from kvmnet.drivers.passive import (
-    HostBridgeDriver, HostdevDriver, PassthroughDriver, PrivateDriver, VepaDriver,
+    HostBridgeDriver,
+    HostdevDriver,
+    PassthroughDriver,
+    PrivateDriver,
+    VepaDriver,
 )
 from kvmnet.drivers.virtual import IsolatedDriver, NatDriver, OpenDriver, RouteDriver
 from kvmnet.model.network import ForwardMode, Network

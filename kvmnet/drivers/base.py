@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 
 from kvmnet.model.network import ForwardMode, IPDef, Network
 from kvmnet.render.dnsmasq import DnsmasqFiles
+from kvmnet.validate import ip_prefix
 
 Scope = Literal["shared", "link"]
 
@@ -124,18 +125,8 @@ class NetworkDriver:
 
 
 def ip_network(ip: IPDef) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | None:
-    """The bridge address of an ``<ip>`` with its prefix, or None when it has no address."""
-    if ip.address is None:
+    """The bridge address of an ``<ip>`` with its prefix (libvirt's rules), or None."""
+    prefix = ip_prefix(ip)
+    if ip.address is None or prefix is None:
         return None
-    addr = ipaddress.ip_address(ip.address)
-    if ip.prefix is not None:
-        prefix = ip.prefix
-    elif ip.netmask is not None:
-        prefix = ipaddress.IPv4Network(f"0.0.0.0/{ip.netmask}").prefixlen
-    elif addr.version == 6:
-        prefix = 64
-    else:
-        # libvirt's classful default for an IPv4 address without netmask or prefix
-        first = int(addr) >> 24
-        prefix = 8 if first < 128 else 16 if first < 192 else 24
-    return ipaddress.ip_interface(f"{addr}/{prefix}")
+    return ipaddress.ip_interface(f"{ip.address}/{prefix}")

@@ -11,7 +11,14 @@ import ipaddress
 from typing import ClassVar
 
 from kvmnet.drivers.base import (
-    AddressSpec, BridgeSpec, NetworkDriver, Plan, PlanContext, RouteSpec, SysctlSpec, ip_network,
+    AddressSpec,
+    BridgeSpec,
+    NetworkDriver,
+    Plan,
+    PlanContext,
+    RouteSpec,
+    SysctlSpec,
+    ip_network,
 )
 from kvmnet.errors import InvalidArgError
 from kvmnet.host import sysctl

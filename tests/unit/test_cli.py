@@ -167,15 +167,35 @@ def test_validate(root: Path, tmp_path: Path) -> None:
     assert not root.exists()  # validation never writes
 
 
-def test_stubs_say_not_implemented(root: Path, tmp_path: Path) -> None:
+def test_plan_prints_what_start_would_apply_and_changes_nothing(root: Path, tmp_path: Path) -> None:
     f = define(root, tmp_path, "default")
-    for args in (["net-start", "default"], ["net-create", str(f)], ["net-plan", "default"],
-                 ["net-dhcp-leases", "default"]):
-        rc, _, err = cli(root, *args)
-        assert rc == 1 and "not implemented" in err and err.count("\n") == 1, args
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    rc, out, err = cli(root, "net-plan", "default")
+    assert rc == 0, err
+    for header in ("### links", "### addresses", "### sysctls", "### nftables", "### dnsmasq-conf"):
+        assert header in out
+    assert "ip link add virbr" in out and "type bridge" in out
+    assert "sysctl -w net.ipv4.ip_forward=1" in out
+    assert "table inet kvmnet" in out and "masquerade" in out
+    assert "dhcp-range=" in out and "no-resolv" in out
+    rc, out, _ = cli(root, "net-plan", "default", "--section", "addresses")
+    assert rc == 0 and out.startswith("ip addr add ") and "/24 dev virbr" in out
+    rc, out, _ = cli(root, "net-plan", str(f), "--json")
+    import json
+    doc = json.loads(out)
+    assert doc["mode"] == "nat" and set(doc) >= {"links", "addresses", "sysctls", "nftables",
+                                                  "dnsmasq-conf", "dnsmasq-hosts"}
+    rc, _, err = cli(root, "net-plan", "default", "--section", "bogus")
+    assert rc == 1 and "unknown plan section" in err
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+def test_inactive_network_has_no_leases_and_cannot_be_destroyed(root: Path, tmp_path: Path) -> None:
+    define(root, tmp_path, "default")
+    rc, _, err = cli(root, "net-dhcp-leases", "default")
+    assert rc == 1 and "not active" in err and err.count("\n") == 1
     rc, _, err = cli(root, "net-destroy", "default")
     assert rc == 1 and "not active" in err
-
 
 def test_usage_errors_exit_2(root: Path) -> None:
     for args in ([], ["net-foo"], ["net-info"], ["net-update", "a", "add", "ip-dhcp-host", "<x/>",

@@ -1,0 +1,155 @@
+"""Run-time state of started networks, and taking them down: light enough for ``net-destroy``.
+
+This module imports no model, driver or renderer: destroying a network needs
+only its run record (:mod:`kvmnet.record`) and the host adapters, so a cold
+``kvmnet net-destroy`` does not pay for parsing or rendering anything.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kvmnet import leases as leasedb
+from kvmnet.errors import HostError, OperationInvalidError
+from kvmnet.record import Record
+from kvmnet.fileio import atomic_write
+
+if TYPE_CHECKING:
+    from kvmnet.drivers.base import PlanContext
+    from kvmnet.paths import Paths
+    from kvmnet.store import Store
+
+# dnsmasq drops root after binding its sockets; 'nobody' exists on every Debian system.
+DNSMASQ_USER = "nobody"
+
+
+class Runtime:
+    """Run-time file locations of one network (pure path arithmetic)."""
+
+    def __init__(self, paths: Paths, name: str) -> None:
+        self.paths = paths
+        self.name = name
+        self.dnsmasq_dir = paths.dnsmasq
+        self.record = paths.run_networks / f"{name}.json"
+        self.pid_file = paths.run_networks / f"{name}.pid"
+        self.conf = self.dnsmasq_dir / f"{name}.conf"
+        self.servers = self.dnsmasq_dir / f"{name}.servers"
+        self.helper = leasedb.helper_path(self.dnsmasq_dir, name)
+        self.leases = leasedb.status_path(self.dnsmasq_dir, name)
+
+    def context(self) -> PlanContext:
+        from kvmnet.drivers.base import PlanContext
+
+        return PlanContext(dnsmasq_dir=str(self.dnsmasq_dir), pid_file=str(self.pid_file),
+                           lease_helper=str(self.helper), servers_file=str(self.servers),
+                           user=DNSMASQ_USER)
+
+
+class Host:
+    """The adapters start, destroy and live updates use; replaceable as a whole in tests."""
+
+    def netlink(self) -> Any:
+        from kvmnet.host.netlink import Netlink
+
+        return Netlink()
+
+    def nft_apply(self, document: str) -> None:
+        from kvmnet.host import nftables
+
+        nftables.apply(document)
+
+    def sysctl_read(self, key: str) -> str | None:
+        from kvmnet.host import sysctl
+
+        return sysctl.read(key)
+
+    def sysctl_write(self, key: str, value: str) -> str | None:
+        from kvmnet.host import sysctl
+
+        return sysctl.write(key, value, missing_ok=True)
+
+    def dnsmasq_start(self, conf: str, pid_file: str) -> int:
+        from kvmnet.host import dnsmasq
+
+        return dnsmasq.start(conf, pid_file=pid_file)
+
+    def dnsmasq_stop(self, pid_file: str, conf: str) -> None:
+        from kvmnet.host import dnsmasq
+
+        pid = dnsmasq.read_pid_file(pid_file)
+        if pid is not None:
+            dnsmasq.stop(pid, expected_cmdline_contains=conf, pid_file=pid_file)
+        unlink(pid_file)
+
+    def dnsmasq_reload(self, pid_file: str, conf: str) -> bool:
+        from kvmnet.host import dnsmasq
+
+        pid = dnsmasq.read_pid_file(pid_file)
+        return pid is not None and dnsmasq.reload(pid, expected_cmdline_contains=conf)
+
+
+def write_file(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, text.encode("utf-8"), mode=mode)
+
+
+def unlink(path: str | Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def teardown(rec: Record, host: Host, store: Store, nl: Any = None) -> list[str]:
+    """Remove everything ``rec`` lists, newest first; returns what could not be removed.
+
+    Every step is idempotent (an object already gone is fine), so a teardown
+    that was itself interrupted can simply be run again.
+    """
+    failures: list[str] = []
+    own = nl is None and any(s["kind"] == "link" for s in rec.steps)
+    if own:
+        nl = host.netlink().__enter__()
+    try:
+        for step in reversed(rec.steps):
+            try:
+                _undo(step, host, nl)
+            except Exception as exc:  # keep going: remove as much as possible
+                failures.append(f"{step['kind']}: {exc}")
+    finally:
+        if own:
+            nl.__exit__(None, None, None)
+    if not failures:
+        rec.delete()
+        store.delete_status(rec.network)
+    return failures
+
+
+def _undo(step: dict[str, Any], host: Host, nl: Any) -> None:
+    kind = step["kind"]
+    if kind == "dnsmasq":
+        host.dnsmasq_stop(step["pid_file"], step["conf"])
+    elif kind == "files":
+        for p in step["paths"]:
+            unlink(p)
+    elif kind == "nft":
+        if step.get("destroy"):
+            host.nft_apply(step["destroy"])
+    elif kind == "link":
+        nl.delete_link(step["name"])
+    # 'sysctl' steps record shared settings (forwarding) that other networks and the
+    # host may rely on; like libvirt, kvmnet leaves them set.
+
+
+def destroy(store: Store, paths: Paths, name: str, host: Host | None = None) -> None:
+    """Take network ``name`` down: exactly what its run record lists, even after a crash."""
+    rec = Record.load(Runtime(paths, name).record)
+    if rec is None and not store.is_active(name):
+        raise OperationInvalidError(f"network '{name}' is not active")
+    if rec is not None:
+        failures = teardown(rec, host or Host(), store)
+        if failures:
+            raise HostError(f"network '{name}' was only partly taken down: "
+                            + "; ".join(failures) + "; run net-destroy again to finish")
+    store.delete_status(name)

@@ -1,0 +1,114 @@
+"""DHCP and DNS of started virtual networks, seen from a real client (busybox udhcpc/nslookup).
+
+Each test has its own host namespace, so the cookbook subnets never clash with anything.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+
+from tests.functional.kvmnet_env import (
+    BUSYBOX,
+    KvEnv,
+    describe,
+    example,
+    json_mentions,
+    kvenv,
+    lease_rows,
+    requires_kvmnet_root,
+    with_dhcp_extra,
+    with_element,
+)
+
+pytestmark = requires_kvmnet_root
+__all__ = ["kvenv"]  # the fixture, imported for pytest
+
+LEASE_COLUMNS = ("Expiry Time", "MAC address", "Protocol", "IP address", "Hostname",
+                 "Client ID or DUID")
+
+
+def _in_range(ip: str, first: str, last: str) -> bool:
+    a = ipaddress.IPv4Address
+    return a(first) <= a(ip) <= a(last)
+
+
+@pytest.mark.parametrize("example_name, bridge, gateway, first, last", [
+    ("default", "virbr0", "192.168.122.1", "192.168.122.2", "192.168.122.254"),
+    ("nat_net", "virbr1", "10.10.10.1", "10.10.10.2", "10.10.10.254"),
+])
+def test_cookbook_network_hands_out_leases(kvenv: KvEnv, example_name: str, bridge: str,
+                                           gateway: str, first: str, last: str) -> None:
+    name = kvenv.start(example(example_name))
+    info = kvenv.info(name)
+    assert info.get("Active") == "yes" and info.get("Bridge") == bridge, info
+    addrs = kvenv.host.ip_json("-4", "addr", "show", "dev", bridge)[0]["addr_info"]
+    assert [(a["local"], a["prefixlen"]) for a in addrs] == [(gateway, 24)]
+
+    one = kvenv.client(bridge, tag="one")
+    two = kvenv.client(bridge, tag="two")
+    lease1 = kvenv.dhcp(one, hostname="guest-one")
+    lease2 = kvenv.dhcp(two, hostname="guest-two")
+    for lease in (lease1, lease2):
+        assert _in_range(lease.ip, first, last), lease.raw
+        assert lease.prefixlen == 24 and lease.router == gateway, lease.raw
+    assert lease1.ip != lease2.ip
+
+    text = kvenv.wait_lease(name, one.mac)
+    text = kvenv.wait_lease(name, two.mac)
+    header = next(ln for ln in text.splitlines() if ln.strip())
+    positions = [header.find(col) for col in LEASE_COLUMNS]
+    assert -1 not in positions and positions == sorted(positions), text
+    rows = lease_rows(text)
+    assert len(rows) == 2, text
+    for client, lease, host in ((one, lease1, "guest-one"), (two, lease2, "guest-two")):
+        row = next((r for r in rows if client.mac in (w.lower() for w in r)), None)
+        assert row is not None, text
+        assert f"{lease.ip}/24" in row and "ipv4" in row and host in row, text
+
+    # --mac keeps only that client's lease
+    proc = kvenv.leases(name, "--mac", one.mac)
+    assert proc.returncode == 0, describe(proc)
+    rows = lease_rows(proc.stdout)
+    assert len(rows) == 1 and f"{lease1.ip}/24" in rows[0], proc.stdout
+    proc = kvenv.leases(name, "--mac", "52:54:00:ff:ff:ff")
+    assert proc.returncode == 0 and lease_rows(proc.stdout) == [], describe(proc)
+
+    # --json parses and carries the same leases
+    proc = kvenv.leases(name, "--json")
+    assert proc.returncode == 0, describe(proc)
+    data = json.loads(proc.stdout)
+    assert isinstance(data, list) and len(data) == 2, proc.stdout
+    assert any(json_mentions(e, one.mac, lease1.ip) for e in data), proc.stdout
+    assert any(json_mentions(e, two.mac, lease2.ip) for e in data), proc.stdout
+
+
+def test_host_reservation_is_honoured(kvenv: KvEnv) -> None:
+    mac = "52:54:00:12:34:56"
+    xml = with_dhcp_extra(example("default"), f"<host mac='{mac}' name='resv' ip='192.168.122.42'/>")
+    name = kvenv.start(xml)
+    reserved = kvenv.client("virbr0", mac=mac, tag="resv")
+    other = kvenv.client("virbr0", tag="other")
+    lease = kvenv.dhcp(reserved)
+    assert lease.ip == "192.168.122.42" and lease.prefixlen == 24, lease.raw
+    assert kvenv.dhcp(other).ip != "192.168.122.42"
+
+    kvenv.wait_lease(name, mac)
+    proc = kvenv.leases(name, "--mac", mac)
+    rows = lease_rows(proc.stdout)
+    assert len(rows) == 1 and "192.168.122.42/24" in rows[0], describe(proc)
+
+
+def test_dns_hosts_resolve_through_the_networks_dnsmasq(kvenv: KvEnv) -> None:
+    xml = with_element(example("default"),
+                       "<dns><host ip='192.168.122.50'><hostname>web</hostname>"
+                       "<hostname>files</hostname></host></dns>")
+    kvenv.start(xml)
+    cli = kvenv.client("virbr0", tag="dns")
+    lease = kvenv.dhcp(cli)
+    assert lease.dns.split()[:1] == ["192.168.122.1"], lease.raw
+    for host in ("web", "files"):
+        proc = cli.ns.run([BUSYBOX, "nslookup", "-type=a", host, "192.168.122.1"], check=False,
+                          timeout=20)
+        assert "192.168.122.50" in proc.stdout, f"{host}: {proc.stdout}{proc.stderr}"

@@ -1,0 +1,138 @@
+"""Forwarding with real packets: nat, route, open and isolated networks between guests and "wan".
+
+The wan namespace (203.0.113.2) runs a TCP server that records each peer's source address, so
+NAT (the host's 203.0.113.1) and routing (the guest's own address) are told apart by what the
+far end really sees.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.functional.kvmnet_env import (
+    WAN_HOST_IP,
+    WAN_IP,
+    KvEnv,
+    example,
+    kvenv,
+    requires_kvmnet_root,
+    simple_network,
+)
+
+pytestmark = requires_kvmnet_root
+__all__ = ["kvenv"]
+
+INBOUND_PORT = 9090
+
+
+def _peers(log: Path) -> list[str]:
+    return log.read_text().split()
+
+
+def test_nat_network_masquerades_to_the_outside(kvenv: KvEnv) -> None:
+    kvenv.start(example("default"))
+    wan = kvenv.wan()
+    log = kvenv.tcp_server(wan)
+    cli = kvenv.client("virbr0")
+    lease = kvenv.dhcp(cli)
+    assert lease.router == "192.168.122.1", lease.raw
+
+    result = kvenv.connect(cli.ns, WAN_IP)
+    assert result == f"ok {lease.ip}", f"{result}\n{kvenv.nft_table()}"
+    assert _peers(log) == [WAN_HOST_IP], "wan should see the host's address (NAT)"
+
+    # Nothing from outside may open a connection to a NAT guest, even with a route to it.
+    inbound = kvenv.tcp_server(cli.ns, port=INBOUND_PORT)
+    wan.ip("route", "add", "192.168.122.0/24", "via", WAN_HOST_IP)
+    result = kvenv.connect(wan, lease.ip, INBOUND_PORT)
+    assert result.startswith("fail"), result
+    assert _peers(inbound) == []
+
+
+def test_routed_network_keeps_the_guest_address(kvenv: KvEnv) -> None:
+    kvenv.start(simple_network("routed", "virbr5", "192.168.150", "route"))
+    wan = kvenv.wan()
+    wan.ip("route", "add", "192.168.150.0/24", "via", WAN_HOST_IP)
+    log = kvenv.tcp_server(wan)
+    cli = kvenv.client("virbr5")
+    lease = kvenv.dhcp(cli)
+    assert lease.router == "192.168.150.1", lease.raw
+
+    result = kvenv.connect(cli.ns, WAN_IP)
+    assert result == f"ok {lease.ip}", f"{result}\n{kvenv.nft_table()}"
+    assert _peers(log) == [lease.ip], "wan should see the guest's own address (no NAT)"
+
+    # routed: the outside may open connections to the guest
+    inbound = kvenv.tcp_server(cli.ns, port=INBOUND_PORT)
+    result = kvenv.connect(wan, lease.ip, INBOUND_PORT)
+    assert result == f"ok {WAN_IP}", f"{result}\n{kvenv.nft_table()}"
+    assert _peers(inbound) == [WAN_IP]
+
+
+def test_isolated_network_forwards_nothing(kvenv: KvEnv) -> None:
+    kvenv.start(simple_network("iso", "virbr6", "192.168.160", None))
+    # Forwarding on in the host namespace (as another network would turn it on): the firewall,
+    # not the sysctl, must keep the isolated network in.
+    kvenv.host.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+    wan = kvenv.wan()
+    wan.ip("route", "add", "192.168.160.0/24", "via", WAN_HOST_IP)
+    log = kvenv.tcp_server(wan)
+    cli = kvenv.client("virbr6")
+    lease = kvenv.dhcp(cli)
+    assert lease.router == "", f"an isolated network offers no router: {lease.raw}"
+    cli.ns.ip("route", "replace", "default", "via", "192.168.160.1")
+
+    result = kvenv.connect(cli.ns, WAN_IP)
+    assert result.startswith("fail"), f"{result}\n{kvenv.nft_table()}"
+    assert _peers(log) == []
+
+    inbound = kvenv.tcp_server(cli.ns, port=INBOUND_PORT)
+    result = kvenv.connect(wan, lease.ip, INBOUND_PORT)
+    assert result.startswith("fail"), result
+    assert _peers(inbound) == []
+
+    # ...while the guest still reaches the host's DNS and the host itself
+    assert kvenv.connect(cli.ns, "192.168.160.1", 53).startswith("ok")
+
+
+def test_open_network_has_no_firewall_rules(kvenv: KvEnv) -> None:
+    # A NAT network beside it makes sure the kvmnet table exists and is in use.
+    kvenv.start(example("default"))
+    kvenv.start(simple_network("opennet", "virbr7", "192.168.170", "open"))
+    table = kvenv.nft_table()
+    assert table is not None and '"virbr0"' in table, table
+    assert "virbr7" not in table and "opennet" not in table, table
+
+    wan = kvenv.wan()
+    wan.ip("route", "add", "192.168.170.0/24", "via", WAN_HOST_IP)
+    log = kvenv.tcp_server(wan)
+    cli = kvenv.client("virbr7")
+    lease = kvenv.dhcp(cli)
+    assert lease.router == "192.168.170.1", lease.raw
+    result = kvenv.connect(cli.ns, WAN_IP)
+    assert result == f"ok {lease.ip}", f"{result}\n{table}"
+    assert _peers(log) == [lease.ip]
+
+
+def test_two_nat_networks_are_kept_apart(kvenv: KvEnv) -> None:
+    kvenv.start(example("default"))
+    kvenv.start(example("nat_net"))
+    wan = kvenv.wan()
+    log = kvenv.tcp_server(wan)
+    a = kvenv.client("virbr0", tag="a")
+    b = kvenv.client("virbr1", tag="b")
+    lease_a = kvenv.dhcp(a)
+    lease_b = kvenv.dhcp(b)
+    assert lease_a.ip.startswith("192.168.122.") and lease_b.ip.startswith("10.10.10."), (
+        lease_a.raw, lease_b.raw)
+
+    srv_b = kvenv.tcp_server(b.ns, port=INBOUND_PORT)
+    srv_a = kvenv.tcp_server(a.ns, port=INBOUND_PORT)
+    result = kvenv.connect(a.ns, lease_b.ip, INBOUND_PORT)
+    assert result.startswith("fail"), f"default -> nat_net: {result}\n{kvenv.nft_table()}"
+    result = kvenv.connect(b.ns, lease_a.ip, INBOUND_PORT)
+    assert result.startswith("fail"), f"nat_net -> default: {result}\n{kvenv.nft_table()}"
+    assert _peers(srv_a) == [] and _peers(srv_b) == []
+
+    assert kvenv.connect(a.ns, WAN_IP) == f"ok {lease_a.ip}"
+    assert kvenv.connect(b.ns, WAN_IP) == f"ok {lease_b.ip}"
+    assert _peers(log) == [WAN_HOST_IP, WAN_HOST_IP]
