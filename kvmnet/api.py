@@ -27,13 +27,13 @@ from .errors import (
     OperationInvalidError,
     XMLParseError,
 )
-from .store import CorruptStoreError, Entry, Layout, Store, canonical_uuid
+from .paths import Paths
+from .store import CorruptStoreError, Entry, Store, canonical_uuid
 
 if TYPE_CHECKING:
     from .drivers.base import Plan
     from .manager import Manager
     from .model.network import Network as NetworkDef
-    from .paths import Paths
 
 # virConnectListAllNetworksFlags
 VIR_CONNECT_LIST_NETWORKS_INACTIVE = 1
@@ -138,8 +138,8 @@ class Connection:
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self._root = root
-        # Layout, not Paths: see kvmnet.store.Layout (start-up time of the CLI).
-        self._store: Store | None = Store(Layout(root))
+        self._paths = Paths(root)
+        self._store: Store | None = Store(self._paths)
 
     # -- plumbing -------------------------------------------------------------
     @property
@@ -151,9 +151,7 @@ class Connection:
     @property
     def paths(self) -> Paths:
         """Every kvmnet location under this connection's root."""
-        from .paths import Paths
-
-        return Paths.from_env(self._root)
+        return self._paths
 
     def close(self) -> int:
         self._store = None
@@ -170,7 +168,7 @@ class Connection:
         self.close()
 
     def getURI(self) -> str:
-        return f"kvmnet://{Layout(self._root).root}"
+        return f"kvmnet://{self._paths.root}"
 
     # -- define / create -----------------------------------------------------------
     def networkDefineXML(self, xml: str | bytes) -> Network:
@@ -455,6 +453,9 @@ class Network:
                     f"cannot undefine transient network '{self._name}'; a transient network "
                     "goes away when it is destroyed")
             store.delete_config(self._name)
+            from .program import cache_path, drop
+
+            drop(cache_path(self._conn.paths.programs, self._name))
         return 0
 
     def create(self) -> int:
@@ -466,7 +467,13 @@ class Network:
                 raise OperationInvalidError(
                     f"network '{self._name}' is already active: run 'kvmnet net-destroy "
                     f"{self._name}' first to restart it")
-            self._conn.manager().start(self._definition(inactive=True))
+            text = store.read_config(self._name)
+            if text is None:
+                raise NotFoundError(f"network '{self._name}' has no persistent definition; "
+                                    + _HINT_LIST)
+            from .starter import start_defined
+
+            start_defined(store, self._conn.paths, self._name, text, self._conn.notify)
         return 0
 
     def destroy(self) -> int:

@@ -40,11 +40,14 @@ def helper_script(python: str, root: str, name: str) -> str:
     and imports only this module, found through kvmnet's own location.
     """
     top = str(Path(__file__).resolve().parent.parent)
+    status = str(status_path(Path(root) / "var" / "lib" / "kvmnet" / "dnsmasq", name))
     code = (f"import sys; sys.path.insert(0, {top!r}); from kvmnet.leases import main; "
             "sys.exit(main(sys.argv[1:]))")
-    argv = [python, "-I", "-S", "-c", code, str(status_path(Path(root) / "var" / "lib" / "kvmnet"
-                                                             / "dnsmasq", name))]
-    return "#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in argv) + ' "$@"\n'
+    argv = [python, "-I", "-S", "-c", code, status]
+    # A new network has no leases: answer dnsmasq's start-up 'init' from the shell alone.
+    return ("#!/bin/sh\n"
+            f'if [ "$1" = init ] && [ ! -s {shlex.quote(status)} ]; then exit 0; fi\n'
+            "exec " + " ".join(shlex.quote(a) for a in argv) + ' "$@"\n')
 
 
 def main(argv: Sequence[str]) -> int:

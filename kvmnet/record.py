@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 from kvmnet.fileio import atomic_write
 
@@ -21,13 +23,17 @@ STARTING = "starting"
 ACTIVE = "active"
 
 
-@dataclass
 class Record:
-    path: Path
-    network: str
-    state: str = STARTING
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)
+    """A plain class, not a dataclass: ``net-destroy`` should not pay for importing dataclasses."""
+
+    def __init__(self, path: Path, network: str, state: str = STARTING,
+                 steps: list[dict[str, Any]] | None = None,
+                 info: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self.network = network
+        self.state = state
+        self.steps: list[dict[str, Any]] = steps if steps is not None else []
+        self.info: dict[str, Any] = info if info is not None else {}
 
     @classmethod
     def load(cls, path: Path) -> Record | None:

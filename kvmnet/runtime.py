@@ -102,24 +102,47 @@ def unlink(path: str | Path) -> None:
 
 
 def teardown(rec: Record, host: Host, store: Store, nl: Any = None) -> list[str]:
-    """Remove everything ``rec`` lists, newest first; returns what could not be removed.
+    """Remove everything ``rec`` lists; returns what could not be removed.
 
     Every step is idempotent (an object already gone is fine), so a teardown
-    that was itself interrupted can simply be run again.
+    that was itself interrupted can simply be run again.  The independent
+    parts run at once -- dnsmasq stopping and the nft transaction in threads
+    while the kernel deletes the bridge (its ~35 ms are mostly RCU grace
+    periods) -- and files go last, once dnsmasq no longer uses them.
     """
     failures: list[str] = []
-    own = nl is None and any(s["kind"] == "link" for s in rec.steps)
-    if own:
-        nl = host.netlink().__enter__()
-    try:
-        for step in reversed(rec.steps):
-            try:
-                _undo(step, host, nl)
-            except Exception as exc:  # keep going: remove as much as possible
-                failures.append(f"{step['kind']}: {exc}")
-    finally:
-        if own:
-            nl.__exit__(None, None, None)
+
+    def attempt(step: dict[str, Any], action: Any) -> None:
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - keep going: remove as much as possible
+            failures.append(f"{step['kind']}: {exc}")
+
+    steps = list(reversed(rec.steps))
+    background = [s for s in steps if s["kind"] in ("dnsmasq", "nft")]
+    threads = []
+    if background:
+        import threading
+
+        for step in background:
+            t = threading.Thread(target=attempt, args=(step, lambda s=step: _undo(s, host, nl)))
+            t.start()
+            threads.append(t)
+    links = [s for s in steps if s["kind"] == "link"]
+    if links:
+        own = nl is None
+        link_nl = host.netlink().__enter__() if own else nl
+        try:
+            for step in links:
+                attempt(step, lambda s=step: _undo(s, host, link_nl))
+        finally:
+            if own:
+                link_nl.__exit__(None, None, None)
+    for t in threads:
+        t.join()
+    for step in steps:
+        if step["kind"] == "files":
+            attempt(step, lambda s=step: _undo(s, host, nl))
     if not failures:
         rec.delete()
         store.delete_status(rec.network)

@@ -33,10 +33,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
 
 from .errors import InvalidArgError, KvmnetError, XMLParseError
 from .fileio import atomic_write
+from .paths import Paths
 from .fileio import fsync_dir as _fsync_dir
 
 #: Longest network name: ``NAME.xml`` must fit in one 255-byte file name.
@@ -268,42 +268,9 @@ def _xml_names(directory: Path) -> set[str]:
     return names
 
 
-class StorePaths(Protocol):
-    """The directories the store uses; :class:`kvmnet.paths.Paths` provides them."""
-
-    @property
-    def root(self) -> Path: ...
-    @property
-    def etc(self) -> Path: ...
-    @property
-    def networks(self) -> Path: ...
-    @property
-    def autostart(self) -> Path: ...
-    @property
-    def run_networks(self) -> Path: ...
-    @property
-    def lock(self) -> Path: ...
-
-
-class Layout:
-    """The store's part of :class:`kvmnet.paths.Paths`, computed without importing it.
-
-    ``kvmnet.paths`` is a dataclass, and importing ``dataclasses`` (with
-    ``inspect``) costs about 10 ms, a fifth of the ``kvmnet net-list`` start-up
-    budget.  The formulas are the same; tests/unit/test_store.py checks that
-    they stay so.
-    """
-
-    __slots__ = ("autostart", "etc", "lock", "networks", "root", "run_networks")
-
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        value = root if root is not None else os.environ.get("KVMNET_ROOT") or "/"
-        self.root = Path(value)
-        self.etc = self.root / "etc" / "kvmnet"
-        self.networks = self.etc / "networks"
-        self.autostart = self.networks / "autostart"
-        self.run_networks = self.root / "run" / "kvmnet" / "networks"
-        self.lock = self.etc / ".lock"
+# The store's directories come from kvmnet.paths.Paths (a plain class: cheap to import).
+StorePaths = Paths
+Layout = Paths  # the name earlier code and tests use
 
 
 class Store:

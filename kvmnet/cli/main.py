@@ -92,22 +92,57 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
 
 
+# Command modules: each has VERBS (its verb names) and register(sub, only).  Adding a
+# group of verbs means adding its module here.
+COMMAND_MODULES = ("net", "port", "bridge", "iface", "nodedev", "guest")
+
+
+def _modules() -> list[Any]:
+    import importlib
+
+    out = []
+    for name in COMMAND_MODULES:
+        try:
+            out.append(importlib.import_module(f"{__package__}.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{name}":
+                raise
+    return out
+
+
+def _module_for(verb: str) -> Any | None:
+    # Try the module the verb's prefix points at first, so a cold command imports one module.
+    guess = ("port" if verb.startswith("net-port-") else "net" if verb.startswith("net-")
+             else "iface" if verb.startswith("iface-") else "nodedev" if verb.startswith("nodedev-")
+             else "bridge" if verb == "bridge" else None)
+    if guess is not None:
+        import importlib
+
+        try:
+            mod = importlib.import_module(f"{__package__}.{guess}")
+            if verb in mod.VERBS:
+                return mod
+        except ModuleNotFoundError:
+            pass
+    for mod in _modules():
+        if verb in mod.VERBS:
+            return mod
+    return None
+
+
 def _verb_in(argv: list[str]) -> str | None:
     """The verb of a command line, if it names one, skipping the global options."""
-    from .net import VERBS
-
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         if argv[i] == "--":
             i += 1
             break
         i += 2 if argv[i] == "--root" else 1
-    return argv[i] if i < len(argv) and argv[i] in VERBS else None
+    return argv[i] if i < len(argv) and _module_for(argv[i]) is not None else None
 
 
 def build_parser(only: str | None = None) -> Parser:
     """The full parser, or with ``only`` one that knows just that verb (faster start)."""
-    from . import net
 
     parser = Parser(prog="kvmnet", description="libvirt-style virtual networks without a daemon "
                     "(virsh verbs; see 'kvmnet VERB --help').")
@@ -120,7 +155,9 @@ def build_parser(only: str | None = None) -> Parser:
     # An explicit prog keeps argparse from building a help formatter (and importing
     # shutil) at start-up just to compute it.
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser, prog="kvmnet")
-    net.register(sub, only)
+    for mod in ([_module_for(only)] if only is not None else _modules()):
+        if mod is not None:
+            mod.register(sub, only)
     return parser
 
 

@@ -93,6 +93,8 @@ class Plan:
     routes: tuple[RouteSpec, ...] = ()
     sysctls: tuple[SysctlSpec, ...] = ()
     nft_start: str | None = None
+    # the same without the base, for when the base is already installed (faster)
+    nft_start_fast: str | None = None
     nft_destroy: str | None = None
     dnsmasq: DnsmasqFiles | None = None
     # Host links that must exist already (a host bridge, a macvtap parent).

@@ -76,11 +76,12 @@ class VirtualBridgeDriver(NetworkDriver):
             sysctls.append(SysctlSpec(_ipv6_key(bridge, "disable_ipv6"), "1",
                                       "the network has no IPv6 address", "link"))
 
-        nft_start = nft_destroy = None
+        nft_start = nft_fast = nft_destroy = None
         if self.firewalled:
             fw = firewall_for(net)
             if fw is not None:
                 nft_start, nft_destroy = render_start(fw), render_destroy(fw)
+                nft_fast = render_start(fw, base=False)
 
         files = None
         listens: list[tuple[str, int, str]] = []
@@ -94,7 +95,8 @@ class VirtualBridgeDriver(NetworkDriver):
                     listens.append((a.address, 53, "tcp"))
         return Plan(
             network=net.name, mode=net.forward_mode, bridge=spec, addresses=tuple(addresses),
-            routes=routes, sysctls=tuple(sysctls), nft_start=nft_start, nft_destroy=nft_destroy,
+            routes=routes, sysctls=tuple(sysctls), nft_start=nft_start, nft_start_fast=nft_fast,
+            nft_destroy=nft_destroy,
             dnsmasq=files, listens=tuple(listens),
         )
 

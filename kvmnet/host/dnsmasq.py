@@ -103,7 +103,7 @@ def start(
             return pid
         if time.monotonic() >= deadline:
             break
-        time.sleep(0.01)
+        time.sleep(0.002)
     raise HostError(
         f"dnsmasq reported success but {pid_file} does not name a running dnsmasq for {conf_path} "
         f"within {timeout} s: check that the configuration sets pid-file={pid_file} and that "

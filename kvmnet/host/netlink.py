@@ -1,10 +1,24 @@
-"""Links, addresses and routes over rtnetlink: the only module that imports pyroute2.
+"""Links, addresses and routes over rtnetlink: the kernel-facing half of kvmnet's host adapter.
 
 Everything that crosses this module's boundary is a plain value (str, int, dict, NamedTuple);
-pyroute2's messages and exceptions stay inside.  One :class:`Netlink` holds one rtnetlink socket
+netlink messages and their errors stay inside.  One :class:`Netlink` holds one rtnetlink socket
 for many calls; every change is logged on ``kvmnet.host`` at debug level as the equivalent
 ``ip``/``bridge`` command, and every failure is a :class:`HostError` naming that command, the
 errno and the fix.
+
+Design (start-up cost): kvmnet's ``net-start``/``net-destroy`` are cold processes, so what they
+import matters more than the kernel work (a few ms, plus ~30 ms for a link delete).  pyroute2's
+asyncio-based ``IPRoute`` cost 65-90 ms to import, so pyroute2 is used only through
+:mod:`.rtnl`: its message classes still encode and decode every message -- nested
+``IFLA_LINKINFO``/``IFLA_INFO_DATA`` for bridges (``IFLA_BR_STP_STATE``,
+``IFLA_BR_FORWARD_DELAY``), ``IFLA_ADDRESS``/``IFLA_MTU``/``IFLA_MASTER``, ``IFLA_PROTINFO``
+with ``IFLA_BRPORT_*`` for port flags, ``IFA_*``, ``RTA_*``, ``NLMSG_ERROR`` -- while
+:class:`kvmnet.host.rtnl.Rtnl` is a short synchronous socket loop (one request with a sequence
+number and ``NLM_F_ACK``, replies read until the ack, the error or ``NLMSG_DONE``).  This module
+builds each request as ``ip``/``bridge`` would (the logged command) and turns replies and errnos
+into plain values and diagnosed :class:`HostError`.  Importing it imports no pyroute2; opening
+the socket does (import + socket: ~32 ms median here, see :mod:`.rtnl` and
+``bench/bench_netlink.py``).
 
 Kernel calls here are synchronous: the kernel acknowledges RTM_NEWLINK/RTM_DELLINK only after
 the change is complete (a deleted link's name is free again once ``delete_link`` returns), so
@@ -19,24 +33,28 @@ clamps the forward delay into 2..30 s as STP starts, so ``stp=True, forward_dela
 from __future__ import annotations
 
 import errno as errno_mod
-import importlib
-import importlib.util
-import ipaddress
 import logging
 import socket
-import sys
-import types
-from typing import Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from kvmnet.errors import HostError
+from kvmnet.host import rtnl
+
+# _DeferredPackage and _pyroute2 (how pyroute2 is loaded) stay importable from here, as before.
+from kvmnet.host.rtnl import Rtnl, RtnlError, _DeferredPackage, _pyroute2  # noqa: F401
+
+if TYPE_CHECKING:
+    import ipaddress
 
 log = logging.getLogger("kvmnet.host")
 
 IFNAMSIZ = 16  # including the terminating NUL: names have at most 15 characters
-IFF_UP = 0x1
-IFA_F_NODAD = 0x02
-RT_TABLE_MAIN = 254
-RTN_UNICAST = 1
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_mac(mac: str) -> bool:
+    parts = mac.split(":")
+    return len(parts) == 6 and all(len(p) == 2 and set(p) <= _HEX_DIGITS for p in parts)
 
 
 class LinkExistsError(HostError):
@@ -79,77 +97,6 @@ class Route(NamedTuple):
 
 
 # --------------------------------------------------------------------------------------------
-# Loading pyroute2 cheaply
-#
-# ``import pyroute2.iproute.linux`` first runs ``pyroute2/__init__.py``, which eagerly imports
-# every pyroute2 feature (NDB, IPDB, conntrack, nftables, ethtool, wireguard, plan9...): about
-# 190 ms here, of which kvmnet needs only the rtnetlink part (IPRoute, ~130 ms, most of it
-# asyncio which pyroute2 0.9 is built on).  Python only needs a package module in sys.modules
-# with a ``__path__`` to import its submodules, so we register a stand-in module for the package
-# (built from the package's own import spec) and import ``pyroute2.iproute.linux`` through it.
-# The stand-in stays correct for any later user: a submodule attribute is imported on demand
-# (what ``from pyroute2 import config`` needs), and the first access to any other attribute
-# (``pyroute2.IPRoute``, ``pyroute2.NDB`` ...) runs the real ``__init__`` in the same module
-# object, after which it *is* the ordinary package.  If pyroute2 is already imported, it is used
-# as it is.  Only documented import machinery is used (ModuleSpec, module ``__path__``,
-# ``loader.exec_module``); it relies on nothing pyroute2-specific beyond its public module paths.
-# --------------------------------------------------------------------------------------------
-
-
-class _DeferredPackage(types.ModuleType):
-    """The ``pyroute2`` package module before its ``__init__`` has run."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        fullname = f"{self.__name__}.{name}"
-        if importlib.util.find_spec(fullname) is not None:
-            return importlib.import_module(fullname)
-        if not self.__dict__.get("_kvmnet_init_done"):
-            self.__dict__["_kvmnet_init_done"] = True
-            spec = self.__spec__
-            assert spec is not None and spec.loader is not None
-            spec.loader.exec_module(self)
-            return getattr(self, name)
-        raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-
-
-class _Pyroute2(NamedTuple):
-    IPRoute: Any
-    NetlinkError: type[Exception]
-
-
-_loaded: _Pyroute2 | None = None
-
-
-def _pyroute2() -> _Pyroute2:
-    global _loaded
-    if _loaded is None:
-        if "pyroute2" not in sys.modules:
-            spec = importlib.util.find_spec("pyroute2")
-            if spec is None or spec.submodule_search_locations is None:
-                raise HostError(
-                    "pyroute2 is not installed: install kvmnet's dependencies (pip install -e .)",
-                    None,
-                    errno_mod.ENOENT,
-                )
-            stub = _DeferredPackage(spec.name)
-            stub.__spec__ = spec
-            stub.__path__ = list(spec.submodule_search_locations)
-            stub.__file__ = spec.origin
-            stub.__loader__ = spec.loader
-            stub.__package__ = spec.name
-            sys.modules[spec.name] = stub
-            # The real __init__ would attach a NullHandler to the "pyroute2" logger; keep that.
-            importlib.import_module("pyroute2.config.log")
-        from pyroute2.iproute.linux import IPRoute
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        _loaded = _Pyroute2(IPRoute, NetlinkError)
-    return _loaded
-
-
-# --------------------------------------------------------------------------------------------
 
 
 def check_ifname(name: str, command: str | None = None) -> None:
@@ -174,22 +121,13 @@ def check_ifname(name: str, command: str | None = None) -> None:
 
 
 def _family(address: str) -> int:
+    import ipaddress  # only where needed: a cold net-destroy may never use it
+
     return ipaddress.ip_address(address).version
 
 
 def _af(version: int) -> int:
     return socket.AF_INET if version == 4 else socket.AF_INET6
-
-
-_DIAGNOSES: dict[int, str] = {
-    errno_mod.EPERM: "permission denied: run kvmnet as root (it needs CAP_NET_ADMIN)",
-    errno_mod.EACCES: "permission denied: run kvmnet as root (it needs CAP_NET_ADMIN)",
-    errno_mod.EOPNOTSUPP: "the kernel does not support this: load the module (e.g. modprobe bridge)",
-    errno_mod.EBUSY: "the device is busy: detach it from whatever uses it and retry",
-    errno_mod.ENETUNREACH: "the gateway is not reachable through any address on this host: "
-    "add an address in the gateway's subnet first",
-    errno_mod.ENOBUFS: "the kernel ran out of buffer space: retry",
-}
 
 
 class Netlink:
@@ -201,29 +139,24 @@ class Netlink:
     """
 
     def __init__(self) -> None:
-        self._ipr: Any = None
-        self._nl_error: type[Exception] = Exception
+        self._rtnl: Rtnl | None = None
 
     # -- socket --------------------------------------------------------------------------------
 
     def open(self) -> None:
-        if self._ipr is not None:
+        if self._rtnl is not None:
             return
-        api = _pyroute2()
-        self._nl_error = api.NetlinkError
         try:
-            # groups=0: no multicast subscriptions, so the socket only ever sees replies to our
-            # own requests; ext_ack: the kernel's own error text (e.g. policy failures).
-            self._ipr = api.IPRoute(groups=0, ext_ack=True)
+            self._rtnl = Rtnl()
         except OSError as exc:
             raise HostError(
                 f"cannot open an rtnetlink socket: {exc.strerror}", "ip link show", exc.errno
             ) from exc
 
     def close(self) -> None:
-        if self._ipr is not None:
-            ipr, self._ipr = self._ipr, None
-            ipr.close()
+        if self._rtnl is not None:
+            sock, self._rtnl = self._rtnl, None
+            sock.close()
 
     def __enter__(self) -> Self:
         self.open()
@@ -232,53 +165,46 @@ class Netlink:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _sock(self) -> Any:
-        if self._ipr is None:
+    def _request(self, cls: str, msg_type: int, fields: dict[str, Any],
+                 attrs: list[Any] | None = None, flags: int = 0) -> list[Any]:
+        """One request: a pyroute2 message of class ``cls`` (ifinfmsg/ifaddrmsg/rtmsg) with
+        these header fields and attributes; returns the decoded replies (a dump's messages)."""
+        if self._rtnl is None:
             self.open()
-        return self._ipr
+        assert self._rtnl is not None
+        msg = getattr(self._rtnl.api, cls)()
+        for key, value in fields.items():
+            msg[key] = value
+        msg["attrs"] = attrs or []
+        return self._rtnl.request(msg, msg_type, flags)
 
-    # -- errors --------------------------------------------------------------------------------
-
-    def _code(self, exc: BaseException) -> int | None:
-        if isinstance(exc, self._nl_error):
-            return int(getattr(exc, "code", 0)) or None
-        if isinstance(exc, OSError):
-            return exc.errno
-        return None
-
-    def _error(self, exc: BaseException, command: str, what: str) -> HostError:
-        code = self._code(exc)
-        kernel = ""
-        args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
-        if len(args) > 1 and isinstance(args[1], str):
-            kernel = args[1]
-        elif isinstance(exc, OSError) and exc.strerror:
-            kernel = exc.strerror
-        why = _DIAGNOSES.get(code or 0)
-        if why is None:
-            why = f"the kernel refused ({kernel or 'unknown error'}): check the values"
-        elif kernel:
-            why = f"{why} (kernel: {kernel})"
-        return HostError(f"{what} failed: {why}", command, code)
-
-    def _call(self, command: str, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, command: str, what: str, cls: str, msg_type: int, fields: dict[str, Any],
+              attrs: list[Any] | None = None, flags: int = 0) -> list[Any]:
         try:
-            return getattr(self._sock(), method)(*args, **kwargs)
-        except (self._nl_error, OSError) as exc:
-            raise self._error(exc, command, what) from exc
+            return self._request(cls, msg_type, fields, attrs, flags)
+        except RtnlError as exc:
+            raise exc.diagnose(command, what) from exc
 
     # -- lookups -------------------------------------------------------------------------------
+
+    def _get_link(self, command: str, what: str, **key: Any) -> Any | None:
+        """RTM_GETLINK by ``ifname=`` or ``index=``; None if there is no such link."""
+        fields: dict[str, Any] = {"index": key.get("index", 0)}
+        attrs: list[Any] = [("IFLA_EXT_MASK", rtnl.RTEXT_FILTER_SKIP_STATS)]
+        if "ifname" in key:
+            attrs.insert(0, ("IFLA_IFNAME", key["ifname"]))
+        try:
+            msgs = self._request("ifinfmsg", rtnl.RTM_GETLINK, fields, attrs)
+        except RtnlError as exc:
+            if exc.code == errno_mod.ENODEV:
+                return None
+            raise exc.diagnose(command, what) from exc
+        return msgs[0] if msgs else None
 
     def _get_link_msg(self, name: str, command: str | None = None) -> Any | None:
         command = command or f"ip link show {name}"
         check_ifname(name, command)
-        try:
-            msgs = self._sock().link("get", ifname=name)
-        except self._nl_error as exc:
-            if self._code(exc) == errno_mod.ENODEV:
-                return None
-            raise self._error(exc, command, f"looking up {name}") from exc
-        return msgs[0] if msgs else None
+        return self._get_link(command, f"looking up {name}", ifname=name)
 
     def _index(self, name: str, command: str) -> int:
         msg = self._get_link_msg(name, command)
@@ -293,10 +219,10 @@ class Netlink:
 
     def _name_of(self, index: int) -> str | None:
         try:
-            msgs = self._sock().link("get", index=index)
-        except self._nl_error:
+            msg = self._get_link(f"ip link show index {index}", "looking up a link", index=index)
+        except HostError:
             return None
-        return str(msgs[0].get("ifname")) if msgs else None
+        return str(msg.get("ifname")) if msg is not None else None
 
     @staticmethod
     def _link_dict(msg: Any, names: dict[int, str] | None = None) -> dict[str, Any]:
@@ -310,7 +236,7 @@ class Netlink:
             "kind": kind,
             "mac": msg.get("IFLA_ADDRESS"),
             "mtu": msg.get("IFLA_MTU"),
-            "state": "up" if flags & IFF_UP else "down",
+            "state": "up" if flags & rtnl.IFF_UP else "down",
             "operstate": msg.get("IFLA_OPERSTATE"),
             "master_ifindex": int(master) if master else None,
             "master": None,
@@ -324,9 +250,12 @@ class Netlink:
                 info["forward_delay_cs"] = data.get("IFLA_BR_FORWARD_DELAY")
         return info
 
+    def _links(self) -> list[Any]:
+        return self._call("ip link show", "listing links", "ifinfmsg", rtnl.RTM_GETLINK, {},
+                          [("IFLA_EXT_MASK", rtnl.RTEXT_FILTER_SKIP_STATS)], rtnl.NLM_F_DUMP)
+
     def _names(self) -> dict[int, str]:
-        links = self._call("ip link show", "listing links", "get_links")
-        return {int(m["index"]): str(m.get("IFLA_IFNAME")) for m in links}
+        return {int(m["index"]): str(m.get("IFLA_IFNAME")) for m in self._links()}
 
     def link_exists(self, name: str) -> bool:
         return self._get_link_msg(name) is not None
@@ -344,7 +273,7 @@ class Netlink:
 
     def list_links(self) -> list[dict[str, Any]]:
         """Every link in this network namespace, as :meth:`link_info` dicts, by ifindex."""
-        msgs = list(self._call("ip link show", "listing links", "get_links"))
+        msgs = self._links()
         names = {int(m["index"]): str(m.get("IFLA_IFNAME")) for m in msgs}
         return sorted((self._link_dict(m, names) for m in msgs), key=lambda d: int(d["ifindex"]))
 
@@ -376,25 +305,31 @@ class Netlink:
         check_ifname(name, command)
         if forward_delay_cs < 0:
             raise HostError(f"bridge forward delay {forward_delay_cs} is negative", command, errno_mod.EINVAL)
-        spec: dict[str, Any] = {
-            "ifname": name,
-            "kind": "bridge",
-            "br_stp_state": 1 if stp else 0,
-            "br_forward_delay": forward_delay_cs,
-        }
+        attrs: list[Any] = [("IFLA_IFNAME", name)]
         if mac is not None:
-            spec["address"] = mac
+            if not _is_mac(mac):
+                raise HostError(f"MAC address {mac!r} is not of the form xx:xx:xx:xx:xx:xx: fix it",
+                                command, errno_mod.EINVAL)
+            attrs.append(("IFLA_ADDRESS", mac.lower()))
         if mtu is not None:
-            spec["mtu"] = mtu
-        if up:
-            spec["state"] = "up"
+            attrs.append(("IFLA_MTU", mtu))
+        attrs.append(("IFLA_LINKINFO", {"attrs": [
+            ("IFLA_INFO_KIND", "bridge"),
+            ("IFLA_INFO_DATA", {"attrs": [
+                ("IFLA_BR_STP_STATE", 1 if stp else 0),
+                ("IFLA_BR_FORWARD_DELAY", forward_delay_cs),
+            ]}),
+        ]}))
+        # The new link comes up in the same request (ifi_flags/ifi_change), as ip link add ... up.
+        fields = {"flags": rtnl.IFF_UP if up else 0, "change": rtnl.IFF_UP if up else 0}
         log.debug("%s", command)
         if up:
             log.debug("ip link set %s up", name)
         try:
-            self._sock().link("add", **spec)
-        except self._nl_error as exc:
-            if self._code(exc) == errno_mod.EEXIST:
+            self._request("ifinfmsg", rtnl.RTM_NEWLINK, fields, attrs,
+                          rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL)
+        except RtnlError as exc:
+            if exc.code == errno_mod.EEXIST:
                 existing = self.link_info(name)
                 kind = existing["kind"] if existing else None
                 what = f"a {kind} link" if kind else "a link"
@@ -408,7 +343,7 @@ class Netlink:
                     kind=kind,
                     ifindex=existing["ifindex"] if existing else None,
                 ) from exc
-            raise self._error(exc, command, f"creating bridge {name}") from exc
+            raise exc.diagnose(command, f"creating bridge {name}") from exc
         return self._index(name, command)
 
     def delete_link(self, name: str) -> bool:
@@ -417,87 +352,126 @@ class Netlink:
         check_ifname(name, command)
         log.debug("%s", command)
         try:
-            self._sock().link("del", ifname=name)
-        except self._nl_error as exc:
-            if self._code(exc) == errno_mod.ENODEV:
+            self._request("ifinfmsg", rtnl.RTM_DELLINK, {}, [("IFLA_IFNAME", name)])
+        except RtnlError as exc:
+            if exc.code == errno_mod.ENODEV:
                 return False
-            raise self._error(exc, command, f"deleting {name}") from exc
+            raise exc.diagnose(command, f"deleting {name}") from exc
         return True
 
-    def _set(self, name: str, command: str, what: str, **fields: Any) -> None:
+    def _set(self, name: str, command: str, what: str, fields: dict[str, Any],
+             attrs: list[Any] | None = None) -> None:
         check_ifname(name, command)
         index = self._index(name, command)
         log.debug("%s", command)
-        self._call(command, what, "link", "set", index=index, **fields)
+        self._call(command, what, "ifinfmsg", rtnl.RTM_SETLINK, {"index": index, **fields}, attrs)
 
     def set_link_up(self, name: str) -> None:
-        self._set(name, f"ip link set {name} up", f"bringing {name} up", state="up")
+        self._set(name, f"ip link set {name} up", f"bringing {name} up",
+                  {"flags": rtnl.IFF_UP, "change": rtnl.IFF_UP})
 
     def set_link_down(self, name: str) -> None:
-        self._set(name, f"ip link set {name} down", f"bringing {name} down", state="down")
+        self._set(name, f"ip link set {name} down", f"bringing {name} down",
+                  {"flags": 0, "change": rtnl.IFF_UP})
 
     def set_mtu(self, name: str, mtu: int) -> None:
-        self._set(name, f"ip link set {name} mtu {mtu}", f"setting the MTU of {name} to {mtu}", mtu=mtu)
+        self._set(name, f"ip link set {name} mtu {mtu}", f"setting the MTU of {name} to {mtu}", {},
+                  [("IFLA_MTU", mtu)])
 
     def set_master(self, port: str, bridge: str | None) -> None:
         """Attach ``port`` to ``bridge`` (``None``: detach it from any master)."""
         if bridge is None:
-            self._set(port, f"ip link set {port} nomaster", f"detaching {port}", master=0)
+            self._set(port, f"ip link set {port} nomaster", f"detaching {port}", {},
+                      [("IFLA_MASTER", 0)])
             return
         command = f"ip link set {port} master {bridge}"
         master = self._index(bridge, command)
-        self._set(port, command, f"attaching {port} to {bridge}", master=master)
+        self._set(port, command, f"attaching {port} to {bridge}", {}, [("IFLA_MASTER", master)])
 
     def bridge_port_set(
         self, port: str, *, isolated: bool | None = None, hairpin: bool | None = None
     ) -> None:
         """Set bridge-port flags (``bridge link set dev PORT isolated on hairpin off``)."""
-        fields: dict[str, int] = {}
+        brport: list[tuple[str, int]] = []
         words = ["bridge", "link", "set", "dev", port]
         if isolated is not None:
-            fields["isolated"] = int(isolated)
+            brport.append(("IFLA_BRPORT_ISOLATED", int(isolated)))
             words += ["isolated", "on" if isolated else "off"]
         if hairpin is not None:
-            fields["mode"] = int(hairpin)  # IFLA_BRPORT_MODE: hairpin
+            brport.append(("IFLA_BRPORT_MODE", int(hairpin)))  # the hairpin mode flag
             words += ["hairpin", "on" if hairpin else "off"]
-        if not fields:
+        if not brport:
             return
         command = " ".join(words)
         check_ifname(port, command)
         index = self._index(port, command)
         log.debug("%s", command)
-        self._call(command, f"setting bridge-port flags on {port}", "brport", "set", index=index, **fields)
+        # As bridge(8): RTM_SETLINK for family AF_BRIDGE with a nested IFLA_PROTINFO, which the
+        # kernel hands to the port's bridge (without NLA_F_NESTED it would read a bare STP state).
+        try:
+            self._request("ifinfmsg", rtnl.RTM_SETLINK, {"family": rtnl.AF_BRIDGE, "index": index},
+                          [("IFLA_PROTINFO", {"attrs": brport}, rtnl.NLA_F_NESTED)])
+        except RtnlError as exc:
+            if exc.code == errno_mod.EOPNOTSUPP and self._master_of(index) is None:
+                raise HostError(
+                    f"setting bridge-port flags on {port} failed: {port} is not attached to a "
+                    f"bridge: attach it first (ip link set {port} master BRIDGE)",
+                    command,
+                    errno_mod.EOPNOTSUPP,
+                ) from exc
+            raise exc.diagnose(command, f"setting bridge-port flags on {port}") from exc
+
+    def _master_of(self, index: int) -> int | None:
+        try:
+            msg = self._get_link("", "", index=index)
+        except HostError:
+            return None
+        master = msg.get("IFLA_MASTER") if msg is not None else None
+        return int(master) if master else None
 
     # -- addresses -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _addr_fields(ip: ipaddress.IPv4Interface | ipaddress.IPv6Interface, index: int,
+                     flags: int = 0) -> dict[str, Any]:
+        return {"family": _af(ip.version), "prefixlen": ip.network.prefixlen, "flags": flags,
+                "scope": 0, "index": index}
 
     def add_address(self, ifname: str, address: str, prefixlen: int, *, nodad: bool = False) -> bool:
         """Add an IPv4/IPv6 address; False (not an error) if it is already there.
 
         IPv4 addresses get the subnet's broadcast address, as libvirt sets them.
         """
+        import ipaddress
+
         ip = ipaddress.ip_interface(f"{address}/{prefixlen}")
-        fields: dict[str, Any] = {"address": str(ip.ip), "prefixlen": prefixlen}
+        # IFA_LOCAL is the address itself, IFA_ADDRESS the same for a non-point-to-point link.
+        attrs: list[Any] = [("IFA_LOCAL", str(ip.ip)), ("IFA_ADDRESS", str(ip.ip))]
         words = ["ip", "addr", "add", f"{ip.ip}/{prefixlen}"]
         if ip.version == 4 and prefixlen < 31:
-            fields["broadcast"] = str(ip.network.broadcast_address)
-            words += ["brd", fields["broadcast"]]
+            broadcast = str(ip.network.broadcast_address)
+            attrs.append(("IFA_BROADCAST", broadcast))
+            words += ["brd", broadcast]
         words += ["dev", ifname]
         if nodad:
-            fields["flags"] = IFA_F_NODAD
             words.append("nodad")
         command = " ".join(words)
         index = self._index(ifname, command)
         log.debug("%s", command)
         try:
-            self._sock().addr("add", index=index, **fields)
-        except self._nl_error as exc:
-            if self._code(exc) == errno_mod.EEXIST:
+            self._request("ifaddrmsg", rtnl.RTM_NEWADDR,
+                          self._addr_fields(ip, index, rtnl.IFA_F_NODAD if nodad else 0),
+                          attrs, rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL)
+        except RtnlError as exc:
+            if exc.code == errno_mod.EEXIST:
                 return False
-            raise self._error(exc, command, f"adding {ip} to {ifname}") from exc
+            raise exc.diagnose(command, f"adding {ip} to {ifname}") from exc
         return True
 
     def delete_address(self, ifname: str, address: str, prefixlen: int) -> bool:
         """Remove an address; False if it (or the interface) was already gone."""
+        import ipaddress
+
         ip = ipaddress.ip_interface(f"{address}/{prefixlen}")
         command = f"ip addr del {ip.ip}/{prefixlen} dev {ifname}"
         msg = self._get_link_msg(ifname, command)
@@ -505,18 +479,20 @@ class Netlink:
             return False
         log.debug("%s", command)
         try:
-            self._sock().addr("del", index=int(msg["index"]), address=str(ip.ip), prefixlen=prefixlen)
-        except self._nl_error as exc:
-            if self._code(exc) in (errno_mod.EADDRNOTAVAIL, errno_mod.ENOENT, errno_mod.ENODEV):
+            self._request("ifaddrmsg", rtnl.RTM_DELADDR, self._addr_fields(ip, int(msg["index"])),
+                          [("IFA_LOCAL", str(ip.ip)), ("IFA_ADDRESS", str(ip.ip))])
+        except RtnlError as exc:
+            if exc.code in (errno_mod.EADDRNOTAVAIL, errno_mod.ENOENT, errno_mod.ENODEV):
                 return False
-            raise self._error(exc, command, f"removing {ip} from {ifname}") from exc
+            raise exc.diagnose(command, f"removing {ip} from {ifname}") from exc
         return True
 
     def list_addresses(self) -> list[Address]:
         """Every address in this network namespace."""
         names = self._names()
         out: list[Address] = []
-        for m in self._call("ip addr show", "listing addresses", "get_addr"):
+        for m in self._call("ip addr show", "listing addresses", "ifaddrmsg", rtnl.RTM_GETADDR, {},
+                            flags=rtnl.NLM_F_DUMP):
             addr = m.get("IFA_ADDRESS") or m.get("IFA_LOCAL")
             if m.get("IFA_LOCAL") and m.get("family") == socket.AF_INET:
                 addr = m.get("IFA_LOCAL")  # on point-to-point links IFA_ADDRESS is the peer
@@ -541,41 +517,50 @@ class Netlink:
             words += ["metric", str(metric)]
         return " ".join(words)
 
-    def _route_fields(self, dst: str, prefixlen: int, gateway: str | None,
-                      metric: int | None, ifname: str | None, command: str) -> dict[str, Any]:
+    def _route_request(self, add: bool, dst: str, prefixlen: int, gateway: str | None,
+                       metric: int | None, ifname: str | None,
+                       command: str) -> tuple[dict[str, Any], list[Any]]:
+        """rtmsg fields and RTA_* attributes as ``ip route add/del`` would send them."""
+        import ipaddress
+
         net = ipaddress.ip_network(f"{dst}/{prefixlen}", strict=False)
-        fields: dict[str, Any] = {
-            "dst": str(net.network_address),
-            "dst_len": prefixlen,
-            "family": _af(net.version),
-            "table": RT_TABLE_MAIN,
-        }
+        if gateway and _family(gateway) != net.version:
+            raise HostError(
+                f"gateway {gateway} is not of the same IP family as {net}: fix the route",
+                command,
+                errno_mod.EINVAL,
+            )
+        fields: dict[str, Any] = {"family": _af(net.version), "dst_len": prefixlen,
+                                  "table": rtnl.RT_TABLE_MAIN}
+        if add:
+            # A route without a gateway is on-link (scope link), as ip route add ... dev D makes it.
+            fields.update(proto=rtnl.RTPROT_STATIC, type=rtnl.RTN_UNICAST,
+                          scope=rtnl.RT_SCOPE_UNIVERSE if gateway or not ifname else rtnl.RT_SCOPE_LINK)
+        else:
+            fields["scope"] = rtnl.RT_SCOPE_NOWHERE  # any scope, protocol and type: as ip route del
+        attrs: list[Any] = [("RTA_TABLE", rtnl.RT_TABLE_MAIN)]
+        if prefixlen:
+            attrs.append(("RTA_DST", str(net.network_address)))
         if gateway:
-            if _family(gateway) != net.version:
-                raise HostError(
-                    f"gateway {gateway} is not of the same IP family as {net}: fix the route",
-                    command,
-                    errno_mod.EINVAL,
-                )
-            fields["gateway"] = gateway
+            attrs.append(("RTA_GATEWAY", gateway))
         if metric is not None:
-            fields["priority"] = metric
+            attrs.append(("RTA_PRIORITY", metric))
         if ifname:
-            fields["oif"] = self._index(ifname, command)
-        return fields
+            attrs.append(("RTA_OIF", self._index(ifname, command)))
+        return fields, attrs
 
     def add_route(self, dst: str, prefixlen: int, gateway: str | None, *,
                   metric: int | None = None, ifname: str | None = None) -> bool:
         """Add a route to the main table; False (not an error) if the same route exists."""
         command = self._route_words("add", dst, prefixlen, gateway, metric, ifname)
-        fields = self._route_fields(dst, prefixlen, gateway, metric, ifname, command)
+        fields, attrs = self._route_request(True, dst, prefixlen, gateway, metric, ifname, command)
         log.debug("%s", command)
         try:
-            self._sock().route("add", **fields)
-        except self._nl_error as exc:
-            if self._code(exc) == errno_mod.EEXIST:
+            self._request("rtmsg", rtnl.RTM_NEWROUTE, fields, attrs, rtnl.NLM_F_CREATE | rtnl.NLM_F_EXCL)
+        except RtnlError as exc:
+            if exc.code == errno_mod.EEXIST:
                 return False
-            raise self._error(exc, command, f"adding the route to {dst}/{prefixlen}") from exc
+            raise exc.diagnose(command, f"adding the route to {dst}/{prefixlen}") from exc
         return True
 
     def delete_route(self, dst: str, prefixlen: int, gateway: str | None, *,
@@ -583,25 +568,27 @@ class Netlink:
         """Delete a route from the main table; False if it was already gone."""
         command = self._route_words("del", dst, prefixlen, gateway, metric, ifname)
         try:
-            fields = self._route_fields(dst, prefixlen, gateway, metric, ifname, command)
+            fields, attrs = self._route_request(False, dst, prefixlen, gateway, metric, ifname,
+                                                command)
         except LinkNotFoundError:
             return False
         log.debug("%s", command)
         try:
-            self._sock().route("del", **fields)
-        except self._nl_error as exc:
-            if self._code(exc) in (errno_mod.ESRCH, errno_mod.ENOENT):
+            self._request("rtmsg", rtnl.RTM_DELROUTE, fields, attrs)
+        except RtnlError as exc:
+            if exc.code in (errno_mod.ESRCH, errno_mod.ENOENT):
                 return False
-            raise self._error(exc, command, f"deleting the route to {dst}/{prefixlen}") from exc
+            raise exc.diagnose(command, f"deleting the route to {dst}/{prefixlen}") from exc
         return True
 
     def list_routes(self) -> list[Route]:
         """Unicast routes of the main table, IPv4 and IPv6."""
         names = self._names()
         out: list[Route] = []
-        for m in self._call("ip route show", "listing routes", "get_routes", family=socket.AF_UNSPEC):
+        for m in self._call("ip route show", "listing routes", "rtmsg", rtnl.RTM_GETROUTE,
+                            {"family": socket.AF_UNSPEC}, flags=rtnl.NLM_F_DUMP):
             table = m.get("RTA_TABLE") or m.get("table")
-            if table != RT_TABLE_MAIN or m.get("type") != RTN_UNICAST:
+            if table != rtnl.RT_TABLE_MAIN or m.get("type") != rtnl.RTN_UNICAST:
                 continue
             version = 4 if m.get("family") == socket.AF_INET else 6
             dst = m.get("RTA_DST") or ("0.0.0.0" if version == 4 else "::")

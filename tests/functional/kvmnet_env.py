@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,14 +108,14 @@ while True:
     c.close()
 """
 
-# Client side: connect, read the greeting; prints "ok LOCALADDR" or "fail ERRNAME".
+# Client side: open a connection; prints "ok LOCALADDR" or "fail ERRNAME".  Reads nothing: a
+# DNS server, for one, says nothing before it gets a query.
 TCP_CLIENT = """\
 import errno, socket, sys
 try:
     s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
-    local = s.getsockname()[0]
-    s.recv(16)
-    print("ok", local)
+    print("ok", s.getsockname()[0])
+    s.close()
 except socket.timeout:
     print("fail timeout"); sys.exit(1)
 except OSError as e:
@@ -253,10 +253,17 @@ class KvEnv:
                 found[pid] = " ".join(a.decode(errors="replace") for a in argv if a)
         return found
 
-    def dnsmasq_of(self, name: str) -> list[int]:
-        """dnsmasq processes serving network ``name`` (their command line names its conf)."""
+    def dnsmasq_of(self, name: str, main_only: bool = True) -> list[int]:
+        """dnsmasq daemons serving network ``name`` (their command line names its conf).
+
+        A dnsmasq with a ``dhcp-script`` forks a helper child with the same command line; with
+        ``main_only`` such children (whose parent is one of them) are left out.
+        """
         conf = str(self.dnsmasq_dir / f"{name}.conf")
-        return [pid for pid, cmd in self.dnsmasq_processes().items() if conf in cmd]
+        pids = [pid for pid, cmd in self.dnsmasq_processes().items() if conf in cmd]
+        if main_only:
+            pids = [pid for pid in pids if _ppid(pid) not in pids]
+        return sorted(pids)
 
     def link_exists(self, ifname: str) -> bool:
         return self.host.run([IP, "link", "show", "dev", ifname], check=False).returncode == 0
@@ -282,8 +289,8 @@ class KvEnv:
             problems.append(f"nft table inet kvmnet still mentions {bridge}/{name}:\n{table}")
         if dnsmasq_pid is not None and _alive(dnsmasq_pid):
             problems.append(f"dnsmasq PID {dnsmasq_pid} is still running")
-        if self.dnsmasq_of(name):
-            problems.append(f"dnsmasq for {name} still running: {self.dnsmasq_of(name)}")
+        if self.dnsmasq_of(name, main_only=False):
+            problems.append(f"dnsmasq for {name} still running: {self.dnsmasq_processes()}")
         files = self.leftovers(name)
         if files:
             problems.append(f"run-time files left: {files}")
@@ -303,23 +310,42 @@ class KvEnv:
         real_mac = ns.ip_json("link", "show", "eth0")[0]["address"]
         return Client(ns, port, real_mac)
 
-    def dhcp(self, client: Client, hostname: str | None = None, tries: int = 8) -> Lease:
+    def dhcp(self, client: Client, hostname: str | None = None, tries: int = 10) -> Lease:
         """Get a lease with busybox udhcpc (applied to the client's eth0); fails the test if none."""
-        argv = [BUSYBOX, "udhcpc", "-i", client.ifname, "-n", "-q", "-f", "-t", str(tries),
-                "-T", "1", "-A", "1", "-s", str(self.script)]
-        if hostname:
-            argv += ["-x", f"hostname:{hostname}"]
-        proc = client.ns.run(argv, check=False, timeout=tries * 2 + 10)
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("LEASE ")), None)
-        assert proc.returncode == 0 and line is not None, (
-            f"udhcpc got no lease on {client.ns.name}:\n{proc.stdout}{proc.stderr}"
-            f"\n{self.debug_state()}")
-        fields = dict(w.split("=", 1) for w in line.split()[1:] if "=" in w)
-        if fields.get("mask", "").isdigit():
-            prefix = int(fields["mask"])
-        else:
-            prefix = ipaddress.IPv4Network(f"0.0.0.0/{fields.get('subnet') or '255.255.255.0'}").prefixlen
-        return Lease(fields["ip"], prefix, fields.get("router", ""), fields.get("dns", ""), line)
+        return self.dhcp_all([(client, hostname)], tries)[0]
+
+    def dhcp_all(self, clients: Sequence[tuple[Client, str | None]], tries: int = 10) -> list[Lease]:
+        """Leases for several clients, one after the other.
+
+        Not at once: before offering an address dnsmasq pings it and waits up to 3 s without
+        serving other DHCP requests, so concurrent clients retrying every second pile up
+        requests and time out.  Plug all clients in first (``client``) so that the bridge's STP
+        listening/learning delay (2 s + 2 s) runs for all of them at the same time.
+        """
+        leases = []
+        for client, hostname in clients:
+            argv = [BUSYBOX, "udhcpc", "-i", client.ifname, "-n", "-q", "-f", "-t", str(tries),
+                    "-T", "1", "-A", "1", "-s", str(self.script)]
+            if hostname:
+                argv += ["-x", f"hostname:{hostname}"]
+            p = client.ns.popen(argv)
+            try:
+                out, err = p.communicate(timeout=tries * 2 + 10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, err = p.communicate()
+            line = next((ln for ln in out.splitlines() if ln.startswith("LEASE ")), None)
+            assert p.returncode == 0 and line is not None, (
+                f"udhcpc got no lease on {client.ns.name}:\n{out}{err}\n{self.debug_state()}")
+            fields = dict(w.split("=", 1) for w in line.split()[1:] if "=" in w)
+            if fields.get("mask", "").isdigit():
+                prefix = int(fields["mask"])
+            else:
+                subnet = fields.get("subnet") or "255.255.255.0"
+                prefix = ipaddress.IPv4Network(f"0.0.0.0/{subnet}").prefixlen
+            leases.append(Lease(fields["ip"], prefix, fields.get("router", ""),
+                                fields.get("dns", ""), line))
+        return leases
 
     def wan(self) -> NetNS:
         """The outside world: 203.0.113.2/24, one veth away from the host (203.0.113.1/24)."""
@@ -475,6 +501,14 @@ def lease_rows(text: str) -> list[list[str]]:
 def json_mentions(data: Any, *needles: str) -> bool:
     text = json.dumps(data).lower()
     return all(n.lower() in text for n in needles)
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _alive(pid: int) -> bool:

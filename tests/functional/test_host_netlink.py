@@ -450,3 +450,168 @@ def test_netns_fixture(netns: Callable[[str], NetNS]) -> None:
     assert a.name != b.name and a.name.startswith("kvh-fx-")
     a.popen(["sleep", "30"])
     assert len(a.pids()) == 1
+
+
+# -- the synchronous rtnetlink transport (kvmnet.host.rtnl) --------------------------------------
+
+
+def test_opening_the_socket_does_not_import_asyncio() -> None:
+    # The point of kvmnet.host.rtnl: pyroute2's message classes without its asyncio client.
+    code = (
+        "import sys\n"
+        "from kvmnet.host.netlink import Netlink\n"
+        "with Netlink() as nl:\n"
+        "    pass\n"
+        "assert 'pyroute2.netlink.rtnl.ifinfmsg' in sys.modules\n"
+        "bad = sorted(m for m in sys.modules if m == 'asyncio' or m.startswith(('pyroute2.iproute', "
+        "'pyroute2.ndb', 'pyroute2.ipdb')))\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def _fresh_python(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_pyroute2_config_stand_in_matches_the_real_one() -> None:
+    # pyroute2.config's __init__ (multiprocessing, platform: ~7 ms) is deferred like pyroute2's;
+    # the values preset for the message classes must be the ones it sets, and pyroute2 as a
+    # whole must still work afterwards.
+    assert _fresh_python(
+        "import sys\n"
+        "from kvmnet.host import rtnl\n"
+        "from kvmnet.host.netlink import Netlink\n"
+        "with Netlink():\n"
+        "    pass\n"
+        "assert 'multiprocessing' not in sys.modules and 'platform' not in sys.modules\n"
+        "from pyroute2 import config\n"
+        "assert config.kernel  # any other attribute runs the real __init__\n"
+        "assert 'multiprocessing' in sys.modules\n"
+        "for key, value in rtnl._config_presets().items():\n"
+        "    assert getattr(config, key) == value, key\n"
+        "import pyroute2\n"
+        "from pyroute2 import IPRoute\n"
+        "assert pyroute2.__version__ and IPRoute.__name__ == 'IPRoute'\n"
+        "print('ok')\n"
+    ) == "ok"
+    # A setting made before the real __init__ runs is kept (the __init__ runs first).
+    assert _fresh_python(
+        "from kvmnet.host.netlink import Netlink\n"
+        "with Netlink():\n"
+        "    pass\n"
+        "from pyroute2 import config\n"
+        "config.nlm_generator = True\n"
+        "assert config.nlm_generator is True and config.kernel\n"
+        "print('ok')\n"
+    ) == "ok"
+    # pyroute2 imported the ordinary way first: the adapter uses it as it is.
+    assert _fresh_python(
+        "import sys, pyroute2\n"
+        "from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg\n"
+        "from kvmnet.host import rtnl\n"
+        "assert rtnl._pyroute2().ifinfmsg is ifinfmsg and sys.modules['pyroute2'] is pyroute2\n"
+        "print(type(pyroute2).__name__)\n"
+    ) == "module"
+
+
+@root_only
+def test_kernel_error_text_reaches_the_error(ns: NetNS) -> None:
+    def too_big(nl: Netlink) -> None:
+        nl.create_bridge("kvbr0", stp=False, forward_delay_cs=0)
+        nl.set_mtu("kvbr0", 70000)
+    with pytest.raises(HostError) as ei:
+        ns.call(with_netlink(too_big))
+    # NETLINK_EXT_ACK: the kernel's own words ("mtu greater than device maximum"), not strerror.
+    assert ei.value.errno == errno.EINVAL
+    assert "maximum" in str(ei.value).lower() and "Invalid argument" not in str(ei.value)
+
+
+@root_only
+def test_dumps_spanning_many_receives(ns: NetNS) -> None:
+    # ~250 bridges with an address each: the link and address dumps arrive in many datagrams.
+    n = 250
+    batch = "".join(f"link add kvd{i} type bridge\naddr add 10.77.{i // 200}.{i % 200 + 1}/32 dev kvd{i}\n"
+                    for i in range(n))
+    ns.run(["ip", "-batch", "-"], input=batch)
+    links, addrs = ns.call(with_netlink(lambda nl: (nl.list_links(), nl.list_addresses())))
+    assert {lk["ifname"] for lk in links} == {"lo"} | {f"kvd{i}" for i in range(n)}
+    assert all(lk["kind"] == "bridge" for lk in links if lk["ifname"] != "lo")
+    mine = {a for a in addrs if a.ifname.startswith("kvd")}
+    assert len(mine) == n
+    assert Address("kvd249", "10.77.1.50", 32, 4) in mine
+
+
+@root_only
+def test_many_requests_on_one_socket(ns: NetNS) -> None:
+    def churn(nl: Netlink) -> tuple[int, bool]:
+        for i in range(50):
+            nl.create_bridge("kvbr0", stp=False, forward_delay_cs=i * 100, up=i % 2 == 0)
+            assert nl.link_info("kvbr0")["forward_delay_cs"] == i * 100  # type: ignore[index]
+            assert nl.add_address("kvbr0", "192.0.2.1", 24) is True
+            assert nl.delete_link("kvbr0") is True
+        return len(nl.list_links()), nl.link_exists("kvbr0")
+    assert ns.call(with_netlink(churn)) == (1, False)
+
+
+@root_only
+def test_bridge_port_flags_need_a_bridge(ns: NetNS) -> None:
+    ns.ip("link", "add", "kvp0", "type", "veth", "peer", "name", "kvp1")
+    with pytest.raises(HostError) as ei:
+        ns.call(with_netlink(lambda nl: nl.bridge_port_set("kvp0", isolated=True)))
+    assert ei.value.errno == errno.EOPNOTSUPP
+    assert "kvp0 is not attached to a bridge" in str(ei.value)
+    assert "ip link set kvp0 master" in str(ei.value)
+    assert ns.call(with_netlink(lambda nl: nl.bridge_port_set("kvp0"))) is None  # nothing to set
+
+
+@root_only
+def test_values_refused_before_the_kernel(ns: NetNS) -> None:
+    with pytest.raises(HostError) as ei:
+        ns.call(with_netlink(lambda nl: nl.create_bridge("kvbr0", stp=False, forward_delay_cs=2**40)))
+    assert ei.value.errno == errno.EINVAL and "does not fit" in str(ei.value)
+    with pytest.raises(HostError) as e2:
+        ns.call(with_netlink(lambda nl: nl.create_bridge("kvbr0", stp=False, forward_delay_cs=0,
+                                                         mac="52:54:00:12:34")))
+    assert e2.value.errno == errno.EINVAL and "xx:xx:xx:xx:xx:xx" in str(e2.value)
+    assert [lk["ifname"] for lk in ns.ip_json("link", "show")] == ["lo"]
+
+
+@root_only
+def test_default_on_link_and_foreign_routes(ns: NetNS) -> None:
+    def setup(nl: Netlink) -> list[bool]:
+        nl.create_bridge("kvbr0", stp=False, forward_delay_cs=0)
+        nl.add_address("kvbr0", "192.0.2.1", 24)
+        nl.add_address("kvbr0", "2001:db8:1::1", 64, nodad=True)
+        return [
+            nl.add_route("0.0.0.0", 0, "192.0.2.254"),
+            nl.add_route("::", 0, "2001:db8:1::fe"),
+            nl.add_route("203.0.113.0", 24, None, ifname="kvbr0"),
+        ]
+    assert ns.call(with_netlink(setup)) == [True, True, True]
+    assert ns.ip_json("route", "show", "default")[0]["gateway"] == "192.0.2.254"
+    assert ns.ip_json("-6", "route", "show", "default")[0]["gateway"] == "2001:db8:1::fe"
+    on_link = ns.ip_json("route", "show", "203.0.113.0/24")[0]
+    assert on_link["dev"] == "kvbr0" and on_link["scope"] == "link"  # as ip route add ... dev
+    # A route someone else added (proto boot, ip's default) is deleted all the same.
+    ns.ip("route", "add", "198.51.100.0/24", "via", "192.0.2.2")
+
+    def teardown(nl: Netlink) -> list[bool]:
+        return [
+            nl.delete_route("0.0.0.0", 0, "192.0.2.254"),
+            nl.delete_route("0.0.0.0", 0, "192.0.2.254"),
+            nl.delete_route("::", 0, "2001:db8:1::fe"),
+            nl.delete_route("203.0.113.0", 24, None, ifname="kvbr0"),
+            nl.delete_route("198.51.100.0", 24, "192.0.2.2"),
+            nl.delete_route("198.51.100.0", 24, "192.0.2.2", ifname="nope0"),
+        ]
+    assert ns.call(with_netlink(teardown)) == [True, False, True, True, True, False]
+    assert ns.ip_json("route", "show", "default") == []
+    assert ns.ip_json("route", "show", "203.0.113.0/24") == []
+    assert ns.ip_json("route", "show", "198.51.100.0/24") == []

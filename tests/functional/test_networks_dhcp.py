@@ -48,8 +48,7 @@ def test_cookbook_network_hands_out_leases(kvenv: KvEnv, example_name: str, brid
 
     one = kvenv.client(bridge, tag="one")
     two = kvenv.client(bridge, tag="two")
-    lease1 = kvenv.dhcp(one, hostname="guest-one")
-    lease2 = kvenv.dhcp(two, hostname="guest-two")
+    lease1, lease2 = kvenv.dhcp_all([(one, "guest-one"), (two, "guest-two")])
     for lease in (lease1, lease2):
         assert _in_range(lease.ip, first, last), lease.raw
         assert lease.prefixlen == 24 and lease.router == gateway, lease.raw
@@ -90,9 +89,9 @@ def test_host_reservation_is_honoured(kvenv: KvEnv) -> None:
     name = kvenv.start(xml)
     reserved = kvenv.client("virbr0", mac=mac, tag="resv")
     other = kvenv.client("virbr0", tag="other")
-    lease = kvenv.dhcp(reserved)
+    lease, other_lease = kvenv.dhcp_all([(reserved, None), (other, None)])
     assert lease.ip == "192.168.122.42" and lease.prefixlen == 24, lease.raw
-    assert kvenv.dhcp(other).ip != "192.168.122.42"
+    assert other_lease.ip != "192.168.122.42"
 
     kvenv.wait_lease(name, mac)
     proc = kvenv.leases(name, "--mac", mac)

@@ -120,8 +120,7 @@ def test_two_nat_networks_are_kept_apart(kvenv: KvEnv) -> None:
     log = kvenv.tcp_server(wan)
     a = kvenv.client("virbr0", tag="a")
     b = kvenv.client("virbr1", tag="b")
-    lease_a = kvenv.dhcp(a)
-    lease_b = kvenv.dhcp(b)
+    lease_a, lease_b = kvenv.dhcp_all([(a, None), (b, None)])
     assert lease_a.ip.startswith("192.168.122.") and lease_b.ip.startswith("10.10.10."), (
         lease_a.raw, lease_b.raw)
 

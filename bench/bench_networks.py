@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""Benchmark: starting and stopping NAT networks with DHCP, kvmnet beside libvirt.
+
+Prints (all numbers are wall-clock times of cold CLI processes, as a user runs them):
+  * cold ``kvmnet net-start`` and ``net-destroy`` of one NAT network with DHCP (median of --runs);
+  * for each N in --counts: define+start of N networks one after another, then destroy+undefine
+    of all, with per-network medians, the first and last tenth of define+start (flatness), and
+    the memory each active network costs (dnsmasq RSS and the host's MemAvailable drop);
+  * the same through libvirt (virsh against the libvirt lab daemon) when the lab is available
+    (``--libvirt``), side by side.
+
+Everything happens inside a network namespace this script creates (and the lab's own), with a
+temporary KVMNET_ROOT; both are removed at the end.  Needs root.
+
+Usage: python bench/bench_networks.py [--counts 1,10,100,1000] [--runs 10] [--libvirt]
+"""
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LAB = Path(os.environ.get("KVMNET_LIBVIRT_LAB", "/work/shared/tools/libvirt-lab"))
+
+
+def network_xml(name: str, i: int, bridge: str | None = None) -> str:
+    a, b = divmod(i, 256)
+    net = f"10.{100 + a}.{b}"
+    br = f"  <bridge name='{bridge}'/>\n" if bridge else ""
+    return (f"<network>\n  <name>{name}</name>\n  <forward mode='nat'/>\n{br}"
+            f"  <ip address='{net}.1' netmask='255.255.255.0'>\n"
+            f"    <dhcp>\n      <range start='{net}.2' end='{net}.254'/>\n    </dhcp>\n"
+            "  </ip>\n</network>\n")
+
+
+def mem_available_kib() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1])
+    return 0
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Side:
+    """One implementation under test: how to run its CLI and where its dnsmasq pids are."""
+
+    name = ""
+
+    def define(self, path: str) -> None: ...
+    def start(self, name: str) -> None: ...
+    def destroy(self, name: str) -> None: ...
+    def undefine(self, name: str) -> None: ...
+    def dnsmasq_pids(self) -> list[int]: return []
+    def close(self) -> None: ...
+
+
+class Kvmnet(Side):
+    name = "kvmnet"
+
+    def __init__(self) -> None:
+        self.ns = f"kvb-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["ip", "netns", "add", self.ns], check=True)
+        subprocess.run(["ip", "-n", self.ns, "link", "set", "lo", "up"], check=True)
+        self.root = tempfile.mkdtemp(prefix="kvmnet-bench-")
+        exe = Path(sys.executable).parent / "kvmnet"
+        self.cmd = ["ip", "netns", "exec", self.ns, "env", f"KVMNET_ROOT={self.root}",
+                    str(exe) if exe.exists() else sys.executable] + ([] if exe.exists() else ["-m", "kvmnet"])
+
+    def run(self, *args: str) -> None:
+        p = subprocess.run(self.cmd + ["-q", *args], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"kvmnet {' '.join(args)} failed: {p.stderr.strip()}")
+
+    def define(self, path: str) -> None: self.run("net-define", path)
+    def start(self, name: str) -> None: self.run("net-start", name)
+    def destroy(self, name: str) -> None: self.run("net-destroy", name)
+    def undefine(self, name: str) -> None: self.run("net-undefine", name)
+
+    def dnsmasq_pids(self) -> list[int]:
+        run = Path(self.root, "run/kvmnet/networks")
+        return [int(p.read_text()) for p in run.glob("*.pid") if p.read_text().strip()]
+
+    def close(self) -> None:
+        # destroy whatever is still active (by kvmnet itself: it stops only its own dnsmasq)
+        run = Path(self.root, "run/kvmnet/networks")
+        for rec in run.glob("*.json"):
+            subprocess.run(self.cmd + ["-q", "net-destroy", rec.stem], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.ns])
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Libvirt(Side):
+    name = "libvirt"
+
+    def __init__(self) -> None:
+        out = subprocess.run([str(LAB / "start-daemon.sh"), "quiet"], capture_output=True,
+                             text=True, check=True).stdout
+        self.lab = dict(w.split("=", 1) for w in out.split() if "=" in w)["LAB"]
+        self.cmd = [str(LAB / "lab.sh"), "virsh", "-q", "-c", "network:///system"]
+
+    def run(self, *args: str) -> None:
+        p = subprocess.run(self.cmd + list(args), capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"virsh {' '.join(args)} failed: {p.stderr.strip()}")
+
+    def define(self, path: str) -> None: self.run("net-define", path)
+    def start(self, name: str) -> None: self.run("net-start", name)
+    def destroy(self, name: str) -> None: self.run("net-destroy", name)
+    def undefine(self, name: str) -> None: self.run("net-undefine", name)
+
+    def dnsmasq_pids(self) -> list[int]:
+        pids = []
+        for p in Path(self.lab, "run/libvirt/network").glob("*.pid"):
+            try:
+                pids.append(int(p.read_text()))
+            except ValueError:
+                pass
+        return pids
+
+    def close(self) -> None:
+        subprocess.run([str(LAB / "stop-daemon.sh")], capture_output=True)
+
+
+def timed(fn: Callable[[], None]) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+def med(xs: list[float]) -> str:
+    return f"{statistics.median(xs):7.1f}" if xs else "    n/a"
+
+
+def single(side: Side, tmp: Path, runs: int) -> dict[str, list[float]]:
+    path = tmp / f"{side.name}-single.xml"
+    path.write_text(network_xml("benchone", 4000, "kvbr-one"))
+    side.define(str(path))
+    starts, destroys = [], []
+    for _ in range(runs):
+        starts.append(timed(lambda: side.start("benchone")))
+        destroys.append(timed(lambda: side.destroy("benchone")))
+    side.undefine("benchone")
+    return {"start": starts, "destroy": destroys}
+
+
+def scale(side: Side, tmp: Path, n: int) -> dict[str, object]:
+    names = [f"bn{n}x{i}" for i in range(n)]
+    up: list[float] = []
+    mem0 = mem_available_kib()
+    failed_at = None
+    for i, name in enumerate(names):
+        path = tmp / f"{side.name}-{name}.xml"
+        path.write_text(network_xml(name, i))
+        try:
+            up.append(timed(lambda: (side.define(str(path)), side.start(name))))  # type: ignore[func-returns-value]
+        except RuntimeError as exc:
+            failed_at = (i + 1, str(exc).splitlines()[0][:200])
+            names = names[:i + 1]
+            break
+    pids = side.dnsmasq_pids()
+    rss = sum(rss_kib(p) for p in pids)
+    mem_drop = max(0, mem0 - mem_available_kib())
+    active = len(up)
+    down: list[float] = []
+    for name in names:
+        def stop(name: str = name) -> None:
+            try:
+                side.destroy(name)
+            except RuntimeError:
+                pass  # the failed one was never started
+            side.undefine(name)
+        down.append(timed(stop))
+    tenth = max(1, len(up) // 10)
+    return {"n": n, "up": up, "down": down, "first": up[:tenth], "last": up[-tenth:],
+            "rss_per_net": rss / max(1, len(pids)), "mem_per_net": mem_drop / max(1, active),
+            "failed_at": failed_at, "active": active}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--counts", default="1,10,100", help="comma-separated N (e.g. 1,10,100,1000)")
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--libvirt", action="store_true", help="also time libvirt through the lab")
+    ap.add_argument("--libvirt-max", type=int, default=200,
+                    help="largest N tried with libvirt (it stops at 129 here)")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench_networks: needs root (it creates a network namespace)", file=sys.stderr)
+        return 1
+    compileall.compile_dir(str(REPO / "kvmnet"), quiet=1)
+    counts = [int(c) for c in a.counts.split(",") if c]
+    sides: list[Side] = [Kvmnet()]
+    if a.libvirt:
+        if shutil.which("virsh") and (LAB / "start-daemon.sh").exists():
+            sides.append(Libvirt())
+        else:
+            print("libvirt: virsh or the lab is missing; timing kvmnet alone")
+    tmp = Path(tempfile.mkdtemp(prefix="kvmnet-bench-xml-"))
+    results: dict[str, dict[str, object]] = {}
+    try:
+        for side in sides:
+            results[side.name] = {"single": single(side, tmp, a.runs)}
+        print(f"\n== one NAT network with DHCP, cold CLI, median of {a.runs} (ms)")
+        print(f"{'':12}{'net-start':>12}{'net-destroy':>14}")
+        for name, r in results.items():
+            s = r["single"]
+            print(f"{name:12}{med(s['start']):>12}{med(s['destroy']):>14}")  # type: ignore[index]
+        if "libvirt" in results:
+            k, lv = results["kvmnet"]["single"], results["libvirt"]["single"]
+            rs = statistics.median(k["start"]) / statistics.median(lv["start"])  # type: ignore[index]
+            rd = statistics.median(k["destroy"]) / statistics.median(lv["destroy"])  # type: ignore[index]
+            print(f"kvmnet/libvirt: start {rs:.2f}x (target <= 1.0x), destroy {rd:.2f}x "
+                  "(target <= 0.25x)")
+        for n in counts:
+            print(f"\n== N = {n}: define+start each, then destroy+undefine each (per network, ms)")
+            print(f"{'':10}{'up median':>10}{'down median':>12}{'first 10%':>11}{'last 10%':>10}"
+                  f"{'last/first':>11}{'dnsmasq RSS':>13}{'mem/net':>10}{'total up':>10}"
+                  f"{'total down':>11}")
+            for side in sides:
+                if side.name == "libvirt" and n > a.libvirt_max:
+                    print(f"{side.name:10}  skipped (N > --libvirt-max {a.libvirt_max})")
+                    continue
+                r = scale(side, tmp, n)
+                up, down = r["up"], r["down"]
+                first, last = r["first"], r["last"]
+                ratio = statistics.median(last) / statistics.median(first) if first else 0  # type: ignore[arg-type]
+                print(f"{side.name:10}{med(up):>10}{med(down):>12}{med(first):>11}{med(last):>10}"  # type: ignore[arg-type]
+                      f"{ratio:>10.2f}x{r['rss_per_net']/1024:>10.1f} MiB"
+                      f"{r['mem_per_net']/1024:>7.1f} MiB{sum(up)/1000:>9.1f}s{sum(down)/1000:>10.1f}s")  # type: ignore[arg-type]
+                if r["failed_at"]:
+                    at, msg = r["failed_at"]  # type: ignore[misc]
+                    print(f"{'':10}stopped at network {at}: {msg}")
+    finally:
+        for side in sides:
+            side.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""A network's start program: its plan rendered to plain JSON data, cached per definition.
+
+``net-start`` of a defined network only has to *apply* what the definition
+renders to.  The rendering (parse, validate, plan, nft documents, dnsmasq
+files, the live status XML) is pure, so kvmnet keeps its result in
+``var/lib/kvmnet/programs/NAME.json``, keyed by a hash of the stored
+definition, kvmnet's version, the state root and the Python that runs the
+lease helper.  A matching cache lets a cold ``net-start`` skip lxml, the model
+and every renderer; anything else (first start, an edited definition, a new
+kvmnet) compiles again.  The host checks (conflicts, missing programs) always
+run at start, on the program.
+
+This module imports nothing heavy: it is on the fast path.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+
+from kvmnet.fileio import atomic_write
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+    Program = dict[str, Any]
+
+FORMAT = 2
+
+
+def cache_key(definition: str, root: str) -> str:
+    from kvmnet import __version__
+
+    h = hashlib.sha256()
+    for part in (str(FORMAT), __version__, root, os.path.realpath(sys.executable), definition):
+        h.update(part.encode("utf-8", "surrogateescape"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def cache_path(programs_dir: Path, name: str) -> Path:
+    return programs_dir / f"{name}.json"
+
+
+def load(path: Path, key: str) -> Program | None:
+    """The cached program if it was compiled from exactly this definition, else None."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            program: Program = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(program, dict) or program.get("key") != key:
+        return None
+    return program
+
+
+def save(path: Path, program: Program) -> None:
+    os.makedirs(path.parent, exist_ok=True)
+    atomic_write(path, json.dumps(program).encode("utf-8"), mode=0o600)
+
+
+def drop(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

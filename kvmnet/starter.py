@@ -1,0 +1,172 @@
+"""Applying a start program to the host: checks first, then each step recorded before it runs.
+
+Works on the plain data of :mod:`kvmnet.program` only, so a cold ``net-start``
+of a compiled network imports no parser, model or renderer.  Each host change
+is preceded by a run-record entry (:mod:`kvmnet.record`); on any failure the
+record is torn down again (:func:`kvmnet.runtime.teardown`), and a start that
+was killed midway is cleaned up by the next ``net-start`` or ``net-destroy``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from kvmnet.errors import KvmnetError, OperationInvalidError, ValidationError
+from kvmnet.host import sysctl
+from kvmnet.preflight import conflicts, missing_programs
+from kvmnet.record import ACTIVE, Record, fault_point
+from kvmnet.runtime import Host, Runtime, teardown, write_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from kvmnet.paths import Paths
+    from kvmnet.program import Program
+    from kvmnet.store import Store
+
+
+def upstream_servers(resolv_conf: str = "/etc/resolv.conf") -> str:
+    """``server=`` lines for dnsmasq from the host's resolver configuration, read at start."""
+    lines = []
+    try:
+        with open(resolv_conf, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                words = line.split()
+                if len(words) >= 2 and words[0] == "nameserver":
+                    lines.append(f"server={words[1]}\n")
+    except OSError:
+        pass
+    return "".join(lines)
+
+
+def leftover(store: Store, rt: Runtime) -> Record | None:
+    """The record of a start that never finished (crash), or whose live status was lost."""
+    rec = Record.load(rt.record)
+    if rec is None or (rec.state == ACTIVE and store.is_active(rt.name)):
+        return None
+    return rec
+
+
+def start_defined(store: Store, paths: Paths, name: str, definition: str,
+                  notify: Callable[[str], None] | None = None, host: Host | None = None) -> None:
+    """Start a persistent network from its stored definition text, compiling only if needed."""
+    from kvmnet import program as programs
+
+    key = programs.cache_key(definition, str(paths.root))
+    cache = programs.cache_path(paths.programs, name)
+    program = programs.load(cache, key)
+    if program is None:
+        from kvmnet.manager import compile_program
+        from kvmnet.xmlio.network import parse_network
+
+        program = compile_program(parse_network(definition), paths, key)
+        programs.save(cache, program)
+    start(program, store, paths, host, notify)
+
+
+def start(program: Program, store: Store, paths: Paths, host: Host | None = None,
+          notify: Callable[[str], None] | None = None) -> None:
+    """Bring a compiled network up; on failure leave nothing behind."""
+    host = host or Host()
+    say = notify or (lambda text: None)
+    name = program["network"]
+    rt = Runtime(paths, name)
+    if store.is_active(name):
+        raise OperationInvalidError(f"network '{name}' is already active: "
+                                    f"run 'kvmnet net-destroy {name}' first to restart it")
+    stale = leftover(store, rt)
+    if stale is not None:
+        say(f"cleaning up an interrupted start of network '{name}'")
+        failures = teardown(stale, host, store)
+        if failures:
+            raise OperationInvalidError(
+                f"network '{name}' has leftovers of an interrupted start that cannot be removed: "
+                + "; ".join(failures))
+
+    problems = missing_programs(program)
+    with host.netlink() as nl:
+        problems += conflicts(program, nl)
+        if problems:
+            if len(problems) == 1:
+                raise ValidationError([problems[0] + "; nothing was changed"])
+            raise ValidationError(problems, subject=f"cannot start network '{name}' "
+                                                    "(nothing was changed)")
+        rec = Record(path=rt.record, network=name, info={"uuid": program.get("uuid")})
+        rec.save()
+        try:
+            _apply(program, rt, rec, nl, host, say)
+            store.write_status(name, program["status_xml"])
+        except BaseException as exc:
+            failures = teardown(rec, host, store, nl=nl)
+            if failures and isinstance(exc, KvmnetError):
+                exc.message += "; cleanup also failed: " + "; ".join(failures)
+                exc.args = (exc.message,)
+            raise
+    rec.state = ACTIVE
+    rec.save()
+
+
+def _apply(p: Program, rt: Runtime, rec: Record, nl: Any, host: Host,
+           say: Callable[[str], None]) -> None:
+    br = p.get("bridge")
+    if br is not None:
+        rec.add("link", name=br["name"])
+        nl.create_bridge(br["name"], stp=br["stp"], forward_delay_cs=br["delay"] * 100,
+                         mtu=br["mtu"], mac=br["mac"], up=False)
+        fault_point("after", "link")
+    for s in p["sysctls"]:
+        if s["scope"] == "shared":
+            old = host.sysctl_read(s["key"])
+            if old != s["value"]:
+                if s["key"] == "net.ipv6.conf.all.forwarding":
+                    _keep_router_advertisements(nl, host, say)
+                rec.add("sysctl", key=s["key"], old=old, new=s["value"], scope=s["scope"])
+                host.sysctl_write(s["key"], s["value"])
+        else:
+            host.sysctl_write(s["key"], s["value"])
+    for a in p["addresses"]:
+        nl.add_address(a["ifname"], a["address"], a["prefixlen"])
+    if br is not None:
+        nl.set_link_up(br["name"])
+    for r in p["routes"]:
+        nl.add_route(r["dst"], r["prefixlen"], r["gateway"], metric=r["metric"])
+    if p.get("nft_start"):
+        rec.add("nft", destroy=p["nft_destroy"])
+        try:
+            # the common case: kvmnet's base is in place, add just this network
+            host.nft_apply(p.get("nft_start_fast") or p["nft_start"])
+        except KvmnetError:
+            host.nft_apply(p["nft_start"])  # first network here, or a stale base: all of it
+        fault_point("after", "nft")
+    dm = p.get("dnsmasq")
+    if dm is not None:
+        files: dict[str, str] = dict(dm["files"])
+        files[str(rt.servers)] = upstream_servers()
+        rec.add("files", paths=[*files, str(rt.leases), str(rt.leases) + ".lock"])
+        for path, text in files.items():
+            write_file(Path(path), text, mode=0o755 if path == str(rt.helper) else 0o644)
+        fault_point("after", "files")
+        rec.add("dnsmasq", pid_file=str(rt.pid_file), conf=str(rt.conf))
+        host.dnsmasq_start(str(rt.conf), str(rt.pid_file))
+        fault_point("after", "dnsmasq")
+
+
+def _keep_router_advertisements(nl: Any, host: Host, say: Callable[[str], None]) -> None:
+    """Turning on IPv6 forwarding makes the kernel ignore RAs on interfaces with accept_ra=1.
+
+    libvirt refuses to start in that case; kvmnet sets accept_ra=2 on those interfaces
+    (accept RAs even when forwarding), which keeps their default route, and says so.
+    """
+    routes = nl.list_routes()
+    for link in nl.list_links():
+        ifname = str(link["ifname"])
+        key = sysctl.iface_key(6, ifname, "accept_ra")
+        if ifname == "lo" or host.sysctl_read(key) != "1":
+            continue
+        if not any(r.ifname == ifname and r.prefixlen == 0 and r.gateway and ":" in r.gateway
+                   for r in routes):
+            continue
+        host.sysctl_write(key, "2")
+        say(f"set {key}=2 so that {ifname} keeps its IPv6 default route from router "
+            "advertisements while IPv6 forwarding is on")
