@@ -13,7 +13,7 @@ from kvmnet.host import procnet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from typing import Any, Protocol
 
     from kvmnet.program import Program
@@ -43,8 +43,13 @@ def missing_programs(program: Program, path: str | None = None) -> list[str]:
     return problems
 
 
-def conflicts(program: Program, host: HostView, *, own_links: Iterable[str] = ()) -> list[str]:
-    """Every reason the program cannot start on this host now (empty when it can)."""
+def conflicts(program: Program, host: HostView, *, own_links: Iterable[str] = (),
+              owner_of: Callable[[str], str | None] = lambda ifname: None) -> list[str]:
+    """Every reason the program cannot start on this host now (empty when it can).
+
+    ``owner_of(ifname)`` names the kvmnet network that owns a link, so that a clash
+    with another network says which one (it is asked only when there is a clash).
+    """
     problems: list[str] = []
     owned = set(own_links)
     links = {str(link["ifname"]): link for link in host.list_links()}
@@ -66,6 +71,7 @@ def conflicts(program: Program, host: HostView, *, own_links: Iterable[str] = ()
             for a in program["addresses"]]
     ours += [ipaddress.ip_network(f"{r['dst']}/{r['prefixlen']}", strict=False)
              for r in program["routes"]]
+    taken: set[str] = set()  # our addresses already reported as clashing
     if ours:
         seen: set[str] = set()
         for addr in host.list_addresses():
@@ -77,8 +83,11 @@ def conflicts(program: Program, host: HostView, *, own_links: Iterable[str] = ()
             for mine in ours:
                 if mine.version == other.version and mine.overlaps(other):
                     seen.add(f"{other} {addr.ifname}")
-                    problems.append(f"network '{net}' overlaps {other} on {addr.ifname}: "
-                                    "choose another subnet")
+                    taken.add(addr.address)
+                    owner = owner_of(addr.ifname)
+                    where = (f"network '{owner}' ({other} on {addr.ifname})" if owner
+                             else f"{other} on {addr.ifname}")
+                    problems.append(f"network '{net}' overlaps {where}: choose another subnet")
         for route in host.list_routes():
             if route.prefixlen == 0 or route.ifname == bridge or route.ifname in owned:
                 continue
@@ -94,6 +103,8 @@ def conflicts(program: Program, host: HostView, *, own_links: Iterable[str] = ()
     if program.get("listens"):
         listeners = procnet.read_listening()
         for address, port, proto in program["listens"]:
+            if address in taken:
+                continue  # the subnet clash is the problem to fix, not the port
             for hit in procnet.conflicting_listeners([address], port, proto, listeners):
                 problems.append(
                     f"network '{net}' needs {proto} port {port} on {address} for DNS, but "

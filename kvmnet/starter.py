@@ -86,7 +86,7 @@ def start(program: Program, store: Store, paths: Paths, host: Host | None = None
 
     problems = missing_programs(program)
     with host.netlink() as nl:
-        problems += conflicts(program, nl)
+        problems += conflicts(program, nl, owner_of=lambda ifname: _owner_of(paths, ifname))
         if problems:
             if len(problems) == 1:
                 raise ValidationError([problems[0] + "; nothing was changed"])
@@ -105,6 +105,16 @@ def start(program: Program, store: Store, paths: Paths, host: Host | None = None
             raise
     rec.state = ACTIVE
     rec.save()
+
+
+def _owner_of(paths: Paths, ifname: str) -> str | None:
+    """The active kvmnet network whose run record created link ``ifname`` (error path only)."""
+    for path in sorted(paths.run_networks.glob("*.json")):
+        rec = Record.load(path)
+        if rec is not None and any(s["kind"] == "link" and s.get("name") == ifname
+                                   for s in rec.steps):
+            return rec.network
+    return None
 
 
 def _apply(p: Program, rt: Runtime, rec: Record, nl: Any, host: Host,

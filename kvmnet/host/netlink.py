@@ -133,6 +133,9 @@ def _af(version: int) -> int:
 class Netlink:
     """One rtnetlink socket, opened on first use; use as a context manager to close it.
 
+    Requests on one socket are strictly one at a time: share a Netlink between threads only
+    with a lock, or give each thread its own.
+
     >>> with Netlink() as nl:                                   # doctest: +SKIP
     ...     idx = nl.create_bridge("virbr0", stp=True, forward_delay_cs=0)
     ...     nl.add_address("virbr0", "192.168.122.1", 24)
