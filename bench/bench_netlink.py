@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -155,7 +156,7 @@ def warm_operations(runs: int) -> dict[str, float]:
     with Netlink() as nl:
         nl.list_links()  # socket open, classes loaded
         for _ in range(runs):
-            steps = [
+            steps: list[tuple[str, Callable[[], object]]] = [
                 ("create_bridge", lambda: nl.create_bridge("kvbench0", stp=True, forward_delay_cs=0,
                                                            mtu=1500, up=False)),
                 ("add_address", lambda: nl.add_address("kvbench0", "192.0.2.1", 24)),

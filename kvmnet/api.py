@@ -181,6 +181,9 @@ class Connection:
         check_size(xml)
         net = define(self.store, xml)
         assert net.uuid is not None
+        from .manager import precompile
+
+        precompile(self.store, self.paths, net)
         return Network(self, net.name, net.uuid)
 
     def networkDefineXMLFlags(self, xml: str | bytes, flags: int = 0) -> Network:

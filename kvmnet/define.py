@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from .model.frozen import frozen, replace
 
 from .errors import ConflictError, InvalidArgError
 from .model.network import Bridge, Network
@@ -36,7 +36,7 @@ MAX_IFNAME_BYTES = 15
 MAC_PREFIX = "52:54:00"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Other:
     """Another network (persistent config or live state) as define sees it."""
 
@@ -159,8 +159,11 @@ def _peek_or_skip(read: Callable[[str], Peek | None], name: str) -> Peek | None:
         return None
 
 
-def gather(store: Store, name: str) -> tuple[list[Other], list[Peek]]:
-    """Other networks' identities and bridges, and this name's stored states."""
+def gather(store: Store, name: str, remember: bool = True) -> tuple[list[Other], list[Peek]]:
+    """Other networks' identities and bridges, and this name's stored states.
+
+    ``remember``: keep the peek cache up to date (off for read-only commands such as net-plan).
+    """
     others: list[Other] = []
     previous: list[Peek] = []
     for entry in store.entries():
@@ -179,6 +182,8 @@ def gather(store: Store, name: str) -> tuple[list[Other], list[Peek]]:
         for p in peeks:
             others.append(Other(name=entry.name, uuid=p.uuid, bridge=p.bridge,
                                 owns_bridge=p.owns_bridge))
+    if remember:
+        store.save_peek_cache(complete=True)
     return others, previous
 
 
@@ -199,7 +204,8 @@ def define(store: Store, data: str | bytes) -> Network:
 
     net = prepare(data)
     with store.locked():
-        others, previous = gather(store, net.name)
+        others, previous = gather(store, net.name, remember=False)
         net = assign(net, others, previous)
         store.write_config(net.name, format_network(net, inactive=True))
+        store.save_peek_cache(complete=True)  # only once the define went through
     return net

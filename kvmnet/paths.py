@@ -11,7 +11,8 @@ from pathlib import Path
 
 class Paths:
     __slots__ = ("root", "etc", "networks", "autostart", "lock", "run", "run_networks", "lib",
-                 "dnsmasq", "programs")
+                 "dnsmasq", "programs", "interfaces", "run_interfaces",
+                 "guests_etc", "guests_run", "guests_log", "ports")
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         value = root if root is not None else os.environ.get("KVMNET_ROOT") or "/"
@@ -25,11 +26,25 @@ class Paths:
         self.run = self.root / "run" / "kvmnet"
         #: Live state of active networks: status XML, run records, dnsmasq pid files.
         self.run_networks = self.run / "networks"
+        #: Guest ports of networks: ``NETWORK/UUID.xml`` (libvirt's networkport status) and
+        #: ``NETWORK/UUID.json`` (what kvmnet made on the host for it); see kvmnet.ports.
+        self.ports = self.run / "ports"
         self.lib = self.root / "var" / "lib" / "kvmnet"
         #: dnsmasq configuration, hosts files, lease database and helper per network.
         self.dnsmasq = self.lib / "dnsmasq"
         #: Compiled start programs (kvmnet.program), a cache.
         self.programs = self.lib / "programs"
+        #: Guest (domain) definitions, one ``NAME.xml`` each (kvmnet.guests).
+        self.guests_etc = self.etc / "guests"
+        #: Running guests: live XML, run record, QEMU pid file, QMP and console sockets.
+        self.guests_run = self.run / "guests"
+        #: Guests' serial console logs (kept after the guest stops, as libvirt keeps its logs).
+        self.guests_log = self.root / "var" / "log" / "kvmnet" / "guests"
+        #: Host interface definitions (libvirt's interface XML), one ``NAME.xml`` each.
+        self.interfaces = self.etc / "interfaces"
+        #: Live state of host interfaces: links kvmnet created, the open change transaction
+        #: (``iface-begin``) and the PID of a confirm-timeout guard.
+        self.run_interfaces = self.run / "interfaces"
 
     @classmethod
     def from_env(cls, root: str | os.PathLike[str] | None = None) -> Paths:

@@ -32,6 +32,7 @@ import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from pathlib import Path
 
 from .errors import InvalidArgError, KvmnetError, XMLParseError
@@ -283,6 +284,9 @@ class Store:
     def __init__(self, paths: StorePaths | None = None) -> None:
         self.paths: StorePaths = paths if paths is not None else Layout()
         self._mutex = _thread.RLock()
+        self._peeks: dict[str, list[Any]] | None = None
+        self._peek_seen: set[str] = set()
+        self._peek_dirty = False
         self._lock_depth = 0
         self._lock_fd: int | None = None
 
@@ -454,16 +458,61 @@ class Store:
         return self._peek(self.status_path(name))
 
     def _peek(self, path: Path) -> Peek | None:
+        # Peeks are cached by file identity (inode, size, mtime): define checks every other
+        # network's name, UUID and bridge, and re-reading N files would make each define
+        # cost O(N) parses; a stat per file is ~100 times cheaper.
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        sig = [st.st_ino, st.st_size, st.st_mtime_ns]
+        cache = self._peek_cache()
+        key = str(path)
+        self._peek_seen.add(key)
+        hit = cache.get(key)
+        if hit is not None and hit[0] == sig:
+            return Peek(*hit[1])
         try:
             data = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None
         try:
-            return peek_xml(data, str(path))
+            peek = peek_xml(data, str(path))
         except XMLParseError as exc:
             raise CorruptStoreError(
                 f"stored file {path} cannot be read: {exc.message}; fix the file by hand "
                 "or remove it") from None
+        cache[key] = [sig, [peek.name, peek.uuid, peek.mode, peek.bridge, peek.mac]]
+        self._peek_dirty = True
+        return peek
+
+    def _peek_cache(self) -> dict[str, list[Any]]:
+        if self._peeks is None:
+            import json
+
+            try:
+                with open(self.paths.etc / ".peek-cache.json", encoding="utf-8") as f:
+                    loaded = json.load(f)
+                self._peeks = loaded if isinstance(loaded, dict) else {}
+            except (OSError, ValueError):
+                self._peeks = {}
+        return self._peeks
+
+    def save_peek_cache(self, complete: bool = False) -> None:
+        """Keep what this process learnt; ``complete``: it peeked at every file, drop the rest."""
+        if self._peeks is None or not (self._peek_dirty or complete):
+            return
+        import json
+
+        kept = ({k: v for k, v in self._peeks.items() if k in self._peek_seen} if complete
+                else self._peeks)
+        try:
+            self.paths.etc.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.paths.etc / ".peek-cache.json", json.dumps(kept).encode("utf-8"),
+                         mode=0o600)
+        except OSError:
+            pass  # a cache: losing it costs time, never correctness
+        self._peek_dirty = False
 
     def _read(self, path: Path) -> str | None:
         try:

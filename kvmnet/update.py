@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import replace
+from kvmnet.model.frozen import replace
 from typing import TypeVar
 
 from lxml import etree

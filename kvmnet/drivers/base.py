@@ -8,7 +8,7 @@ the host adapters with an undo stack, and ``net-plan`` prints them.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from kvmnet.model.frozen import frozen
 from typing import ClassVar, Literal
 
 from kvmnet.model.network import ForwardMode, IPDef, Network
@@ -18,7 +18,7 @@ from kvmnet.validate import ip_prefix
 Scope = Literal["shared", "link"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class BridgeSpec:
     name: str
     stp: bool
@@ -37,7 +37,7 @@ class BridgeSpec:
         return " ".join(words)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AddressSpec:
     ifname: str
     address: str
@@ -55,7 +55,7 @@ class AddressSpec:
         return f"ip addr add {self.address}/{self.prefixlen} dev {self.ifname}"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RouteSpec:
     dst: str
     prefixlen: int
@@ -71,7 +71,7 @@ class RouteSpec:
         return text + (f" metric {self.metric}" if self.metric is not None else "")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SysctlSpec:
     key: str
     value: str
@@ -84,7 +84,7 @@ class SysctlSpec:
         return f"sysctl -w {self.key}={self.value}"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Plan:
     network: str
     mode: ForwardMode
@@ -101,10 +101,10 @@ class Plan:
     requires_links: tuple[str, ...] = ()
     # (address, port, proto) that dnsmasq will bind: checked free before anything changes.
     listens: tuple[tuple[str, int, str], ...] = ()
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PlanContext:
     """Where run-time files go; paths are plain strings so plans stay pure data."""
 

@@ -9,7 +9,7 @@ writes back exactly what was given.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from kvmnet.model.frozen import frozen
 
 
 class ForwardMode(str, enum.Enum):
@@ -31,7 +31,7 @@ class ForwardMode(str, enum.Enum):
         return self in (ForwardMode.NONE, ForwardMode.NAT, ForwardMode.ROUTE, ForwardMode.OPEN)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Lease:
     """``<lease expiry='N' unit='seconds|minutes|hours'/>``; expiry 0 means infinite."""
 
@@ -39,14 +39,14 @@ class Lease:
     unit: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DhcpRange:
     start: str
     end: str
     lease: Lease | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DhcpHost:
     """A static DHCP reservation.  IPv4 hosts use ``mac``; IPv6 use ``id`` (DUID) or ``name``."""
 
@@ -57,7 +57,7 @@ class DhcpHost:
     lease: Lease | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Dhcp:
     ranges: tuple[DhcpRange, ...] = ()
     hosts: tuple[DhcpHost, ...] = ()
@@ -65,7 +65,7 @@ class Dhcp:
     bootp_server: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class IPDef:
     """One ``<ip>`` element: the bridge's address plus optional DHCP/TFTP service."""
 
@@ -78,7 +78,7 @@ class IPDef:
     dhcp: Dhcp | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Route:
     address: str
     gateway: str
@@ -88,7 +88,7 @@ class Route:
     metric: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Nat:
     ipv6: bool | None = None
     address_start: str | None = None
@@ -97,13 +97,13 @@ class Nat:
     port_end: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ForwardInterface:
     dev: str
     connections: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PciAddress:
     domain: int
     bus: int
@@ -112,13 +112,13 @@ class PciAddress:
     connections: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class HostdevDriver:
     name: str | None = None
     model: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Forward:
     mode: ForwardMode = ForwardMode.NAT
     dev: str | None = None
@@ -132,7 +132,7 @@ class Forward:
     mode_given: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Bridge:
     name: str | None = None
     stp: bool | None = None
@@ -141,26 +141,26 @@ class Bridge:
     zone: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Domain:
     name: str
     local_only: bool | None = None
     register: bool | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DnsForwarder:
     addr: str | None = None
     domain: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DnsTxt:
     name: str
     value: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DnsSrv:
     service: str | None = None
     protocol: str | None = None
@@ -171,13 +171,13 @@ class DnsSrv:
     weight: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DnsHost:
     ip: str | None = None
     hostnames: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Dns:
     enable: bool | None = None
     forward_plain_names: bool | None = None
@@ -187,19 +187,19 @@ class Dns:
     hosts: tuple[DnsHost, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VlanTag:
     id: int
     native_mode: str | None = None  # 'tagged' | 'untagged'
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Vlan:
     tags: tuple[VlanTag, ...] = ()
     trunk: bool | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Rate:
     """One direction of ``<bandwidth>``: kilobytes/s (average, peak, floor), kilobytes (burst)."""
 
@@ -209,13 +209,13 @@ class Rate:
     floor: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Bandwidth:
     inbound: Rate | None = None
     outbound: Rate | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VirtualPort:
     """``<virtualport type=...><parameters .../></virtualport>``.
 
@@ -230,7 +230,7 @@ class VirtualPort:
         return dict(self.parameters).get(key)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PortGroup:
     name: str
     default: bool | None = None
@@ -240,7 +240,7 @@ class PortGroup:
     vlan: Vlan | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Network:
     name: str
     uuid: str | None = None
@@ -263,7 +263,7 @@ class Network:
     routes: tuple[Route, ...] = ()
     virtualport: VirtualPort | None = None
     portgroups: tuple[PortGroup, ...] = ()
-    dnsmasq_options: tuple[str, ...] = field(default=())
+    dnsmasq_options: tuple[str, ...] = ()
 
     @property
     def forward_mode(self) -> ForwardMode:

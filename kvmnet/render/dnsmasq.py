@@ -22,7 +22,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from kvmnet.model.frozen import frozen
 
 from kvmnet.errors import ValidationError
 from kvmnet.model.network import DhcpHost, ForwardMode, IPDef, Lease, Network
@@ -37,7 +37,7 @@ _UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 _LEASE_UNITS = ("seconds", "minutes", "hours")
 
 
-@dataclass(frozen=True)
+@frozen
 class DnsmasqFiles:
     """Everything dnsmasq reads for one network.
 

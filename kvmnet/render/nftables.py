@@ -86,7 +86,7 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from kvmnet.model.frozen import frozen
 from typing import Literal
 
 from kvmnet.errors import InvalidArgError
@@ -134,7 +134,7 @@ _COMMENT_MAX = 128  # NFTNL_UDATA_COMMENT_MAXLEN
 _IFNAME_BAD = re.compile(r'[\s/:"\\*\x00-\x1f\x7f]')
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class NetFirewall:
     """The plain parameters that decide one network's firewall.
 
@@ -211,7 +211,7 @@ def _ifname(value: str, what: str, net: str) -> str:
 
 # ---------------------------------------------------------------- checking
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Checked:
     """A NetFirewall with every value validated and normalised for rendering."""
 
@@ -403,8 +403,8 @@ def _declare_chains(c: _Checked) -> list[str]:
 
 
 def render_base() -> str:
-    """The idempotent base: table, maps, sets and the hooked chains with their rules."""
-    lines = ["# kvmnet base (idempotent)", _table()] + _declarations() + _base_chains()
+    """The idempotent base: table, maps, sets, the hooked chains and the version marker."""
+    lines = ["# kvmnet base (idempotent)"] + _base_lines() + [_marker_line()]
     return "\n".join(lines) + "\n"
 
 
@@ -414,8 +414,16 @@ def base_marker() -> str:
     It changes whenever the base (declarations or hooked rules) changes, so a
     table left by another kvmnet version never passes for a current one.
     """
-    text = "\n".join([_table()] + _declarations() + _base_chains())
+    text = "\n".join(_base_lines())
     return "base_" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _base_lines() -> list[str]:
+    return [_table()] + _declarations() + _base_chains()
+
+
+def _marker_line() -> str:
+    return f"add set {_T} {base_marker()} {{ type ifname; }}"
 
 
 def render_start(fw: NetFirewall, *, base: bool = True) -> str:
@@ -434,12 +442,10 @@ def render_start(fw: NetFirewall, *, base: bool = True) -> str:
     if fw.mode == "open":
         return ""
     lines = [f"# kvmnet: start network {_quote(fw.name)} ({fw.mode}, bridge {c.bridge})"]
-    marker = base_marker()
     if base:
-        lines += [_table()] + _declarations() + _base_chains()
-        lines.append(f"add set {_T} {marker} {{ type ifname; }}")
+        lines += _base_lines() + [_marker_line()]
     else:
-        lines.append(f"flush set {_T} {marker}")
+        lines.append(f"flush set {_T} {base_marker()}")
     lines += _declare_chains(c)
     for chain, rules in ((c.fwd, _fwd_rules(c)), (c.nat, _nat_rules(c))):
         if rules:

@@ -247,12 +247,16 @@ def test_table_cells_are_made_safe() -> None:
 
 
 def test_lazy_parser_knows_every_verb() -> None:
-    from kvmnet.cli.main import _verb_in, build_parser
-    from kvmnet.cli.net import VERBS
+    from kvmnet.cli.main import _modules, _verb_in, build_parser
 
+    verbs = [v for mod in _modules() for v in mod.VERBS]
+    assert len(verbs) == len(set(verbs)), "a verb is claimed by two command modules"
     full = build_parser()
     sub = next(a for a in full._actions if a.dest == "verb")
-    assert sorted(sub.choices) == sorted(VERBS)  # type: ignore[arg-type]
+    assert sorted(sub.choices) == sorted(verbs)  # type: ignore[arg-type]
+    for verb in verbs:  # the one-verb parser of every verb knows it
+        only = next(a for a in build_parser(verb)._actions if a.dest == "verb")
+        assert list(only.choices) == [verb]  # type: ignore[arg-type]
     assert _verb_in(["--root", "/x", "-q", "net-list", "--all"]) == "net-list"
     assert _verb_in(["--debug", "net-info", "net-list"]) == "net-info"
     assert _verb_in(["--root", "net-list"]) is None  # net-list is the --root value here

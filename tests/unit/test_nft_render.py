@@ -59,6 +59,7 @@ BASE = dedent("""\
     add chain inet kvmnet postrouting { type nat hook postrouting priority srcnat; policy accept; }
     flush chain inet kvmnet postrouting
     add rule inet kvmnet postrouting iifname vmap @nat_bridges
+    add set inet kvmnet base_f652377a9997 { type ifname; }
     """)
 
 BASE_BODY = BASE.splitlines()[1:]  # without the header comment
@@ -127,6 +128,15 @@ def test_nat_default_start_golden() -> None:
 
 def test_nat_default_destroy_golden() -> None:
     assert render_destroy(NAT_DEFAULT) == NAT_DEFAULT_DESTROY
+
+
+def test_fast_start_assumes_the_current_base() -> None:
+    """Without the base, the document first touches the version marker (ENOENT if absent)."""
+    fast = render_start(NAT_DEFAULT, base=False)
+    assert fast.splitlines()[1] == "flush set inet kvmnet base_f652377a9997"
+    assert not any(line in set(BASE_BODY) for line in fast.splitlines()[2:])
+    assert fast.splitlines()[2:] == [
+        line for line in render_start(NAT_DEFAULT).splitlines()[1:] if line not in set(BASE_BODY)]
 
 
 def test_start_is_base_then_network() -> None:

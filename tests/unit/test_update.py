@@ -1,7 +1,7 @@
 """Unit tests for kvmnet.update (net-update on the model), section by section."""
 from __future__ import annotations
 
-from dataclasses import replace
+from kvmnet.model.frozen import replace
 from typing import Any
 
 import pytest

@@ -1,7 +1,7 @@
 """Semantic validation rules (kvmnet.validate): each rule, and all problems at once."""
 from __future__ import annotations
 
-import dataclasses
+from kvmnet.model import frozen as dataclasses
 
 import pytest
 

@@ -1,0 +1,220 @@
+"""Guest definitions and live state on disk, under ``$KVMNET_ROOT``.
+
+Layout (as libvirt lays out ``/etc/libvirt/qemu`` and ``/run/libvirt/qemu``)::
+
+    etc/kvmnet/guests/NAME.xml          persistent definition
+    etc/kvmnet/guests/.lock             flock() held around every change
+    run/kvmnet/guests/NAME.json         run record: QEMU's pid, id, accelerator, sockets, ports
+    run/kvmnet/guests/NAME.xml          live definition (tap names, aliases, port ids)
+    run/kvmnet/guests/NAME.pid          QEMU's own pid file
+    run/kvmnet/guests/UUID.qmp          QMP socket
+    run/kvmnet/guests/UUID.serialN      serial console sockets
+    run/kvmnet/guests/.next-id          the next domain id
+    var/log/kvmnet/guests/NAME.log      serial console log (kept after the guest stops)
+
+A guest is running exactly when its run record exists *and* its QEMU is alive; a record whose
+QEMU is gone is stale and is cleaned up (ports unplugged, files removed) by the next command
+that looks at it (:mod:`kvmnet.guests.runner`).  Sockets are named by UUID so that the path
+stays under the 107-byte limit of a unix socket whatever the guest's name.
+"""
+from __future__ import annotations
+
+import _thread
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidArgError, KvmnetError
+from ..fileio import atomic_write
+from ..paths import Paths
+
+MAX_NAME_BYTES = 200
+#: What a run record holds: see runner.Runtime for the keys.
+Record = dict[str, Any]
+
+
+class CorruptGuestFile(KvmnetError):
+    """A stored guest file cannot be read back (edited or damaged by hand)."""
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a guest (it is a file name and a QEMU -name), or None."""
+    shown = repr(name)
+    if name == "":
+        return "guest name is empty; give the guest a <name>"
+    if "/" in name:
+        return f"guest name {shown} contains '/'; choose a name without '/'"
+    if name.startswith("."):
+        return f"guest name {shown} starts with '.'; choose a name that does not"
+    bad = [c for c in name if ord(c) < 0x20 or ord(c) == 0x7F]
+    if bad:
+        return (f"guest name {shown} contains the control character {bad[0]!r}; choose a name "
+                "with printable characters only")
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return f"guest name {shown} is not valid UTF-8 text"
+    if size > MAX_NAME_BYTES:
+        return f"guest name is {size} bytes long; the limit is {MAX_NAME_BYTES} bytes"
+    return None
+
+
+def check_name(name: str) -> None:
+    problem = name_problem(name)
+    if problem is not None:
+        raise InvalidArgError(problem)
+
+
+class GuestStore:
+    """Files of the guests under one state root."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self.etc = paths.guests_etc
+        self.run = paths.guests_run
+        self.log = paths.guests_log
+        self._mutex = _thread.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive lock over all guests; re-entrant within one process."""
+        with self._mutex:
+            if self._depth == 0:
+                self.etc.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.etc / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                self._fd = fd
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._fd is not None:
+                    fd, self._fd = self._fd, None
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+
+    # -- paths -------------------------------------------------------------------------------
+    def config_path(self, name: str) -> Path:
+        return self.etc / f"{name}.xml"
+
+    def status_path(self, name: str) -> Path:
+        return self.run / f"{name}.xml"
+
+    def record_path(self, name: str) -> Path:
+        return self.run / f"{name}.json"
+
+    def pid_path(self, name: str) -> Path:
+        return self.run / f"{name}.pid"
+
+    def qmp_path(self, uuid: str) -> Path:
+        return self.run / f"{uuid}.qmp"
+
+    def serial_path(self, uuid: str, port: int) -> Path:
+        return self.run / f"{uuid}.serial{port}"
+
+    def log_path(self, name: str, port: int = 0) -> Path:
+        return self.log / (f"{name}.log" if port == 0 else f"{name}.serial{port}.log")
+
+    # -- listing -----------------------------------------------------------------------------
+    def defined_names(self) -> set[str]:
+        return _names(self.etc, ".xml")
+
+    def recorded_names(self) -> set[str]:
+        """Guests with a run record (running, starting, or dead and not yet cleaned up)."""
+        return _names(self.run, ".json")
+
+    # -- definitions --------------------------------------------------------------------------
+    def read_config(self, name: str) -> str | None:
+        return _read(self.config_path(name))
+
+    def write_config(self, name: str, text: str) -> None:
+        self.etc.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.config_path(name), text.encode("utf-8"), 0o600)
+
+    def delete_config(self, name: str) -> None:
+        _unlink(self.config_path(name))
+
+    # -- live state ---------------------------------------------------------------------------
+    def read_status(self, name: str) -> str | None:
+        return _read(self.status_path(name))
+
+    def write_status(self, name: str, text: str) -> None:
+        self.run.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.status_path(name), text.encode("utf-8"), 0o600)
+
+    def read_record(self, name: str) -> Record | None:
+        text = _read(self.record_path(name))
+        if text is None:
+            return None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise CorruptGuestFile(f"run record {self.record_path(name)} is damaged; stop the "
+                                   f"guest's QEMU by hand if it runs, then remove the file")
+        return data
+
+    def write_record(self, name: str, record: Record) -> None:
+        self.run.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.record_path(name),
+                     (json.dumps(record, indent=1, sort_keys=True) + "\n").encode(), 0o600)
+
+    def clear_runtime(self, name: str, record: Record | None) -> None:
+        """Remove every run-time file of the guest (the console log stays)."""
+        paths = [self.status_path(name), self.pid_path(name)]
+        if record is not None:
+            for key in ("qmp",):
+                if isinstance(record.get(key), str):
+                    paths.append(Path(record[key]))
+            for serial in record.get("serials") or ():
+                if isinstance(serial, dict) and isinstance(serial.get("socket"), str):
+                    paths.append(Path(serial["socket"]))
+        for p in paths:
+            _unlink(p)
+        # The record goes last: while it exists, the next command knows what to clean.
+        _unlink(self.record_path(name))
+
+    def next_id(self) -> int:
+        """The next domain id (libvirt counts from 1 and never reuses one while it runs)."""
+        path = self.run / ".next-id"
+        text = _read(path)
+        current = int(text) if text is not None and text.strip().isdigit() else 1
+        self.run.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, f"{current + 1}\n".encode(), 0o600)
+        return current
+
+
+def _names(directory: Path, suffix: str) -> set[str]:
+    try:
+        entries = os.listdir(directory)
+    except FileNotFoundError:
+        return set()
+    return {e[: -len(suffix)] for e in entries
+            if e.endswith(suffix) and not e.startswith(".") and len(e) > len(suffix)}
+
+
+def _read(path: Path) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,137 @@
+"""The guest (domain) definition: the subset of libvirt's domain XML that kvmnet runs.
+
+Mirrors the parts of libvirt's ``virDomainDef`` (src/conf/domain_conf.h) that a small QEMU
+runner needs: identity, memory, vCPUs, direct kernel boot or BIOS boot order, file/block
+disks, serial consoles and network interfaces of type ``network`` or ``bridge``.  Elements
+kvmnet recognises but does not emulate (``<features>``, ``<clock>``, ``<video>`` ...) are
+kept verbatim as :class:`RawElement` so that a definition round-trips; everything else is
+refused by the parser (:mod:`kvmnet.xmlio.domain`).  Plain frozen data, no I/O.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: NIC models kvmnet can give a guest, and the QEMU device that provides each.
+NIC_MODELS: dict[str, str] = {
+    "virtio": "virtio-net-pci",
+    "e1000": "e1000",
+    "e1000e": "e1000e",
+    "rtl8139": "rtl8139",
+}
+#: The model define fills in when an interface names none (libvirt's QEMU driver fills in
+#: its default model at define time too; virtio is the one every modern guest drives).
+DEFAULT_NIC_MODEL = "virtio"
+
+
+@dataclass(frozen=True, slots=True)
+class RawElement:
+    """An element kept verbatim (serialised XML, no trailing newline) and not acted on."""
+
+    tag: str
+    xml: str
+
+
+@dataclass(frozen=True, slots=True)
+class OSDef:
+    """``<os>``: the machine type and how the guest boots."""
+
+    type: str = "hvm"
+    arch: str | None = None
+    machine: str | None = None
+    kernel: str | None = None
+    initrd: str | None = None
+    cmdline: str | None = None
+    boot: tuple[str, ...] = ()  # <boot dev=.../> in order: hd, cdrom, network, fd
+    extra: tuple[RawElement, ...] = ()  # <bootmenu>, <bios>, <smbios>, <acpi>: kept
+
+
+@dataclass(frozen=True, slots=True)
+class Disk:
+    """``<disk type='file|block' device='disk|cdrom'>``."""
+
+    target_dev: str
+    type: str = "file"
+    device: str = "disk"
+    source: str | None = None  # file= or dev=, per type; None: an empty CD-ROM drive
+    bus: str | None = None  # virtio | ide | sata | scsi
+    driver_name: str | None = None
+    driver_type: str | None = None  # raw | qcow2
+    driver_cache: str | None = None
+    readonly: bool = False
+    shareable: bool = False
+    serial: str | None = None
+    boot_order: int | None = None
+    alias: str | None = None  # live only
+    extra: tuple[RawElement, ...] = ()  # <address>: kept, not acted on
+
+
+@dataclass(frozen=True, slots=True)
+class CharDev:
+    """A ``<serial>`` or ``<console>``: ``type`` is pty or file."""
+
+    type: str = "pty"
+    source_path: str | None = None  # type='file': where the output goes
+    target_type: str | None = None  # serial: isa-serial; console: serial
+    target_port: int | None = None
+    target_model: str | None = None
+    log_file: str | None = None
+    log_append: bool | None = None
+    alias: str | None = None  # live only
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """``<interface type='network|bridge'>``: one guest NIC on a tap port."""
+
+    type: str  # network | bridge
+    mac: str | None = None
+    network: str | None = None  # <source network=...>
+    portgroup: str | None = None
+    bridge: str | None = None  # <source bridge=...> (live: the network's bridge too)
+    port_id: str | None = None  # <source portid=...>: live only, the kvmnet port's UUID
+    target_dev: str | None = None  # the tap; user-chosen or live
+    model: str | None = None
+    mtu: int | None = None
+    boot_order: int | None = None
+    alias: str | None = None  # live only: net0, net1 ...
+    extra: tuple[RawElement, ...] = ()  # <address>, <driver>, <rom>: kept, not acted on
+
+    @property
+    def source(self) -> str | None:
+        """What virsh's domiflist shows as the source."""
+        return self.network if self.type == "network" else self.bridge
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """One guest definition (``<domain>``)."""
+
+    name: str
+    memory_kib: int
+    type: str = "kvm"  # kvm | qemu (qemu: always TCG)
+    uuid: str | None = None
+    id: int | None = None  # live only
+    title: str | None = None
+    description: str | None = None
+    current_memory_kib: int | None = None
+    vcpus: int = 1
+    vcpu_current: int | None = None
+    vcpu_placement: str | None = None
+    vcpu_cpuset: str | None = None
+    os: OSDef = OSDef()
+    on_poweroff: str | None = None
+    on_reboot: str | None = None
+    on_crash: str | None = None
+    emulator: str | None = None
+    disks: tuple[Disk, ...] = ()
+    interfaces: tuple[Interface, ...] = ()
+    serials: tuple[CharDev, ...] = ()
+    consoles: tuple[CharDev, ...] = ()
+    #: Top-level elements kept verbatim (<features>, <cpu>, <clock>, <metadata> ...).
+    extra: tuple[RawElement, ...] = ()
+    #: Devices kept verbatim but not emulated (<video>, <graphics>, <input> ...).
+    extra_devices: tuple[RawElement, ...] = ()
+
+    def interface_by_mac(self, mac: str) -> Interface | None:
+        wanted = mac.lower()
+        return next((i for i in self.interfaces if (i.mac or "").lower() == wanted), None)

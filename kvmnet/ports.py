@@ -1,0 +1,696 @@
+"""Guest ports: plugging a guest NIC into a kvmnet network, as libvirt does.
+
+:func:`plug` makes a persistent tap ``vnetN`` (the first free N in this network namespace)
+with the host side's MAC (the guest's with first byte ``fe``), the network's MTU, attaches it
+to the network's live bridge with the port's isolation, VLANs and bandwidth limits, brings it
+up and records the port; QEMU then opens the tap by name.  What the port gets follows libvirt's
+``networkAllocatePort`` (see :func:`allocate`): the interface's own settings first, then its
+portgroup's (the default portgroup when none is named), then the network's.
+
+Records, one pair per port (``paths.ports``)::
+
+    run/kvmnet/ports/NETWORK/UUID.json   what kvmnet made on the host (tap, ifindex, tc...);
+                                         written right after the tap exists, so that a crash
+                                         mid-plug leaves something to clean up with
+    run/kvmnet/ports/NETWORK/UUID.xml    the <networkport> status, as libvirt keeps it;
+                                         written last: the port exists when this file does
+    run/kvmnet/ports/.bridge/...         ports plugged straight into a bridge (no network;
+                                         no network name can start with '.')
+
+Both are run-time state (tmpfs under a real ``/run``): they are replaced atomically by rename
+but not fsynced, because they do not outlive a reboot anyway and plugging must be fast.
+Plugging holds the store lock, so it never races a ``net-destroy``; unplugging many ports at
+once deletes their taps in parallel threads, since each tap deletion waits ~15 ms for the
+kernel's RCU grace periods, which overlap across threads.
+
+For ``net-destroy`` the network's ports must go too (their bridge goes away):
+:func:`unplug_network` removes every port's tap, tc state and records and returns what it could
+not remove.  libvirt also drops a network's stale port records when the network starts; the same
+call does that.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid as uuid_mod
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    ConflictError,
+    HostError,
+    InvalidArgError,
+    KvmnetError,
+    NotFoundError,
+    OperationInvalidError,
+    UnsupportedError,
+    ValidationError,
+    VIR_ERR_NO_NETWORK_PORT,
+    XMLParseError,
+)
+from .model.network import Bandwidth, ForwardMode, Vlan
+from .model.port import NetworkPort, Plug, PlugType
+
+if TYPE_CHECKING:
+    from .api import Connection
+    from .host.netlink import Netlink
+    from .model.network import Network as NetworkDef
+
+#: Directory of the ports plugged straight into a bridge (``network`` None).
+BRIDGE_ONLY = ".bridge"
+#: Owner UUID of ports plugged without one.
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
+#: Threads that delete taps at once when many ports go (their RCU waits overlap).
+UNPLUG_THREADS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class PortInfo:
+    """A plugged port: what a guest runner needs to start QEMU with it."""
+
+    uuid: str
+    network: str | None  # None: plugged straight into ``bridge``
+    tap: str  # QEMU: -netdev tap,ifname=TAP,script=no,downscript=no
+    bridge: str
+    mac: str  # the guest's MAC (give it to QEMU's -device ...,mac=)
+    tap_mac: str  # the host side's MAC
+    mtu: int
+    owner_name: str
+    owner_uuid: str
+    group: str | None = None
+    isolated: bool = False
+    plug_type: str = "network"
+    created: bool = True  # False: an existing device (e.g. a veth end) was attached
+    skipped: tuple[str, ...] = ()  # optional tc parts this kernel lacks (see kvmnet.host.tap)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in ((f, getattr(self, f)) for f in self.__slots__)}
+
+
+# -- records ----------------------------------------------------------------------------------
+def _dir(conn: Connection, network: str | None) -> Path:
+    return conn.paths.ports / (network if network is not None else BRIDGE_ONLY)
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` atomically (temp file + rename); see the module docstring for no fsync."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{os.urandom(4).hex()}-{path.name}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _port_files(directory: Path) -> dict[str, set[str]]:
+    """UUID -> suffixes present ('.xml', '.json') in one network's directory."""
+    found: dict[str, set[str]] = {}
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for fname in names:
+        stem, dot, suffix = fname.rpartition(".")
+        if dot and not fname.startswith(".") and suffix in ("xml", "json"):
+            found.setdefault(stem, set()).add("." + suffix)
+    return found
+
+
+def _network_dirs(conn: Connection) -> list[str]:
+    try:
+        return sorted(e.name for e in os.scandir(conn.paths.ports) if e.is_dir())
+    except FileNotFoundError:
+        return []
+
+
+def _load_record(directory: Path, port_uuid: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads((directory / f"{port_uuid}.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return None  # damaged: treated like a record-less port (files are still removed)
+    return data if isinstance(data, dict) else None
+
+
+def _info(rec: dict[str, Any]) -> PortInfo:
+    return PortInfo(uuid=rec["uuid"], network=rec.get("network"), tap=rec["tap"],
+                    bridge=rec["bridge"], mac=rec["mac"], tap_mac=rec["tap_mac"],
+                    mtu=int(rec["mtu"]), owner_name=rec["owner_name"],
+                    owner_uuid=rec["owner_uuid"], group=rec.get("group"),
+                    isolated=bool(rec.get("isolated")), plug_type=rec.get("plug_type", "network"),
+                    created=bool(rec.get("created", True)),
+                    skipped=tuple(rec.get("skipped", ())))
+
+
+# -- networks ---------------------------------------------------------------------------------
+_PARSED: dict[str, NetworkDef] = {}  # status text -> parsed definition (plugging is frequent)
+
+
+def _network_name(conn: Connection, ident: str) -> str:
+    """A network's name from its name or UUID; NotFoundError when there is none."""
+    if conn.store.entry(ident) is not None:
+        return ident
+    return conn.lookupNetwork(ident).name()
+
+
+def live_network(conn: Connection, ident: str) -> NetworkDef:
+    """The live definition of active network ``ident`` (name or UUID)."""
+    from .xmlio.network import parse_network
+
+    name = _network_name(conn, ident)
+    text = conn.store.read_status(name)
+    if text is None:
+        raise OperationInvalidError(f"network '{name}' is not active: start it with 'kvmnet "
+                                    f"net-start {name}' before plugging guests into it")
+    net = _PARSED.get(text)
+    if net is None:
+        net = parse_network(text)
+        if len(_PARSED) > 16:
+            _PARSED.clear()
+        _PARSED[text] = net
+    return net
+
+
+def allocate(net: NetworkDef, port: NetworkPort) -> NetworkPort:
+    """What ``port`` gets on ``net`` (libvirt's networkAllocatePort; pure, no host access).
+
+    Fills in ``<plug>``, and bandwidth, VLAN, rx-filter trust and isolation from the portgroup
+    (``port.group``, else the network's default portgroup) and the network where the port has
+    none of its own.
+    """
+    pg = None
+    if port.group is not None:
+        pg = next((p for p in net.portgroups if p.name == port.group), None)
+        if pg is None:
+            have = ", ".join(p.name for p in net.portgroups) or "none"
+            raise InvalidArgError(f"network '{net.name}' has no portgroup '{port.group}' "
+                                  f"(its portgroups: {have}); name one of them or leave it out")
+    else:
+        pg = next((p for p in net.portgroups if p.default), None)
+    bandwidth = port.bandwidth or (pg.bandwidth if pg is not None else None)
+    vlan = port.vlan or (pg.vlan if pg is not None and pg.vlan is not None else net.vlan)
+    trust = port.trust_guest_rx_filters
+    if trust is None:
+        trust = (pg.trust_guest_rx_filters if pg is not None
+                 and pg.trust_guest_rx_filters is not None else net.trust_guest_rx_filters)
+    vport = port.virtualport or (pg.virtualport if pg is not None else None) or net.virtualport
+    isolated = port.isolated if port.isolated is not None else net.port_isolated
+    mode = net.forward_mode
+    mgr = net.bridge.mac_table_manager if net.bridge is not None else None
+    if mode.uses_bridge_device:
+        if vport is not None:
+            raise ValidationError([f"<virtualport type='{vport.type}'> not supported for network "
+                                   f"'{net.name}' which uses IP forwarding"])
+        plug = Plug(type=PlugType.NETWORK, bridge=net.bridge_name, mac_table_manager=mgr)
+    elif mode is ForwardMode.BRIDGE and net.bridge_name:
+        if vport is not None and vport.type != "openvswitch":
+            raise ValidationError([f"<virtualport type='{vport.type}'> not supported for network "
+                                   f"'{net.name}' which uses a bridge device"])
+        if vport is not None:
+            raise UnsupportedError(f"network '{net.name}' is on Open vSwitch bridge "
+                                   f"{net.bridge_name}; kvmnet's guest ports cannot plug into "
+                                   "Open vSwitch yet: use a Linux bridge network")
+        plug = Plug(type=PlugType.BRIDGE, bridge=net.bridge_name, mac_table_manager=mgr)
+    else:
+        kind = "macvtap" if mode is not ForwardMode.HOSTDEV else "SR-IOV hostdev"
+        raise UnsupportedError(f"network '{net.name}' (forward mode '{mode.value}') hands out "
+                               f"{kind} devices, which kvmnet's guest ports cannot plug yet; "
+                               "use a bridge, NAT, routed, open or isolated network")
+    if bandwidth is not None and bandwidth.inbound is not None and bandwidth.inbound.floor:
+        if net.bandwidth is None or net.bandwidth.inbound is None:
+            raise ValidationError([f"invalid use of 'floor' on interface with MAC address "
+                                   f"{port.mac} - network '{net.name}' has no inbound QoS set"])
+        raise UnsupportedError("a guaranteed 'floor' needs network-wide QoS classes on the "
+                               f"bridge, which kvmnet does not set up yet; remove floor=")
+    return replace(port, plug=plug, bandwidth=bandwidth, vlan=vlan,
+                   trust_guest_rx_filters=trust, virtualport=vport, isolated=isolated)
+
+
+# -- plugging ----------------------------------------------------------------------------------
+def _canonical_mac(mac: str) -> str:
+    from .xmlio.values import mac_address
+
+    try:
+        return mac_address(mac, "mac", unicast=False)
+    except XMLParseError:
+        raise InvalidArgError(f"invalid MAC address '{mac}'; write six hex bytes separated by "
+                              "colons, e.g. 52:54:00:12:34:56") from None
+
+
+def _check_unicast(mac: str) -> None:
+    if int(mac[:2], 16) & 1:
+        raise InvalidArgError(f"expected a unicast MAC address for the guest, found multicast "
+                              f"'{mac}' (lowest bit of the first byte is set); use e.g. "
+                              "52:54:00:xx:xx:xx")
+
+
+def plug(conn: Connection, network_name: str | None, *, mac: str, bridge: str | None = None,
+         owner_name: str | None = None, owner_uuid: str | None = None,
+         portgroup: str | None = None, tap_name: str | None = None, mtu: int | None = None,
+         bandwidth: Bandwidth | None = None, vlan: Vlan | None = None,
+         isolated: bool | None = None, trust_guest_rx_filters: bool | None = None,
+         port_uuid: str | None = None, device: str | None = None, multi_queue: bool = False,
+         vlan_filtering: bool = False) -> PortInfo:
+    """Plug a guest NIC with MAC ``mac`` into network ``network_name`` (name or UUID), or,
+    with ``network_name`` None, straight into Linux bridge ``bridge`` (libvirt's
+    ``<interface type='bridge'>``).
+
+    ``bandwidth``, ``vlan``, ``isolated``, ``trust_guest_rx_filters``: the interface's own
+    settings (they win over the portgroup's and the network's).  ``owner_*``: the guest
+    (default: the tap's name and the nil UUID).  ``device``: attach this existing link (e.g.
+    the host end of a veth) instead of making a tap; unplugging then detaches it and restores
+    its MAC and MTU.  ``multi_queue``: a tap QEMU may open with several queues.
+    ``vlan_filtering``: turn VLAN filtering on on the bridge if a VLAN needs it.
+    """
+    from .xmlio.values import uuid_text
+
+    if (network_name is None) == (bridge is None):
+        raise InvalidArgError("plug a guest into a network or into a bridge: give exactly one "
+                              "of network_name and bridge")
+    if portgroup is not None and network_name is None:
+        raise InvalidArgError("a portgroup belongs to a network; give the network too")
+    guest_mac = _canonical_mac(mac)
+    try:
+        owner = uuid_text(owner_uuid, "owner") if owner_uuid is not None else NIL_UUID
+        puuid = uuid_text(port_uuid, "port") if port_uuid is not None else str(uuid_mod.uuid4())
+    except XMLParseError as exc:
+        raise InvalidArgError(exc.message) from None
+    if owner_name is not None and not owner_name.strip():
+        raise InvalidArgError("the owner name is empty; give the guest's name or leave it out")
+    port = NetworkPort(uuid=puuid, owner_name=owner_name or "", owner_uuid=owner, mac=guest_mac,
+                       group=portgroup, bandwidth=bandwidth, vlan=vlan, isolated=isolated,
+                       trust_guest_rx_filters=trust_guest_rx_filters)
+    return _create(conn, network_name, bridge, port, tap_name=tap_name, mtu=mtu, device=device,
+                   multi_queue=multi_queue, vlan_filtering=vlan_filtering)
+
+
+def create_port(conn: Connection, network: str, xml: str | bytes, *, tap_name: str | None = None,
+                mtu: int | None = None, multi_queue: bool = False,
+                vlan_filtering: bool = False) -> PortInfo:
+    """``net-port-create``: allocate and plug the port a ``<networkport>`` document describes.
+
+    As libvirt without ``VIR_NETWORK_PORT_CREATE_RECLAIM``, the document must not have a
+    ``<plug>``: the network decides it.
+    """
+    from .xmlio.port import parse_port
+
+    port = parse_port(xml)
+    if port.plug is not None:
+        raise InvalidArgError(f"the port XML has <plug type='{port.plug.type.value}'>, but the "
+                              "network decides how a new port is plugged; remove <plug>")
+    return _create(conn, network, None, port, tap_name=tap_name, mtu=mtu, device=None,
+                   multi_queue=multi_queue, vlan_filtering=vlan_filtering)
+
+
+def _create(conn: Connection, network: str | None, bridge: str | None, port: NetworkPort, *,
+            tap_name: str | None, mtu: int | None, device: str | None, multi_queue: bool,
+            vlan_filtering: bool) -> PortInfo:
+    from .host.netlink import check_ifname
+
+    _check_unicast(port.mac)
+    for name, what in ((tap_name, "tap name"), (device, "device")):
+        if name is not None:
+            if "%" in name:
+                raise InvalidArgError(f"{what} {name!r} contains '%'; choose a plain name")
+            try:
+                check_ifname(name)
+            except HostError as exc:
+                raise InvalidArgError(exc.message) from None
+    if mtu is not None and not 68 <= mtu <= 65535:
+        raise InvalidArgError(f"MTU {mtu} is out of range; use 68..65535")
+    store = conn.store
+    with store.locked():
+        if network is not None:
+            net = live_network(conn, network)
+            port = allocate(net, port)
+            key: str | None = net.name
+            mtu = mtu if mtu is not None else net.mtu
+            owned_bridge = net.forward_mode.uses_bridge_device
+        else:
+            assert bridge is not None
+            port = replace(port, plug=Plug(type=PlugType.BRIDGE, bridge=bridge))
+            key, owned_bridge = None, False
+        if find(conn, port.uuid) is not None:
+            raise ConflictError(f"network port with UUID {port.uuid} already exists; give the "
+                                "new port another UUID")
+        directory = _dir(conn, key)
+        directory.mkdir(parents=True, exist_ok=True)
+        from .host.netlink import Netlink
+
+        with Netlink() as nl:
+            rec = _plug_host(nl, directory, port, key, mtu=mtu, tap_name=tap_name, device=device,
+                             multi_queue=multi_queue, vlan_filtering=vlan_filtering,
+                             owned_bridge=owned_bridge)
+            try:
+                from .xmlio.port import format_port
+
+                port = replace(port, owner_name=rec["owner_name"])
+                _write(directory / f"{port.uuid}.xml", format_port(port))
+            except BaseException:
+                _unplug_host(nl, rec)
+                _unlink(directory / f"{port.uuid}.json")
+                raise
+    if rec["skipped"]:
+        conn.notify(f"port {port.uuid} on {rec['tap']}: this kernel lacks tc's "
+                    f"{' and '.join(rec['skipped'])}; the bandwidth limits hold without them")
+    return _info(rec)
+
+
+def _check_bridge(nl: Netlink, bridge: str) -> None:
+    """An existing host bridge must be a Linux bridge (not OVS, not an ordinary NIC)."""
+    info = nl.link_info(bridge)
+    if info is None:
+        raise NotFoundError(f"bridge {bridge} does not exist in this network namespace; create "
+                            "it first (kvmnet bridge / ip link add BRIDGE type bridge)")
+    kind = info.get("kind")
+    if kind == "openvswitch":
+        raise UnsupportedError(f"{bridge} is an Open vSwitch bridge; kvmnet's guest ports cannot "
+                               "plug into Open vSwitch yet")
+    if kind != "bridge":
+        raise InvalidArgError(f"{bridge} is {'a ' + kind if kind else 'an ordinary'} link, not a "
+                              "Linux bridge; name a bridge")
+
+
+def _plug_host(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *,
+               mtu: int | None, tap_name: str | None, device: str | None, multi_queue: bool,
+               vlan_filtering: bool, owned_bridge: bool) -> dict[str, Any]:
+    """Make the tap (or adopt ``device``), attach and configure it; returns its run record.
+
+    The record is written as soon as there is something to undo; any failure undoes
+    everything and removes it again.
+    """
+    from .host import tap as taps
+
+    assert port.plug is not None and port.plug.bridge is not None
+    bridge = port.plug.bridge
+    if not owned_bridge:
+        _check_bridge(nl, bridge)
+    try:
+        bridge_mtu = taps.get_mtu(bridge)
+    except HostError:
+        raise OperationInvalidError(
+            f"bridge {bridge} of network '{network}' does not exist; the network is marked "
+            f"active but its bridge is gone: restart it (net-destroy, net-start)") from None
+    mtu = mtu if mtu is not None else bridge_mtu
+    tap_mac = taps.host_side_mac(port.mac)
+    rec: dict[str, Any] = {
+        "uuid": port.uuid, "network": network, "bridge": bridge, "mac": port.mac,
+        "tap_mac": tap_mac, "mtu": mtu, "owner_name": port.owner_name,
+        "owner_uuid": port.owner_uuid, "group": port.group, "isolated": bool(port.isolated),
+        "plug_type": port.plug.type.value, "created": device is None, "tc": False,
+        "skipped": [],
+    }
+    if device is None:
+        try:
+            name = taps.create_tap(tap_name or "vnet%d", mac=tap_mac, mtu=mtu,
+                                   multi_queue=multi_queue)
+        except taps.TapExistsError as exc:
+            raise ConflictError(f"cannot create tap {tap_name}: a network interface with that "
+                                "name already exists; choose another tap name or leave it out "
+                                "(kvmnet then picks the first free vnetN)") from exc
+    else:
+        if taps.ifindex(device) is None:
+            raise NotFoundError(f"device {device} does not exist in this network namespace")
+        name = device
+        rec["restore"] = {"mac": taps.get_mac(device), "mtu": taps.get_mtu(device)}
+    rec["tap"] = name
+    rec["ifindex"] = taps.ifindex(name)
+    rec["owner_name"] = port.owner_name or name  # an anonymous port is named by its tap
+    record = directory / f"{port.uuid}.json"
+    try:
+        _write(record, json.dumps(rec))
+        if device is not None:
+            taps.set_mac(name, tap_mac)
+            taps.set_mtu(name, mtu)
+        try:
+            nl.set_master(name, bridge)
+        except HostError as exc:
+            raise HostError(f"attaching {name} to bridge {bridge} failed: {exc.message}",
+                            exc.command, exc.errno) from exc
+        if port.isolated:
+            nl.bridge_port_set(name, isolated=True)
+        batch: list[str] = []
+        if port.plug.mac_table_manager == "libvirt":
+            batch += taps.libvirt_mac_table_batch(name, port.mac)
+        if port.vlan is not None and port.vlan.tags:
+            batch += _vlan_lines(name, bridge, port.vlan, vlan_filtering)
+        taps.bridge_batch(batch)
+        nl.set_link_up(name)
+        bw = port.bandwidth
+        if bw is not None and (bw.inbound is not None or bw.outbound is not None):
+            rec["tc"] = True
+            _write(record, json.dumps(rec))
+            rec["skipped"] = taps.apply_bandwidth(name, _rate(bw.inbound), _rate(bw.outbound))
+            if rec["skipped"]:
+                _write(record, json.dumps(rec))
+    except BaseException:
+        _unplug_host(nl, rec, quiet=True)
+        _unlink(record)
+        raise
+    return rec
+
+
+def _rate(rate: Any) -> Any:
+    from .host.tap import Rate
+
+    if rate is None or not rate.average:
+        return None
+    return Rate(average=rate.average, peak=rate.peak, burst=rate.burst)
+
+
+def _vlan_lines(name: str, bridge: str, vlan: Vlan, enable: bool) -> list[str]:
+    from .host import tap as taps
+
+    if not taps.bridge_vlan_filtering(bridge):
+        if not enable:
+            raise OperationInvalidError(
+                f"the port asks for VLAN {', '.join(str(t.id) for t in vlan.tags)}, but bridge "
+                f"{bridge} has VLAN filtering off; turn it on (ip link set {bridge} type bridge "
+                "vlan_filtering 1), or let kvmnet do it (vlan_filtering=True, CLI "
+                "--vlan-filtering), or remove the <vlan>")
+        taps.enable_vlan_filtering(bridge)
+    native = next((t for t in vlan.tags if t.native_mode), None)
+    return taps.vlan_batch(name, [t.id for t in vlan.tags], trunk=bool(vlan.trunk),
+                           native=native.id if native else None,
+                           native_tagged=native is not None and native.native_mode == "tagged")
+
+
+# -- unplugging --------------------------------------------------------------------------------
+def _unplug_host(nl: Netlink, rec: dict[str, Any], quiet: bool = False) -> None:
+    """Undo what ``rec`` lists; a tap already gone (or replaced by another link) is fine."""
+    from .host import tap as taps
+
+    name = rec.get("tap")
+    if not name:
+        return
+    try:
+        index = taps.ifindex(name)
+        if index is None:
+            return
+        if rec.get("created", True):
+            # Only the link kvmnet made: after a crash the name may belong to someone else.
+            if rec.get("ifindex") in (None, index):
+                nl.delete_link(name)
+            return
+        if rec.get("tc"):
+            taps.clear_bandwidth(name)
+        nl.set_master(name, None)
+        restore = rec.get("restore") or {}
+        if restore.get("mac"):
+            taps.set_mac(name, restore["mac"])
+        if restore.get("mtu"):
+            taps.set_mtu(name, int(restore["mtu"]))
+    except KvmnetError:
+        if not quiet:
+            raise
+
+
+def find(conn: Connection, port_uuid: str) -> tuple[str | None, str] | None:
+    """(network or None, canonical uuid) of the port with this UUID, or None."""
+    from .store import canonical_uuid
+
+    wanted = canonical_uuid(port_uuid)
+    if "/" in wanted or wanted.startswith("."):
+        return None
+    for dname in _network_dirs(conn):
+        base = conn.paths.ports / dname / wanted
+        if os.path.lexists(f"{base}.xml") or os.path.lexists(f"{base}.json"):
+            return (None if dname == BRIDGE_ONLY else dname), wanted
+    return None
+
+
+def _not_found(port_uuid: str, network: str | None = None) -> NotFoundError:
+    where = f" on network '{network}'" if network is not None else ""
+    return NotFoundError(f"network port not found: no port with UUID {port_uuid}{where}; run "
+                         "'kvmnet net-port-list NETWORK' to see the ports",
+                         code=VIR_ERR_NO_NETWORK_PORT)
+
+
+def _remove(conn: Connection, items: list[tuple[str | None, str]]) -> list[str]:
+    """Unplug these (network, uuid) ports, taps deleted in parallel; returns failures."""
+    recs = []
+    for network, puuid in items:
+        directory = _dir(conn, network)
+        rec = _load_record(directory, puuid) or {"uuid": puuid}
+        recs.append((directory, puuid, rec))
+    failures: list[str] = []
+
+    def work(item: tuple[Path, str, dict[str, Any]]) -> str | None:
+        directory, puuid, rec = item
+        try:
+            from .host.netlink import Netlink
+
+            with Netlink() as nl:
+                _unplug_host(nl, rec)
+        except KvmnetError as exc:
+            return f"port {puuid} ({rec.get('tap', '?')}): {exc}"
+        _unlink(directory / f"{puuid}.xml")
+        _unlink(directory / f"{puuid}.json")
+        return None
+
+    if len(recs) == 1:
+        results = [work(recs[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=min(UNPLUG_THREADS, max(len(recs), 1))) as pool:
+            results = list(pool.map(work, recs))
+    failures = [r for r in results if r is not None]
+    for directory in {d for d, _, _ in recs}:
+        try:
+            directory.rmdir()  # only when it is empty
+        except OSError:
+            pass
+    return failures
+
+
+def unplug(conn: Connection, port_uuid: str, network: str | None = None) -> None:
+    """Remove a port: its tap (or the adopted device's attachment), tc state and records.
+
+    With ``network`` the port must be on that network (name or UUID).
+    """
+    with conn.store.locked():
+        found = find(conn, port_uuid)
+        if found is None or (network is not None and found[0] != network
+                             and found[0] != _network_name(conn, network)):
+            raise _not_found(port_uuid, network)
+        failures = _remove(conn, [found])
+    if failures:
+        raise HostError("unplugging failed: " + "; ".join(failures) + "; retry the unplug")
+
+
+def unplug_many(conn: Connection, port_uuids: list[str]) -> list[str]:
+    """Unplug several ports at once (in parallel); returns the failures (empty: all gone).
+    UUIDs that name no port are failures too."""
+    with conn.store.locked():
+        items, failures = [], []
+        for puuid in port_uuids:
+            found = find(conn, puuid)
+            if found is None:
+                failures.append(f"port {puuid}: no such port")
+            else:
+                items.append(found)
+        return failures + _remove(conn, items)
+
+
+def unplug_owner(conn: Connection, owner_uuid: str) -> list[str]:
+    """Unplug every port of one guest; returns their UUIDs.  Raises HostError listing what
+    could not be removed (after removing everything else)."""
+    from .store import canonical_uuid
+
+    wanted = canonical_uuid(owner_uuid)
+    with conn.store.locked():
+        items: list[tuple[str | None, str]] = []
+        for dname in _network_dirs(conn):
+            network = None if dname == BRIDGE_ONLY else dname
+            for info in _list_dir(conn, network, complete=False):
+                if info.owner_uuid == wanted:
+                    items.append((network, info.uuid))
+        failures = _remove(conn, items)
+    if failures:
+        raise HostError("unplugging the guest's ports failed: " + "; ".join(failures))
+    return [u for _, u in items]
+
+
+def unplug_network(conn: Connection, network: str) -> list[str]:
+    """Remove every port of ``network`` (by name), complete or half-made: for net-destroy
+    (and net-start, for stale records).  Returns what could not be removed; never raises for
+    a host failure, so that the caller can finish its own teardown."""
+    with conn.store.locked():
+        files = _port_files(_dir(conn, network))
+        return _remove(conn, [(network, u) for u in sorted(files)])
+
+
+# -- listing ----------------------------------------------------------------------------------
+def _list_dir(conn: Connection, network: str | None, complete: bool = True) -> list[PortInfo]:
+    directory = _dir(conn, network)
+    out = []
+    for puuid, suffixes in sorted(_port_files(directory).items()):
+        if complete and ".xml" not in suffixes:
+            continue  # a plug still in progress (or interrupted): not a port yet
+        rec = _load_record(directory, puuid)
+        if rec is not None and "tap" in rec:
+            out.append(_info(rec))
+        elif ".xml" in suffixes:
+            out.append(_info_from_xml(directory, puuid, network))
+    return out
+
+
+def _info_from_xml(directory: Path, puuid: str, network: str | None) -> PortInfo:
+    """A port whose run record is missing: what its XML says (no tap known)."""
+    from .host.tap import host_side_mac
+    from .xmlio.port import parse_port
+
+    port = parse_port((directory / f"{puuid}.xml").read_bytes())
+    return PortInfo(uuid=port.uuid, network=network, tap="",
+                    bridge=port.plug.bridge or "" if port.plug is not None else "",
+                    mac=port.mac, tap_mac=host_side_mac(port.mac), mtu=0,
+                    owner_name=port.owner_name, owner_uuid=port.owner_uuid, group=port.group,
+                    isolated=bool(port.isolated), plug_type=port.plug_type.value)
+
+
+def list_ports(conn: Connection, network: str | None) -> list[PortInfo]:
+    """The ports of ``network`` (name or UUID; None: those plugged straight into a bridge),
+    ordered by UUID as virsh net-port-list orders them."""
+    if network is not None and not _dir(conn, network).is_dir():
+        network = _network_name(conn, network)  # a UUID, or NotFoundError
+    return _list_dir(conn, network)
+
+
+#: For net-destroy: the ports a network has (same as :func:`list_ports`).
+ports_of = list_ports
+
+
+def port_info(conn: Connection, network: str | None, port_uuid: str) -> PortInfo:
+    for info in list_ports(conn, network):
+        if info.uuid == port_uuid.lower():
+            return info
+    raise _not_found(port_uuid, network)
+
+
+def port_xml(conn: Connection, network: str, port_uuid: str) -> str:
+    """The ``<networkport>`` status of a port (``net-port-dumpxml``)."""
+    from .store import canonical_uuid
+
+    puuid = canonical_uuid(port_uuid)
+    if not _dir(conn, network).is_dir():
+        network = _network_name(conn, network)
+    try:
+        return (_dir(conn, network) / f"{puuid}.xml").read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        raise _not_found(port_uuid, network) from None

@@ -1,0 +1,736 @@
+"""libvirt domain XML, the subset kvmnet runs: :func:`parse_domain` and :func:`format_domain`.
+
+Parsing follows libvirt's ``virDomainDefParseXML`` for the elements kvmnet supports (see
+:mod:`kvmnet.model.domain`), with its parse-time normalisations: memory scaled to KiB (rounded
+up), MACs lower-cased, auto-generated tap names (``vnet*``) and aliases dropped from an
+inactive definition, ``currentMemory`` clamped to ``memory``, and the first ``<console>``
+mirrored by ``<serial>`` and vice versa.  Elements that do not change what the guest is given
+(``<features>``, ``<clock>``, ``<video>``, ``<address>`` ...) are kept verbatim; anything that
+would need emulation kvmnet does not do is refused with an :class:`XMLParseError` naming the
+element path (``/domain/devices/interface[2]/vlan``) and saying what to do instead.
+
+Formatting writes libvirt's layout: two-space indentation, single-quoted attributes, memory
+in KiB, libvirt's element order.  ``live=True`` adds what only a running guest has: the
+``id``, tap names, aliases and port ids.
+"""
+from __future__ import annotations
+
+import copy
+import re
+
+from lxml import etree
+
+from ..errors import XMLParseError
+from ..model.domain import NIC_MODELS, CharDev, Disk, Domain, Interface, OSDef, RawElement
+from . import values as v
+from .network_format import escape
+from .safe import parse_document
+
+ROOT = "/domain"
+
+# Top-level elements kept verbatim, with libvirt's formatting rank (position in the document).
+_KEPT_TOP = {
+    "genid": 15, "metadata": 35, "maxMemory": 38, "blkiotune": 55, "memtune": 56,
+    "memoryBacking": 57, "vcpus": 65, "iothreads": 66, "cputune": 67, "numatune": 68,
+    "resource": 69, "sysinfo": 70, "idmap": 85, "features": 90, "cpu": 91, "clock": 92,
+    "pm": 97, "perf": 98, "seclabel": 110, "keywrap": 111,
+}
+# Ranks of the elements kvmnet models itself.
+_RANK = {"name": 10, "uuid": 12, "title": 20, "description": 30, "memory": 40,
+         "currentMemory": 41, "vcpu": 60, "os": 80, "on_poweroff": 93, "on_reboot": 94,
+         "on_crash": 95, "devices": 100}
+_REFUSED_TOP = {
+    "launchSecurity": "confidential-guest launch security (SEV/TDX) needs libvirt; remove it",
+    "bootloader": "host-side boot loaders (Xen's pygrub) do not exist for QEMU; use "
+                  "<os><kernel> or boot from a disk",
+    "bootloader_args": "host-side boot loaders do not exist for QEMU; remove it",
+    "throttlegroups": "disk throttle groups are not supported; remove them",
+}
+# Devices kept verbatim but not emulated: kvmnet runs guests headless with a minimal machine.
+KEPT_DEVICES = ("controller", "input", "memballoon", "video", "graphics", "sound", "audio",
+                "channel", "rng", "watchdog", "panic")
+_DEVICE_ORDER = ("disk", "controller", "interface", "input", "graphics", "video", "sound",
+                 "audio", "serial", "console", "channel", "watchdog", "memballoon", "rng",
+                 "panic")
+_LIFECYCLE = ("destroy", "restart", "preserve", "rename-restart", "coredump-destroy",
+              "coredump-restart")
+_BOOT_DEVS = ("hd", "cdrom", "network", "fd")
+_BUSES = ("virtio", "ide", "sata", "scsi")
+_SCALE = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5,
+          "e": 1024**6}
+_MAX_MEMORY_KIB = 1 << 42  # 4 PiB: far beyond any host; keeps the arithmetic sane
+_IFNAME = re.compile(r"^[^/\s:]{1,15}$")
+
+
+def parse_domain(data: str | bytes, *, live: bool = False) -> Domain:
+    """Parse domain XML; ``live`` keeps runtime-only parts (id, vnet tap names, aliases)."""
+    root = parse_document(data, "domain XML")
+    if root.tag != "domain":
+        raise XMLParseError(f"root element is <{root.tag}>, expected <domain>; is this a "
+                            "guest (domain) definition?", "/")
+    return _Parser(live).domain(root)
+
+
+def _text(el: etree._Element | None) -> str | None:
+    if el is None:
+        return None
+    return v.text_of(el).strip() or None
+
+
+def raw(el: etree._Element) -> RawElement:
+    """An element as canonical text (no comments, two-space indentation) for keeping."""
+    tag = str(el.tag) if isinstance(el.tag, str) else "?"
+    if any(isinstance(n.tag, str) and (n.tag.startswith("{") or any(
+            str(k).startswith("{") for k in n.attrib)) for n in el.iter()):
+        # Namespaced content (<metadata>): lxml writes the declarations correctly.
+        clone = copy.deepcopy(el)
+        clone.tail = None
+        for node in [n for n in clone.iter() if n is not clone and not isinstance(n.tag, str)]:
+            parent = node.getparent()
+            if parent is not None:
+                parent.remove(node)
+        etree.indent(clone, space="  ")
+        return RawElement(tag, etree.tostring(clone, encoding="unicode").strip())
+    return RawElement(tag, "\n".join(_serialize(el)))
+
+
+def _serialize(el: etree._Element) -> list[str]:
+    """libvirt's style: single-quoted attributes, two-space indentation, text kept inline."""
+    attrs = "".join(f" {k!s}='{escape(str(val))}'" for k, val in el.attrib.items())
+    kids = [c for c in el if isinstance(c.tag, str)]
+    text = (el.text or "").strip()
+    if not kids:
+        if text:
+            return [f"<{el.tag}{attrs}>{escape(text)}</{el.tag}>"]
+        return [f"<{el.tag}{attrs}/>"]
+    lines = [f"<{el.tag}{attrs}>"]
+    for child in kids:
+        lines.extend("  " + ln for ln in _serialize(child))
+    lines.append(f"</{el.tag}>")
+    return lines
+
+
+def _unknown(el: etree._Element, path: str, supported: str) -> XMLParseError:
+    return XMLParseError(f"<{el.tag}> is not supported here; kvmnet supports {supported} — "
+                         "remove it", path)
+
+
+class _Parser:
+    def __init__(self, live: bool) -> None:
+        self.live = live
+
+    # -- top level -------------------------------------------------------------------------
+    def domain(self, root: etree._Element) -> Domain:
+        dtype = root.get("type")
+        if dtype is None:
+            raise XMLParseError("missing attribute 'type'; write <domain type='kvm'> (KVM, "
+                                "falling back to TCG where KVM cannot run the guest) or "
+                                "<domain type='qemu'> (always TCG)", ROOT)
+        v.choice(dtype, ("kvm", "qemu"), ROOT, "type")
+        name = _text(v.first_child(root, "name"))
+        if name is None:
+            raise XMLParseError("missing <name>; every guest needs a name, e.g. "
+                                "<name>demo</name>", ROOT)
+        uuid_el = v.first_child(root, "uuid")
+        uuid = None
+        if _text(uuid_el) is not None:
+            uuid = v.uuid_text(_text(uuid_el) or "", f"{ROOT}/uuid")
+        dom_id = None
+        if self.live and root.get("id") not in (None, "-1"):
+            dom_id = v.unsigned(root.get("id") or "", ROOT, "id")
+        extra: list[RawElement] = []
+        seen: set[str] = set()
+        for child in root:
+            if not isinstance(child.tag, str):
+                continue
+            tag = child.tag
+            path = f"{ROOT}/{tag}"
+            if tag in _RANK:
+                if tag in seen and tag != "devices":
+                    raise XMLParseError(f"<{tag}> appears more than once; keep one", path)
+                seen.add(tag)
+            elif tag in _KEPT_TOP:
+                extra.append(raw(child))
+            elif tag in _REFUSED_TOP:
+                raise XMLParseError(f"<{tag}> is not supported: {_REFUSED_TOP[tag]}", path)
+            else:
+                raise XMLParseError(
+                    f"unknown element <{tag}> in <domain>; kvmnet runs the libvirt subset "
+                    "name, uuid, title, description, memory, currentMemory, vcpu, os, "
+                    "on_poweroff/on_reboot/on_crash, devices (and keeps "
+                    + ", ".join(sorted(_KEPT_TOP)) + " as written) — remove it", path)
+        memory = self.memory(root, "memory")
+        if memory is None:
+            raise XMLParseError("missing <memory>; give the guest memory, e.g. "
+                                "<memory unit='MiB'>256</memory>", ROOT)
+        current = self.memory(root, "currentMemory")
+        if current is None or current == 0 or current > memory:
+            current = memory  # libvirt's post-parse: the balloon cannot exceed the maximum
+        vcpus, vcpu_current, placement, cpuset = self.vcpu(root)
+        devices = v.children(root, "devices")
+        if len(devices) > 1:
+            raise XMLParseError("<devices> appears more than once; merge them", f"{ROOT}/devices[2]")
+        dev = self.devices(devices[0]) if devices else _Devices()
+        serials, consoles = _pair_consoles(dev.serials, dev.consoles)
+        return Domain(
+            name=name, type=dtype, uuid=uuid, id=dom_id,
+            title=_text(v.first_child(root, "title")),
+            description=_text(v.first_child(root, "description")),
+            memory_kib=memory, current_memory_kib=current, vcpus=vcpus,
+            vcpu_current=vcpu_current, vcpu_placement=placement, vcpu_cpuset=cpuset,
+            os=self.os(root), on_poweroff=self.lifecycle(root, "on_poweroff"),
+            on_reboot=self.lifecycle(root, "on_reboot"),
+            on_crash=self.lifecycle(root, "on_crash"), emulator=dev.emulator,
+            disks=tuple(dev.disks), interfaces=tuple(dev.interfaces), serials=serials,
+            consoles=consoles, extra=tuple(extra), extra_devices=tuple(dev.kept))
+
+    def memory(self, root: etree._Element, tag: str) -> int | None:
+        el = v.first_child(root, tag)
+        if el is None:
+            return None
+        path = f"{ROOT}/{tag}"
+        text = _text(el)
+        if text is None:
+            raise XMLParseError(f"<{tag}> is empty; write a size such as 256 with "
+                                "unit='MiB'", path)
+        amount = v.unsigned(text, path, tag)
+        scale = _unit_scale(el.get("unit"), path)
+        kib = -(-amount * scale // 1024)  # libvirt rounds up to whole KiB
+        if kib > _MAX_MEMORY_KIB:
+            raise XMLParseError(f"<{tag}> of {text} {el.get('unit') or 'KiB'} is far more "
+                                "memory than any host has; check the unit", path)
+        if tag == "memory" and kib == 0:
+            raise XMLParseError("<memory> is 0; a guest needs memory, e.g. "
+                                "<memory unit='MiB'>256</memory>", path)
+        return kib
+
+    def vcpu(self, root: etree._Element) -> tuple[int, int | None, str | None, str | None]:
+        el = v.first_child(root, "vcpu")
+        if el is None:
+            return 1, None, None, None
+        path = f"{ROOT}/vcpu"
+        count = v.unsigned(_text(el) or "", path, "vcpu", minimum=1, maximum=255)
+        current = None
+        if el.get("current") is not None:
+            current = v.unsigned(el.get("current") or "", path, "current", minimum=1,
+                                 maximum=count)
+        placement = el.get("placement")
+        if placement is not None:
+            v.choice(placement, ("static", "auto"), path, "placement")
+        return count, current, placement, el.get("cpuset")
+
+    def lifecycle(self, root: etree._Element, tag: str) -> str | None:
+        el = v.first_child(root, tag)
+        value = _text(el)
+        if el is None or value is None:
+            return None
+        return v.choice(value, _LIFECYCLE, f"{ROOT}/{tag}", tag)
+
+    def os(self, root: etree._Element) -> OSDef:
+        el = v.first_child(root, "os")
+        path = f"{ROOT}/os"
+        if el is None:
+            raise XMLParseError("missing <os>; write <os><type>hvm</type></os> (plus <kernel> "
+                                "or <boot dev='hd'/>)", ROOT)
+        if el.get("firmware") is not None:
+            raise XMLParseError(f"firmware='{el.get('firmware')}' is not supported: kvmnet "
+                                "boots guests with SeaBIOS or a direct kernel; remove it",
+                                path)
+        type_el = v.first_child(el, "type")
+        if type_el is None or _text(type_el) is None:
+            raise XMLParseError("missing <type>; write <type>hvm</type>", path)
+        os_type = v.choice(_text(type_el) or "", ("hvm",), f"{path}/type", "type")
+        arch = type_el.get("arch")
+        if arch is not None:
+            v.choice(arch, ("x86_64", "i686"), f"{path}/type", "arch")
+        boot: list[str] = []
+        extra: list[RawElement] = []
+        single: dict[str, str | None] = {"kernel": None, "initrd": None, "cmdline": None}
+        for child in el:
+            if not isinstance(child.tag, str) or child.tag == "type":
+                continue
+            cpath = f"{path}/{child.tag}"
+            if child.tag in single:
+                single[child.tag] = v.text_of(child) or None  # exact text: cmdline spaces matter
+            elif child.tag == "boot":
+                dev = child.get("dev")
+                if dev is None:
+                    raise XMLParseError("missing attribute 'dev'; write <boot dev='hd'/>", cpath)
+                boot.append(v.choice(dev, _BOOT_DEVS, cpath, "dev"))
+            elif child.tag in ("bootmenu", "bios", "smbios", "acpi"):
+                extra.append(raw(child))
+            elif child.tag in ("loader", "nvram"):
+                raise XMLParseError(f"<{child.tag}> (UEFI firmware) is not supported: kvmnet "
+                                    "boots with SeaBIOS or a direct <kernel>; remove it", cpath)
+            else:
+                raise _unknown(child, cpath, "type, kernel, initrd, cmdline, boot (and keeps "
+                               "bootmenu, bios, smbios, acpi)")
+        if single["kernel"] is None and (single["initrd"] or single["cmdline"]):
+            raise XMLParseError("<initrd> or <cmdline> without <kernel>: they only apply to a "
+                                "direct kernel boot; add <kernel> or remove them", path)
+        return OSDef(type=os_type, arch=arch, machine=type_el.get("machine"),
+                     kernel=single["kernel"], initrd=single["initrd"],
+                     cmdline=single["cmdline"], boot=tuple(boot), extra=tuple(extra))
+
+    # -- devices ---------------------------------------------------------------------------
+    def devices(self, el: etree._Element) -> _Devices:
+        out = _Devices()
+        base = f"{ROOT}/devices"
+        counts: dict[str, int] = {}
+        for child in el:
+            if not isinstance(child.tag, str):
+                continue
+            tag = child.tag
+            counts[tag] = counts.get(tag, 0) + 1
+            path = f"{base}/{tag}[{counts[tag]}]"
+            if tag == "emulator":
+                out.emulator = _text(child)
+            elif tag == "disk":
+                out.disks.append(self.disk(child, path))
+            elif tag == "interface":
+                out.interfaces.append(self.interface(child, path))
+            elif tag in ("serial", "console"):
+                (out.serials if tag == "serial" else out.consoles).append(
+                    self.chardev(child, path, tag))
+            elif tag in KEPT_DEVICES:
+                out.kept.append(raw(child))
+            else:
+                raise XMLParseError(
+                    f"device <{tag}> is not supported: kvmnet gives guests disks, network "
+                    "interfaces and serial consoles (and keeps " + ", ".join(KEPT_DEVICES)
+                    + " without emulating them) — remove it", path)
+        return out
+
+    def boot_order(self, el: etree._Element, path: str) -> int | None:
+        boot = v.first_child(el, "boot")
+        if boot is None:
+            return None
+        return v.unsigned(boot.get("order") or "", f"{path}/boot", "order", minimum=1)
+
+    def disk(self, el: etree._Element, path: str) -> Disk:
+        dtype = v.choice(el.get("type") or "file", ("file", "block"), path, "type")
+        device = v.choice(el.get("device") or "disk", ("disk", "cdrom"), path, "device")
+        source = None
+        src = v.first_child(el, "source")
+        if src is not None:
+            key = "file" if dtype == "file" else "dev"
+            source = src.get(key)
+            if source is None and len(src.attrib):
+                raise XMLParseError(f"a type='{dtype}' disk names its source with '{key}', "
+                                    f"e.g. <source {key}='/path'/>", f"{path}/source")
+        if source is None and device == "disk":
+            raise XMLParseError("a disk needs <source file='/path/to/image'/> (only a cdrom "
+                                "may be empty)", path)
+        target = v.first_child(el, "target")
+        if target is None or not target.get("dev"):
+            raise XMLParseError("missing <target dev='...'/>; write e.g. <target dev='vda' "
+                                "bus='virtio'/>", path)
+        dev = target.get("dev") or ""
+        bus = target.get("bus")
+        if bus is not None:
+            v.choice(bus, _BUSES, f"{path}/target", "bus")
+        elif not any(dev.startswith(p) for p in ("vd", "hd", "sd")):
+            raise XMLParseError(f"cannot tell the bus of target dev '{dev}'; name it vdX "
+                                "(virtio), hdX (ide) or sdX (scsi), or add bus='...'",
+                                f"{path}/target")
+        driver = v.first_child(el, "driver")
+        dname = dformat = dcache = None
+        if driver is not None:
+            dpath = f"{path}/driver"
+            for key in map(str, driver.attrib):
+                if key not in ("name", "type", "cache"):
+                    raise XMLParseError(f"driver attribute '{key}' is not supported; kvmnet "
+                                        "takes name, type and cache — remove it", dpath)
+            dname = driver.get("name")
+            if dname is not None:
+                v.choice(dname, ("qemu",), dpath, "name")
+            dformat = driver.get("type")
+            if dformat is not None:
+                v.choice(dformat, ("raw", "qcow2"), dpath, "type")
+            dcache = driver.get("cache")
+            if dcache is not None:
+                v.choice(dcache, ("default", "none", "writethrough", "writeback", "directsync",
+                                  "unsafe"), dpath, "cache")
+        extra: list[RawElement] = []
+        alias = None
+        for child in el:
+            if not isinstance(child.tag, str):
+                continue
+            if child.tag == "address":
+                extra.append(raw(child))
+            elif child.tag == "alias":
+                alias = child.get("name") if self.live else None
+            elif child.tag not in ("source", "target", "driver", "readonly", "shareable",
+                                   "serial", "boot"):
+                raise _unknown(child, f"{path}/{child.tag}", "driver, source, target, "
+                               "readonly, shareable, serial, boot (and keeps address)")
+        return Disk(target_dev=dev, type=dtype, device=device, source=source, bus=bus,
+                    driver_name=dname, driver_type=dformat, driver_cache=dcache,
+                    readonly=v.first_child(el, "readonly") is not None,
+                    shareable=v.first_child(el, "shareable") is not None,
+                    serial=_text(v.first_child(el, "serial")),
+                    boot_order=self.boot_order(el, path), alias=alias, extra=tuple(extra))
+
+    def interface(self, el: etree._Element, path: str) -> Interface:
+        itype = el.get("type")
+        if itype not in ("network", "bridge"):
+            shown = f"type='{itype}'" if itype is not None else "no type"
+            raise XMLParseError(f"interface {shown} is not supported; kvmnet plugs guests into "
+                                "a virtual network (type='network', <source network='NAME'/>) "
+                                "or a host bridge (type='bridge', <source bridge='br0'/>)", path)
+        mac = None
+        mac_el = v.first_child(el, "mac")
+        if mac_el is not None:
+            mac = v.mac_address(mac_el.get("address") or "", f"{path}/mac")
+        src = v.first_child(el, "source")
+        spath = f"{path}/source"
+        network = portgroup = bridge = port_id = None
+        if itype == "network":
+            network = src.get("network") if src is not None else None
+            if not network:
+                raise XMLParseError("missing <source network='NAME'/> for a type='network' "
+                                    "interface", path)
+            portgroup = src.get("portgroup") if src is not None else None
+            if self.live and src is not None:
+                bridge = src.get("bridge")
+                if src.get("portid"):
+                    port_id = v.uuid_text(src.get("portid") or "", spath, "portid")
+        else:
+            bridge = src.get("bridge") if src is not None else None
+            if not bridge:
+                raise XMLParseError("missing <source bridge='BRIDGE'/> for a type='bridge' "
+                                    "interface", path)
+            if self.live and src is not None and src.get("portid"):
+                port_id = v.uuid_text(src.get("portid") or "", spath, "portid")
+        target_dev = None
+        target = v.first_child(el, "target")
+        if target is not None and target.get("dev"):
+            target_dev = target.get("dev") or ""
+            if not _IFNAME.match(target_dev):
+                raise XMLParseError(f"target dev '{target_dev}' is not a valid interface name "
+                                    "(1-15 characters, no '/', ':' or spaces)", f"{path}/target")
+            # As libvirt: names it generates itself are runtime state, not configuration.
+            if not self.live and target_dev.startswith(("vnet", "macvtap", "macvlan")):
+                target_dev = None
+        model = None
+        model_el = v.first_child(el, "model")
+        if model_el is not None:
+            model = v.choice(model_el.get("type") or "", tuple(NIC_MODELS), f"{path}/model",
+                             "type")
+        mtu = None
+        mtu_el = v.first_child(el, "mtu")
+        if mtu_el is not None:
+            mtu = v.unsigned(mtu_el.get("size") or "", f"{path}/mtu", "size", minimum=68,
+                             maximum=65535)
+        extra: list[RawElement] = []
+        alias = None
+        for child in el:
+            if not isinstance(child.tag, str):
+                continue
+            if child.tag in ("address", "driver", "rom"):
+                extra.append(raw(child))
+            elif child.tag == "alias":
+                alias = child.get("name") if self.live else None
+            elif child.tag not in ("mac", "source", "target", "model", "mtu", "boot"):
+                raise _unknown(child, f"{path}/{child.tag}", "mac, source, target, model, mtu, "
+                               "boot (and keeps address, driver, rom); VLANs, bandwidth and "
+                               "virtualport belong in the network's <portgroup>")
+        return Interface(type=itype, mac=mac, network=network, portgroup=portgroup,
+                         bridge=bridge, port_id=port_id, target_dev=target_dev, model=model,
+                         mtu=mtu, boot_order=self.boot_order(el, path), alias=alias,
+                         extra=tuple(extra))
+
+    def chardev(self, el: etree._Element, path: str, kind: str) -> CharDev:
+        ctype = el.get("type") or "pty"
+        if ctype not in ("pty", "file"):
+            raise XMLParseError(f"{kind} type='{ctype}' is not supported; use type='pty' "
+                                "(reach it with 'kvmnet console') or type='file' with "
+                                "<source path='/var/log/guest.log'/>", path)
+        src = v.first_child(el, "source")
+        source_path = src.get("path") if src is not None else None
+        if ctype == "file" and not source_path:
+            raise XMLParseError(f"a type='file' {kind} needs <source path='/path/to/log'/>",
+                                path)
+        if ctype == "pty" and not self.live:
+            source_path = None  # the pty is allocated at start
+        target = v.first_child(el, "target")
+        ttype = tport = tmodel = None
+        if target is not None:
+            tpath = f"{path}/target"
+            ttype = target.get("type")
+            allowed = ("isa-serial",) if kind == "serial" else ("serial",)
+            if ttype is not None and ttype not in allowed:
+                raise XMLParseError(f"{kind} target type '{ttype}' is not supported; kvmnet "
+                                    f"gives guests ISA serial ports ({kind} target type "
+                                    f"'{allowed[0]}')", tpath)
+            if target.get("port") is not None:
+                tport = v.unsigned(target.get("port") or "", tpath, "port", maximum=3)
+            model = v.first_child(target, "model")
+            if model is not None:
+                tmodel = v.choice(model.get("name") or "", ("isa-serial",), f"{tpath}/model",
+                                  "name")
+        log_file = None
+        log_append = None
+        log = v.first_child(el, "log")
+        if log is not None:
+            log_file = log.get("file")
+            if not log_file:
+                raise XMLParseError("missing attribute 'file'", f"{path}/log")
+            if log.get("append") is not None:
+                log_append = v.on_off(log.get("append") or "", f"{path}/log", "append")
+        alias = None
+        for child in el:
+            if not isinstance(child.tag, str):
+                continue
+            if child.tag == "alias":
+                alias = child.get("name") if self.live else None
+            elif child.tag not in ("source", "target", "log"):
+                raise _unknown(child, f"{path}/{child.tag}", "source, target and log")
+        return CharDev(type=ctype, source_path=source_path, target_type=ttype, target_port=tport,
+                       target_model=tmodel, log_file=log_file, log_append=log_append,
+                       alias=alias)
+
+
+class _Devices:
+    def __init__(self) -> None:
+        self.emulator: str | None = None
+        self.disks: list[Disk] = []
+        self.interfaces: list[Interface] = []
+        self.serials: list[CharDev] = []
+        self.consoles: list[CharDev] = []
+        self.kept: list[RawElement] = []
+
+
+def _unit_scale(unit: str | None, path: str) -> int:
+    """Bytes per unit, as libvirt's virScaleInteger reads a memory unit (default KiB)."""
+    if unit is None or unit == "":
+        return 1024
+    u = unit.lower()
+    if u in ("b", "byte", "bytes"):
+        return 1
+    if u[0] in _SCALE and u[0] != "b":
+        rest = u[1:]
+        if rest in ("", "ib"):
+            return _SCALE[u[0]]
+        if rest == "b":
+            return int(1000 ** "bkmgtpe".index(u[0]))
+    raise XMLParseError(f"unknown unit '{unit}'; use KiB, MiB, GiB (powers of 1024), KB, MB, GB "
+                        "(powers of 1000) or bytes", path)
+
+
+def _pair_consoles(serials: list[CharDev], consoles: list[CharDev]
+                   ) -> tuple[tuple[CharDev, ...], tuple[CharDev, ...]]:
+    """libvirt's post-parse: number the serial ports, and make console 0 mirror serial 0."""
+    numbered: list[CharDev] = []
+    used: set[int] = set()
+    for s in serials:
+        port = s.target_port
+        if port is None:
+            port = next(p for p in range(8) if p not in used)
+        if port in used:
+            raise XMLParseError(f"two <serial> devices use target port {port}; give each its "
+                                "own port (0-3)", f"{ROOT}/devices/serial")
+        used.add(port)
+        numbered.append(CharDev(s.type, s.source_path, s.target_type or "isa-serial", port,
+                                s.target_model, s.log_file, s.log_append, s.alias))
+    if len(numbered) > 4:
+        raise XMLParseError("more than 4 <serial> devices; an x86 guest has at most 4 ISA serial "
+                            "ports", f"{ROOT}/devices/serial[5]")
+    fixed: list[CharDev] = []
+    for i, c in enumerate(consoles):
+        c = CharDev(c.type, c.source_path, c.target_type or "serial",
+                    c.target_port if c.target_port is not None else 0, None, c.log_file,
+                    c.log_append, c.alias)
+        if i == 0 and not numbered:
+            # A console on a serial port with no <serial>: that serial port exists all the same.
+            numbered.append(CharDev(c.type, c.source_path, "isa-serial", c.target_port, None,
+                                    c.log_file, c.log_append, c.alias))
+        fixed.append(c)
+    if not fixed and numbered:
+        s = numbered[0]
+        fixed.append(CharDev(s.type, s.source_path, "serial", s.target_port, None, s.log_file,
+                             s.log_append, s.alias))
+    elif fixed and numbered and fixed[0].target_port == numbered[0].target_port:
+        # As libvirt: console 0 on serial 0 is the same device, so it shows serial 0's source.
+        s = numbered[0]
+        fixed[0] = CharDev(s.type, s.source_path, "serial", s.target_port, None, s.log_file,
+                           s.log_append, s.alias)
+    return tuple(numbered), tuple(fixed)
+
+
+# -- formatting -------------------------------------------------------------------------------
+def _a(name: str, value: object | None) -> str:
+    return "" if value is None else f" {name}='{escape(str(value))}'"
+
+
+class _Out:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.level = 0
+
+    def add(self, line: str) -> None:
+        self.lines.append("  " * self.level + line)
+
+    def raw(self, item: RawElement) -> None:
+        for line in item.xml.splitlines():
+            self.add(line)
+
+
+def format_domain(dom: Domain, *, live: bool = False) -> str:
+    """The definition as libvirt formats it; ``live`` adds runtime-only parts."""
+    o = _Out()
+    head = f"<domain type='{dom.type}'"
+    if live and dom.id is not None:
+        head += f" id='{dom.id}'"
+    o.add(head + ">")
+    o.level = 1
+    # (rank, emitter): libvirt's element order with the kept elements slotted in.
+    parts: list[tuple[int, list[str]]] = []
+
+    def part(rank: int, lines: list[str]) -> None:
+        parts.append((rank, lines))
+
+    part(_RANK["name"], [f"<name>{escape(dom.name)}</name>"])
+    if dom.uuid:
+        part(_RANK["uuid"], [f"<uuid>{dom.uuid}</uuid>"])
+    if dom.title is not None:
+        part(_RANK["title"], [f"<title>{escape(dom.title)}</title>"])
+    if dom.description is not None:
+        part(_RANK["description"], [f"<description>{escape(dom.description)}</description>"])
+    part(_RANK["memory"], [f"<memory unit='KiB'>{dom.memory_kib}</memory>"])
+    current = dom.current_memory_kib if dom.current_memory_kib is not None else dom.memory_kib
+    part(_RANK["currentMemory"], [f"<currentMemory unit='KiB'>{current}</currentMemory>"])
+    part(_RANK["vcpu"], [f"<vcpu placement='{dom.vcpu_placement or 'static'}'"
+                         f"{_a('cpuset', dom.vcpu_cpuset)}{_a('current', dom.vcpu_current)}>"
+                         f"{dom.vcpus}</vcpu>"])
+    part(_RANK["os"], _os_lines(dom.os))
+    for tag in ("on_poweroff", "on_reboot", "on_crash"):
+        value = getattr(dom, tag)
+        if value is not None:
+            part(_RANK[tag], [f"<{tag}>{value}</{tag}>"])
+    for item in dom.extra:
+        part(_KEPT_TOP.get(item.tag, 99), item.xml.splitlines())
+    part(_RANK["devices"], _device_lines(dom, live))
+    for _, lines in sorted(parts, key=lambda p: p[0]):
+        for line in lines:
+            o.add(line)
+    o.level = 0
+    o.add("</domain>")
+    return "\n".join(o.lines) + "\n"
+
+
+def _os_lines(os_def: OSDef) -> list[str]:
+    lines = ["<os>", f"  <type{_a('arch', os_def.arch)}{_a('machine', os_def.machine)}>"
+                     f"{os_def.type}</type>"]
+    for tag in ("kernel", "initrd", "cmdline"):
+        value = getattr(os_def, tag)
+        if value is not None:
+            lines.append(f"  <{tag}>{escape(value)}</{tag}>")
+    lines.extend(f"  <boot dev='{dev}'/>" for dev in os_def.boot)
+    for item in os_def.extra:
+        lines.extend("  " + ln for ln in item.xml.splitlines())
+    lines.append("</os>")
+    return lines
+
+
+def _device_lines(dom: Domain, live: bool) -> list[str]:
+    out = _Out()
+    out.add("<devices>")
+    out.level = 1
+    if dom.emulator:
+        out.add(f"<emulator>{escape(dom.emulator)}</emulator>")
+    kept = {tag: [r for r in dom.extra_devices if r.tag == tag] for tag in KEPT_DEVICES}
+    for tag in _DEVICE_ORDER:
+        if tag == "disk":
+            for d in dom.disks:
+                _disk(out, d, live)
+        elif tag == "interface":
+            for i in dom.interfaces:
+                _interface(out, i, live)
+        elif tag == "serial":
+            for s in dom.serials:
+                _chardev(out, "serial", s, live)
+        elif tag == "console":
+            for c in dom.consoles:
+                _chardev(out, "console", c, live)
+        else:
+            for item in kept.get(tag, ()):
+                out.raw(item)
+    out.level = 0
+    out.add("</devices>")
+    return out.lines
+
+
+def _disk(o: _Out, d: Disk, live: bool) -> None:
+    o.add(f"<disk type='{d.type}' device='{d.device}'>")
+    o.level += 1
+    if d.driver_name or d.driver_type or d.driver_cache:
+        o.add(f"<driver{_a('name', d.driver_name)}{_a('type', d.driver_type)}"
+              f"{_a('cache', d.driver_cache)}/>")
+    if d.source is not None:
+        o.add(f"<source {'file' if d.type == 'file' else 'dev'}='{escape(d.source)}'/>")
+    o.add(f"<target dev='{escape(d.target_dev)}'{_a('bus', d.bus)}/>")
+    if d.readonly:
+        o.add("<readonly/>")
+    if d.shareable:
+        o.add("<shareable/>")
+    if d.serial is not None:
+        o.add(f"<serial>{escape(d.serial)}</serial>")
+    if d.boot_order is not None:
+        o.add(f"<boot order='{d.boot_order}'/>")
+    if live and d.alias:
+        o.add(f"<alias name='{escape(d.alias)}'/>")
+    for item in d.extra:
+        o.raw(item)
+    o.level -= 1
+    o.add("</disk>")
+
+
+def _interface(o: _Out, i: Interface, live: bool) -> None:
+    o.add(f"<interface type='{i.type}'>")
+    o.level += 1
+    if i.mac:
+        o.add(f"<mac address='{i.mac}'/>")
+    if i.type == "network":
+        src = f"<source network='{escape(i.network or '')}'{_a('portgroup', i.portgroup)}"
+        if live:
+            src += _a("portid", i.port_id) + _a("bridge", i.bridge)
+        o.add(src + "/>")
+    else:
+        o.add(f"<source bridge='{escape(i.bridge or '')}'"
+              f"{_a('portid', i.port_id) if live else ''}/>")
+    if i.target_dev and (live or not i.target_dev.startswith(("vnet", "macvtap", "macvlan"))):
+        o.add(f"<target dev='{escape(i.target_dev)}'/>")
+    if i.model:
+        o.add(f"<model type='{i.model}'/>")
+    if i.mtu is not None:
+        o.add(f"<mtu size='{i.mtu}'/>")
+    if i.boot_order is not None:
+        o.add(f"<boot order='{i.boot_order}'/>")
+    if live and i.alias:
+        o.add(f"<alias name='{escape(i.alias)}'/>")
+    for item in i.extra:
+        o.raw(item)
+    o.level -= 1
+    o.add("</interface>")
+
+
+def _chardev(o: _Out, kind: str, c: CharDev, live: bool) -> None:
+    o.add(f"<{kind} type='{c.type}'>")
+    o.level += 1
+    if c.source_path and (c.type == "file" or live):
+        o.add(f"<source path='{escape(c.source_path)}'/>")
+    if c.log_file:
+        append = None if c.log_append is None else ("on" if c.log_append else "off")
+        o.add(f"<log file='{escape(c.log_file)}'{_a('append', append)}/>")
+    head = f"<target{_a('type', c.target_type)}{_a('port', c.target_port)}"
+    if c.target_model:
+        o.add(head + ">")
+        o.add(f"  <model name='{c.target_model}'/>")
+        o.add("</target>")
+    else:
+        o.add(head + "/>")
+    if live and c.alias:
+        o.add(f"<alias name='{escape(c.alias)}'/>")
+    o.level -= 1
+    o.add(f"</{kind}>")
