@@ -183,12 +183,18 @@ def scale(side: Side, tmp: Path, n: int) -> dict[str, object]:
     mem_drop = max(0, mem0 - mem_available_kib())
     active = len(up)
     down: list[float] = []
-    for name in names:
+    for i, name in enumerate(names):
+        if failed_at is not None and i == len(names) - 1:
+            # the network whose define or start failed: clean up, untimed
+            for step in (side.destroy, side.undefine):
+                try:
+                    step(name)
+                except RuntimeError:
+                    pass
+            continue
+
         def stop(name: str = name) -> None:
-            try:
-                side.destroy(name)
-            except RuntimeError:
-                pass  # the failed one was never started
+            side.destroy(name)
             side.undefine(name)
         down.append(timed(stop))
     tenth = max(1, len(up) // 10)

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -44,7 +45,7 @@ NETWORK = """<network>
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _mac(i: int) -> str:
@@ -110,7 +111,7 @@ def inner(n: int, serial: int) -> dict[str, float]:
                 steps.append(time.perf_counter() - t)
                 nl.delete_link(name)
         out["tap_create_attach_up_median_ms"] = statistics.median(steps) * 1e3
-        leftovers = [n for _, n in __import__("socket").if_nameindex() if n.startswith("vnet")]
+        leftovers = [n for _, n in socket.if_nameindex() if n.startswith("vnet")]
         assert not leftovers, leftovers
     finally:
         try:
@@ -139,7 +140,7 @@ def main() -> int:
         subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
         proc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, __file__, "--inner",
                                "--ports", str(args.ports), "--serial", str(args.serial)],
-                              capture_output=True, text=True, cwd=REPO)
+                              capture_output=True, text=True, cwd=REPO, check=False)
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)
     if proc.returncode != 0:

@@ -27,9 +27,11 @@ from .errors import ConflictError, InvalidArgError
 from .model.network import Bridge, Network
 from .store import CorruptStoreError, Peek, Store, canonical_uuid, check_name
 
-#: libvirt's default bridge name template and its highest id (MAX_BRIDGE_ID).
+#: libvirt's default bridge name template.  libvirt gives up after id 255 (MAX_BRIDGE_ID),
+#: which caps it at 256 networks with generated bridge names; kvmnet goes on while the name
+#: still fits a Linux interface name (virbr0 .. virbr9999999999).
 BRIDGE_TEMPLATE = "virbr%d"
-MAX_BRIDGE_ID = 256
+MAX_BRIDGE_ID = 1 << 20
 #: Linux interface names are at most IFNAMSIZ - 1 bytes.
 MAX_IFNAME_BYTES = 15
 #: libvirt's (and QEMU's) locally administered MAC prefix.
@@ -65,15 +67,19 @@ def new_uuid() -> str:
 
 
 def free_bridge_name(template: str, used: Iterable[str]) -> str:
-    """Lowest ``template % N`` (N in 0..255) that no other network uses."""
+    """Lowest ``template % N`` that no other network uses and that fits IFNAMSIZ."""
     taken = set(used)
     for n in range(MAX_BRIDGE_ID):
         candidate = template.replace("%d", str(n), 1)
+        if len(candidate.encode("utf-8")) > MAX_IFNAME_BYTES:
+            if n == 0:
+                return candidate  # the template itself is too long: the caller says so
+            break
         if candidate not in taken:
             return candidate
     raise ConflictError(
         f"no free bridge name from template '{template}': {template.replace('%d', '0')} to "
-        f"{template.replace('%d', str(MAX_BRIDGE_ID - 1))} are all used by other networks; "
+        f"{template.replace('%d', str(n))} are all used by other networks or too long; "
         "give the network an explicit <bridge name='...'/> or undefine unused networks")
 
 

@@ -278,13 +278,13 @@ def check_clash(new: InterfaceDef, other: InterfaceDef) -> None:
                                 "change the address or undefine the other interface")
     mine = {d.name for d in new.walk()[1:]}
     theirs = {d.name for d in other.walk()[1:]}
+    how = (f"'kvmnet iface-unbridge {other.name}'" if other.type == "bridge"
+           else f"'kvmnet iface-edit {other.name}'")
     both = sorted(mine & theirs)
     if both:
         raise ConflictError(f"interface '{both[0]}' is already part of {other.type} "
                             f"'{other.name}'; a device can belong to one bridge or bond only: "
-                            f"take it out there first (e.g. 'kvmnet iface-unbridge "
-                            f"{other.name}')")
+                            f"take it out there first ({how})")
     if new.name in theirs:
         raise ConflictError(f"interface '{new.name}' is part of {other.type} '{other.name}', so "
-                            "it cannot have a definition of its own; detach it first (e.g. "
-                            f"'kvmnet iface-unbridge {other.name}')")
+                            f"it cannot have a definition of its own; detach it first ({how})")

@@ -193,23 +193,35 @@ def converge(nl: Netlink, target: LiveState, *, deletable: set[str],
                 not in have_addrs:
             step(f"adding {a.address}/{a.prefixlen} to {a.ifname}", nl.add_address, a.ifname,
                  a.address, a.prefixlen, nodad=a.family == 6)
-    # 3. masters: ports carrying addresses first, then STP, then the others
+    # 3. masters: ports carrying addresses first, then STP, then the others.  A bridge that
+    # goes is deleted here instead of releasing its ports one by one: released ports would
+    # receive while replies still follow the doomed bridge's routes into a bridge without
+    # ports; deleting it takes its addresses and routes away in one step.
+    doomed = {n for n in cur.links if n not in target.links and n in deletable}
     changes = [(n, w.master) for n, w in target.links.items()
-               if n in cur.links and cur.links[n].master != w.master]
+               if n in cur.links and cur.links[n].master != w.master
+               and not (w.master is None and cur.links[n].master in doomed)]
     first = [c for c in changes if not (c[1] in new_bridges and not cur.addresses_of(c[0]))]
     later = [c for c in changes if c not in first]
     for name, master in first:
         step(f"attaching {name} to {master or 'no bridge'}", nl.set_master, name, master)
         if target.links[name].up and not cur.links[name].up:
             step(f"bringing {name} up", nl.set_link_up, name)
+    for name in sorted(n for n in doomed if cur.ports_of(n)):
+        if step(f"deleting {name}", nl.delete_link, name) is not None:
+            out.deleted.add(name)
     # 4. STP and forward delay of the bridges that stay
     for name, want in target.links.items():
         if want.kind == "bridge" and name in now:
             have = cur.links.get(name)
-            if name in new_bridges or have is None or _stp_differs(have, want):
-                if want.stp or name not in new_bridges:
-                    step(f"setting STP on {name}", set_bridge_stp, name, bool(want.stp),
-                         want.forward_delay_cs)
+            # A new bridge was created with STP off and the right delay: only turn STP on.
+            if name in new_bridges:
+                needed = bool(want.stp)
+            else:
+                needed = have is None or _stp_differs(have, want)
+            if needed:
+                step(f"setting STP on {name}", set_bridge_stp, name, bool(want.stp),
+                     want.forward_delay_cs)
     for name, master in later:
         step(f"attaching {name} to {master or 'no bridge'}", nl.set_master, name, master)
     # 5. routes
@@ -232,8 +244,8 @@ def converge(nl: Netlink, target: LiveState, *, deletable: set[str],
                 (a.ifname, a.address, a.prefixlen) not in want_addrs:
             step(f"removing {a.address}/{a.prefixlen} from {a.ifname}", nl.delete_address,
                  a.ifname, a.address, a.prefixlen)
-    for name in sorted(set(cur.links) - set(target.links)):
-        if name in deletable and step(f"deleting {name}", nl.delete_link, name) is not None:
+    for name in sorted(doomed - out.deleted):
+        if step(f"deleting {name}", nl.delete_link, name) is not None:
             out.deleted.add(name)
     for key, value in target.sysctls.items():
         if cur.sysctls.get(key) != value:
@@ -339,8 +351,10 @@ def move_l3(state: LiveState, src: str, dst: str) -> None:
         if (dst, a.address, a.prefixlen) not in have:
             kept.append(a._replace(ifname=dst))
     state.addresses = kept
+    # The kernel's subnet routes of the moved addresses go with them (it makes new ones on
+    # ``dst``); static routes are re-homed.
     state.routes = [r._replace(ifname=dst) if r in statics and r.ifname == src else r
-                    for r in state.routes]
+                    for r in state.routes if r.ifname != src or r in statics]
 
 
 def drop_link(state: LiveState, name: str) -> None:

@@ -133,9 +133,11 @@ class Interfaces:
 
         name = self.resolve(ident)
         d = self.store.load(name)
+        if d is not None and inactive:
+            return format_interface(d)
         live = self._live()
         link = live.links.get(name)
-        if d is not None and (inactive or link is None or not link.up):
+        if d is not None and (link is None or not link.up):
             return format_interface(d)
         if link is None:
             raise _not_found(name)
@@ -381,7 +383,7 @@ class Interfaces:
     def guard(self, token: str, seconds: float) -> int:
         """Start the detached process that rolls transaction ``token`` back after ``seconds``
         unless it is committed first; records and returns its PID."""
-        argv = [sys.executable, "-m", "kvmnet", "--root", str(self.paths.root),
+        argv = [sys.executable, "-m", "kvmnet", "--root", str(self.paths.root.resolve()),
                 "iface-rollback", "--guard", token, "--after", f"{seconds:g}"]
         self.paths.run_interfaces.mkdir(parents=True, exist_ok=True)
         with open(self.store.guard_log, "ab") as log:

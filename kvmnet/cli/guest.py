@@ -71,10 +71,8 @@ def cmd_undefine(ctx: Ctx, a: argparse.Namespace) -> int:
 
 def cmd_start(ctx: Ctx, a: argparse.Namespace) -> int:
     dom = lookup(ctx, a.domain)
-    try:
-        dom.create()
-    finally:
-        _notices(ctx, dom)
+    dom.create()
+    _notices(ctx, dom)
     ctx.extra(f"Domain '{dom.name()}' started\n")
     if a.console:
         return _console(ctx, dom, None)
@@ -152,7 +150,11 @@ def cmd_edit(ctx: Ctx, a: argparse.Namespace) -> int:
         edit = True
         while True:
             if edit:
-                run_editor(ctx, path)
+                try:
+                    run_editor(ctx, path)
+                except KvmnetError as exc:
+                    raise KvmnetError(str(exc).replace("the network was not changed",
+                                                       "the domain was not changed")) from None
             with open(path, "rb") as fh:
                 edited = fh.read()
             if edited == doc.encode("utf-8"):

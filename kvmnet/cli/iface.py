@@ -251,11 +251,19 @@ def _ask_keep(ctx: Ctx, deadline: float) -> bool | None:
             ctx.stdout.write("\n")
             return None
     line = ctx.stdin.readline()
+    if not line or not _is_tty(ctx.stdin):
+        ctx.stdout.write("\n")  # a terminal echoes the answer's newline; a pipe does not
     if not line:
-        ctx.stdout.write("\n")
         return None
     word = line.strip().lower()
-    return True if word in ("", "y", "yes") else False
+    return word in ("", "y", "yes")
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def cmd_begin(ctx: Ctx, a: argparse.Namespace) -> int:
@@ -287,14 +295,10 @@ def cmd_bridge_nf(ctx: Ctx, a: argparse.Namespace) -> int:
     from ..interfaces import bridge_nf
     from .output import print_json
 
-    if a.state not in (None, "on", "off"):
-        raise InvalidArgError(f"unknown state '{a.state}'; use 'on' or 'off', or nothing to "
-                              "show the current setting")
     value = None if a.state is None else a.state == "on"
-    if value:
-        # Check first: turning on needs br_netfilter, and a half-applied switch helps nobody.
-        if any(v is None for v in bridge_nf(None).values()):
-            raise UnsupportedError(
+    # Check first: turning on needs br_netfilter, and a half-applied switch helps nobody.
+    if value and any(v is None for v in bridge_nf(None).values()):
+        raise UnsupportedError(
                 "cannot turn bridge netfilter calls on: br_netfilter is not loaded (the "
                 "net.bridge.bridge-nf-call-* kernel parameters do not exist); load it with "
                 "'modprobe br_netfilter' first")
@@ -398,6 +402,6 @@ def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> N
     p.add_argument("--after", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
     p = verb("bridge-nf", cmd_bridge_nf, "show or set whether bridged traffic passes through "
              "iptables/ip6tables/arptables (net.bridge.bridge-nf-call-*)")
-    p.add_argument("state", metavar="on|off", nargs="?",
+    p.add_argument("state", metavar="on|off", nargs="?", choices=("on", "off"),
                    help="turn the three switches on or off; nothing: show them")
     p.add_argument("--json", action="store_true", help="print a JSON object")

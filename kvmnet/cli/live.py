@@ -104,7 +104,16 @@ def cmd_dhcp_leases(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_autostart_all(ctx: Ctx, a: argparse.Namespace) -> int:
+    """Boot-time start: host interfaces marked onboot first (networks may sit on them)."""
+    from .. import interfaces
+
     failed = 0
+    for name, exc in interfaces.autostart(ctx.conn()):
+        if exc is None:
+            ctx.extra(f"Interface {name} started\n")
+        else:
+            failed += 1
+            ctx.error(f"interface '{name}' did not start: {exc}")
     for name, exc in ctx.conn().autostartAll():
         if exc is None:
             ctx.extra(f"Network {name} started\n")

@@ -114,7 +114,7 @@ def _module_for(verb: str) -> Any | None:
     # Try the module the verb's prefix points at first, so a cold command imports one module.
     guess = ("port" if verb.startswith("net-port-") else "net" if verb.startswith("net-")
              else "iface" if verb.startswith("iface-") else "nodedev" if verb.startswith("nodedev-")
-             else "bridge" if verb == "bridge" else None)
+             else "bridge" if verb == "bridge" else "iface" if verb == "bridge-nf" else None)
     if guess is not None:
         import importlib
 

@@ -50,6 +50,8 @@ VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE = 0
 VIR_IP_ADDR_TYPE_IPV4 = 0
 VIR_IP_ADDR_TYPE_IPV6 = 1
 
+_STATE_FLAGS = VIR_CONNECT_LIST_DOMAINS_ACTIVE | VIR_CONNECT_LIST_DOMAINS_INACTIVE
+_KIND_FLAGS = VIR_CONNECT_LIST_DOMAINS_PERSISTENT | VIR_CONNECT_LIST_DOMAINS_TRANSIENT
 STATE_NAMES = {VIR_DOMAIN_RUNNING: "running", VIR_DOMAIN_SHUTOFF: "shut off"}
 _HINT = "run 'kvmnet list --all' to see the guests"
 
@@ -131,14 +133,15 @@ class Guests:
         for name in sorted(defined | running):
             active = name in running
             persistent = name in defined
-            if flags & (VIR_CONNECT_LIST_DOMAINS_ACTIVE | VIR_CONNECT_LIST_DOMAINS_INACTIVE):
-                if not flags & (VIR_CONNECT_LIST_DOMAINS_ACTIVE if active
-                                else VIR_CONNECT_LIST_DOMAINS_INACTIVE):
-                    continue
-            if flags & (VIR_CONNECT_LIST_DOMAINS_PERSISTENT | VIR_CONNECT_LIST_DOMAINS_TRANSIENT):
-                if not flags & (VIR_CONNECT_LIST_DOMAINS_PERSISTENT if persistent
-                                else VIR_CONNECT_LIST_DOMAINS_TRANSIENT):
-                    continue
+            state_flag = (VIR_CONNECT_LIST_DOMAINS_ACTIVE if active
+                          else VIR_CONNECT_LIST_DOMAINS_INACTIVE)
+            kind_flag = (VIR_CONNECT_LIST_DOMAINS_PERSISTENT if persistent
+                         else VIR_CONNECT_LIST_DOMAINS_TRANSIENT)
+            # Each pair of flags filters only when one of the pair is given.
+            if flags & _STATE_FLAGS and not flags & state_flag:
+                continue
+            if flags & _KIND_FLAGS and not flags & kind_flag:
+                continue
             out.append(Domain(self, name))
         return out
 

@@ -9,11 +9,11 @@ that another guest uses.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 
 from ..define import new_uuid, random_mac
 from ..errors import ConflictError, KvmnetError, ValidationError
 from ..model.domain import DEFAULT_NIC_MODEL, Domain
+from ..model.frozen import replace
 from .store import GuestStore, check_name
 
 

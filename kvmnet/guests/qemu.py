@@ -13,17 +13,17 @@ import fcntl
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ..errors import HostError, UnsupportedError
 from ..model.domain import NIC_MODELS, Disk, Domain
+from ..model.frozen import frozen
 
 QEMU = "qemu-system-x86_64"
 _KVM_CREATE_VM = 0xAE01  # _IO(KVMIO, 0x01)
 _BOOT_LETTERS = {"hd": "c", "cdrom": "d", "network": "n", "fd": "a"}
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Accel:
     name: str  # "kvm" | "tcg"
     notice: str | None = None  # why TCG, when KVM was asked for
@@ -81,7 +81,7 @@ def opt(value: str) -> str:
     return value.replace(",", ",,")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SerialPlan:
     port: int
     alias: str
@@ -122,9 +122,9 @@ def build_argv(dom: Domain, *, binary: str, accel: Accel, qmp: str, pidfile: str
         argv += ["-device", nic_spec(iface.alias, iface.model, iface.mac or "", iface.mtu,
                                      iface.boot_order)]
     for s in serials:
-        argv += ["-chardev", f"socket,id=char{s.alias},path={opt(s.socket)},server=on,wait=off,"
-                             f"logfile={opt(s.log)},logappend={'on' if s.append else 'off'}",
-                 "-device", f"isa-serial,chardev=char{s.alias},id={s.alias},index={s.port}"]
+        chardev = (f"socket,id=char{s.alias},path={opt(s.socket)},server=on,wait=off,"
+                   f"logfile={opt(s.log)},logappend={'on' if s.append else 'off'}")
+        argv += ["-chardev", chardev, "-device", f"isa-serial,chardev=char{s.alias},id={s.alias},index={s.port}"]
     return argv
 
 

@@ -39,7 +39,7 @@ class Qmp:
             if "QMP" not in greeting:
                 raise HostError(f"{path} does not speak QMP (greeting {greeting!r})")
             self.execute("qmp_capabilities")
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError) as exc:
             self._sock.close()
             raise HostError(f"cannot talk to QEMU's monitor at {path}: {exc}") from None
         except BaseException:
@@ -70,7 +70,7 @@ class Qmp:
         line, self._buf = self._buf.split(b"\n", 1)
         msg = json.loads(line)
         if not isinstance(msg, dict):
-            raise ValueError(f"unexpected QMP message {line!r}")
+            raise TypeError(f"unexpected QMP message {line!r}")
         return msg
 
     def execute(self, command: str, arguments: dict[str, Any] | None = None) -> Any:
@@ -109,9 +109,7 @@ class Qmp:
         while True:
             try:
                 msg = self._read(deadline)
-            except TimeoutError:
-                return None
-            except socket.timeout:
+            except TimeoutError:  # socket.timeout is TimeoutError too
                 return None
             if "event" in msg:
                 if matches(msg):

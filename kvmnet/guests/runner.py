@@ -17,7 +17,6 @@ import os
 import select
 import subprocess
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..errors import (
@@ -29,10 +28,11 @@ from ..errors import (
 )
 from ..host import process
 from ..model.domain import DEFAULT_NIC_MODEL, NIC_MODELS, CharDev, Domain, Interface
+from ..model.frozen import replace
 from ..xmlio.domain import format_domain, parse_domain
 from . import qemu
 from .define import unique_mac, used_macs, validate
-from .store import CorruptGuestFile, GuestStore, Record
+from .store import GuestStore, Record
 
 if TYPE_CHECKING:
     from ..api import Connection
@@ -55,10 +55,7 @@ class Runner:
     def live(self, name: str) -> Record | None:
         """The run record of a running guest; a dead guest's leftovers are cleaned up."""
         with self.store.locked():
-            try:
-                record = self.store.read_record(name)
-            except CorruptGuestFile:
-                raise
+            record = self.store.read_record(name)
             if record is None:
                 return None
             if _alive(record):
@@ -102,13 +99,13 @@ class Runner:
         store = self.store
         self.notices = []
         with store.locked():
+            if self.live(name) is not None:
+                raise OperationInvalidError(f"domain '{name}' is already active; run 'kvmnet "
+                                            f"destroy {name}' first to restart it")
             text = store.read_config(name)
             if text is None:
                 raise NotFoundError(f"domain not found: no domain with matching name '{name}'; "
                                     "run 'kvmnet list --all' to see the defined guests")
-            if self.live(name) is not None:
-                raise OperationInvalidError(f"domain '{name}' is already active; run 'kvmnet "
-                                            f"destroy {name}' first to restart it")
             dom = parse_domain(text)
             validate(dom)
             assert dom.uuid is not None, "a defined guest has a uuid"

@@ -34,10 +34,19 @@ import os
 import socket
 import struct
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from kvmnet.errors import HostError, UnsupportedError
+from kvmnet.errors import (
+    HostError,
+    InvalidArgError,
+    NotFoundError,
+    OperationInvalidError,
+    UnsupportedError,
+)
 from kvmnet.host.run import CommandError, run
+
+if TYPE_CHECKING:
+    from kvmnet.host.netlink import Netlink
 
 log = logging.getLogger("kvmnet.host")
 
@@ -52,6 +61,9 @@ IFF_NO_PI = 0x1000
 IFF_VNET_HDR = 0x4000
 IFF_TUN_EXCL = 0x8000
 # linux/sockios.h
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
 SIOCGIFMTU = 0x8921
 SIOCSIFMTU = 0x8922
 SIOCSIFHWADDR = 0x8924
@@ -97,11 +109,13 @@ def host_side_mac(guest_mac: str) -> str:
 
 def create_tap(name: str = "vnet%d", *, mac: str | None = None, mtu: int | None = None,
                owner: int | None = 0, group: int | None = None, vnet_hdr: bool = True,
-               multi_queue: bool = False) -> str:
+               multi_queue: bool = False, up: bool = False) -> str:
     """Create a persistent tap and return its name (the kernel fills in a ``%d`` template).
 
     ``owner``/``group``: the uid/gid allowed to open it without CAP_NET_ADMIN (``None``: only
-    privileged processes).  Raises :class:`TapExistsError` if a link called ``name`` exists.
+    privileged processes).  ``up``: administratively up from the start (it has no carrier
+    until QEMU opens it, so it passes no traffic before then either).  Raises
+    :class:`TapExistsError` if a link called ``name`` exists.
     """
     command = f"ip tuntap add dev {name} mode tap" + (" multi_queue" if multi_queue else "")
     if owner is not None:
@@ -148,6 +162,8 @@ def create_tap(name: str = "vnet%d", *, mac: str | None = None, mtu: int | None 
                    f"ip link set {actual} address {mac}")
         if mtu is not None:
             set_mtu(actual, mtu)
+        if up:
+            set_up(actual)
         _ioctl(fd, TUNSETPERSIST, 1, f"ip tuntap add dev {actual}")
         return actual
     finally:
@@ -191,6 +207,17 @@ def set_mtu(name: str, mtu: int) -> None:
                    else exc.strerror)
             raise HostError(f"setting the MTU of {name} to {mtu} failed: {why}", command,
                             exc.errno) from exc
+
+
+def set_up(name: str) -> None:
+    """``ip link set NAME up`` by ioctl (SIOCGIFFLAGS + SIOCSIFFLAGS)."""
+    command = f"ip link set {name} up"
+    log.debug("%s", command)
+    with _sock() as s:
+        reply = _ioctl(s, SIOCGIFFLAGS, _ifreq(name), command)
+        flags = struct.unpack_from("=H", reply, IFNAMSIZ)[0]
+        if not flags & IFF_UP:
+            _ioctl(s, SIOCSIFFLAGS, _ifreq(name, struct.pack("=H", flags | IFF_UP)), command)
 
 
 def get_mac(name: str) -> str:
@@ -333,6 +360,36 @@ def enable_vlan_filtering(bridge: str) -> None:
                 "no VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING); remove the <vlan> or use a "
                 "kernel that has it") from exc
         raise
+
+
+def check_linux_bridge(nl: Netlink, bridge: str) -> None:
+    """``bridge`` must be an existing Linux bridge (not Open vSwitch, not an ordinary NIC)."""
+    info = nl.link_info(bridge)
+    if info is None:
+        raise NotFoundError(f"bridge {bridge} does not exist in this network namespace; create "
+                            "it first (kvmnet bridge / ip link add BRIDGE type bridge)")
+    kind = info.get("kind")
+    if kind == "openvswitch":
+        raise UnsupportedError(f"{bridge} is an Open vSwitch bridge; kvmnet's guest ports cannot "
+                               "plug into Open vSwitch yet")
+    if kind != "bridge":
+        raise InvalidArgError(f"{bridge} is {'a ' + kind if kind else 'an ordinary'} link, not a "
+                              "Linux bridge; name a bridge")
+
+
+def port_vlans(ifname: str, bridge: str, tags: Sequence[int], *, trunk: bool,
+               native: int | None, native_tagged: bool, enable: bool) -> list[str]:
+    """:func:`vlan_batch` lines for port ``ifname`` once ``bridge`` filters by VLAN: with
+    ``enable`` kvmnet turns filtering on, else a bridge without it is an error."""
+    if not bridge_vlan_filtering(bridge):
+        if not enable:
+            raise OperationInvalidError(
+                f"the port asks for VLAN {', '.join(map(str, tags))}, but bridge {bridge} has "
+                f"VLAN filtering off; turn it on (ip link set {bridge} type bridge "
+                "vlan_filtering 1), or let kvmnet do it (vlan_filtering=True, CLI "
+                "--vlan-filtering), or remove the <vlan>")
+        enable_vlan_filtering(bridge)
+    return vlan_batch(ifname, tags, trunk=trunk, native=native, native_tagged=native_tagged)
 
 
 def vlan_batch(ifname: str, tags: Sequence[int], *, trunk: bool, native: int | None,

@@ -9,7 +9,7 @@ refused by the parser (:mod:`kvmnet.xmlio.domain`).  Plain frozen data, no I/O.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .frozen import frozen
 
 #: NIC models kvmnet can give a guest, and the QEMU device that provides each.
 NIC_MODELS: dict[str, str] = {
@@ -23,7 +23,7 @@ NIC_MODELS: dict[str, str] = {
 DEFAULT_NIC_MODEL = "virtio"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RawElement:
     """An element kept verbatim (serialised XML, no trailing newline) and not acted on."""
 
@@ -31,7 +31,7 @@ class RawElement:
     xml: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class OSDef:
     """``<os>``: the machine type and how the guest boots."""
 
@@ -45,7 +45,7 @@ class OSDef:
     extra: tuple[RawElement, ...] = ()  # <bootmenu>, <bios>, <smbios>, <acpi>: kept
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Disk:
     """``<disk type='file|block' device='disk|cdrom'>``."""
 
@@ -65,7 +65,7 @@ class Disk:
     extra: tuple[RawElement, ...] = ()  # <address>: kept, not acted on
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class CharDev:
     """A ``<serial>`` or ``<console>``: ``type`` is pty or file."""
 
@@ -79,7 +79,7 @@ class CharDev:
     alias: str | None = None  # live only
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Interface:
     """``<interface type='network|bridge'>``: one guest NIC on a tap port."""
 
@@ -102,7 +102,7 @@ class Interface:
         return self.network if self.type == "network" else self.bridge
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Domain:
     """One guest definition (``<domain>``)."""
 

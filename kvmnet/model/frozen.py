@@ -56,8 +56,9 @@ def _values(self: Any) -> tuple[Any, ...]:
 
 def _eq(self: Any, other: object) -> bool:
     if other.__class__ is not self.__class__:
-        return NotImplemented
-    return bool(_values(self) == _values(other))
+        result: bool = NotImplemented
+        return result
+    return _values(self) == _values(other)
 
 
 def _hash(self: Any) -> int:

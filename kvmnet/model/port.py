@@ -1,6 +1,7 @@
 """A guest's port on a virtual network: libvirt's ``<networkport>`` as frozen data, no I/O.
 
-Mirrors libvirt's ``virNetworkPortDef`` (src/conf/virnetworkportdef.h).  The
+Mirrors libvirt's ``virNetworkPortDef`` (src/conf/virnetworkportdef.h), as ``@frozen``
+records like the network model (:func:`kvmnet.model.frozen.replace` makes changed copies).  The
 pieces a port shares with a network definition (bandwidth, VLAN, virtualport,
 PCI address, hostdev driver) reuse :mod:`kvmnet.model.network`'s classes, so a
 portgroup's settings can be copied onto a port unchanged.  Optional values are
@@ -9,8 +10,8 @@ portgroup's settings can be copied onto a port unchanged.  Optional values are
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
+from .frozen import frozen
 from .network import Bandwidth, HostdevDriver, PciAddress, VirtualPort, Vlan
 
 
@@ -31,7 +32,7 @@ DIRECT_MODES = ("vepa", "private", "bridge", "passthrough")
 MAC_TABLE_MANAGERS = ("kernel", "libvirt")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Plug:
     """The ``<plug>`` element; which fields apply depends on ``type``.
 
@@ -50,7 +51,7 @@ class Plug:
     address: PciAddress | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class NetworkPort:
     """One ``<networkport>`` document.
 

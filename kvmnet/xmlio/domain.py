@@ -600,9 +600,9 @@ def format_domain(dom: Domain, *, live: bool = False) -> str:
     part(_RANK["memory"], [f"<memory unit='KiB'>{dom.memory_kib}</memory>"])
     current = dom.current_memory_kib if dom.current_memory_kib is not None else dom.memory_kib
     part(_RANK["currentMemory"], [f"<currentMemory unit='KiB'>{current}</currentMemory>"])
-    part(_RANK["vcpu"], [f"<vcpu placement='{dom.vcpu_placement or 'static'}'"
-                         f"{_a('cpuset', dom.vcpu_cpuset)}{_a('current', dom.vcpu_current)}>"
-                         f"{dom.vcpus}</vcpu>"])
+    vcpu = (f"<vcpu placement='{dom.vcpu_placement or 'static'}'"
+            f"{_a('cpuset', dom.vcpu_cpuset)}{_a('current', dom.vcpu_current)}>{dom.vcpus}</vcpu>")
+    part(_RANK["vcpu"], [vcpu])
     part(_RANK["os"], _os_lines(dom.os))
     for tag in ("on_poweroff", "on_reboot", "on_crash"):
         value = getattr(dom, tag)
@@ -620,8 +620,9 @@ def format_domain(dom: Domain, *, live: bool = False) -> str:
 
 
 def _os_lines(os_def: OSDef) -> list[str]:
-    lines = ["<os>", f"  <type{_a('arch', os_def.arch)}{_a('machine', os_def.machine)}>"
-                     f"{os_def.type}</type>"]
+    type_line = (f"  <type{_a('arch', os_def.arch)}{_a('machine', os_def.machine)}>"
+                 f"{os_def.type}</type>")
+    lines = ["<os>", type_line]
     for tag in ("kernel", "initrd", "cmdline"):
         value = getattr(os_def, tag)
         if value is not None:

@@ -310,7 +310,7 @@ def test_lookup_by_uuid_and_list_flags(guests: Guests) -> None:
 # -- QEMU command line and accelerator --------------------------------------------------------------
 def test_argv_for_a_live_definition() -> None:
     dom = parse_domain(FULL)
-    from dataclasses import replace
+    from kvmnet.model.frozen import replace
 
     ifaces = tuple(replace(i, target_dev=f"vnet{n}", alias=f"net{n}")
                    for n, i in enumerate(dom.interfaces))
@@ -453,3 +453,23 @@ def test_cli_bad_input_is_one_clear_error(tmp_path: Path) -> None:
     assert rc == 1 and "type 'direct' is not supported" in err
     rc, _, err = cli(tmp_path, "console", "nosuch")
     assert rc == 1 and "domain not found" in err
+
+
+def test_cli_edit_redefines_and_reports_unchanged(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "root"
+    f = tmp_path / "g.xml"
+    f.write_text(minimal(name="web", uuid=U1))
+    cli(root, "define", str(f))
+    monkeypatch.setenv("EDITOR", "true")
+    monkeypatch.delenv("VISUAL", raising=False)
+    assert cli(root, "edit", "web")[1] == "Domain 'web' XML configuration not changed.\n\n"
+    monkeypatch.setenv("EDITOR", "sed -i 's|>1</vcpu>|>2</vcpu>|'")
+    rc, out, err = cli(root, "edit", "web")
+    assert (rc, out) == (0, "Domain 'web' XML configuration edited.\n\n"), err
+    assert "<vcpu placement='static'>2</vcpu>" in cli(root, "dumpxml", "web")[1]
+    # A broken edit is refused and, with no answer on stdin, nothing changes.
+    monkeypatch.setenv("EDITOR", "sed -i s/hvm/xen/")
+    rc, out, err = cli(root, "edit", "web")
+    assert rc == 1 and "unknown value 'xen'" in err and "Try again?" in out
+    assert "<vcpu placement='static'>2</vcpu>" in cli(root, "dumpxml", "web")[1]

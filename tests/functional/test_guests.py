@@ -1,0 +1,314 @@
+"""Real QEMU guests on kvmnet networks (root; everything inside throwaway namespaces).
+
+SLOW: each ``test_guest_*`` boots the tiny test guest (:mod:`tests.functional.guest_image`)
+once; on hosts where KVM cannot run it (no /dev/kvm, or a nested PVM hypervisor) that is TCG,
+about 10-15 s from ``kvmnet start`` to the guest's DHCP lease.  Set ``KVMNET_SKIP_GUESTS=1``
+to skip them.  The guest reports on its serial console (``KVMNET-GUEST: ...`` markers, read
+from the console log) what it saw: its lease, ping and TCP results, hot-plugged NICs.
+
+Boot timings are printed (run pytest with ``-s`` to see them): kvmnet's part (the ``start``
+command) and the guest's part (from ``start`` returning to the lease marker).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.functional.guest_image import GuestImage, tiny_guest
+from tests.functional.kvmnet_env import (
+    IP,
+    KVMNET,
+    WAN_HOST_IP,
+    WAN_IP,
+    WAN_PORT,
+    KvEnv,
+    describe,
+    kvenv,
+    requires_kvmnet_root,
+    simple_network,
+)
+
+pytestmark = [
+    *requires_kvmnet_root,
+    pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
+                       reason="needs qemu-system-x86_64 (Debian package qemu-system-x86)"),
+    pytest.mark.skipif(os.environ.get("KVMNET_SKIP_GUESTS") == "1",
+                       reason="KVMNET_SKIP_GUESTS=1: guest boots skipped"),
+]
+__all__ = ["kvenv", "tiny_guest"]  # fixtures, imported for pytest
+
+BOOT_TIMEOUT = 120.0  # TCG on a busy 2-core machine; a typical boot takes 10-15 s
+MARK = "KVMNET-GUEST:"
+
+
+def guest_xml(name: str, image: GuestImage, interfaces: str, *tests: str) -> str:
+    return f"""<domain type='kvm'>
+  <name>{name}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type>hvm</type>
+    <kernel>{image.kernel}</kernel>
+    <initrd>{image.initrd}</initrd>
+    <cmdline>{image.append(*tests)}</cmdline>
+  </os>
+  <on_reboot>destroy</on_reboot>
+  <devices>
+    {interfaces}
+    <serial type='pty'/>
+  </devices>
+</domain>
+"""
+
+
+class Guest:
+    """One guest of a KvEnv: start it, read its console markers, check its taps."""
+
+    def __init__(self, env: KvEnv, name: str) -> None:
+        self.env = env
+        self.name = name
+        self.log = env.root / "var" / "log" / "kvmnet" / "guests" / f"{name}.log"
+        self.started = 0.0
+
+    def define(self, xml: str) -> None:
+        self.env.ok("define", str(self.env.write_xml(self.name, xml)))
+
+    def start(self) -> tuple[float, str]:
+        t0 = time.monotonic()
+        proc = self.env.ok("start", self.name)
+        self.started = time.monotonic()
+        assert f"Domain '{self.name}' started" in proc.stdout, describe(proc)
+        return self.started - t0, proc.stderr
+
+    def console_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_marker(self, pattern: str, timeout: float = BOOT_TIMEOUT) -> re.Match[str]:
+        rx = re.compile(re.escape(MARK) + " " + pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.console_text())
+            if m is not None:
+                return m
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no console marker /{pattern}/ within {timeout:.0f} s; "
+                                     f"console log:\n{self.console_text()[-3000:]}\n"
+                                     + self.env.debug_state())
+            time.sleep(0.2)
+
+    def record(self) -> dict[str, object]:
+        path = self.env.root / "run" / "kvmnet" / "guests" / f"{self.name}.json"
+        data = json.loads(path.read_text())
+        assert isinstance(data, dict)
+        return data
+
+    def taps(self) -> list[str]:
+        """Interface column of domiflist (live taps)."""
+        out = self.env.ok("domiflist", self.name).stdout
+        rows = [ln.split() for ln in out.splitlines()[2:] if ln.strip()]
+        return [r[0] for r in rows]
+
+    def bridge_ports(self, bridge: str) -> set[str]:
+        links = self.env.host.ip_json("link", "show", "master", bridge) or []
+        return {link["ifname"] for link in links}
+
+
+def qemu_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def assert_no_guest_left(env: KvEnv, guest: Guest, pid: int, taps: list[str]) -> None:
+    for tap in taps:
+        assert not env.link_exists(tap), f"tap {tap} still exists\n{env.debug_state()}"
+    assert not qemu_alive(pid), f"QEMU PID {pid} still runs"
+    run = env.root / "run" / "kvmnet" / "guests"
+    left = sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) if run.is_dir() \
+        else []
+    assert left == [], f"run-time files left: {left}"
+    ports = env.root / "run" / "kvmnet" / "ports"
+    port_files = sorted(str(p.relative_to(ports)) for p in ports.rglob("*") if p.is_file()) \
+        if ports.is_dir() else []
+    assert port_files == [], f"port records left: {port_files}"
+    out = env.ok("list", "--all").stdout
+    assert re.search(rf"^ -\s+{re.escape(guest.name)}\s+shut off$", out, re.MULTILINE), out
+
+
+# -- tests -------------------------------------------------------------------------------------
+def test_guest_on_nat_network_gets_lease_pings_and_reaches_wan(kvenv: KvEnv,
+                                                              tiny_guest: GuestImage) -> None:
+    """SLOW (one guest boot): lease, ping to the gateway, NAT to the outside, domifaddr,
+    console (log and interactive), destroy leaves no tap, no QEMU, no files."""
+    net = kvenv.start(simple_network("gnet", "gbr0", "10.10.10", "nat"))
+    wan = kvenv.wan()
+    peers = kvenv.tcp_server(wan)
+    g = Guest(kvenv, "g1")
+    g.define(guest_xml("g1", tiny_guest,
+                       f"<interface type='network'><source network='{net}'/></interface>",
+                       "ping:10.10.10.1", f"connect:{WAN_IP}:{WAN_PORT}"))
+    kvmnet_s, notices = g.start()
+    if Path("/sys/module/kvm_pvm").exists():
+        assert "KVM cannot run this guest here (PVM): using TCG, expect it to be slow" in notices
+
+    lease = g.wait_marker(r"lease (\S+) dev eth0 mask (\d+) router (\S+)")
+    guest_s = time.monotonic() - g.started
+    print(f"\nboot-to-lease: kvmnet start {kvmnet_s:.2f} s, guest {guest_s:.1f} s "
+          f"(accel {g.record()['accel']})")
+    ip, mask, router = lease.groups()
+    assert ip.startswith("10.10.10.") and mask == "24" and router == "10.10.10.1", lease[0]
+    g.wait_marker(r"ping 10\.10\.10\.1 ok", 60)
+    g.wait_marker(rf"connect {re.escape(WAN_IP)}:{WAN_PORT} ok", 60)
+    assert WAN_HOST_IP in peers.read_text().split(), "NAT: the WAN saw the host's address"
+    g.wait_marker("ready", 30)
+
+    out = kvenv.ok("list").stdout
+    assert re.search(r"^ \d+\s+g1\s+running$", out, re.MULTILINE), out
+    rec = g.record()
+    pid = rec["pid"]
+    assert isinstance(pid, int) and qemu_alive(pid)
+    (tap,) = g.taps()
+    assert tap.startswith("vnet") and tap in g.bridge_ports("gbr0")
+
+    out = kvenv.ok("domifaddr", "g1").stdout
+    lines = out.splitlines()
+    assert lines[0].split() == ["Name", "MAC", "address", "Protocol", "Address"], out
+    mac = kvenv.ok("domiflist", "g1").stdout.splitlines()[2].split()[4]
+    assert lines[2].split() == [tap, mac, "ipv4", f"{ip}/24"], out
+    assert kvenv.wait_lease(net, mac)
+
+    # Without a terminal, console prints the log.
+    assert "KVMNET-GUEST: ready" in kvenv.ok("console", "g1").stdout
+    _interactive_console(kvenv, "g1")
+
+    proc = kvenv.ok("destroy", "g1")
+    assert proc.stdout == "Domain 'g1' destroyed\n\n", describe(proc)
+    assert_no_guest_left(kvenv, g, pid, [tap])
+    kvenv.ok("start", "g1")  # the same guest starts again after a destroy
+    kvenv.ok("destroy", "g1")
+
+
+def _interactive_console(env: KvEnv, name: str) -> None:
+    """``kvmnet console`` on a pseudo-terminal: a command runs in the guest, ^] leaves."""
+    master, slave = pty.openpty()
+    full = dict(os.environ, KVMNET_ROOT=str(env.root))
+    p = subprocess.Popen([IP, "netns", "exec", env.host.name, KVMNET, "console", name],
+                         stdin=slave, stdout=slave, stderr=slave, env=full)
+    os.close(slave)
+    seen = b""
+
+    def read_until(needle: bytes, timeout: float) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while needle not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"console never showed {needle!r}: {seen[-2000:]!r}"
+            ready, _, _ = select.select([master], [], [], left)
+            if ready:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+    try:
+        read_until(b"Escape character is ^]", 20)
+        os.write(master, b"\r")
+        os.write(master, b"echo KV$((40+2))\r")
+        read_until(b"KV42", 30)
+        os.write(master, b"\x1d")
+        assert p.wait(timeout=10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+
+
+def test_guest_hotplug_and_crashed_qemu_cleanup(kvenv: KvEnv, tiny_guest: GuestImage) -> None:
+    """SLOW (one guest boot): a type='bridge' NIC, attach/detach-interface --live (the tap
+    appears on and leaves the bridge, the guest sees the NIC come and go), then a QEMU killed
+    behind kvmnet's back: the next 'list' unplugs its taps."""
+    net = kvenv.start(simple_network("hnet", "hbr0", "10.20.30", "nat"))
+    g = Guest(kvenv, "g2")
+    g.define(guest_xml("g2", tiny_guest,
+                       "<interface type='bridge'><source bridge='hbr0'/></interface>"))
+    g.start()
+    g.wait_marker(r"lease 10\.20\.30\.\S+ dev eth0")
+    g.wait_marker("ready", 60)
+    (tap0,) = g.taps()
+    assert tap0 in g.bridge_ports("hbr0")
+
+    mac = "52:54:00:42:00:01"
+    proc = kvenv.ok("attach-interface", "g2", "network", net, "--mac", mac, "--live")
+    assert proc.stdout == "Interface attached successfully\n\n", describe(proc)
+    taps = g.taps()
+    assert len(taps) == 2 and taps[0] == tap0
+    tap1 = taps[1]
+    assert tap1 in g.bridge_ports("hbr0")
+    g.wait_marker(rf"nic (eth\d) added mac {mac}", 60)
+    g.wait_marker(r"lease 10\.20\.30\.\S+ dev eth1", 60)
+    live = kvenv.ok("dumpxml", "g2").stdout
+    assert f"<mac address='{mac}'/>" in live
+    assert f"<mac address='{mac}'/>" not in kvenv.ok("dumpxml", "g2", "--inactive").stdout
+
+    proc = kvenv.ok("detach-interface", "g2", "network", "--mac", mac, "--live")
+    assert proc.stdout == "Interface detached successfully\n\n", describe(proc)
+    assert not kvenv.link_exists(tap1), kvenv.debug_state()
+    assert g.taps() == [tap0]
+    g.wait_marker(r"nic eth1 removed", 60)
+
+    # QEMU dies behind kvmnet's back (this test stops it by the PID kvmnet recorded).
+    pid = g.record()["pid"]
+    assert isinstance(pid, int)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while qemu_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert kvenv.link_exists(tap0)  # nothing has looked yet
+    out = kvenv.ok("list", "--all").stdout  # notices the dead QEMU and unplugs its ports
+    assert re.search(r"^ -\s+g2\s+shut off$", out, re.MULTILINE), out
+    assert_no_guest_left(kvenv, g, pid, [tap0])
+
+
+def test_failed_start_leaves_no_tap(kvenv: KvEnv, tmp_path: Path) -> None:
+    """No boot: QEMU refuses the machine after the ports were plugged; they go again."""
+    net = kvenv.start(simple_network("fnet", "fbr0", "10.30.40", "nat"))
+    bad = kvenv.root / "bad.qcow2"
+    bad.write_bytes(b"this is not a qcow2 image")
+    kvenv.ok("define", str(kvenv.write_xml("g3", f"""<domain type='qemu'>
+  <name>g3</name><memory unit='MiB'>64</memory>
+  <os><type>hvm</type><boot dev='hd'/></os>
+  <devices>
+    <disk type='file'><driver name='qemu' type='qcow2'/><source file='{bad}'/>
+      <target dev='vda'/></disk>
+    <interface type='network'><source network='{net}'/></interface>
+    <interface type='network'><source network='{net}'/></interface>
+  </devices>
+</domain>
+""")))
+    proc = kvenv.kv("start", "g3")
+    assert proc.returncode == 1, describe(proc)
+    assert "QEMU could not start guest 'g3'" in proc.stderr and "qcow2" in proc.stderr, \
+        describe(proc)
+    links = kvenv.host.ip_json("link", "show") or []
+    assert [lk["ifname"] for lk in links if lk["ifname"].startswith("vnet")] == []
+    out = kvenv.ok("list", "--all").stdout
+    assert re.search(r"^ -\s+g3\s+shut off$", out, re.MULTILINE), out
+    run = kvenv.root / "run" / "kvmnet" / "guests"
+    assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == []
+    proc = kvenv.kv("destroy", "g3")
+    assert proc.returncode == 1 and "not running" in proc.stderr

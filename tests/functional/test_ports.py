@@ -1,0 +1,478 @@
+"""Guest ports on real networks: taps plugged into started kvmnet networks, in namespaces.
+
+Everything runs in the namespaces of :mod:`tests.functional.kvmnet_env` (the ``host``
+namespace plays the KVM host).  The Python API (:mod:`kvmnet.ports`) runs inside the host
+namespace through ``NetNS.call``; the CLI through ``kvenv.kv``.
+
+A tap has no peer until QEMU opens it, so packet tests either open the tap the way QEMU does
+(``TUNSETIFF`` by name, then frames through the file descriptor) or attach the host end of a
+veth with exactly the same plumbing (``plug(..., device=...)``) and put its other end in a client
+namespace.  Where this kernel lacks a feature a port asks for (sfq, the tc police action, bridge
+VLAN filtering), the test checks the clear refusal and that nothing was left instead.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import select
+import struct
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kvmnet import ports
+from kvmnet.model.network import Bandwidth, Rate, Vlan, VlanTag
+from tests.functional.kvmnet_env import (
+    BUSYBOX,
+    KvEnv,
+    assert_one_error,
+    describe,
+    kvenv,
+    requires_kvmnet_root,
+)
+from tests.functional.netns import NetNS, veth
+
+pytestmark = requires_kvmnet_root
+__all__ = ["kvenv"]
+
+OWNER = "d54df46f-1ab5-4a22-8618-4560ef5fac2c"
+GUEST_MAC = "52:54:00:12:34:56"
+
+
+def nat(name: str = "pn", bridge: str = "virbr-p", subnet: str = "192.168.131",
+        extra: str = "", bridge_extra: str = "") -> str:
+    """A NAT network without DHCP and with STP off (ports forward at once)."""
+    return (f"<network>\n  <name>{name}</name>\n  <forward mode='nat'/>\n"
+            f"  <bridge name='{bridge}' stp='off'{bridge_extra}/>\n{extra}"
+            f"  <ip address='{subnet}.1' netmask='255.255.255.0'/>\n</network>\n")
+
+
+def api(kvenv: KvEnv, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``func(conn, *args, **kwargs)`` inside the host namespace; a KvmnetError comes back as
+    ``("error", class name, message)``, a result as ``("ok", value)``."""
+    root = str(kvenv.root)
+
+    def run() -> Any:
+        import kvmnet
+        from kvmnet.errors import KvmnetError
+
+        conn = kvmnet.open(root)
+        conn.notify = lambda text: None  # type: ignore[method-assign]
+        try:
+            return ("ok", func(conn, *args, **kwargs))
+        except KvmnetError as exc:
+            return ("error", type(exc).__name__, str(exc))
+
+    return kvenv.host.call(run)
+
+
+def plug(kvenv: KvEnv, network: str | None, **kwargs: Any) -> Any:
+    """ports.plug, insisting on success; returns the PortInfo."""
+    kwargs.setdefault("mac", GUEST_MAC)
+    result = api(kvenv, ports.plug, network, **kwargs)
+    assert result[0] == "ok", result
+    return result[1]
+
+
+def plug_error(kvenv: KvEnv, network: str | None, **kwargs: Any) -> tuple[str, str]:
+    kwargs.setdefault("mac", GUEST_MAC)
+    result = api(kvenv, ports.plug, network, **kwargs)
+    assert result[0] == "error", result
+    return result[1], result[2]
+
+
+def call(kvenv: KvEnv, name: str, *args: Any, **kwargs: Any) -> Any:
+    result = api(kvenv, getattr(ports, name), *args, **kwargs)
+    assert result[0] == "ok", result
+    return result[1]
+
+
+def link(kvenv: KvEnv, name: str) -> dict[str, Any]:
+    data: list[dict[str, Any]] = kvenv.host.ip_json("-d", "link", "show", "dev", name)
+    return data[0]
+
+
+def brport(kvenv: KvEnv, name: str) -> dict[str, Any]:
+    out = kvenv.host.run(["bridge", "-d", "-j", "link", "show", "dev", name]).stdout
+    data: list[dict[str, Any]] = json.loads(out)
+    return data[0]
+
+
+def links(kvenv: KvEnv) -> set[str]:
+    return {d["ifname"] for d in kvenv.host.ip_json("link", "show")}
+
+
+def records(kvenv: KvEnv) -> list[str]:
+    base = kvenv.root / "run" / "kvmnet" / "ports"
+    return sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()) \
+        if base.is_dir() else []
+
+
+def assert_no_port_left(kvenv: KvEnv, before: set[str] | None = None) -> None:
+    taps = {n for n in links(kvenv) if n.startswith("vnet")} - (before or set())
+    assert not taps, f"taps left: {taps}"
+    assert records(kvenv) == [], records(kvenv)
+
+
+# -- plugging ------------------------------------------------------------------------------------
+def test_plug_makes_a_tap_as_libvirt(kvenv: KvEnv) -> None:
+    name = kvenv.start(nat(extra="  <mtu size='1400'/>\n"))
+    info = plug(kvenv, name, owner_name="vm1", owner_uuid=OWNER)
+    assert (info.tap, info.bridge, info.network, info.mtu) == ("vnet0", "virbr-p", name, 1400)
+    assert (info.mac, info.tap_mac) == (GUEST_MAC, "fe:54:00:12:34:56")
+
+    d = link(kvenv, "vnet0")
+    assert d["linkinfo"]["info_kind"] == "tun"
+    data = d["linkinfo"]["info_data"]
+    assert (data["type"], data["persist"], data["vnet_hdr"], data["user"]) == (
+        "tap", True, True, "root")
+    assert d["address"] == "fe:54:00:12:34:56" and d["mtu"] == 1400
+    assert d["master"] == "virbr-p" and "UP" in d["flags"]
+    assert brport(kvenv, "vnet0")["isolated"] is False
+
+    assert records(kvenv) == [f"{name}/{info.uuid}.json", f"{name}/{info.uuid}.xml"]
+    xml = call(kvenv, "port_xml", name, info.uuid)
+    assert "<name>vm1</name>" in xml and f"<uuid>{OWNER}</uuid>" in xml
+    assert f"<mac address='{GUEST_MAC}'/>" in xml
+    assert "<plug type='network' bridge='virbr-p'/>" in xml
+    assert [p.uuid for p in call(kvenv, "list_ports", name)] == [info.uuid]
+
+    call(kvenv, "unplug", info.uuid)
+    assert "vnet0" not in links(kvenv)
+    assert_no_port_left(kvenv)
+
+
+def test_first_free_vnet_and_chosen_names(kvenv: KvEnv) -> None:
+    name = kvenv.start(nat())
+    infos = [plug(kvenv, name, mac=f"52:54:00:00:00:0{i}") for i in range(1, 4)]
+    assert [i.tap for i in infos] == ["vnet0", "vnet1", "vnet2"]
+    call(kvenv, "unplug", infos[1].uuid)
+    assert plug(kvenv, name, mac="52:54:00:00:00:09").tap == "vnet1"
+    assert plug(kvenv, name, tap_name="guesttap0").tap == "guesttap0"
+    assert link(kvenv, "guesttap0")["master"] == "virbr-p"
+
+    before = records(kvenv)
+    kind, message = plug_error(kvenv, name, tap_name="vnet0")
+    assert kind == "ConflictError" and "already exists" in message, message
+    assert records(kvenv) == before
+    assert link(kvenv, "vnet0")["master"] == "virbr-p"  # the existing tap is untouched
+
+
+def test_guest_mac_starting_with_fe(kvenv: KvEnv) -> None:
+    name = kvenv.start(nat())
+    info = plug(kvenv, name, mac="FE:54:00:AA:BB:CC")
+    assert info.mac == "fe:54:00:aa:bb:cc" and info.tap_mac == "fa:54:00:aa:bb:cc"
+    assert link(kvenv, info.tap)["address"] == "fa:54:00:aa:bb:cc"
+
+
+def _qemu_like_arp(tap: str, guest_mac: str, guest_ip: str, bridge_ip: str,
+                   multi_queue: bool) -> dict[str, Any]:
+    """Open ``tap`` by name as QEMU does, send an ARP request from the guest and wait for the
+    host's reply through the tap (runs inside the host namespace)."""
+    flags = 0x0002 | 0x1000 | (0x0100 if multi_queue else 0)  # IFF_TAP|IFF_NO_PI[|MULTI_QUEUE]
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH22x", tap.encode(), flags))
+        mac = bytes.fromhex(guest_mac.replace(":", ""))
+        spa = bytes(int(x) for x in guest_ip.split("."))
+        tpa = bytes(int(x) for x in bridge_ip.split("."))
+        frame = (b"\xff" * 6 + mac + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1)
+                 + mac + spa + b"\x00" * 6 + tpa)
+        os.write(fd, frame)
+        reply = None
+        for _ in range(50):
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if not ready:
+                os.write(fd, frame)
+                continue
+            data = os.read(fd, 2048)
+            if data[12:14] == b"\x08\x06" and data[20:22] == b"\x00\x02" and data[28:32] == tpa:
+                reply = data
+                break
+        fdb = subprocess.run(["bridge", "-j", "fdb", "show", "dev", tap], capture_output=True,
+                             text=True, check=True).stdout
+        oper = json.loads(subprocess.run(["ip", "-j", "link", "show", "dev", tap],
+                                         capture_output=True, text=True,
+                                         check=True).stdout)[0]["operstate"]
+    finally:
+        os.close(fd)
+    return {"reply_to": reply[:6].hex(":") if reply else None,
+            "reply_from": reply[22:28].hex(":") if reply else None, "fdb": json.loads(fdb),
+            "operstate": oper}
+
+
+@pytest.mark.parametrize("multi_queue", [False, True], ids=["single", "multi-queue"])
+def test_qemu_can_open_the_tap_by_name(kvenv: KvEnv, multi_queue: bool) -> None:
+    """Real frames: a guest's ARP request through the tap gets the bridge's reply back."""
+    name = kvenv.start(nat())
+    info = plug(kvenv, name, multi_queue=multi_queue)
+    got = kvenv.host.call(_qemu_like_arp, info.tap, GUEST_MAC, "192.168.131.50",
+                          "192.168.131.1", multi_queue)
+    bridge_mac = link(kvenv, "virbr-p")["address"]
+    assert got["reply_to"] == GUEST_MAC and got["reply_from"] == bridge_mac, got
+    assert got["operstate"] == "UP"
+    assert any(e["mac"] == GUEST_MAC for e in got["fdb"]), got["fdb"]
+
+
+# -- isolation ----------------------------------------------------------------------------------------
+def test_isolated_flag_from_network_and_port(kvenv: KvEnv) -> None:
+    name = kvenv.start(nat(extra="  <port isolated='yes'/>\n"))
+    iso = plug(kvenv, name)
+    assert iso.isolated and brport(kvenv, iso.tap)["isolated"] is True
+    assert "<port isolated='yes'/>" in call(kvenv, "port_xml", name, iso.uuid)
+    own = plug(kvenv, name, mac="52:54:00:00:00:02", isolated=False)
+    assert not own.isolated and brport(kvenv, own.tap)["isolated"] is False
+
+
+def _client(kvenv: KvEnv, tag: str, host_end: str, ip: str) -> tuple[NetNS, str]:
+    ns = kvenv._ns(tag)
+    veth(kvenv.host, host_end, ns, "eth0", up=False)
+    ns.ip("addr", "add", f"{ip}/24", "dev", "eth0")
+    ns.ip("link", "set", "eth0", "up")
+    mac: str = ns.ip_json("link", "show", "eth0")[0]["address"]
+    return ns, mac
+
+
+def _pings(ns: NetNS, ip: str) -> bool:
+    return ns.run([BUSYBOX, "ping", "-c", "2", "-W", "1", ip], check=False).returncode == 0
+
+
+def test_isolated_ports_cannot_talk_to_each_other(kvenv: KvEnv) -> None:
+    """Veth ends attached exactly like taps: isolated <-> isolated is cut, the rest flows."""
+    name = kvenv.start(nat())
+    a, mac_a = _client(kvenv, "isoa", "vpa", "192.168.131.11")
+    b, mac_b = _client(kvenv, "isob", "vpb", "192.168.131.12")
+    _c, mac_c = _client(kvenv, "open", "vpc", "192.168.131.13")
+    orig = link(kvenv, "vpa")["address"]
+    pa = plug(kvenv, name, mac=mac_a, device="vpa", isolated=True)
+    plug(kvenv, name, mac=mac_b, device="vpb", isolated=True)
+    plug(kvenv, name, mac=mac_c, device="vpc")
+    assert not pa.created and link(kvenv, "vpa")["master"] == "virbr-p"
+    assert [brport(kvenv, p)["isolated"] for p in ("vpa", "vpb", "vpc")] == [True, True, False]
+
+    assert _pings(a, "192.168.131.13") and _pings(b, "192.168.131.13")
+    assert _pings(a, "192.168.131.1")  # the host (bridge) is reachable
+    assert not _pings(a, "192.168.131.12") and not _pings(b, "192.168.131.11")
+
+    call(kvenv, "unplug", pa.uuid)
+    d = link(kvenv, "vpa")  # an adopted device stays, detached and as it was
+    assert "master" not in d and d["address"] == orig
+    assert not _pings(a, "192.168.131.13")
+
+
+# -- bandwidth ------------------------------------------------------------------------------------------
+INBOUND_PG = ("  <portgroup name='slow' default='yes'>\n    <bandwidth>\n"
+              "      <inbound average='1000' peak='4000' burst='1024'/>\n"
+              "    </bandwidth>\n  </portgroup>\n")
+
+
+def test_inbound_limit_is_htb_on_the_tap(kvenv: KvEnv) -> None:
+    name = kvenv.start(nat(extra=INBOUND_PG))
+    info = plug(kvenv, name)
+    qdiscs = json.loads(kvenv.host.run(["tc", "-j", "qdisc", "show", "dev", info.tap]).stdout)
+    root = [q for q in qdiscs if q.get("root")]
+    assert root and root[0]["kind"] == "htb" and root[0]["handle"] == "1:", qdiscs
+    classes = kvenv.host.run(["tc", "-d", "class", "show", "dev", info.tap]).stdout
+    # 1000 kB/s = 8 Mbit/s, peak 4000 kB/s = 32 Mbit/s, burst 1024 kB, libvirt's quantum
+    assert "class htb 1:1 root" in classes and "rate 8Mbit ceil 32Mbit" in classes, classes
+    assert "burst 1Mb" in classes and "quantum 85" in classes, classes
+    has_sfq = any(q["kind"] == "sfq" and q["handle"] == "2:" for q in qdiscs)
+    assert has_sfq != ("sfq" in info.skipped), (qdiscs, info.skipped)
+    filters = kvenv.host.run(["tc", "filter", "show", "dev", info.tap, "parent", "1:"]).stdout
+    assert ("fw" in filters) != ("fw" in info.skipped), (filters, info.skipped)
+    assert "<inbound average='1000' peak='4000' burst='1024'/>" in call(
+        kvenv, "port_xml", name, info.uuid)
+
+    call(kvenv, "unplug", info.uuid)
+    assert kvenv.host.run(["tc", "qdisc", "show", "dev", info.tap], check=False).returncode != 0
+    assert_no_port_left(kvenv)
+
+
+def test_outbound_limit_is_policed_or_clearly_refused(kvenv: KvEnv) -> None:
+    name = kvenv.start(nat())
+    bw = Bandwidth(outbound=Rate(average=128, burst=256))
+    result = api(kvenv, ports.plug, name,
+                 mac=GUEST_MAC, bandwidth=bw)
+    if result[0] == "error":  # this kernel has no tc police action
+        assert result[1] == "UnsupportedError" and "police" in result[2], result
+        assert "outbound" in result[2]
+        assert_no_port_left(kvenv)
+        return
+    info = result[1]
+    qdiscs = kvenv.host.run(["tc", "qdisc", "show", "dev", info.tap]).stdout
+    assert "ingress ffff:" in qdiscs, qdiscs
+    filters = kvenv.host.run(["tc", "filter", "show", "dev", info.tap, "ingress"]).stdout
+    assert "police" in filters and "rate 1024Kbit" in filters, filters
+
+
+# -- VLANs, MAC table ------------------------------------------------------------------------------
+def test_vlan_needs_bridge_vlan_filtering(kvenv: KvEnv) -> None:
+    name = kvenv.start(nat())
+    vlan = Vlan(tags=(VlanTag(10),))
+    kind, message = plug_error(kvenv, name, vlan=vlan)
+    assert kind == "OperationInvalidError" and "VLAN filtering off" in message, message
+    assert_no_port_left(kvenv)
+
+    result = api(kvenv, ports.plug, name,
+                 mac=GUEST_MAC, vlan=vlan, vlan_filtering=True)
+    if result[0] == "error":  # a kernel without CONFIG_BRIDGE_VLAN_FILTERING
+        assert result[1] == "UnsupportedError" and "VLAN filtering" in result[2], result
+        assert_no_port_left(kvenv)
+        return
+    info = result[1]
+    shown = json.loads(kvenv.host.run(["bridge", "-j", "vlan", "show", "dev", info.tap]).stdout)
+    vlans = shown[0]["vlans"]
+    assert [v["vlan"] for v in vlans] == [10], vlans
+    assert set(vlans[0].get("flags", [])) == {"PVID", "Egress Untagged"}, vlans
+
+
+def test_mac_table_manager_libvirt(kvenv: KvEnv) -> None:
+    name = kvenv.start(nat(bridge_extra=" macTableManager='libvirt'"))
+    info = plug(kvenv, name)
+    port = brport(kvenv, info.tap)
+    assert port["learning"] is False and port["flood"] is False, port
+    fdb = json.loads(kvenv.host.run(["bridge", "-j", "fdb", "show", "dev", info.tap]).stdout)
+    assert any(e["mac"] == GUEST_MAC for e in fdb), fdb
+    assert "macTableManager='libvirt'" in call(kvenv, "port_xml", name, info.uuid)
+
+
+# -- host bridges ----------------------------------------------------------------------------------
+def test_bridge_mode_network_and_plain_bridge(kvenv: KvEnv) -> None:
+    kvenv.host.ip("link", "add", "br-lan", "type", "bridge")
+    name = kvenv.start("<network>\n  <name>lan</name>\n  <forward mode='bridge'/>\n"
+                       "  <bridge name='br-lan'/>\n</network>\n")
+    info = plug(kvenv, name)
+    assert info.plug_type == "bridge" and link(kvenv, info.tap)["master"] == "br-lan"
+    assert "<plug type='bridge' bridge='br-lan'/>" in call(kvenv, "port_xml", name, info.uuid)
+
+    direct = plug(kvenv, None, bridge="br-lan", mac="52:54:00:00:00:07", owner_uuid=OWNER)
+    assert direct.network is None and link(kvenv, direct.tap)["master"] == "br-lan"
+    assert [p.uuid for p in call(kvenv, "list_ports", None)] == [direct.uuid]
+    assert f".bridge/{direct.uuid}.xml" in records(kvenv)
+
+    kind, message = plug_error(kvenv, None, bridge="br-nope")
+    assert kind == "NotFoundError" and "does not exist" in message
+    kind, message = plug_error(kvenv, None, bridge="lo")
+    assert kind == "InvalidArgError" and "not a Linux bridge" in message
+
+    assert call(kvenv, "unplug_owner", OWNER) == [direct.uuid]
+    assert direct.tap not in links(kvenv)
+
+
+# -- unplugging -------------------------------------------------------------------------------------
+def test_unplug_owner_many_and_network(kvenv: KvEnv) -> None:
+    name = kvenv.start(nat())
+    mine = [plug(kvenv, name, mac=f"52:54:00:00:01:0{i}", owner_uuid=OWNER) for i in range(3)]
+    other = [plug(kvenv, name, mac=f"52:54:00:00:02:0{i}") for i in range(4)]
+    assert sorted(call(kvenv, "unplug_owner", OWNER)) == sorted(p.uuid for p in mine)
+    assert not {p.tap for p in mine} & links(kvenv)
+    assert call(kvenv, "unplug_many", [other[0].uuid, other[1].uuid]) == []
+    assert len(call(kvenv, "list_ports", name)) == 2
+
+    # net-destroy takes the bridge away; the ports' cleanup removes the rest
+    kvenv.ok("net-destroy", name)
+    assert call(kvenv, "unplug_network", name) == []
+    assert_no_port_left(kvenv)
+    assert call(kvenv, "unplug_network", name) == []  # idempotent
+
+
+def test_bad_input_leaves_nothing(kvenv: KvEnv) -> None:
+    name = kvenv.start(nat())
+    kvenv.define(nat(name="idle", bridge="virbr-i", subnet="192.168.132"))
+    before = links(kvenv)
+    for network, kwargs, kind, needle in [
+        ("nope", {}, "NotFoundError", "no network"),
+        ("idle", {}, "OperationInvalidError", "not active"),
+        (name, {"mac": "52:54:00:00:00"}, "InvalidArgError", "invalid MAC"),
+        (name, {"mac": "33:33:00:00:00:01"}, "InvalidArgError", "multicast"),
+        (name, {"portgroup": "gold"}, "InvalidArgError", "no portgroup 'gold'"),
+        (name, {"tap_name": "lo"}, "ConflictError", "already exists"),
+    ]:
+        got = plug_error(kvenv, network, **kwargs)
+        assert got[0] == kind and needle in got[1], (network, kwargs, got)
+    assert links(kvenv) == before
+    assert records(kvenv) == []
+
+
+# -- CLI -----------------------------------------------------------------------------------------------
+PORT_XML = """<networkport>
+  <uuid>5d744f21-ba4a-4d6e-bdb2-30a35ff3207d</uuid>
+  <owner>
+    <name>memtest</name>
+    <uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2c</uuid>
+  </owner>
+  <group>web1</group>
+  <mac address='52:54:00:7b:35:93'/>
+  <rxfilters trustGuest='yes'/>
+</networkport>
+"""
+PORT_UUID = "5d744f21-ba4a-4d6e-bdb2-30a35ff3207d"
+
+
+def test_net_port_cli(kvenv: KvEnv) -> None:
+    name = kvenv.start(nat(extra="  <portgroup name='web1'/>\n"))
+    path = kvenv.write_xml("port", PORT_XML)
+    proc = kvenv.ok("net-port-create", name, str(path))
+    assert proc.stdout == f"Network port {PORT_UUID} created\n\n", describe(proc)
+    assert link(kvenv, "vnet0")["address"] == "fe:54:00:7b:35:93"
+
+    proc = kvenv.ok("net-port-list", name)
+    assert proc.stdout == (" UUID\n" + "-" * 39 + f"\n {PORT_UUID}\n\n"), describe(proc)
+    assert kvenv.ok("net-port-list", name, "--uuid").stdout == f"{PORT_UUID}\n\n"
+    rows = json.loads(kvenv.ok("net-port-list", name, "--json").stdout)
+    assert [(r["uuid"], r["tap"], r["owner_name"], r["group"]) for r in rows] == [
+        (PORT_UUID, "vnet0", "memtest", "web1")]
+
+    xml = kvenv.ok("net-port-dumpxml", name, PORT_UUID).stdout
+    assert xml == PORT_XML.replace(
+        "</networkport>\n", "  <plug type='network' bridge='virbr-p'/>\n</networkport>\n\n")
+
+    proc = kvenv.ok("net-port-delete", name, PORT_UUID)
+    assert proc.stdout == f"Network port {PORT_UUID} deleted\n\n", describe(proc)
+    assert kvenv.ok("net-port-list", name).stdout == " UUID\n" + "-" * 7 + "\n\n"
+    assert_no_port_left(kvenv)
+
+
+def test_net_port_cli_errors(kvenv: KvEnv) -> None:
+    name = kvenv.start(nat(extra="  <portgroup name='web1'/>\n"))
+    kvenv.define(nat(name="idle", bridge="virbr-i", subnet="192.168.132"))
+    good = kvenv.write_xml("good", PORT_XML)
+    kvenv.ok("net-port-create", name, str(good), "--tap", "guest0")
+    before = (links(kvenv), records(kvenv))
+
+    bad_mac = kvenv.write_xml("badmac", PORT_XML.replace("52:54:00:7b:35:93", "52:54:00:7b:35"))
+    plugged = kvenv.write_xml("plugged", PORT_XML.replace(
+        "</networkport>", "<plug type='network' bridge='virbr-p'/></networkport>"))
+    other = kvenv.write_xml("other", PORT_XML.replace(PORT_UUID,
+                                                      "6d744f21-ba4a-4d6e-bdb2-30a35ff3207d"))
+    for args, needle in [
+        (("net-port-create", "nope", str(good)), "network not found"),
+        (("net-port-create", "idle", str(good)), "not active"),
+        (("net-port-create", name, str(bad_mac)), "invalid MAC address"),
+        (("net-port-create", name, str(plugged)), "remove <plug>"),
+        (("net-port-create", name, str(good)), "already exists"),
+        (("net-port-create", name, str(other), "--tap", "guest0"), "already exists"),
+        (("net-port-create", name, str(kvenv.root / "missing.xml")), "no such file"),
+        (("net-port-dumpxml", name, "6d744f21-ba4a-4d6e-bdb2-30a35ff3207d"), "port not found"),
+        (("net-port-dumpxml", name, "not-a-uuid"), "not a port UUID"),
+        (("net-port-delete", "idle", PORT_UUID), "port not found"),
+        (("net-port-list", "nope"), "network not found"),
+    ]:
+        stderr = assert_one_error(kvenv.kv(*args))
+        assert needle in stderr, (args, stderr)
+    assert (links(kvenv), records(kvenv)) == before
+    assert kvenv.ok("net-port-delete", name, PORT_UUID)
+    assert "guest0" not in links(kvenv)
+    assert_no_port_left(kvenv)
+
+
+def test_unplug_after_the_tap_vanished(kvenv: KvEnv) -> None:
+    """A port whose tap was deleted by hand is still unplugged cleanly (records go)."""
+    name = kvenv.start(nat())
+    info = plug(kvenv, name)
+    kvenv.host.ip("link", "del", info.tap)
+    call(kvenv, "unplug", info.uuid)
+    assert_no_port_left(kvenv)
