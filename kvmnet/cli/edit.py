@@ -14,6 +14,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Callable
 
 from ..errors import KvmnetError
 from .main import Ctx
@@ -55,12 +56,15 @@ def ask(ctx: Ctx) -> str:
             return answer
 
 
-def edit_network(ctx: Ctx, ident: str) -> int:
-    from ..api import VIR_NETWORK_XML_INACTIVE
+def edit_loop(ctx: Ctx, what: str, name: str, current: Callable[[], str],
+              define: Callable[[bytes], str]) -> int:
+    """virsh's edit loop for any document kind.
 
-    conn = ctx.conn()
-    net = conn.lookupNetwork(ident)
-    doc = net.XMLDesc(VIR_NETWORK_XML_INACTIVE)
+    ``what`` is the object word for messages ("Network", "Interface", "Domain"),
+    ``current()`` returns the inactive XML now, ``define(edited)`` redefines and
+    returns the (possibly new) name.
+    """
+    doc = current()
     fd, path = tempfile.mkstemp(prefix="kvmnet", suffix=".xml")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -72,15 +76,15 @@ def edit_network(ctx: Ctx, ident: str) -> int:
             with open(path, "rb") as fh:
                 edited = fh.read()
             if edited == doc.encode("utf-8"):
-                ctx.extra(f"Network {net.name()} XML configuration not changed.\n")
+                ctx.extra(f"{what} {name} XML configuration not changed.\n")
                 return 0
             try:
                 # Someone else changed it meanwhile: redefining would silently undo that.
-                if net.XMLDesc(VIR_NETWORK_XML_INACTIVE) != doc and edit:
+                if edit and current() != doc:
                     raise KvmnetError("the XML configuration was changed by another user "
                                       "while you edited it; answer 'f' to overwrite their "
                                       "change, 'y' to edit again")
-                new = conn.networkDefineXML(edited)
+                new_name = define(edited)
             except KvmnetError as exc:
                 ctx.error(str(exc))
                 answer = ask(ctx)
@@ -88,10 +92,20 @@ def edit_network(ctx: Ctx, ident: str) -> int:
                     return 1
                 edit = answer == "y"
                 continue
-            ctx.extra(f"Network {new.name()} XML configuration edited.\n")
+            ctx.extra(f"{what} {new_name} XML configuration edited.\n")
             return 0
     finally:
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+def edit_network(ctx: Ctx, ident: str) -> int:
+    from ..api import VIR_NETWORK_XML_INACTIVE
+
+    conn = ctx.conn()
+    net = conn.lookupNetwork(ident)
+    return edit_loop(ctx, "Network", net.name(),
+                     lambda: net.XMLDesc(VIR_NETWORK_XML_INACTIVE),
+                     lambda edited: conn.networkDefineXML(edited).name())

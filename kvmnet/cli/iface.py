@@ -10,7 +10,6 @@ asks for the confirmation on the terminal instead.  ``bridge-nf [on|off]`` shows
 from __future__ import annotations
 
 import argparse
-import os
 import select
 import time
 from collections.abc import Callable
@@ -104,50 +103,12 @@ def cmd_name(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_edit(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .edit import ask, run_editor
+    from .edit import edit_loop
 
     ifs = ifaces(ctx)
     name = ifs.resolve(a.interface)
-    doc = ifs.xml(name, inactive=True)
-    fd, path = _tempfile()
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(doc)
-        edit = True
-        while True:
-            if edit:
-                run_editor(ctx, path)
-            with open(path, "rb") as fh:
-                edited = fh.read()
-            if edited == doc.encode("utf-8"):
-                ctx.extra(f"Interface {name} XML configuration not changed.\n")
-                return 0
-            try:
-                if edit and ifs.xml(name, inactive=True) != doc:
-                    raise KvmnetError("the XML configuration was changed by another user "
-                                      "while you edited it; answer 'f' to overwrite their "
-                                      "change, 'y' to edit again")
-                new = ifs.define_xml(edited)
-            except KvmnetError as exc:
-                ctx.error(str(exc))
-                answer = ask(ctx)
-                if answer == "n":
-                    return 1
-                edit = answer == "y"
-                continue
-            ctx.extra(f"Interface {new.name} XML configuration edited.\n")
-            return 0
-    finally:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-
-
-def _tempfile() -> tuple[int, str]:
-    import tempfile
-
-    return tempfile.mkstemp(prefix="kvmnet-iface", suffix=".xml")
+    return edit_loop(ctx, "Interface", name, lambda: ifs.xml(name, inactive=True),
+                     lambda edited: ifs.define_xml(edited).name)
 
 
 def cmd_bridge(ctx: Ctx, a: argparse.Namespace) -> int:
