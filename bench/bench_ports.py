@@ -6,7 +6,8 @@ KVMNET_ROOT: defines and starts a NAT network, then in one process
 
   * plugs N ports one after the other (``ports.plug``: tap + MAC + MTU by ioctl, netlink master
     and up, two run-time records): ports/s, median and p95 per plug;
-  * unplugs them all at once (``ports.unplug_many``: taps deleted from parallel threads);
+  * unplugs them all at once (``ports.unplug_many``: taps deleted from up to 64 threads, whose
+    kernel RCU waits overlap);
   * plug + unplug of the N ports together: ports/s (target >= 200/s);
   * one-at-a-time ``ports.unplug`` of a further batch (each tap deletion waits for the kernel's
     RCU grace periods, ~15 ms, which one caller cannot overlap);
@@ -147,7 +148,8 @@ def main() -> int:
         print(proc.stdout + proc.stderr, file=sys.stderr)
         return 1
     r = json.loads(proc.stdout.strip().splitlines()[-1])
-    print(f"guest ports on one network, {r['ports']} ports, one process")
+    print(f"guest ports on one network, {r['ports']} ports, one process "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print(f"  plug (one at a time):        {r['plug_per_s']:8.1f} ports/s   median "
           f"{r['plug_median_ms']:.2f} ms, p95 {r['plug_p95_ms']:.2f} ms")
     print(f"  unplug all (unplug_many):    {r['unplug_many_per_s']:8.1f} ports/s")
