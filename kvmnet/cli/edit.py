@@ -31,12 +31,12 @@ def editor_command() -> str:
     return os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
 
 
-def run_editor(ctx: Ctx, path: str) -> None:
+def run_editor(ctx: Ctx, path: str, what: str = "network") -> None:
     editor = editor_command()
     # As virsh: the editor string may carry options, so it goes through the shell.
     status = subprocess.call(["/bin/sh", "-c", f"{editor} {shlex.quote(path)}"])
     if status != 0:
-        raise KvmnetError(f"editor '{editor}' exited with status {status}; the network was not "
+        raise KvmnetError(f"editor '{editor}' exited with status {status}; the {what} was not "
                           "changed")
 
 
@@ -57,13 +57,17 @@ def ask(ctx: Ctx) -> str:
 
 
 def edit_loop(ctx: Ctx, what: str, name: str, current: Callable[[], str],
-              define: Callable[[bytes], str]) -> int:
+              define: Callable[[bytes], str], *, quote: bool = False) -> int:
     """virsh's edit loop for any document kind.
 
     ``what`` is the object word for messages ("Network", "Interface", "Domain"),
     ``current()`` returns the inactive XML now, ``define(edited)`` redefines and
-    returns the (possibly new) name.
+    returns the (possibly new) name.  ``quote``: virsh quotes domain names in
+    these messages ("Domain 'kvm1' XML configuration edited.").
     """
+    def shown(n: str) -> str:
+        return f"'{n}'" if quote else n
+
     doc = current()
     fd, path = tempfile.mkstemp(prefix="kvmnet", suffix=".xml")
     try:
@@ -72,11 +76,11 @@ def edit_loop(ctx: Ctx, what: str, name: str, current: Callable[[], str],
         edit = True
         while True:
             if edit:
-                run_editor(ctx, path)
-            with open(path, "rb") as fh:
-                edited = fh.read()
+                run_editor(ctx, path, what.lower())
+            with open(path, "rb") as rf:
+                edited = rf.read()
             if edited == doc.encode("utf-8"):
-                ctx.extra(f"{what} {name} XML configuration not changed.\n")
+                ctx.extra(f"{what} {shown(name)} XML configuration not changed.\n")
                 return 0
             try:
                 # Someone else changed it meanwhile: redefining would silently undo that.
@@ -92,7 +96,7 @@ def edit_loop(ctx: Ctx, what: str, name: str, current: Callable[[], str],
                     return 1
                 edit = answer == "y"
                 continue
-            ctx.extra(f"{what} {new_name} XML configuration edited.\n")
+            ctx.extra(f"{what} {shown(new_name)} XML configuration edited.\n")
             return 0
     finally:
         try:

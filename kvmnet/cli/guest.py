@@ -10,7 +10,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgError, KvmnetError, XMLParseError
+from ..errors import InvalidArgError, XMLParseError
 from .main import Ctx
 
 if TYPE_CHECKING:
@@ -135,47 +135,13 @@ def cmd_dumpxml(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_edit(ctx: Ctx, a: argparse.Namespace) -> int:
-    import tempfile
-
     from .. import guests as g
-    from .edit import ask, run_editor
+    from .edit import edit_loop
 
     gs = guests(ctx)
     dom = gs.lookup(a.domain)
-    doc = dom.XMLDesc(g.VIR_DOMAIN_XML_INACTIVE)
-    fd, path = tempfile.mkstemp(prefix="kvmnet", suffix=".xml")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(doc)
-        edit = True
-        while True:
-            if edit:
-                try:
-                    run_editor(ctx, path)
-                except KvmnetError as exc:
-                    raise KvmnetError(str(exc).replace("the network was not changed",
-                                                       "the domain was not changed")) from None
-            with open(path, "rb") as fh:
-                edited = fh.read()
-            if edited == doc.encode("utf-8"):
-                ctx.extra(f"Domain '{dom.name()}' XML configuration not changed.\n")
-                return 0
-            try:
-                new = gs.defineXML(edited)
-            except KvmnetError as exc:
-                ctx.error(str(exc))
-                answer = ask(ctx)
-                if answer == "n":
-                    return 1
-                edit = answer == "y"
-                continue
-            ctx.extra(f"Domain '{new.name()}' XML configuration edited.\n")
-            return 0
-    finally:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+    return edit_loop(ctx, "Domain", dom.name(), lambda: dom.XMLDesc(g.VIR_DOMAIN_XML_INACTIVE),
+                     lambda edited: gs.defineXML(edited).name(), quote=True)
 
 
 def cmd_console(ctx: Ctx, a: argparse.Namespace) -> int:
