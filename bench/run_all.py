@@ -16,12 +16,14 @@ QUICK = {
     "bench_networks.py": ["--counts", "1,10", "--runs", "5", "--libvirt"],
     "bench_netlink.py": [],
     "bench_ports.py": ["--ports", "100"],
+    "bench_guests.py": ["--runs", "2"],
 }
 FULL = {
     "bench_definitions.py": ["--virsh"],
     "bench_networks.py": ["--counts", "1,10,100,1000", "--runs", "10", "--libvirt"],
     "bench_netlink.py": [],
     "bench_ports.py": [],
+    "bench_guests.py": ["--runs", "5"],
 }
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     Program = dict[str, Any]
 
-FORMAT = 2
+FORMAT = 3
 
 
 def cache_key(definition: str, root: str) -> str:

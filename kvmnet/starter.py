@@ -136,7 +136,9 @@ def _apply(p: Program, rt: Runtime, rec: Record, nl: Any, host: Host,
         else:
             host.sysctl_write(s["key"], s["value"])
     for a in p["addresses"]:
-        nl.add_address(a["ifname"], a["address"], a["prefixlen"])
+        # no DAD: the bridge is the only router of its own subnet, and dnsmasq binds the
+        # address right away (a tentative IPv6 address cannot be bound)
+        nl.add_address(a["ifname"], a["address"], a["prefixlen"], nodad=":" in a["address"])
     if br is not None:
         nl.set_link_up(br["name"])
     for r in p["routes"]:

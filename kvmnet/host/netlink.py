@@ -169,7 +169,7 @@ class Netlink:
         self.close()
 
     def _request(self, cls: str, msg_type: int, fields: dict[str, Any],
-                 attrs: list[Any] | None = None, flags: int = 0) -> list[Any]:
+                 attrs: list[Any] | None = None, flags: int = 0, raw: bool = False) -> list[Any]:
         """One request: a pyroute2 message of class ``cls`` (ifinfmsg/ifaddrmsg/rtmsg) with
         these header fields and attributes; returns the decoded replies (a dump's messages)."""
         if self._rtnl is None:
@@ -179,7 +179,7 @@ class Netlink:
         for key, value in fields.items():
             msg[key] = value
         msg["attrs"] = attrs or []
-        return self._rtnl.request(msg, msg_type, flags)
+        return self._rtnl.request(msg, msg_type, flags, raw=raw)
 
     def _call(self, command: str, what: str, cls: str, msg_type: int, fields: dict[str, Any],
               attrs: list[Any] | None = None, flags: int = 0) -> list[Any]:
@@ -491,19 +491,29 @@ class Netlink:
         return True
 
     def list_addresses(self) -> list[Address]:
-        """Every address in this network namespace."""
-        names = self._names()
+        """Every address in this network namespace.
+
+        The dump is read raw (header and address attributes only): with a thousand
+        networks, decoding every attribute of every reply with pyroute2 took ~1 s.
+        """
+        try:
+            payloads = self._request("ifaddrmsg", rtnl.RTM_GETADDR, {}, flags=rtnl.NLM_F_DUMP,
+                                     raw=True)
+        except RtnlError as exc:
+            raise exc.diagnose("ip addr show", "listing addresses") from exc
+        names: dict[int, str] = {}
         out: list[Address] = []
-        for m in self._call("ip addr show", "listing addresses", "ifaddrmsg", rtnl.RTM_GETADDR, {},
-                            flags=rtnl.NLM_F_DUMP):
-            addr = m.get("IFA_ADDRESS") or m.get("IFA_LOCAL")
-            if m.get("IFA_LOCAL") and m.get("family") == socket.AF_INET:
-                addr = m.get("IFA_LOCAL")  # on point-to-point links IFA_ADDRESS is the peer
-            if not addr:
+        for payload in payloads:
+            family, prefixlen, index, raw_addr = rtnl.parse_ifaddr(payload)
+            if raw_addr is None or family not in (socket.AF_INET, socket.AF_INET6):
                 continue
-            version = 4 if m.get("family") == socket.AF_INET else 6
-            ifname = names.get(int(m["index"]), str(m["index"]))
-            out.append(Address(ifname, str(addr), int(m["prefixlen"]), version))
+            if index not in names:
+                try:
+                    names[index] = socket.if_indextoname(index)
+                except OSError:
+                    names[index] = str(index)
+            out.append(Address(names[index], socket.inet_ntop(family, raw_addr), prefixlen,
+                               4 if family == socket.AF_INET else 6))
         return out
 
     # -- routes --------------------------------------------------------------------------------

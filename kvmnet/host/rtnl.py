@@ -318,9 +318,10 @@ class Rtnl:
     def close(self) -> None:
         self._sock.close()
 
-    def request(self, msg: Any, msg_type: int, flags: int = 0) -> list[Any]:
+    def request(self, msg: Any, msg_type: int, flags: int = 0, *, raw: bool = False) -> list[Any]:
         """Send ``msg`` (a pyroute2 message with its fields and ``attrs`` set) and return the
-        decoded replies.  ``flags`` adds to NLM_F_REQUEST: NLM_F_DUMP for a dump (replies end
+        decoded replies (with ``raw``: each reply's bytes after the netlink header, undecoded --
+        for large dumps where decoding every attribute in Python would cost O(N) milliseconds).  ``flags`` adds to NLM_F_REQUEST: NLM_F_DUMP for a dump (replies end
         with NLMSG_DONE), else NLM_F_ACK is added and replies end with the kernel's ack.
         Raises :class:`RtnlError` if the kernel refuses or the socket fails."""
         dump = flags & NLM_F_DUMP == NLM_F_DUMP
@@ -336,7 +337,7 @@ class Rtnl:
                 self._seq += 1
                 struct.pack_into("=I", msg.data, 8, self._seq)
                 self._sock.send(msg.data)
-                replies, interrupted = self._receive(type(msg))
+                replies, interrupted = self._receive(None if raw else type(msg))
                 if not interrupted:
                     break
         except TimeoutError as exc:
@@ -345,7 +346,7 @@ class Rtnl:
             raise RtnlError(exc.errno or errno_mod.EIO, exc.strerror) from exc
         return replies
 
-    def _receive(self, cls: Any) -> tuple[list[Any], bool]:
+    def _receive(self, cls: Any | None) -> tuple[list[Any], bool]:
         replies: list[Any] = []
         interrupted = False
         while True:
@@ -371,7 +372,9 @@ class Rtnl:
                         return replies, interrupted
                     if mtype == NLMSG_OVERRUN:
                         raise RtnlError(errno_mod.ENOBUFS, "netlink overrun")
-                    if mtype != NLMSG_NOOP:
+                    if mtype != NLMSG_NOOP and cls is None:
+                        replies.append(data[offset + _HEADER.size:offset + length])
+                    elif mtype != NLMSG_NOOP and cls is not None:
                         reply = cls(data, offset=offset)
                         try:
                             reply.decode()
@@ -386,3 +389,30 @@ class Rtnl:
         if need > len(self._buf):
             self._buf = bytearray(need)
         return self._sock.recv_into(self._buf)
+
+
+IFA_ADDRESS = 1
+IFA_LOCAL = 2
+_IFADDRMSG = struct.Struct("=BBBBI")
+_RTATTR = struct.Struct("=HH")
+
+
+def parse_ifaddr(payload: bytes) -> tuple[int, int, int, bytes | None]:
+    """(family, prefixlen, ifindex, address bytes) from one raw RTM_NEWADDR payload.
+
+    Reads only the fixed header and the IFA_LOCAL/IFA_ADDRESS attributes (IFA_LOCAL wins
+    for IPv4: on point-to-point links IFA_ADDRESS is the peer).
+    """
+    family, prefixlen, _flags, _scope, index = _IFADDRMSG.unpack_from(payload, 0)
+    offset = (_IFADDRMSG.size + 3) & ~3
+    found: dict[int, bytes] = {}
+    while offset + _RTATTR.size <= len(payload):
+        length, kind = _RTATTR.unpack_from(payload, offset)
+        if length < _RTATTR.size:
+            break
+        if kind in (IFA_ADDRESS, IFA_LOCAL):
+            found[kind] = payload[offset + _RTATTR.size:offset + length]
+        offset += (length + 3) & ~3
+    addr = found.get(IFA_LOCAL) if family == socket.AF_INET and IFA_LOCAL in found \
+        else found.get(IFA_ADDRESS, found.get(IFA_LOCAL))
+    return family, prefixlen, index, addr

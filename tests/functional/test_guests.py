@@ -19,6 +19,7 @@ import select
 import shutil
 import signal
 import subprocess
+import termios
 import time
 from pathlib import Path
 
@@ -226,6 +227,12 @@ def _interactive_console(env: KvEnv, name: str) -> None:
                     break
     try:
         read_until(b"Escape character is ^]", 20)
+        # kvmnet (like virsh) switches the terminal to raw mode with TCSAFLUSH, which drops
+        # input typed before the switch: wait until the line discipline is raw.
+        deadline = time.monotonic() + 10
+        while termios.tcgetattr(master)[3] & termios.ICANON:
+            assert time.monotonic() < deadline, "the console never switched the terminal to raw"
+            time.sleep(0.01)
         os.write(master, b"\r")
         os.write(master, b"echo KV$((40+2))\r")
         read_until(b"KV42", 30)
