@@ -474,6 +474,7 @@ class Network:
             if text is None:
                 raise NotFoundError(f"network '{self._name}' has no persistent definition; "
                                     + _HINT_LIST)
+            self._drop_ports("starting")  # ports left from an earlier run are stale
             from .starter import start_defined
 
             start_defined(store, self._conn.paths, self._name, text, self._conn.notify)
@@ -487,7 +488,21 @@ class Network:
             from .runtime import destroy
 
             destroy(store, self._conn.paths, self._name)
+            self._drop_ports("destroyed")
         return 0
+
+    def _drop_ports(self, why: str) -> None:
+        """Unplug the network's guest ports (libvirt does so at destroy and, for stale ones,
+        at start).  Imports the ports module only when there are any, to keep the cold
+        net-start/net-destroy path short."""
+        if not (self._conn.paths.ports / self._name).is_dir():
+            return
+        from .ports import unplug_network
+
+        failures = unplug_network(self._conn, self._name)
+        if failures:
+            self._conn.notify(f"network '{self._name}' {why}, but some guest ports could not be "
+                              "removed: " + "; ".join(failures))
 
     def definition(self, inactive: bool = False) -> NetworkDef:
         """The parsed definition: live when active (unless ``inactive``), else persistent."""

@@ -161,7 +161,7 @@ class Runner:
         return ports.plug(self.conn, iface.network if iface.type == "network" else None,
                           mac=iface.mac, bridge=iface.bridge if iface.type == "bridge" else None,
                           owner_name=dom.name, owner_uuid=dom.uuid, portgroup=iface.portgroup,
-                          tap_name=iface.target_dev, mtu=iface.mtu)
+                          tap_name=_chosen_tap_name(iface.target_dev), mtu=iface.mtu)
 
     def _serials(self, dom: Domain, name: str) -> tuple[tuple[CharDev, ...], list[qemu.SerialPlan]]:
         assert dom.uuid is not None
@@ -440,3 +440,11 @@ def _pick_interface(dom: Domain, itype: str, mac: str | None) -> Interface:
         raise OperationInvalidError(f"domain '{dom.name}' has {len(of_type)} interfaces of type "
                                     f"{itype}; say which one to detach with --mac")
     return of_type[0]
+
+
+def _chosen_tap_name(target_dev: str | None) -> str | None:
+    """A ``<target dev>`` the user chose; ``vnetN`` names are generated ones, which libvirt
+    ignores on the next start (copied from a live definition they would clash)."""
+    if target_dev is None or (target_dev.startswith("vnet") and target_dev[4:].isdigit()):
+        return None
+    return target_dev

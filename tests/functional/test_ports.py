@@ -476,3 +476,16 @@ def test_unplug_after_the_tap_vanished(kvenv: KvEnv) -> None:
     kvenv.host.ip("link", "del", info.tap)
     call(kvenv, "unplug", info.uuid)
     assert_no_port_left(kvenv)
+
+
+def test_net_destroy_removes_the_networks_ports(kvenv: KvEnv) -> None:
+    """As libvirt: destroying a network unplugs its guest ports; nothing of them is left."""
+    name = kvenv.start(nat(extra="  <portgroup name='web1'/>\n"))
+    path = kvenv.write_xml("port", PORT_XML)
+    kvenv.ok("net-port-create", name, str(path))
+    assert link(kvenv, "vnet0")["address"] == "fe:54:00:7b:35:93"
+    kvenv.ok("net-destroy", name)
+    assert_no_port_left(kvenv)
+    assert records(kvenv) == []
+    kvenv.ok("net-start", name)  # and the network starts again with no ports
+    assert kvenv.ok("net-port-list", name, "--uuid").stdout == "\n"
