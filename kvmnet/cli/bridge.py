@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .main import Ctx
+from .main import Ctx, Skipped, verb_maker
 
 VERBS = ("bridge",)
 
@@ -101,20 +101,13 @@ def _print(ctx: Ctx, a: argparse.Namespace, value: Any) -> None:
         ctx.out(value)
 
 
-class _Skipped:
-    def add_argument(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
 def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> Any:
     """Add the ``bridge`` verb (with brctl's commands inside) unless ``only`` names another."""
-    if only is not None and only not in VERBS:
-        return _Skipped()
-    text = "Linux bridges as brctl manages them (addbr, addif, stp, show, showstp, showmacs...)"
-    p: argparse.ArgumentParser = sub.add_parser("bridge", help=text, description=text)
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                   help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_bridge)
+    p = verb_maker(sub, only, VERBS)(
+        "bridge", cmd_bridge,
+        "Linux bridges as brctl manages them (addbr, addif, stp, show, showstp, showmacs...)")
+    if isinstance(p, Skipped):
+        return p
     commands = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (args, help_text) in COMMANDS.items():
         c = commands.add_parser(name, help=help_text, description=help_text)

@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgError, XMLParseError
-from .main import Ctx
+from .main import Ctx, verb_maker
 
 if TYPE_CHECKING:
     from ..guests import Domain, Guests
@@ -286,22 +286,8 @@ def cmd_detach_interface(ctx: Ctx, a: argparse.Namespace) -> int:
     return 0
 
 
-# -- registration -----------------------------------------------------------------------------
-class _Skipped:
-    def add_argument(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
 def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> None:
-    def verb(name: str, func: Any, help_text: str) -> Any:
-        assert name in VERBS, name
-        if only is not None and name != only:
-            return _Skipped()
-        p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help=argparse.SUPPRESS)
-        p.set_defaults(func=func)
-        return p
+    verb = verb_maker(sub, only, VERBS)
 
     def dom_arg(p: Any) -> None:
         p.add_argument("domain", metavar="DOMAIN", help=_DOM_HELP)

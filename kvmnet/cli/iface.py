@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgError, KvmnetError, OperationInvalidError, UnsupportedError
-from .main import Ctx, UsageError
+from .main import Ctx, UsageError, verb_maker
 
 if TYPE_CHECKING:
     from ..interfaces import Interfaces
@@ -284,23 +284,8 @@ VERBS = ("iface-define", "iface-undefine", "iface-start", "iface-destroy", "ifac
          "iface-unbridge", "iface-begin", "iface-commit", "iface-rollback", "bridge-nf")
 
 
-class _Skipped:
-    """Stands in for the parser of a verb that was not asked for (see cli/net.py)."""
-
-    def add_argument(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
 def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> None:
-    def verb(name: str, func: Any, help_text: str) -> Any:
-        assert name in VERBS, name
-        if only is not None and name != only:
-            return _Skipped()
-        p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help=argparse.SUPPRESS)
-        p.set_defaults(func=func)
-        return p
+    verb = verb_maker(sub, only, VERBS)
 
     def iface_arg(p: Any, help_text: str = _IFACE_HELP) -> None:
         p.add_argument("interface", metavar="INTERFACE", help=help_text)

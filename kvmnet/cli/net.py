@@ -5,7 +5,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgError, NotFoundError, XMLParseError
-from .main import Ctx
+from .main import Ctx, verb_maker
 
 if TYPE_CHECKING:
     from ..api import Network
@@ -238,30 +238,10 @@ VERBS = ("net-define", "net-create", "net-undefine", "net-start", "net-destroy",
          "net-validate", "net-update", "net-plan", "net-dhcp-leases", "autostart")
 
 
-class _Skipped:
-    """Stands in for the parser of a verb that was not asked for.
-
-    Building all sixteen argparse sub-parsers costs several milliseconds (each
-    one runs gettext lookups), which is a noticeable part of a cold
-    ``kvmnet net-list``; when the verb is known, only its parser is built.
-    """
-
-    def add_argument(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
 def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> None:
     """Add the verbs' parsers to ``sub``; with ``only``, just that verb's."""
 
-    def verb(name: str, func: Any, help_text: str) -> Any:
-        assert name in VERBS, name
-        if only is not None and name != only:
-            return _Skipped()
-        p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help=argparse.SUPPRESS)
-        p.set_defaults(func=func)
-        return p
+    verb = verb_maker(sub, only, VERBS)
 
     def net_arg(p: Any, help_text: str = _NET_HELP) -> None:
         p.add_argument("network", metavar="NETWORK", help=help_text)

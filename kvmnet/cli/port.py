@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .main import Ctx
+from .main import Ctx, verb_maker
 
 VERBS = ("net-port-create", "net-port-list", "net-port-dumpxml", "net-port-delete")
 
@@ -67,24 +67,13 @@ def cmd_delete(ctx: Ctx, a: argparse.Namespace) -> int:
     return 0
 
 
-class _Skipped:
-    """Stands in for the parser of a verb that was not asked for (see cli/net.py)."""
-
-    def add_argument(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
 def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> None:
     """Add the verbs' parsers to ``sub``; with ``only``, just that verb's."""
 
+    make = verb_maker(sub, only, VERBS)
+
     def verb(name: str, func: Any, help_text: str) -> Any:
-        assert name in VERBS, name
-        if only is not None and name != only:
-            return _Skipped()
-        p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help=argparse.SUPPRESS)
-        p.set_defaults(func=func)
+        p = make(name, func, help_text)
         p.add_argument("network", metavar="NETWORK", help=_NET_HELP)
         return p
 
