@@ -6,12 +6,11 @@
 written for libvirt-python reads the same.  Errors are
 :class:`~kvmnet.errors.KvmnetError` subclasses with ``get_error_code()``.
 
-Starting, stopping and live updates need the host-networking layer, which is
-not there yet: ``networkCreateXML``, ``Network.create``, ``Network.destroy`` and
-``update(..., AFFECT_LIVE)`` raise :class:`~kvmnet.errors.UnsupportedError`
-(or :class:`~kvmnet.errors.OperationInvalidError` when the network is not
-active).  Nothing here imports lxml until a document must be parsed, which
-keeps ``kvmnet net-list`` quick to start.
+Starting (``create``, ``networkCreateXML``), stopping (``destroy``) and live
+updates go to :mod:`kvmnet.starter`, :mod:`kvmnet.runtime` and
+:mod:`kvmnet.manager`, imported only when used.  Nothing here imports lxml
+until a document must be parsed, which keeps ``kvmnet net-list`` quick to
+start.  Guests (domains) have their own API in :mod:`kvmnet.guests`.
 """
 from __future__ import annotations
 

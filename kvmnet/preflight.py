@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import shutil
+import socket
 
 from kvmnet.host import procnet
 
@@ -30,6 +31,16 @@ PROGRAMS = {
     "dnsmasq": "the dnsmasq-base package (it serves DHCP and DNS to the network's guests)",
     "nft": "the nftables package (it holds the network's firewall and NAT rules)",
 }
+
+
+def _span(address: str, prefixlen: int) -> tuple[int, int, int]:
+    """(IP version, first, last) of the subnet ``address/prefixlen``, as integers."""
+    v6 = ":" in address
+    raw = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, address)
+    bits = 128 if v6 else 32
+    host = (1 << (bits - prefixlen)) - 1
+    first = int.from_bytes(raw, "big") & ~host
+    return (6 if v6 else 4), first, first | host
 
 
 def missing_programs(program: Program, path: str | None = None) -> list[str]:
@@ -70,58 +81,57 @@ def conflicts(program: Program, host: HostView, *, own_links: Iterable[str] = ()
             problems.append(f"network '{net}' needs the host interface {dev}, which does not "
                             "exist: create it first or change the network's definition")
 
-    ours = [ipaddress.ip_network(f"{a['address']}/{a['prefixlen']}", strict=False)
-            for a in program["addresses"]]
-    ours += [ipaddress.ip_network(f"{r['dst']}/{r['prefixlen']}", strict=False)
-             for r in program["routes"]]
+    # Integer ranges: with a thousand networks there are thousands of addresses and routes
+    # to compare, and ipaddress objects for each would cost tens of milliseconds.
+    ours = [_span(a["address"], a["prefixlen"]) for a in program["addresses"]]
+    ours += [_span(r["dst"], r["prefixlen"]) for r in program["routes"]]
     taken: set[str] = set()  # our addresses already reported as clashing
+
+    def clash(address: str, prefixlen: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+        """The other subnet when it overlaps one of ours (and is not link-local etc.)."""
+        version, lo, hi = _span(address, prefixlen)
+        if not any(v == version and lo <= h and l <= hi for v, l, h in ours):
+            return None
+        other = ipaddress.ip_network(f"{address}/{prefixlen}", strict=False)
+        if other.is_link_local or other.is_loopback or other.is_multicast:
+            return None
+        taken.update(a["address"] for a in program["addresses"]
+                     if ipaddress.ip_address(a["address"]) in other)
+        return other
+
     if ours:
         seen: set[str] = set()
         for addr in host.list_addresses():
-            if addr.ifname == bridge or addr.ifname in owned:
+            if addr.ifname == bridge or addr.ifname in owned or addr.prefixlen == 0:
                 continue
-            other = ipaddress.ip_network(f"{addr.address}/{addr.prefixlen}", strict=False)
-            if other.is_link_local or other.prefixlen == 0 or other.is_loopback:
-                continue
-            for mine in ours:
-                if mine.version == other.version and mine.overlaps(other):
-                    seen.add(f"{other} {addr.ifname}")
-                    taken.update(a["address"] for a in program["addresses"]
-                                 if ipaddress.ip_address(a["address"]) in other)
-                    owner = owner_of(addr.ifname)
-                    where = (f"network '{owner}' ({other} on {addr.ifname})" if owner
-                             else f"{other} on {addr.ifname}")
-                    problems.append(f"network '{net}' overlaps {where}: choose another subnet")
-                    break
+            other = clash(addr.address, addr.prefixlen)
+            if other is not None:
+                seen.add(f"{other} {addr.ifname}")
+                owner = owner_of(addr.ifname)
+                where = (f"network '{owner}' ({other} on {addr.ifname})" if owner
+                         else f"{other} on {addr.ifname}")
+                problems.append(f"network '{net}' overlaps {where}: choose another subnet")
         for route in procnet.read_routes():
             if route.prefixlen == 0 or route.ifname == bridge or route.ifname in owned:
                 continue
-            other = ipaddress.ip_network(f"{route.dst}/{route.prefixlen}", strict=False)
-            if other.is_link_local or other.is_multicast or f"{other} {route.ifname}" in seen:
+            other = clash(route.dst, route.prefixlen)
+            if other is None or f"{other} {route.ifname}" in seen:
                 continue
-            for mine in ours:
-                if mine.version == other.version and mine.overlaps(other):
-                    taken.update(a["address"] for a in program["addresses"]
-                                 if ipaddress.ip_address(a["address"]) in other)
-                    owner = owner_of(route.ifname)
-                    if route.gateway:
-                        where = f"the route to {other} via {route.gateway}"
-                    elif owner:
-                        where = f"network '{owner}' ({other} on {route.ifname})"
-                    else:
-                        where = f"{other} on {route.ifname}"
-                    problems.append(f"network '{net}' overlaps {where}: choose another subnet")
-                    break
+            owner = owner_of(route.ifname)
+            if route.gateway:
+                where = f"the route to {other} via {route.gateway}"
+            elif owner:
+                where = f"network '{owner}' ({other} on {route.ifname})"
+            else:
+                where = f"{other} on {route.ifname}"
+            problems.append(f"network '{net}' overlaps {where}: choose another subnet")
 
-    if program.get("listens"):
-        listeners = procnet.read_listening()
-        for address, port, proto in program["listens"]:
-            if address in taken:
-                continue  # the subnet clash is the problem to fix, not the port
-            for hit in procnet.conflicting_listeners([address], port, proto, listeners):
-                problems.append(
-                    f"network '{net}' needs {proto} port {port} on {address} for DNS, but "
-                    f"{hit.address}:{hit.port} is already taken by another program: stop it, "
-                    "or disable DNS with <dns enable='no'/>")
-                break
+    for address, port, proto in program.get("listens", ()):
+        if address in taken or procnet.can_bind(address, port, proto):
+            continue  # free, or the subnet clash is the problem to fix, not the port
+        hits = procnet.conflicting_listeners([address], port, proto)
+        holder = f"{hits[0].address}:{hits[0].port}" if hits else f"{address}:{port}"
+        problems.append(
+            f"network '{net}' needs {proto} port {port} on {address} for DNS, but {holder} is "
+            "already taken by another program: stop it, or disable DNS with <dns enable='no'/>")
     return list(dict.fromkeys(problems))

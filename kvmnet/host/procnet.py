@@ -241,3 +241,34 @@ def read_routes(proc_net: str = "/proc/net") -> list[KernelRoute]:
         except FileNotFoundError:  # ipv6_route is absent when IPv6 is disabled
             continue
     return routes
+
+
+# -- can a port be bound? -------------------------------------------------------------------
+IP_FREEBIND = 15
+IPV6_FREEBIND = 78
+
+
+def can_bind(address: str, port: int, proto: Proto) -> bool:
+    """Whether a server could bind ``address:port`` now, even before the address exists.
+
+    Binds a throw-away socket with IP_FREEBIND (and without SO_REUSEADDR, so a wildcard or
+    exact holder refuses it), then closes it.  One system call instead of reading every
+    socket of the namespace from /proc/net (thousands of lines with a thousand networks).
+    """
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(family, kind) as s:
+        if family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
+        else:
+            s.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+        try:
+            s.bind((address, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
