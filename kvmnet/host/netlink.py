@@ -354,8 +354,13 @@ class Netlink:
         command = f"ip link del {name}"
         check_ifname(name, command)
         log.debug("%s", command)
+        if self._rtnl is None:
+            self.open()
+        assert self._rtnl is not None
         try:
-            self._request("ifinfmsg", rtnl.RTM_DELLINK, {}, [("IFLA_IFNAME", name)])
+            # packed here, not with pyroute2's classes: net-destroy needs nothing else from
+            # netlink, and loading them would cost more than the deletion
+            self._rtnl.request_raw(rtnl.RTM_DELLINK, 0, rtnl.pack_link_by_name(name))
         except RtnlError as exc:
             if exc.code == errno_mod.ENODEV:
                 return False
