@@ -1,3 +1,3 @@
-from kvmnet.cli.main import main
+from kvmnet.cli.entry import main
 
 raise SystemExit(main())

@@ -176,3 +176,4 @@ def destroy(store: Store, paths: Paths, name: str, host: Host | None = None) -> 
             raise HostError(f"network '{name}' was only partly taken down: "
                             + "; ".join(failures) + "; run net-destroy again to finish")
     store.delete_status(name)
+
