@@ -1,11 +1,55 @@
 """Crash-safe file writes (stdlib ``os`` only: the DHCP lease helper imports this too)."""
 from __future__ import annotations
 
+import _thread  # not threading: that costs a millisecond of CLI start-up for one RLock
+import fcntl
 import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from os import PathLike
+
+
+class FileLock:
+    """An exclusive ``flock`` on one file, re-entrant within the process (threads included).
+
+    ``with lock:`` blocks until no other process holds it; nested ``with`` blocks in the same
+    process take it once.  The lock file (and its directory) are created on first use.
+    """
+
+    def __init__(self, path: str | PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._mutex = _thread.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def __enter__(self) -> FileLock:
+        self._mutex.acquire()
+        try:
+            if self._depth == 0:
+                os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                self._fd = fd
+            self._depth += 1
+        except BaseException:
+            self._mutex.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._depth -= 1
+            if self._depth == 0 and self._fd is not None:
+                fd, self._fd = self._fd, None
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+        finally:
+            self._mutex.release()
 
 
 def fsync_dir(path: str | PathLike[str]) -> None:

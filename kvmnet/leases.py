@@ -9,14 +9,13 @@ This module must stay light: dnsmasq waits for the helper on every lease.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shlex
 import time
 from pathlib import Path
 
-from kvmnet.fileio import atomic_write
+from kvmnet.fileio import FileLock, atomic_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -136,10 +135,7 @@ def init_lines(leases: list[dict[str, Any]], now: float) -> str:
 
 def helper_main(path: Path, argv: Sequence[str], env: Mapping[str, str]) -> str:
     """Run one helper call under the network's lease lock; returns text for stdout."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with FileLock(f"{path}.lock"):
         now = time.time()
         leases = load(path)
         if argv and argv[0] == "init":
@@ -148,8 +144,6 @@ def helper_main(path: Path, argv: Sequence[str], env: Mapping[str, str]) -> str:
         if new is not leases:
             _save(path, new)
         return ""
-    finally:
-        os.close(fd)
 
 
 def active(leases: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:

@@ -27,16 +27,12 @@ expat parser, so ``kvmnet net-list`` never imports lxml.
 """
 from __future__ import annotations
 
-import _thread  # not threading: that costs 1 ms of CLI start-up for one RLock
-import fcntl
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from pathlib import Path
 
 from .errors import InvalidArgError, KvmnetError, XMLParseError
-from .fileio import atomic_write
+from .fileio import FileLock, atomic_write
 from .paths import Paths
 from .fileio import fsync_dir as _fsync_dir
 
@@ -66,10 +62,11 @@ def check_name(name: str) -> None:
         raise InvalidArgError(problem)
 
 
-def name_problem(name: str) -> str | None:
+def name_problem(name: str, what: str = "network", max_bytes: int = MAX_NAME_BYTES) -> str | None:
+    """Why ``name`` cannot name a ``what`` (it becomes a file name), or None."""
     # the common case, cheaply: it runs for every stored network on every define
     if (name.isascii() and name.isprintable() and "/" not in name and name[:1] not in ("", ".")
-            and len(name) <= MAX_NAME_BYTES):
+            and len(name) <= max_bytes):
         return None
     shown = repr(name)
     if name == "":
@@ -287,12 +284,10 @@ class Store:
 
     def __init__(self, paths: StorePaths | None = None) -> None:
         self.paths: StorePaths = paths if paths is not None else Layout()
-        self._mutex = _thread.RLock()
+        self._lock = FileLock(self.paths.lock)
         self._peeks: dict[str, list[Any]] | None = None
         self._peek_seen: set[str] = set()
         self._peek_dirty = False
-        self._lock_depth = 0
-        self._lock_fd: int | None = None
 
     # -- locations --------------------------------------------------------
     def config_path(self, name: str) -> Path:
@@ -308,28 +303,9 @@ class Store:
         return self.paths.run_networks / f"{name}{_SUFFIX}"
 
     # -- locking ------------------------------------------------------------
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Exclusive lock over the whole store; re-entrant within one process."""
-        with self._mutex:
-            if self._lock_depth == 0:
-                self.paths.etc.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                except BaseException:
-                    os.close(fd)
-                    raise
-                self._lock_fd = fd
-            self._lock_depth += 1
-            try:
-                yield
-            finally:
-                self._lock_depth -= 1
-                if self._lock_depth == 0 and self._lock_fd is not None:
-                    fd, self._lock_fd = self._lock_fd, None
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                    os.close(fd)
+    def locked(self) -> FileLock:
+        """Exclusive lock over the whole store (``with store.locked():``); re-entrant."""
+        return self._lock
 
     # -- listing ------------------------------------------------------------
     def config_names(self) -> set[str]:

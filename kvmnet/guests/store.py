@@ -19,18 +19,15 @@ stays under the 107-byte limit of a unix socket whatever the guest's name.
 """
 from __future__ import annotations
 
-import _thread
-import fcntl
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgError, KvmnetError
-from ..fileio import atomic_write
+from ..fileio import FileLock, atomic_write
 from ..paths import Paths
+from ..store import name_problem as _name_problem
 
 MAX_NAME_BYTES = 200
 #: What a run record holds: see runner.Runtime for the keys.
@@ -43,24 +40,7 @@ class CorruptGuestFile(KvmnetError):
 
 def name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a guest (it is a file name and a QEMU -name), or None."""
-    shown = repr(name)
-    if name == "":
-        return "guest name is empty; give the guest a <name>"
-    if "/" in name:
-        return f"guest name {shown} contains '/'; choose a name without '/'"
-    if name.startswith("."):
-        return f"guest name {shown} starts with '.'; choose a name that does not"
-    bad = [c for c in name if ord(c) < 0x20 or ord(c) == 0x7F]
-    if bad:
-        return (f"guest name {shown} contains the control character {bad[0]!r}; choose a name "
-                "with printable characters only")
-    try:
-        size = len(name.encode("utf-8"))
-    except UnicodeEncodeError:
-        return f"guest name {shown} is not valid UTF-8 text"
-    if size > MAX_NAME_BYTES:
-        return f"guest name is {size} bytes long; the limit is {MAX_NAME_BYTES} bytes"
-    return None
+    return _name_problem(name, "guest", MAX_NAME_BYTES)
 
 
 def check_name(name: str) -> None:
@@ -77,32 +57,11 @@ class GuestStore:
         self.etc = paths.guests_etc
         self.run = paths.guests_run
         self.log = paths.guests_log
-        self._mutex = _thread.RLock()
-        self._depth = 0
-        self._fd: int | None = None
+        self._lock = FileLock(self.etc / ".lock")
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Exclusive lock over all guests; re-entrant within one process."""
-        with self._mutex:
-            if self._depth == 0:
-                self.etc.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.etc / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                except BaseException:
-                    os.close(fd)
-                    raise
-                self._fd = fd
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self._fd is not None:
-                    fd, self._fd = self._fd, None
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                    os.close(fd)
+    def locked(self) -> FileLock:
+        """Exclusive lock over all guests (``with store.locked():``); re-entrant."""
+        return self._lock
 
     # -- paths -------------------------------------------------------------------------------
     def config_path(self, name: str) -> Path:

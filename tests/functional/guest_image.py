@@ -55,6 +55,14 @@ WANTED_MODULES = ("virtio_pci", "virtio_net")
 CMDLINE = "console=ttyS0 quiet panic=-1"
 MARKER = "KVMNET-GUEST:"
 
+#: pytest marks for tests that boot a guest (with kvmnet_env.requires_kvmnet_root).
+requires_guests = [
+    pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
+                       reason="needs qemu-system-x86_64 (Debian package qemu-system-x86)"),
+    pytest.mark.skipif(os.environ.get("KVMNET_SKIP_GUESTS") == "1",
+                       reason="KVMNET_SKIP_GUESTS=1: guest boots skipped"),
+]
+
 INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin

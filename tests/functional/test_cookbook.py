@@ -31,11 +31,10 @@ import termios
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.functional.guest_image import MARKER, GuestImage, tiny_guest
+from tests.functional.guest_image import requires_guests, MARKER, GuestImage, tiny_guest
 from tests.functional.kvmnet_env import (
     IP,
     KVMNET,
@@ -53,10 +52,7 @@ from tests.functional.netns import NetNS, veth
 
 pytestmark = [
     *requires_kvmnet_root,
-    pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
-                       reason="needs qemu-system-x86_64 (Debian package qemu-system-x86)"),
-    pytest.mark.skipif(os.environ.get("KVMNET_SKIP_GUESTS") == "1",
-                       reason="KVMNET_SKIP_GUESTS=1: guest boots skipped"),
+    *requires_guests,
 ]
 __all__ = ["kvenv", "tiny_guest"]  # fixtures, imported for pytest
 

@@ -16,16 +16,14 @@ import os
 import pty
 import re
 import select
-import shutil
 import signal
 import subprocess
 import termios
 import time
 from pathlib import Path
 
-import pytest
 
-from tests.functional.guest_image import GuestImage, tiny_guest
+from tests.functional.guest_image import requires_guests, GuestImage, tiny_guest
 from tests.functional.kvmnet_env import (
     IP,
     KVMNET,
@@ -41,10 +39,7 @@ from tests.functional.kvmnet_env import (
 
 pytestmark = [
     *requires_kvmnet_root,
-    pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
-                       reason="needs qemu-system-x86_64 (Debian package qemu-system-x86)"),
-    pytest.mark.skipif(os.environ.get("KVMNET_SKIP_GUESTS") == "1",
-                       reason="KVMNET_SKIP_GUESTS=1: guest boots skipped"),
+    *requires_guests,
 ]
 __all__ = ["kvenv", "tiny_guest"]  # fixtures, imported for pytest
 
