@@ -10,11 +10,11 @@ networks running.  Works on a start program (plain data, kvmnet.program).
 """
 from __future__ import annotations
 
+import _socket as socket  # the C module: socket.py costs ~5 ms of start-up
 import ipaddress
-import shutil
-import socket
 
 from kvmnet.host import procnet
+from kvmnet.host.which import which
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,13 +45,13 @@ def _span(address: str, prefixlen: int) -> tuple[int, int, int]:
 
 def missing_programs(program: Program, path: str | None = None) -> list[str]:
     problems = []
-    if program.get("dnsmasq") is not None and shutil.which("dnsmasq", path=path) is None:
+    if program.get("dnsmasq") is not None and which("dnsmasq", path=path) is None:
         problems.append(f"dnsmasq not found in PATH: install {PROGRAMS['dnsmasq']}")
     if program.get("nft_start"):
         from kvmnet.host import nftables
 
         # libnftables in-process is preferred; the nft program is the fallback
-        if nftables.libnftables() is None and shutil.which("nft", path=path) is None:
+        if nftables.libnftables() is None and which("nft", path=path) is None:
             problems.append("nft not found in PATH and libnftables cannot be loaded: install "
                             + PROGRAMS["nft"])
     return problems

@@ -3,9 +3,10 @@
 ``net-start`` of a defined network only has to *apply* what the definition
 renders to.  The rendering (parse, validate, plan, nft documents, dnsmasq
 files, the live status XML) is pure, so kvmnet keeps its result in
-``var/lib/kvmnet/programs/NAME.json``, keyed by a hash of the stored
-definition, kvmnet's version, the state root and the Python that runs the
-lease helper.  A matching cache lets a cold ``net-start`` skip lxml, the model
+``var/lib/kvmnet/programs/NAME.json``, keyed by the stored definition,
+kvmnet's version, the state root and the Python that runs the lease helper
+(the key is those parts themselves, compared as text: no hashing, whose
+import would load OpenSSL's libcrypto on the hot path).  A matching cache lets a cold ``net-start`` skip lxml, the model
 and every renderer; anything else (first start, an edited definition, a new
 kvmnet) compiles again.  The host checks (conflicts, missing programs) always
 run at start, on the program.
@@ -14,7 +15,6 @@ This module imports nothing heavy: it is on the fast path.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -28,17 +28,13 @@ if TYPE_CHECKING:
 
     Program = dict[str, Any]
 
-FORMAT = 3
+FORMAT = 4
 
 
 def cache_key(definition: str, root: str) -> str:
     from kvmnet import __version__
 
-    h = hashlib.sha256()
-    for part in (str(FORMAT), __version__, root, os.path.realpath(sys.executable), definition):
-        h.update(part.encode("utf-8", "surrogateescape"))
-        h.update(b"\0")
-    return h.hexdigest()
+    return json.dumps([FORMAT, __version__, root, os.path.realpath(sys.executable), definition])
 
 
 def cache_path(programs_dir: Path, name: str) -> Path:

@@ -11,55 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
-from ..errors import KvmnetError
+from .ctx import Ctx, UsageError, log_host_changes, run_command, session
 
-if TYPE_CHECKING:
-    from ..api import Connection
-
-
-class UsageError(Exception):
-    """Bad command line: exit status 2."""
-
-
-class Ctx:
-    """What a command handler needs: streams, global options and the connection."""
-
-    def __init__(self, stdout: TextIO, stderr: TextIO, stdin: TextIO, *, quiet: bool = False,
-                 debug: bool = False, root: str | None = None) -> None:
-        self.stdout = stdout
-        self.stderr = stderr
-        self.stdin = stdin
-        self.quiet = quiet
-        self.debug = debug
-        self.root = root
-        self.trailer = True  # virsh's empty line after each command
-        self._conn: Connection | None = None
-
-    def conn(self) -> Connection:
-        if self._conn is None:
-            from ..api import Connection
-
-            self._conn = Connection(self.root)
-        return self._conn
-
-    def out(self, text: str) -> None:
-        self.stdout.write(text)
-
-    def extra(self, text: str) -> None:
-        """Informational output that ``--quiet`` suppresses (virsh's vshPrintExtra)."""
-        if not self.quiet:
-            self.stdout.write(text)
-
-    def error(self, message: str) -> None:
-        self.stderr.write(f"error: {message}\n")
-        self.stderr.flush()
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+__all__ = ["Ctx", "UsageError", "Skipped", "build_parser", "main", "verb_maker"]
 
 
 class Formatter(argparse.HelpFormatter):
@@ -174,7 +130,7 @@ def build_parser(only: str | None = None) -> Parser:
 
     parser = Parser(prog="kvmnet", description="libvirt-style virtual networks without a daemon "
                     "(virsh verbs; see 'kvmnet VERB --help').")
-    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    parser.add_argument("--debug", action="store_true", help="log each host change (shell form) and show a traceback on errors")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="quiet mode: no headers, confirmations or trailing empty line")
     parser.add_argument("--root", metavar="DIR",
@@ -203,7 +159,8 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None,
 
         return lease_helper(args_list[1:])
     ctx = Ctx(stdout or sys.stdout, stderr or sys.stderr, stdin or sys.stdin)
-    try:
+
+    def body() -> int:
         try:
             args = build_parser(_verb_in(args_list)).parse_args(args_list)
         except UsageError as exc:
@@ -217,62 +174,11 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None,
         ctx.quiet = args.quiet
         ctx.debug = args.debug
         ctx.root = args.root
-        return _run(ctx, args)
-    except BrokenPipeError:
-        # The reader went away (kvmnet net-list | head): not an error of ours.
-        _silence_stdout()
-        return 1
-    except KeyboardInterrupt:
-        ctx.error("interrupted")
-        return 130
-    finally:
-        ctx.close()
-
-
-def _run(ctx: Ctx, args: argparse.Namespace) -> int:
-    status = 1
-    try:
-        status = int(args.func(ctx, args))
-    except UsageError as exc:
-        ctx.error(str(exc))
-        return 2
-    except KvmnetError as exc:
         if ctx.debug:
-            import traceback
+            log_host_changes(ctx.stderr)
+        return run_command(ctx, lambda: int(args.func(ctx, args)))
 
-            traceback.print_exc(file=ctx.stderr)
-        ctx.error(str(exc))
-        status = exc.exit_status
-    except BrokenPipeError:
-        raise  # handled in main(): the reader went away
-    except OSError as exc:
-        if ctx.debug:
-            import traceback
-
-            traceback.print_exc(file=ctx.stderr)
-        where = f" ({exc.filename})" if exc.filename else ""
-        ctx.error(f"{exc.strerror or exc}{where}; check the path and its permissions")
-        status = 1
-    except Exception as exc:  # noqa: BLE001 - a bug: say so plainly, traceback only on request
-        if ctx.debug:
-            import traceback
-
-            traceback.print_exc(file=ctx.stderr)
-        ctx.error(f"internal error: {type(exc).__name__}: {exc} (this is a kvmnet bug; rerun "
-                  "with --debug for the traceback and report it)")
-        status = 1
-    if ctx.trailer:
-        ctx.extra("\n")
-    ctx.stdout.flush()
-    return status
-
-
-def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+    return session(ctx, body)
 
 
 if __name__ == "__main__":

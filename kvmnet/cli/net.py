@@ -1,13 +1,15 @@
 """The ``net-*`` verbs: virsh's names, options, messages and output layout."""
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgError, NotFoundError, XMLParseError
-from .main import Ctx, verb_maker
+from .ctx import Ctx
 
 if TYPE_CHECKING:
+    # Only in annotations: the plain net-start/net-destroy run these handlers without argparse.
+    import argparse
+
     from ..api import Network
 
 _NET_HELP = "network name or uuid"
@@ -240,6 +242,7 @@ VERBS = ("net-define", "net-create", "net-undefine", "net-start", "net-destroy",
 
 def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> None:
     """Add the verbs' parsers to ``sub``; with ``only``, just that verb's."""
+    from .main import verb_maker
 
     verb = verb_maker(sub, only, VERBS)
 

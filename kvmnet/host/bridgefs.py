@@ -27,15 +27,15 @@ enslaving stay with :class:`kvmnet.host.netlink.Netlink`.
 from __future__ import annotations
 
 import errno as errno_mod
-import logging
 import struct
 from dataclasses import dataclass
 from typing import Any, Self
 
+from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
 from kvmnet.host import rtnl
 
-log = logging.getLogger("kvmnet.host")
+log = get_logger("kvmnet.host")
 
 ARPHRD_ETHER = 1
 ARPHRD_LOOPBACK = 772

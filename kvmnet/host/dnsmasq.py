@@ -21,7 +21,6 @@ it, and ``start`` adds that to the error when it happens anyway.
 from __future__ import annotations
 
 import errno as errno_mod
-import logging
 import os
 import re
 import signal
@@ -29,12 +28,12 @@ import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
 
 from . import process
-from .run import run, shell_form
 
-log = logging.getLogger("kvmnet.host")
+log = get_logger("kvmnet.host")
 
 # dnsmasq's documented exit codes (man dnsmasq, "EXIT CODES").
 _EXIT_HINTS: dict[int, str] = {
@@ -75,6 +74,8 @@ def start(
     Refuses (HostError, EEXIST) when ``pid_file`` names a live dnsmasq using the same conf file;
     a stale pid file is removed first.  On failure the HostError carries dnsmasq's own message.
     """
+    from .run import run, shell_form  # subprocess: not needed to stop or reload
+
     argv = [dnsmasq, f"--conf-file={conf_path}", *extra_args]
     command = shell_form(argv)
     old = read_pid_file(pid_file)
@@ -150,6 +151,8 @@ def reload(pid: int, *, expected_cmdline_contains: str | None = None) -> bool:
 
 def version(dnsmasq: str = "dnsmasq") -> tuple[int, ...]:
     """dnsmasq's version, e.g. ``(2, 90)`` from "Dnsmasq version 2.90  Copyright ..."."""
+    from .run import run, shell_form
+
     proc = run([dnsmasq, "--version"])
     m = re.search(r"version\s+(\d+(?:\.\d+)*)", proc.stdout, re.IGNORECASE)
     if m is None:

@@ -9,16 +9,18 @@ errno and the fix.
 Design (start-up cost): kvmnet's ``net-start``/``net-destroy`` are cold processes, so what they
 import matters more than the kernel work (a few ms, plus ~30 ms for a link delete).  pyroute2's
 asyncio-based ``IPRoute`` cost 65-90 ms to import, so pyroute2 is used only through
-:mod:`.rtnl`: its message classes still encode and decode every message -- nested
-``IFLA_LINKINFO``/``IFLA_INFO_DATA`` for bridges (``IFLA_BR_STP_STATE``,
-``IFLA_BR_FORWARD_DELAY``), ``IFLA_ADDRESS``/``IFLA_MTU``/``IFLA_MASTER``, ``IFLA_PROTINFO``
-with ``IFLA_BRPORT_*`` for port flags, ``IFA_*``, ``RTA_*``, ``NLMSG_ERROR`` -- while
-:class:`kvmnet.host.rtnl.Rtnl` is a short synchronous socket loop (one request with a sequence
-number and ``NLM_F_ACK``, replies read until the ack, the error or ``NLMSG_DONE``).  This module
-builds each request as ``ip``/``bridge`` would (the logged command) and turns replies and errnos
-into plain values and diagnosed :class:`HostError`.  Importing it imports no pyroute2; opening
-the socket does (import + socket: ~32 ms median here, see :mod:`.rtnl` and
-``bench/bench_netlink.py``).
+:mod:`.rtnl`, a short synchronous socket loop (one request with a sequence number and
+``NLM_F_ACK``, replies read until the ack, the error or ``NLMSG_DONE``), and only for what the
+start path does not need: pyroute2's message classes encode and decode route dumps,
+``IFLA_PROTINFO`` with ``IFLA_BRPORT_*`` for port flags, other link kinds' data.  The start
+path's own messages -- link lookups and dumps, the bridge's ``IFLA_LINKINFO``/
+``IFLA_INFO_DATA`` (``IFLA_BR_STP_STATE``, ``IFLA_BR_FORWARD_DELAY``),
+``IFLA_ADDRESS``/``IFLA_MTU``/``IFLA_MASTER``, ``IFA_*``, ``RTA_*`` -- are packed and read by
+:mod:`.rtpack` in the same ``(fields, [(NLA name, value)])`` form, checked byte for byte
+against pyroute2 by the tests, because loading the classes (~30 ms) was a quarter of a cold
+``net-start``.  This module builds each request as ``ip``/``bridge`` would (the logged command)
+and turns replies and errnos into plain values and diagnosed :class:`HostError`.  Importing it
+imports no pyroute2.
 
 Kernel calls here are synchronous: the kernel acknowledges RTM_NEWLINK/RTM_DELLINK only after
 the change is complete (a deleted link's name is free again once ``delete_link`` returns), so
@@ -32,13 +34,14 @@ clamps the forward delay into 2..30 s as STP starts, so ``stp=True, forward_dela
 """
 from __future__ import annotations
 
+import _socket as socket  # the C module: see rtnl.py
 import errno as errno_mod
-import logging
-import socket
+import struct
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
+from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
-from kvmnet.host import rtnl
+from kvmnet.host import rtnl, rtpack
 
 # _DeferredPackage and _pyroute2 (how pyroute2 is loaded) stay importable from here, as before.
 from kvmnet.host.rtnl import Rtnl, RtnlError, _DeferredPackage, _pyroute2  # noqa: F401
@@ -46,7 +49,7 @@ from kvmnet.host.rtnl import Rtnl, RtnlError, _DeferredPackage, _pyroute2  # noq
 if TYPE_CHECKING:
     import ipaddress
 
-log = logging.getLogger("kvmnet.host")
+log = get_logger("kvmnet.host")
 
 IFNAMSIZ = 16  # including the terminating NUL: names have at most 15 characters
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
@@ -170,11 +173,29 @@ class Netlink:
 
     def _request(self, cls: str, msg_type: int, fields: dict[str, Any],
                  attrs: list[Any] | None = None, flags: int = 0, raw: bool = False) -> list[Any]:
-        """One request: a pyroute2 message of class ``cls`` (ifinfmsg/ifaddrmsg/rtmsg) with
-        these header fields and attributes; returns the decoded replies (a dump's messages)."""
+        """One request: a message of class ``cls`` (ifinfmsg/ifaddrmsg/rtmsg) with these header
+        fields and attributes; returns the decoded replies (a dump's messages).
+
+        The start path's messages are packed by :mod:`.rtpack` (no pyroute2 import); others,
+        and dumps whose replies need pyroute2 to decode, go through pyroute2's classes."""
         if self._rtnl is None:
             self.open()
         assert self._rtnl is not None
+        dump = flags & rtnl.NLM_F_DUMP == rtnl.NLM_F_DUMP
+        if raw or cls == "ifinfmsg" or not dump:
+            try:
+                body = rtpack.encode(cls, fields, attrs)
+            except (struct.error, ValueError, TypeError, OverflowError, OSError) as exc:
+                raise RtnlError(errno_mod.EINVAL, f"a value does not fit its netlink attribute "
+                                f"({exc})", local=True) from exc
+            if body is not None:
+                replies = self._rtnl.request_raw(msg_type, flags, body)
+                if raw:
+                    return replies
+                if cls == "ifinfmsg":
+                    return [rtpack.decode_link(r) for r in replies]
+                if not replies:
+                    return []  # an ack: nothing to decode
         msg = getattr(self._rtnl.api, cls)()
         for key, value in fields.items():
             msg[key] = value
@@ -225,7 +246,7 @@ class Netlink:
             msg = self._get_link(f"ip link show index {index}", "looking up a link", index=index)
         except HostError:
             return None
-        return str(msg.get("ifname")) if msg is not None else None
+        return str(msg.get("IFLA_IFNAME")) if msg is not None else None
 
     @staticmethod
     def _link_dict(msg: Any, names: dict[int, str] | None = None) -> dict[str, Any]:

@@ -16,12 +16,11 @@ The log shows the same ``nft -f -`` command either way.
 from __future__ import annotations
 
 import ctypes
-import logging
 
+from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
-from kvmnet.host.run import CommandError, run
 
-log = logging.getLogger("kvmnet.host")
+log = get_logger("kvmnet.host")
 
 TABLE_FAMILY = "inet"
 TABLE_NAME = "kvmnet"
@@ -136,9 +135,9 @@ def libnftables() -> _Libnftables | None:
 
 def available(*, nft: str = "nft") -> bool:
     """Whether documents can be applied here: libnftables loads, or ``nft`` is in PATH."""
-    import shutil
+    from kvmnet.host.which import which
 
-    return libnftables() is not None or shutil.which(nft) is not None
+    return libnftables() is not None or which(nft) is not None
 
 
 def _run(document: str, *, nft: str, check_only: bool) -> None:
@@ -152,9 +151,13 @@ def _run(document: str, *, nft: str, check_only: bool) -> None:
         rc, said = lib.run(document, check_only)
         stdout = ""
     else:
+        from kvmnet.host.run import run  # subprocess: only when libnftables is missing
+
         proc = run([nft, *flags], input=document, check=False, timeout=TIMEOUT)
         rc, said, stdout = proc.returncode, proc.stderr or proc.stdout, proc.stdout
     if rc != 0:
+        from kvmnet.host.run import CommandError
+
         said = said.strip() or f"exit status {rc}"
         what = "check" if check_only else "apply"
         nothing = "" if check_only else " (nothing was changed: a document applies atomically)"
@@ -168,6 +171,8 @@ def _run(document: str, *, nft: str, check_only: bool) -> None:
 
 def list_table(*, nft: str = "nft") -> str | None:
     """``nft list table inet kvmnet``, or None when the table does not exist."""
+    from kvmnet.host.run import run
+
     argv = [nft, "list", "table", TABLE_FAMILY, TABLE_NAME]
     proc = run(argv, check=False, timeout=TIMEOUT)
     if proc.returncode == 0:

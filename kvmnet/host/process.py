@@ -10,15 +10,15 @@ kernel refuses with ESRCH instead of signalling the newcomer.
 from __future__ import annotations
 
 import errno as errno_mod
-import logging
 import os
 import select
 import signal
 import time
 
+from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
 
-log = logging.getLogger("kvmnet.host")
+log = get_logger("kvmnet.host")
 
 
 def read_cmdline(pid: int) -> list[str] | None:

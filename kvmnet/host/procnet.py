@@ -255,12 +255,13 @@ def can_bind(address: str, port: int, proto: Proto) -> bool:
     exact holder refuses it), then closes it.  One system call instead of reading every
     socket of the namespace from /proc/net (thousands of lines with a thousand networks).
     """
+    import _socket as socket  # the C module: socket.py costs ~5 ms of a cold net-start
     import errno
-    import socket
 
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
-    with socket.socket(family, kind) as s:
+    s = socket.socket(family, kind)
+    try:
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
         else:
@@ -271,4 +272,6 @@ def can_bind(address: str, port: int, proto: Proto) -> bool:
             if exc.errno == errno.EADDRINUSE:
                 return False
             raise
+    finally:
+        s.close()
     return True

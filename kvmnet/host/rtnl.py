@@ -46,12 +46,13 @@ pyroute2: that happens on the first :class:`Rtnl`.
 """
 from __future__ import annotations
 
+# _socket, not socket: the C module has everything used here, and socket.py's enum wrappers
+# and selectors cost ~5 ms of every cold net-start/net-destroy.
+import _socket as socket
 import errno as errno_mod
 import functools
 import importlib
-import importlib.util
 import os
-import socket
 import struct
 import sys
 import types
@@ -159,6 +160,8 @@ class _DeferredPackage(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
+        import importlib.util
+
         fullname = f"{self.__name__}.{name}"
         if importlib.util.find_spec(fullname) is not None:
             return importlib.import_module(fullname)
@@ -183,6 +186,8 @@ class _DeferredPackage(types.ModuleType):
 
 
 def _stand_in(name: str, presets: dict[str, Any]) -> _DeferredPackage:
+    import importlib.util
+
     spec = importlib.util.find_spec(name)
     if spec is None or spec.submodule_search_locations is None:
         raise HostError(
@@ -325,17 +330,21 @@ class Rtnl:
     def request_raw(self, msg_type: int, flags: int, payload: bytes) -> list[bytes]:
         """Send a request whose body is already packed; return the raw reply payloads.
 
-        For the few fixed-layout requests on the hot path (deleting a link by name is a
-        16-byte ifinfomsg and one attribute), where loading pyroute2's message classes
-        (~30 ms per process) would cost more than the kernel's work.
+        For the fixed-layout requests on the hot path (:mod:`.rtpack`; deleting a link by name
+        is a 16-byte ifinfomsg and one attribute), where loading pyroute2's message classes
+        (~30 ms per process) would cost more than the kernel's work.  A dump the kernel flags
+        as interrupted is repeated, as in :meth:`request`.
         """
         dump = flags & NLM_F_DUMP == NLM_F_DUMP
         flags |= NLM_F_REQUEST | (0 if dump else NLM_F_ACK)
         try:
-            self._seq += 1
-            header = _HEADER.pack(_HEADER.size + len(payload), msg_type, flags, self._seq, 0)
-            self._sock.send(header + payload)
-            replies, _ = self._receive(None)
+            for _ in range(_DUMP_RETRIES):
+                self._seq += 1
+                header = _HEADER.pack(_HEADER.size + len(payload), msg_type, flags, self._seq, 0)
+                self._sock.send(header + payload)
+                replies, interrupted = self._receive(None)
+                if not interrupted:
+                    break
         except TimeoutError as exc:
             raise RtnlError(errno_mod.ETIMEDOUT, "no answer from the kernel") from exc
         except OSError as exc:

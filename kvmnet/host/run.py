@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import errno as errno_mod
-import logging
 import os
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 
+from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
 
-log = logging.getLogger("kvmnet.host")
+log = get_logger("kvmnet.host")
 
 # Debian package that ships each program kvmnet drives, for the "not found" diagnosis.
 PACKAGE_OF: dict[str, str] = {

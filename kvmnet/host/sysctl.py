@@ -11,12 +11,12 @@ process that opens the file, so kvmnet acts on the namespace it runs in.
 from __future__ import annotations
 
 import errno as errno_mod
-import logging
 import os
 
+from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
 
-log = logging.getLogger("kvmnet.host")
+log = get_logger("kvmnet.host")
 
 PROC_SYS = "/proc/sys"
 

@@ -29,13 +29,13 @@ from __future__ import annotations
 import errno as errno_mod
 import fcntl
 import json
-import logging
 import os
 import socket
 import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
+from kvmnet.log import get as get_logger
 from kvmnet.errors import (
     HostError,
     InvalidArgError,
@@ -48,7 +48,7 @@ from kvmnet.host.run import CommandError, run
 if TYPE_CHECKING:
     from kvmnet.host.netlink import Netlink
 
-log = logging.getLogger("kvmnet.host")
+log = get_logger("kvmnet.host")
 
 # linux/if_tun.h
 TUNSETIFF = 0x400454CA

@@ -456,14 +456,17 @@ def test_netns_fixture(netns: Callable[[str], NetNS]) -> None:
 
 
 def test_opening_the_socket_does_not_import_asyncio() -> None:
-    # The point of kvmnet.host.rtnl: pyroute2's message classes without its asyncio client.
+    # The point of kvmnet.host.rtnl: pyroute2's message classes without its asyncio client; and
+    # of kvmnet.host.rtpack: the start path's link lookups need no pyroute2 at all.
     code = (
         "import sys\n"
         "from kvmnet.host.netlink import Netlink\n"
         "with Netlink() as nl:\n"
-        "    assert 'pyroute2.netlink.rtnl.ifinfmsg' not in sys.modules  # loaded on first use\n"
         "    assert nl.link_exists('lo')\n"
-        "assert 'pyroute2.netlink.rtnl.ifinfmsg' in sys.modules\n"
+        "    assert nl.link_info('lo')['kind'] is None\n"
+        "    assert not any(m.startswith('pyroute2') for m in sys.modules), 'pyroute2 loaded'\n"
+        "    nl.list_routes()  # rtmsg dumps are decoded by pyroute2\n"
+        "assert 'pyroute2.netlink.rtnl.rtmsg' in sys.modules\n"
         "bad = sorted(m for m in sys.modules if m == 'asyncio' or m.startswith(('pyroute2.iproute', "
         "'pyroute2.ndb', 'pyroute2.ipdb')))\n"
         "print(bad)\n"
@@ -472,6 +475,57 @@ def test_opening_the_socket_does_not_import_asyncio() -> None:
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@root_only
+def test_link_replies_read_without_pyroute2_match_pyroute2(ns: NetNS) -> None:
+    # kvmnet.host.rtpack reads RTM_NEWLINK replies itself; the real kernel's replies must read
+    # the same through pyroute2's ifinfmsg, for a bridge with STP, a port and a veth.
+    ns.ip("link", "add", "kvbr0", "address", "52:54:00:00:00:01", "mtu", "1400", "type", "bridge",
+          "stp_state", "1", "forward_delay", "500")
+    ns.ip("link", "add", "kvv0", "mtu", "1400", "type", "veth", "peer", "name", "kvv1")
+    ns.ip("link", "set", "kvv0", "master", "kvbr0")
+    ns.ip("link", "set", "kvbr0", "up")
+
+    def both(nl: Netlink) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        from kvmnet.host import rtnl as rt
+        from kvmnet.host import rtpack
+
+        out = []
+        assert nl._rtnl is not None
+        for name in ("kvbr0", "kvv0", "kvv1", "lo"):
+            body = rtpack.encode("ifinfmsg", {"index": 0}, [("IFLA_IFNAME", name)])
+            assert body is not None
+            (raw,) = nl._rtnl.request_raw(rt.RTM_GETLINK, 0, body)
+            ours = rtpack.decode_link(raw)
+            msg = nl._rtnl.api.ifinfmsg()
+            msg["index"] = 0
+            msg["attrs"] = [("IFLA_IFNAME", name)]
+            (theirs,) = nl._rtnl.request(msg, rt.RTM_GETLINK)
+            info = theirs.get("IFLA_LINKINFO")
+            data = info.get("IFLA_INFO_DATA") if info is not None else None
+            out.append(({k: ours[k] for k in ("index", "flags", "IFLA_IFNAME", "IFLA_ADDRESS",
+                                              "IFLA_MTU", "IFLA_OPERSTATE", "IFLA_MASTER")}
+                        | {"kind": (ours["IFLA_LINKINFO"] or {}).get("IFLA_INFO_KIND"),
+                           "data": (ours["IFLA_LINKINFO"] or {}).get("IFLA_INFO_DATA")},
+                        {k: theirs.get(k) for k in ("index", "flags", "IFLA_IFNAME",
+                                                    "IFLA_ADDRESS", "IFLA_MTU", "IFLA_OPERSTATE",
+                                                    "IFLA_MASTER")}
+                        | {"kind": info.get("IFLA_INFO_KIND") if info is not None else None,
+                           "data": {"IFLA_BR_FORWARD_DELAY": data.get("IFLA_BR_FORWARD_DELAY"),
+                                    "IFLA_BR_STP_STATE": data.get("IFLA_BR_STP_STATE")}
+                           if data is not None and info.get("IFLA_INFO_KIND") == "bridge"
+                           else None}))
+        return out
+
+    pairs = ns.call(with_netlink(both))
+    for ours, theirs in pairs:
+        assert ours == theirs
+    bridge = pairs[0][0]
+    assert bridge["kind"] == "bridge" and bridge["IFLA_MTU"] == 1400
+    assert bridge["IFLA_ADDRESS"] == "52:54:00:00:00:01"
+    assert bridge["data"] == {"IFLA_BR_FORWARD_DELAY": 500, "IFLA_BR_STP_STATE": 1}
+    assert pairs[1][0]["IFLA_MASTER"] == bridge["index"] and pairs[1][0]["kind"] == "veth"
 
 
 def _fresh_python(code: str) -> str:
