@@ -20,12 +20,14 @@ network uses.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
-from .model.frozen import frozen, replace
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from .model.frozen import replace
 
 from .errors import ConflictError, InvalidArgError
 from .model.network import Bridge, Network
-from .store import CorruptStoreError, Peek, Store, canonical_uuid, check_name
+from .store import Peek, Store, canonical_uuid, check_name
 
 #: libvirt's default bridge name template.  libvirt gives up after id 255 (MAX_BRIDGE_ID),
 #: which caps it at 256 networks with generated bridge names; kvmnet goes on while the name
@@ -38,9 +40,10 @@ MAX_IFNAME_BYTES = 15
 MAC_PREFIX = "52:54:00"
 
 
-@frozen
-class Other:
-    """Another network (persistent config or live state) as define sees it."""
+class Other(NamedTuple):
+    """Another network (persistent config or live state) as define sees it.
+
+    A tuple: define builds one per stored file, thousands with a thousand networks."""
 
     name: str
     uuid: str | None
@@ -106,8 +109,9 @@ def assign(net: Network, others: Iterable[Other], previous: Iterable[Peek] = ())
             f"has uuid {net.uuid}; to replace the network, use uuid {prev_uuid} or leave <uuid> "
             "out; to keep both, give the new network another <name>")
     assert net.uuid is not None
+    uuid = canonical_uuid(net.uuid)
     for other in others:
-        if other.uuid is not None and other.uuid == canonical_uuid(net.uuid):
+        if other.uuid is not None and other.uuid == uuid:
             raise ConflictError(
                 f"uuid {net.uuid} is already used by network '{other.name}'; leave <uuid> out "
                 f"to get a fresh one, or undefine '{other.name}' first if it should be replaced")
@@ -156,15 +160,6 @@ def _assign_bridge(net: Network, others: list[Other], previous: list[Peek]) -> N
     return replace(net, bridge=replace(bridge, name=name))
 
 
-def _peek_or_skip(read: Callable[[str], Peek | None], name: str) -> Peek | None:
-    # A damaged file cannot claim a UUID or bridge; and when it is this very
-    # network's, redefining it is how the user repairs it.
-    try:
-        return read(name)
-    except CorruptStoreError:
-        return None
-
-
 def gather(store: Store, name: str, remember: bool = True) -> tuple[list[Other], list[Peek]]:
     """Other networks' identities and bridges, and this name's stored states.
 
@@ -173,21 +168,12 @@ def gather(store: Store, name: str, remember: bool = True) -> tuple[list[Other],
     others: list[Other] = []
     previous: list[Peek] = []
     for entry in store.entries():
-        peeks: list[Peek] = []
-        if entry.persistent:
-            p = _peek_or_skip(store.peek_config, entry.name)
-            if p is not None:
-                peeks.append(p)
-        if entry.active:
-            p = _peek_or_skip(store.peek_status, entry.name)
-            if p is not None:
-                peeks.append(p)
+        peeks = store.peeks(entry)
         if entry.name == name:
             previous.extend(peeks)
             continue
         for p in peeks:
-            others.append(Other(name=entry.name, uuid=p.uuid, bridge=p.bridge,
-                                owns_bridge=p.owns_bridge))
+            others.append(Other(entry.name, p.uuid, p.bridge, p.owns_bridge))
     if remember:
         store.save_peek_cache(complete=True)
     return others, previous

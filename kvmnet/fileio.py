@@ -60,12 +60,14 @@ def fsync_dir(path: str | PathLike[str]) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | PathLike[str], data: bytes, mode: int = 0o644) -> None:
+def atomic_write(path: str | PathLike[str], data: bytes, mode: int = 0o644, *,
+                 durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new file only.
 
     Temp file in the same directory (a dot file, which listings skip), fsync,
     rename over the target, fsync the directory: after a crash the file is
-    either complete or unchanged.
+    either complete or unchanged.  ``durable=False`` skips both fsyncs, for caches
+    whose loss costs only time: readers still never see a partial file.
     """
     target = os.fspath(path)
     directory = os.path.dirname(target) or "."
@@ -79,7 +81,8 @@ def atomic_write(path: str | PathLike[str], data: bytes, mode: int = 0o644) -> N
                 written = os.write(fd, view)
                 view = view[written:]
             os.fchmod(fd, mode)  # umask must not change what we promise
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, target)
@@ -89,4 +92,5 @@ def atomic_write(path: str | PathLike[str], data: bytes, mode: int = 0o644) -> N
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(directory)
+    if durable:
+        fsync_dir(directory)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     class HostView(Protocol):
         def link_info(self, name: str) -> dict[str, Any] | None: ...
-        def list_addresses(self) -> list[Any]: ...
+        def addresses_within(self, spans: Iterable[tuple[int, int, int]]) -> list[Any]: ...
 
 PROGRAMS = {
     "dnsmasq": "the dnsmasq-base package (it serves DHCP and DNS to the network's guests)",
@@ -101,7 +101,7 @@ def conflicts(program: Program, host: HostView, *, own_links: Iterable[str] = ()
 
     if ours:
         seen: set[str] = set()
-        for addr in host.list_addresses():
+        for addr in host.addresses_within(ours):
             if addr.ifname == bridge or addr.ifname in owned or addr.prefixlen == 0:
                 continue
             other = clash(addr.address, addr.prefixlen)
@@ -111,7 +111,7 @@ def conflicts(program: Program, host: HostView, *, own_links: Iterable[str] = ()
                 where = (f"network '{owner}' ({other} on {addr.ifname})" if owner
                          else f"{other} on {addr.ifname}")
                 problems.append(f"network '{net}' overlaps {where}: choose another subnet")
-        for route in procnet.read_routes():
+        for route in procnet.routes_within(ours):
             if route.prefixlen == 0 or route.ifname == bridge or route.ifname in owned:
                 continue
             other = clash(route.dst, route.prefixlen)

@@ -135,12 +135,16 @@ def _apply(p: Program, rt: Runtime, rec: Record, nl: Any, host: Host,
                 host.sysctl_write(s["key"], s["value"])
         else:
             host.sysctl_write(s["key"], s["value"])
+    if br is not None:
+        # Up before the addresses, once IPv6 is off where unused: an address on a link that
+        # is up brings its local, prefix and broadcast routes in one kernel call, so every
+        # other dnsmasq (they listen for route changes) wakes once per start, not twice;
+        # with a thousand networks each wake-up storm costs ~25 ms.
+        nl.set_link_up(br["name"])
     for a in p["addresses"]:
         # no DAD: the bridge is the only router of its own subnet, and dnsmasq binds the
         # address right away (a tentative IPv6 address cannot be bound)
         nl.add_address(a["ifname"], a["address"], a["prefixlen"], nodad=":" in a["address"])
-    if br is not None:
-        nl.set_link_up(br["name"])
     for r in p["routes"]:
         nl.add_route(r["dst"], r["prefixlen"], r["gateway"], metric=r["metric"])
     if p.get("nft_start"):

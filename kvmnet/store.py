@@ -430,30 +430,47 @@ class Store:
     def peek_config(self, name: str) -> Peek | None:
         if not is_safe_name(name):
             return None
-        return self._peek(self.config_path(name))
+        return self._peek(os.path.join(self.paths.networks, name + _SUFFIX))
 
     def peek_status(self, name: str) -> Peek | None:
         if not is_safe_name(name):
             return None
-        return self._peek(self.status_path(name))
+        return self._peek(os.path.join(self.paths.run_networks, name + _SUFFIX))
 
-    def _peek(self, path: Path) -> Peek | None:
+    def peeks(self, entry: Entry) -> list[Peek]:
+        """The peeks of an entry's stored config and live state (a damaged file is left out:
+        it claims no UUID or bridge, and redefining the network is how it gets repaired)."""
+        out = []
+        fname = entry.name + _SUFFIX
+        for present, directory in ((entry.persistent, self.paths.networks),
+                                   (entry.active, self.paths.run_networks)):
+            if present:
+                try:
+                    p = self._peek(os.path.join(directory, fname))
+                except CorruptStoreError:
+                    continue
+                if p is not None:
+                    out.append(p)
+        return out
+
+    def _peek(self, path: str) -> Peek | None:
         # Peeks are cached by file identity (inode, size, mtime): define checks every other
         # network's name, UUID and bridge, and re-reading N files would make each define
-        # cost O(N) parses; a stat per file is ~100 times cheaper.
+        # cost O(N) parses; a stat per file is ~100 times cheaper.  Plain strings, not
+        # Paths: this runs twice per stored network on every define.
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
         sig = [st.st_ino, st.st_size, st.st_mtime_ns]
         cache = self._peek_cache()
-        key = str(path)
-        self._peek_seen.add(key)
-        hit = cache.get(key)
+        self._peek_seen.add(path)
+        hit = cache.get(path)
         if hit is not None and hit[0] == sig:
             return Peek(*hit[1])
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                data = f.read()
         except (FileNotFoundError, NotADirectoryError):
             return None
         try:
@@ -462,7 +479,7 @@ class Store:
             raise CorruptStoreError(
                 f"stored file {path} cannot be read: {exc.message}; fix the file by hand "
                 "or remove it") from None
-        cache[key] = [sig, [peek.name, peek.uuid, peek.mode, peek.bridge, peek.mac]]
+        cache[path] = [sig, [peek.name, peek.uuid, peek.mode, peek.bridge, peek.mac]]
         self._peek_dirty = True
         return peek
 
@@ -488,8 +505,9 @@ class Store:
                 else self._peeks)
         try:
             self.paths.etc.mkdir(parents=True, exist_ok=True)
+            # no fsync: a cache lost or torn in a crash only costs one full read again
             atomic_write(self.paths.etc / ".peek-cache.json", json.dumps(kept).encode("utf-8"),
-                         mode=0o600)
+                         mode=0o600, durable=False)
         except OSError:
             pass  # a cache: losing it costs time, never correctness
         self._peek_dirty = False
