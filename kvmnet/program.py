@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
     Program = dict[str, Any]
 
-FORMAT = 4
+# Bump when what a definition compiles to changes (renderers, program layout): programs
+# cached by an older kvmnet of the same version are then compiled again.
+FORMAT = 5
 
 
 def cache_key(definition: str, root: str) -> str:

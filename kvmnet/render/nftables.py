@@ -316,13 +316,17 @@ def _nat_rules(c: _Checked) -> list[str]:
             match = f"{fam} saddr {subnet}"
             rules += [f"{match} {fam} daddr {dest}{out} counter return" for dest in keep]
             leaving = f"{match} {fam} daddr != {subnet}{out} counter"
+            # One rule per protocol, as libvirt's -p tcp / -p udp rules: "{ tcp, udp }" would
+            # be an anonymous set per network, which every later nft transaction lists again.
             if fam == "ip" and c.fw.nat_addr_range is not None:
                 first, last = c.fw.nat_addr_range
                 addrs = first if first == last else f"{first}-{last}"
-                rules.append(f"meta l4proto {{ tcp, udp }} {leaving} snat ip to {addrs}{ports}")
+                rules += [f"meta l4proto {proto} {leaving} snat ip to {addrs}{ports}"
+                          for proto in ("tcp", "udp")]
                 rules.append(f"{leaving} snat ip to {addrs}")
             else:
-                rules.append(f"meta l4proto {{ tcp, udp }} {leaving} masquerade to {ports}")
+                rules += [f"meta l4proto {proto} {leaving} masquerade to {ports}"
+                          for proto in ("tcp", "udp")]
                 rules.append(f"{leaving} masquerade")
     return rules
 

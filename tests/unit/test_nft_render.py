@@ -81,7 +81,8 @@ NAT_DEFAULT_START = (
     flush chain inet kvmnet nat_default_37a8eec1ce
     add rule inet kvmnet nat_default_37a8eec1ce ip saddr 192.168.122.0/24 ip daddr 224.0.0.0/24 counter return
     add rule inet kvmnet nat_default_37a8eec1ce ip saddr 192.168.122.0/24 ip daddr 255.255.255.255 counter return
-    add rule inet kvmnet nat_default_37a8eec1ce meta l4proto { tcp, udp } ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 counter masquerade to :1024-65535
+    add rule inet kvmnet nat_default_37a8eec1ce meta l4proto tcp ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 counter masquerade to :1024-65535
+    add rule inet kvmnet nat_default_37a8eec1ce meta l4proto udp ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 counter masquerade to :1024-65535
     add rule inet kvmnet nat_default_37a8eec1ce ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 counter masquerade
     add element inet kvmnet bridges { "virbr0" : jump fwd_default_37a8eec1ce }
     add element inet kvmnet host_in { "virbr0" . ipv4 . udp . 67, "virbr0" . ipv4 . udp . 53, "virbr0" . ipv4 . tcp . 53 }
@@ -213,10 +214,12 @@ def test_nat_ipv6_and_port_range_golden() -> None:
         flush chain inet kvmnet nat_v6n_ff2107b73b
         add rule inet kvmnet nat_v6n_ff2107b73b ip saddr 192.168.122.0/24 ip daddr 224.0.0.0/24 counter return
         add rule inet kvmnet nat_v6n_ff2107b73b ip saddr 192.168.122.0/24 ip daddr 255.255.255.255 counter return
-        add rule inet kvmnet nat_v6n_ff2107b73b meta l4proto { tcp, udp } ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 counter masquerade to :500-1000
+        add rule inet kvmnet nat_v6n_ff2107b73b meta l4proto tcp ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 counter masquerade to :500-1000
+        add rule inet kvmnet nat_v6n_ff2107b73b meta l4proto udp ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 counter masquerade to :500-1000
         add rule inet kvmnet nat_v6n_ff2107b73b ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 counter masquerade
         add rule inet kvmnet nat_v6n_ff2107b73b ip6 saddr 2001:db8:ca2:2::/64 ip6 daddr ff02::/16 counter return
-        add rule inet kvmnet nat_v6n_ff2107b73b meta l4proto { tcp, udp } ip6 saddr 2001:db8:ca2:2::/64 ip6 daddr != 2001:db8:ca2:2::/64 counter masquerade to :500-1000
+        add rule inet kvmnet nat_v6n_ff2107b73b meta l4proto tcp ip6 saddr 2001:db8:ca2:2::/64 ip6 daddr != 2001:db8:ca2:2::/64 counter masquerade to :500-1000
+        add rule inet kvmnet nat_v6n_ff2107b73b meta l4proto udp ip6 saddr 2001:db8:ca2:2::/64 ip6 daddr != 2001:db8:ca2:2::/64 counter masquerade to :500-1000
         add rule inet kvmnet nat_v6n_ff2107b73b ip6 saddr 2001:db8:ca2:2::/64 ip6 daddr != 2001:db8:ca2:2::/64 counter masquerade
         add element inet kvmnet bridges { "virbr4" : jump fwd_v6n_ff2107b73b }
         """) in text
@@ -237,7 +240,8 @@ def test_nat_address_range_golden() -> None:
         flush chain inet kvmnet nat_rng_b1dc753bc8
         add rule inet kvmnet nat_rng_b1dc753bc8 ip saddr 10.0.0.0/24 ip daddr 224.0.0.0/24 counter return
         add rule inet kvmnet nat_rng_b1dc753bc8 ip saddr 10.0.0.0/24 ip daddr 255.255.255.255 counter return
-        add rule inet kvmnet nat_rng_b1dc753bc8 meta l4proto { tcp, udp } ip saddr 10.0.0.0/24 ip daddr != 10.0.0.0/24 counter snat ip to 1.2.3.4-1.2.3.10:500-1000
+        add rule inet kvmnet nat_rng_b1dc753bc8 meta l4proto tcp ip saddr 10.0.0.0/24 ip daddr != 10.0.0.0/24 counter snat ip to 1.2.3.4-1.2.3.10:500-1000
+        add rule inet kvmnet nat_rng_b1dc753bc8 meta l4proto udp ip saddr 10.0.0.0/24 ip daddr != 10.0.0.0/24 counter snat ip to 1.2.3.4-1.2.3.10:500-1000
         add rule inet kvmnet nat_rng_b1dc753bc8 ip saddr 10.0.0.0/24 ip daddr != 10.0.0.0/24 counter snat ip to 1.2.3.4-1.2.3.10
         add element inet kvmnet bridges { "virbr5" : jump fwd_rng_b1dc753bc8 }
         add element inet kvmnet nat_bridges { "virbr5" : jump nat_rng_b1dc753bc8 }
@@ -265,7 +269,8 @@ def test_forward_dev_golden() -> None:
         flush chain inet kvmnet nat_dev_ef260e9aa3
         add rule inet kvmnet nat_dev_ef260e9aa3 ip saddr 192.168.122.0/24 ip daddr 224.0.0.0/24 oifname "enp0s7" counter return
         add rule inet kvmnet nat_dev_ef260e9aa3 ip saddr 192.168.122.0/24 ip daddr 255.255.255.255 oifname "enp0s7" counter return
-        add rule inet kvmnet nat_dev_ef260e9aa3 meta l4proto { tcp, udp } ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 oifname "enp0s7" counter masquerade to :1024-65535
+        add rule inet kvmnet nat_dev_ef260e9aa3 meta l4proto tcp ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 oifname "enp0s7" counter masquerade to :1024-65535
+        add rule inet kvmnet nat_dev_ef260e9aa3 meta l4proto udp ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 oifname "enp0s7" counter masquerade to :1024-65535
         add rule inet kvmnet nat_dev_ef260e9aa3 ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 oifname "enp0s7" counter masquerade
         add element inet kvmnet bridges { "virbr6" : jump fwd_dev_ef260e9aa3 }
         add element inet kvmnet host_in { "virbr6" . ipv4 . udp . 67, "virbr6" . ipv4 . udp . 53, "virbr6" . ipv4 . tcp . 53, "virbr6" . ipv4 . udp . 69 }
