@@ -167,13 +167,12 @@ def gather(store: Store, name: str, remember: bool = True) -> tuple[list[Other],
     """
     others: list[Other] = []
     previous: list[Peek] = []
-    for entry in store.entries():
-        peeks = store.peeks(entry)
-        if entry.name == name:
+    for other, peeks in store.all_peeks().items():
+        if other == name:
             previous.extend(peeks)
             continue
         for p in peeks:
-            others.append(Other(entry.name, p.uuid, p.bridge, p.owns_bridge))
+            others.append(Other(other, p.uuid, p.bridge, p.owns_bridge))
     if remember:
         store.save_peek_cache(complete=True)
     return others, previous

@@ -135,3 +135,36 @@ def test_two_nat_networks_are_kept_apart(kvenv: KvEnv) -> None:
     assert kvenv.connect(a.ns, WAN_IP) == f"ok {lease_a.ip}"
     assert kvenv.connect(b.ns, WAN_IP) == f"ok {lease_b.ip}"
     assert _peers(log) == [WAN_HOST_IP, WAN_HOST_IP]
+
+
+def test_ipv6_forwarding_keeps_router_advertisements_on_the_uplink(kvenv: KvEnv) -> None:
+    # libvirt refuses to start an IPv6 routed network when an uplink with an IPv6 default route
+    # has accept_ra=1 (forwarding would make the kernel drop that route's RAs); kvmnet sets
+    # accept_ra=2 on exactly that interface, says so, and starts.
+    kvenv.wan()
+    host = kvenv.host
+
+    def sysctl(key: str) -> str:
+        return host.run(["sysctl", "-n", key]).stdout.strip()
+
+    host.ip("-6", "addr", "add", "2001:db8:ff::1/64", "dev", "vwan", "nodad")
+    host.ip("-6", "route", "add", "default", "via", "2001:db8:ff::2", "dev", "vwan")
+    host.run(["sysctl", "-qw", "net.ipv6.conf.vwan.accept_ra=1"])
+    assert sysctl("net.ipv6.conf.all.forwarding") == "0"
+    # a second uplink with accept_ra=1 but no default route is left alone
+    host.ip("link", "add", "vside", "type", "veth", "peer", "name", "vside1")
+    host.run(["sysctl", "-qw", "net.ipv6.conf.vside.accept_ra=1"])
+
+    text = ("<network>\n  <name>v6route</name>\n  <forward mode='route'/>\n"
+            "  <bridge name='virbr6' stp='on' delay='0'/>\n"
+            "  <ip family='ipv6' address='2001:db8:ca2:3::1' prefix='64'/>\n</network>\n")
+    kvenv.define(text)
+    proc = kvenv.ok("net-start", "v6route")
+    assert "set net.ipv6.conf.vwan.accept_ra=2" in proc.stderr, proc.stderr
+    assert "vside" not in proc.stderr, proc.stderr
+    assert sysctl("net.ipv6.conf.all.forwarding") == "1"
+    assert sysctl("net.ipv6.conf.vwan.accept_ra") == "2"
+    assert sysctl("net.ipv6.conf.vside.accept_ra") == "1"
+    routes = host.run(["ip", "-6", "route", "show", "default"]).stdout
+    assert "via 2001:db8:ff::2 dev vwan" in routes, routes
+    kvenv.ok("net-destroy", "v6route")

@@ -291,3 +291,34 @@ def test_list_and_info_show_live_state(root: Path, tmp_path: Path) -> None:
     assert "<name>trans</name>" in cli(root, "net-dumpxml", "trans")[1]
     rc, _, err = cli(root, "net-undefine", "trans")
     assert rc == 1 and "transient" in err
+
+
+# -- the plain net-start/net-destroy forms skip argparse (kvmnet.cli.entry) --------------------
+
+
+def test_plain_forms_are_recognised_exactly() -> None:
+    from kvmnet.cli.entry import plain
+
+    assert plain(["net-start", "n1"]) == (None, False, "net-start", "n1")
+    assert plain(["-q", "--root", "/r", "net-destroy", "n1"]) == ("/r", True, "net-destroy", "n1")
+    assert plain(["--quiet", "net-destroy", "n1"]) == (None, True, "net-destroy", "n1")
+    for argv in (["net-start"], ["net-start", "n1", "extra"], ["net-start", "--help"],
+                 ["net-start", "-x"], ["--debug", "net-start", "n1"], ["net-list", "n1"],
+                 ["--root", "net-start", "n1"], ["net-start", "--", "n1"], [], ["-q"],
+                 ["net-undefine", "n1"], ["--qu", "net-start", "n1"]):
+        assert plain(argv) is None, argv
+
+
+def test_plain_forms_answer_as_the_parser_path(root: Path, tmp_path: Path) -> None:
+    # "net-start -- NAME" is not a plain form, so it goes through argparse: both paths must
+    # print the same thing and exit alike, for successes and for each kind of error.
+    define(root, tmp_path, "inactive1")
+    for args in (("net-start", "nosuch"), ("net-destroy", "nosuch"),
+                 ("net-destroy", "inactive1"), ("net-start", "bad/name"),
+                 ("-q", "net-destroy", "nosuch")):
+        verb_at = args.index(args[-2])
+        full = (*args[:verb_at + 1], "--", args[-1])
+        quick, parsed = run(root, *args), run(root, *full)
+        assert (quick.returncode, quick.stdout, quick.stderr) == \
+            (parsed.returncode, parsed.stdout, parsed.stderr), args
+        assert quick.returncode == 1 and quick.stderr.startswith("error: "), quick.stderr
