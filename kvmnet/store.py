@@ -445,21 +445,36 @@ class Store:
         this runs on every define, so it avoids per-name lookups (damaged files are left
         out, as in :meth:`peeks`)."""
         out: dict[str, list[Peek]] = {}
+        cache = self._peek_cache()
+        seen = self._peek_seen
         for directory in (os.fspath(self.paths.networks), os.fspath(self.paths.run_networks)):
             try:
                 with os.scandir(directory) as it:
-                    files = [e.name for e in it]
+                    entries = [e for e in it if e.name.endswith(_SUFFIX)]
             except (FileNotFoundError, NotADirectoryError):
                 continue
             prefix = directory.rstrip("/") + "/"
-            for fname in files:
-                if not fname.endswith(_SUFFIX) or fname.startswith(".") or len(fname) <= 4:
-                    continue
+            for entry in entries:
+                fname = entry.name
                 name = fname[:-4]
-                if not is_safe_name(name):
+                if fname[:1] == "." or not name or not is_safe_name(name):
                     continue
+                path = prefix + fname
+                # the cache hit, inline (the rest is _peek's): ~1 µs a file counts here
+                hit = cache.get(path)
+                if hit is not None:
+                    try:
+                        st = entry.stat()
+                    except (FileNotFoundError, NotADirectoryError):
+                        continue
+                    sig = hit[0]
+                    if (sig[0] == st.st_ino and sig[1] == st.st_size
+                            and sig[2] == st.st_mtime_ns):
+                        seen.add(path)
+                        out.setdefault(name, []).append(Peek(*hit[1]))
+                        continue
                 try:
-                    p = self._peek(prefix + fname)
+                    p = self._peek(path)
                 except CorruptStoreError:
                     p = None
                 if p is not None:

@@ -670,3 +670,49 @@ def test_default_on_link_and_foreign_routes(ns: NetNS) -> None:
     assert ns.ip_json("route", "show", "default") == []
     assert ns.ip_json("route", "show", "203.0.113.0/24") == []
     assert ns.ip_json("route", "show", "198.51.100.0/24") == []
+
+
+@root_only
+def test_conflict_lookups_match_the_full_listings(ns: NetNS) -> None:
+    # addresses_within and routes_within compare integers straight from the kernel's dumps;
+    # they must find exactly what filtering the full, decoded listings finds.
+    import ipaddress
+
+    from kvmnet.host import procnet
+    from kvmnet.preflight import _span
+
+    for i in range(1, 6):
+        ns.ip("link", "add", f"b{i}", "type", "bridge")
+        ns.ip("link", "set", f"b{i}", "up")
+    ns.ip("addr", "add", "10.1.1.1/24", "dev", "b1")
+    ns.ip("addr", "add", "10.1.2.5/16", "dev", "b2")
+    ns.ip("addr", "add", "192.168.5.1/32", "dev", "b3")
+    ns.ip("addr", "add", "10.9.9.1", "peer", "10.1.1.77/32", "dev", "b4")
+    ns.ip("addr", "add", "fd00:1::1/64", "dev", "b5", "nodad")
+    ns.ip("addr", "add", "2001:db8::1/48", "dev", "b5", "nodad")
+    ns.ip("route", "add", "172.16.0.0/12", "via", "10.1.1.2")
+    cases = [("10.1.1.1", 24), ("10.1.0.0", 16), ("10.2.0.0", 16), ("192.168.5.0", 24),
+             ("10.1.1.64", 26), ("172.20.0.0", 16), ("fd00:1::", 48), ("2001:db8:0:5::", 64),
+             ("fe80::", 10), ("0.0.0.0", 0)]
+
+    def both(nl: Netlink) -> list[tuple[Any, Any, Any, Any]]:
+        full, routes = nl.list_addresses(), procnet.read_routes()
+        out = []
+        for addr, plen in cases:
+            net = ipaddress.ip_network(f"{addr}/{plen}", strict=False)
+
+            def hit(a: str, p: int, v: int) -> bool:
+                return v == net.version and ipaddress.ip_network(f"{a}/{p}", strict=False).overlaps(net)
+            out.append((nl.addresses_within([_span(addr, plen)]),
+                        [a for a in full if hit(a.address, a.prefixlen, a.family)],
+                        procnet.routes_within([_span(addr, plen)]),
+                        [r for r in routes if hit(r.dst, r.prefixlen, r.family)]))
+        return out
+
+    results = ns.call(with_netlink(both))
+    for (addr, plen), (fast_a, slow_a, fast_r, slow_r) in zip(cases, results):
+        assert fast_a == slow_a, (addr, plen)
+        assert fast_r == slow_r, (addr, plen)
+    names = {(a, p): [x.ifname for x in r[0]] for (a, p), r in zip(cases, results)}
+    assert names[("10.1.1.1", 24)] == ["b1", "b2"]  # the peer of b4 is a route, not an address
+    assert [r.dst for r in results[5][2]] == ["172.16.0.0"]
