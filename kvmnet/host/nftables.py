@@ -16,6 +16,7 @@ The log shows the same ``nft -f -`` command either way.
 from __future__ import annotations
 
 import ctypes
+import os
 
 from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
@@ -90,7 +91,8 @@ NFT_CTX_DRY_RUN = 1 << 0  # nft_ctx_set_dry_run: "nft -c"
 class _Libnftables:
     """libnftables through ctypes: just the calls a transaction needs.
 
-    One context (and so one netlink socket) per process, kept open: closing an nftables
+    One context (and so one netlink socket) per process and network namespace, kept open
+    (one transaction at a time), never freed: closing an nftables
     socket right after a transaction that removed something waits in the kernel for the
     removal's RCU grace period (nf_tables flushes its pending destroy work on socket
     release), 6-28 ms measured here -- a tenth of a cold ``net-destroy``.  Left open, the
@@ -113,20 +115,23 @@ class _Libnftables:
         lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         lib.nft_run_cmd_from_buffer.restype = ctypes.c_int
         self.lib = lib
-        self._ctx: int | None = None
-        self._lock = threading.Lock()  # one transaction at a time on the shared context
+        # (pid, network namespace inode) -> context: a context's socket lives in the namespace
+        # it was opened in, so a forked child, or a thread in another namespace, gets its own
+        self._contexts: dict[tuple[int, int], int] = {}
+        self._lock = threading.Lock()  # one transaction at a time on a context
 
     def run(self, document: str, check_only: bool) -> tuple[int, str]:
         lib = self.lib
         with self._lock:
-            if self._ctx is None:
+            owner = (os.getpid(), os.stat("/proc/thread-self/ns/net").st_ino)
+            ctx = self._contexts.get(owner)
+            if ctx is None:
                 ctx = lib.nft_ctx_new(0)
                 if not ctx:
                     return -1, "libnftables could not create a context (out of memory?)"
                 lib.nft_ctx_buffer_output(ctx)
                 lib.nft_ctx_buffer_error(ctx)
-                self._ctx = ctx
-            ctx = self._ctx
+                self._contexts[owner] = ctx
             lib.nft_ctx_set_dry_run(ctx, check_only)
             rc = lib.nft_run_cmd_from_buffer(ctx, document.encode("utf-8"))
             # reading a buffer also empties it for the next transaction

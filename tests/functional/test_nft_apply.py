@@ -452,3 +452,39 @@ def test_start_and_destroy_cost_stays_low_with_1000_networks(lab: Lab) -> None:
     print(f"\nnft -f with 1 network present: start {one[0] * 1000:.1f} ms, destroy {one[1] * 1000:.1f} ms;"
           f" with 1000: start {thousand[0] * 1000:.1f} ms, destroy {thousand[1] * 1000:.1f} ms")
     assert thousand[0] < 1.0 and thousand[1] < 1.0
+
+
+def test_the_kept_libnftables_context_follows_the_namespace_and_reports_each_error_once() -> None:
+    # kvmnet keeps one libnftables context per process and network namespace (closing one
+    # right after a removal waits for an RCU grace period): each transaction must still see
+    # only its own errors, a dry run must change nothing, and a process that moves to another
+    # namespace -- or a child forked from one that used the library -- must not reach back
+    # into the old one.
+    with NetNS("nfa") as a, NetNS("nfb") as b:
+        b_path = f"/run/netns/{b.name}"
+
+        def work() -> list[object]:
+            import ctypes
+            import os
+
+            out: list[object] = []
+            try:
+                host_nft.apply("add rule inet nosuchtable nosuchchain counter\n")
+            except HostError as exc:
+                out.append("nosuchtable" in str(exc))
+            host_nft.check("add table inet kvdry\n")
+            host_nft.apply("add table inet kva\n")
+            try:
+                host_nft.apply("add rule inet kva nochain counter\n")
+            except HostError as exc:
+                out.append(("nosuchtable" not in str(exc), "nochain" in str(exc)))
+            fd = os.open(b_path, os.O_RDONLY)
+            assert ctypes.CDLL(None, use_errno=True).setns(fd, 0) == 0
+            host_nft.apply("add table inet kvb\n")
+            return out
+
+        assert a.call(work) == [True, (True, True)]
+        tables_a = a.run(["nft", "list", "tables"]).stdout
+        tables_b = b.run(["nft", "list", "tables"]).stdout
+        assert "kva" in tables_a and "kvb" not in tables_a and "kvdry" not in tables_a
+        assert "kvb" in tables_b and "kva" not in tables_b
