@@ -448,8 +448,13 @@ def test_netns_fixture(netns: Callable[[str], NetNS]) -> None:
     a = netns("fx")
     b = netns("fx")
     assert a.name != b.name and a.name.startswith("kvh-fx-")
-    a.popen(["sleep", "30"])
-    assert len(a.pids()) == 1
+    p = a.popen(["sleep", "30"])
+    # "ip netns exec" joins the namespace after Popen returns: wait until it has (a loaded
+    # machine once took longer than the first look)
+    deadline = time.monotonic() + 10
+    while not a.pids() and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.02)
+    assert a.pids() == [p.pid]
 
 
 # -- the synchronous rtnetlink transport (kvmnet.host.rtnl) --------------------------------------
