@@ -28,6 +28,7 @@ expat parser, so ``kvmnet net-list`` never imports lxml.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 from pathlib import Path
 
@@ -442,11 +443,9 @@ class Store:
     def all_peeks(self) -> dict[str, list[Peek]]:
         """Every network's peeks, stored config first, then live state (what define compares a
         new definition with).  One pass over the two directories: with a thousand networks
-        this runs on every define, so it avoids per-name lookups (damaged files are left
-        out, as in :meth:`peeks`)."""
+        this runs on every define, so it avoids per-name lookups.  A damaged file is left out:
+        it claims no UUID or bridge, and redefining the network is how it gets repaired."""
         out: dict[str, list[Peek]] = {}
-        cache = self._peek_cache()
-        seen = self._peek_seen
         for directory in (os.fspath(self.paths.networks), os.fspath(self.paths.run_networks)):
             try:
                 with os.scandir(directory) as it:
@@ -459,35 +458,21 @@ class Store:
                 name = fname[:-4]
                 if fname[:1] == "." or not name or not is_safe_name(name):
                     continue
-                path = prefix + fname
-                # the cache hit, inline (the rest is _peek's): ~1 µs a file counts here
-                hit = cache.get(path)
-                if hit is not None:
-                    try:
-                        st = entry.stat()
-                    except (FileNotFoundError, NotADirectoryError):
-                        continue
-                    sig = hit[0]
-                    if (sig[0] == st.st_ino and sig[1] == st.st_size
-                            and sig[2] == st.st_mtime_ns):
-                        seen.add(path)
-                        out.setdefault(name, []).append(Peek(*hit[1]))
-                        continue
                 try:
-                    p = self._peek(path)
+                    p = self._peek(prefix + fname, entry.stat)
                 except CorruptStoreError:
                     p = None
                 if p is not None:
                     out.setdefault(name, []).append(p)
         return out
 
-    def _peek(self, path: str) -> Peek | None:
+    def _peek(self, path: str, stat: Callable[[], os.stat_result] | None = None) -> Peek | None:
         # Peeks are cached by file identity (inode, size, mtime): define checks every other
         # network's name, UUID and bridge, and re-reading N files would make each define
         # cost O(N) parses; a stat per file is ~100 times cheaper.  Plain strings, not
         # Paths: this runs twice per stored network on every define.
         try:
-            st = os.stat(path)
+            st = stat() if stat is not None else os.stat(path)  # a DirEntry's stat: no lookup
         except (FileNotFoundError, NotADirectoryError):
             return None
         sig = [st.st_ino, st.st_size, st.st_mtime_ns]

@@ -37,7 +37,7 @@ from __future__ import annotations
 import _socket as socket  # the C module: see rtnl.py
 import errno as errno_mod
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 from kvmnet.log import get as get_logger
@@ -523,6 +523,27 @@ class Netlink:
         The dump is read raw (header and address attributes only): with a thousand
         networks, decoding every attribute of every reply with pyroute2 took ~1 s.
         """
+        return self._addresses(None)
+
+    def addresses_within(self, spans: Iterable[tuple[int, int, int]]) -> list[Address]:
+        """The addresses whose subnet overlaps one of ``spans`` (IP version, first, last).
+
+        Compared as integers straight from the dump; interface names are looked up only
+        for the matches (a thousand networks make a thousand addresses, and naming each
+        cost ~10 ms of every ``net-start``'s conflict check).
+        """
+        from kvmnet.host.procnet import overlaps
+
+        spans = list(spans)
+
+        def keep(version: int, raw: bytes, prefixlen: int) -> bool:
+            host = (1 << (len(raw) * 8 - prefixlen)) - 1
+            first = int.from_bytes(raw, "big") & ~host
+            return overlaps(spans, version, first, first | host)
+
+        return self._addresses(keep)
+
+    def _addresses(self, keep: Callable[[int, bytes, int], bool] | None) -> list[Address]:
         try:
             payloads = self._request("ifaddrmsg", rtnl.RTM_GETADDR, {}, flags=rtnl.NLM_F_DUMP,
                                      raw=True)
@@ -534,69 +555,16 @@ class Netlink:
             family, prefixlen, index, raw_addr = rtnl.parse_ifaddr(payload)
             if raw_addr is None or family not in (socket.AF_INET, socket.AF_INET6):
                 continue
+            version = 4 if family == socket.AF_INET else 6
+            if keep is not None and not keep(version, raw_addr, prefixlen):
+                continue
             if index not in names:
                 try:
                     names[index] = socket.if_indextoname(index)
                 except OSError:
                     names[index] = str(index)
             out.append(Address(names[index], socket.inet_ntop(family, raw_addr), prefixlen,
-                               4 if family == socket.AF_INET else 6))
-        return out
-
-    def addresses_within(self, spans: Iterable[tuple[int, int, int]]) -> list[Address]:
-        """The addresses whose subnet overlaps one of ``spans`` (IP version, first, last).
-
-        Compared as integers straight from the dump, the address attributes read in place;
-        interface names are looked up only for the matches (a thousand networks make a
-        thousand addresses, and decoding and naming each cost ~10 ms of every
-        ``net-start``'s conflict check).
-        """
-        wanted: dict[int, list[tuple[int, int]]] = {4: [], 6: []}  # version -> [(first, last)]
-        for version, first, last in spans:
-            wanted[version].append((first, last))
-        try:
-            payloads = self._request("ifaddrmsg", rtnl.RTM_GETADDR, {}, flags=rtnl.NLM_F_DUMP,
-                                     raw=True)
-        except RtnlError as exc:
-            raise exc.diagnose("ip addr show", "listing addresses") from exc
-        matches = []
-        for payload in payloads:
-            family, prefixlen = payload[0], payload[1]
-            ours = wanted[4] if family == socket.AF_INET else (
-                wanted[6] if family == socket.AF_INET6 else None)
-            if not ours:
-                continue
-            size = 4 if family == socket.AF_INET else 16
-            found: dict[int, int] = {}  # IFA_ADDRESS (1) / IFA_LOCAL (2) -> attribute offset
-            offset, end = 8, len(payload)
-            while offset + 4 <= end:
-                length = payload[offset] | payload[offset + 1] << 8
-                kind = payload[offset + 2] | (payload[offset + 3] & 0x3F) << 8
-                if length < 4:
-                    break
-                if kind in (1, 2) and length == 4 + size:
-                    found[kind] = offset + 4
-                offset += (length + 3) & ~3
-            # the address itself, as parse_ifaddr reads it: IFA_LOCAL first for IPv4 (on a
-            # point-to-point link IFA_ADDRESS is the peer, which the route check covers)
-            at = found.get(2 if family == socket.AF_INET and 2 in found else 1, found.get(2))
-            if at is None:
-                continue
-            host = (1 << (size * 8 - prefixlen)) - 1
-            first = int.from_bytes(payload[at:at + size], "big") & ~host
-            if any(first <= hi and lo <= first | host for lo, hi in ours):
-                matches.append(payload)
-        out: list[Address] = []
-        for payload in matches:  # the few clashes: decoded and named as list_addresses does
-            family, prefixlen, index, raw_addr = rtnl.parse_ifaddr(payload)
-            if raw_addr is None:
-                continue
-            try:
-                ifname = socket.if_indextoname(index)
-            except OSError:
-                ifname = str(index)
-            out.append(Address(ifname, socket.inet_ntop(family, raw_addr), prefixlen,
-                               4 if family == socket.AF_INET else 6))
+                               version))
         return out
 
     # -- routes --------------------------------------------------------------------------------
