@@ -140,68 +140,31 @@ def _apply(p: Program, rt: Runtime, rec: Record, nl: Any, host: Host,
         # is up brings its local, prefix and broadcast routes in one kernel call, so every
         # other dnsmasq (they listen for route changes) wakes once per start, not twice.
         nl.set_link_up(br["name"])
-    # The addresses and routes go in from a thread while this one applies the nft document
-    # and writes the dnsmasq files, which need neither: each route change wakes every
-    # dnsmasq of the namespace from inside our netlink call (~20 ms of kernel time with a
-    # thousand networks).  dnsmasq itself starts only once the addresses are in place.
-    addressing = _Worker(lambda: _add_addresses(p, nl))
-    try:
-        if p.get("nft_start"):
-            rec.add("nft", destroy=p["nft_destroy"])
-            try:
-                # the common case: kvmnet's base is in place, add just this network
-                host.nft_apply(p.get("nft_start_fast") or p["nft_start"])
-            except KvmnetError:
-                host.nft_apply(p["nft_start"])  # first network here, or a stale base: all of it
-            fault_point("after", "nft")
-        dm = p.get("dnsmasq")
-        if dm is not None:
-            files: dict[str, str] = dict(dm["files"])
-            files[str(rt.servers)] = upstream_servers()
-            rec.add("files", paths=[*files, str(rt.leases), str(rt.leases) + ".lock"])
-            for path, text in files.items():
-                write_file(Path(path), text, mode=0o755 if path == str(rt.helper) else 0o644)
-            fault_point("after", "files")
-    except BaseException:
-        addressing.join(reraise=False)  # this thread's error is the one to report
-        raise
-    addressing.join()
-    if dm is not None:
-        rec.add("dnsmasq", pid_file=str(rt.pid_file), conf=str(rt.conf))
-        host.dnsmasq_start(str(rt.conf), str(rt.pid_file))
-        fault_point("after", "dnsmasq")
-
-
-def _add_addresses(p: Program, nl: Any) -> None:
     for a in p["addresses"]:
         # no DAD: the bridge is the only router of its own subnet, and dnsmasq binds the
         # address right away (a tentative IPv6 address cannot be bound)
         nl.add_address(a["ifname"], a["address"], a["prefixlen"], nodad=":" in a["address"])
     for r in p["routes"]:
         nl.add_route(r["dst"], r["prefixlen"], r["gateway"], metric=r["metric"])
-
-
-class _Worker:
-    """A function run in a thread; :meth:`join` waits and re-raises its exception."""
-
-    def __init__(self, fn: Callable[[], None]) -> None:
-        import threading
-
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                fn()
-            except BaseException as exc:  # noqa: BLE001 - handed to join()
-                self._error = exc
-
-        self._thread = threading.Thread(target=run, name="kvmnet-addresses")
-        self._thread.start()
-
-    def join(self, reraise: bool = True) -> None:
-        self._thread.join()
-        if self._error is not None and reraise:
-            raise self._error
+    if p.get("nft_start"):
+        rec.add("nft", destroy=p["nft_destroy"])
+        try:
+            # the common case: kvmnet's base is in place, add just this network
+            host.nft_apply(p.get("nft_start_fast") or p["nft_start"])
+        except KvmnetError:
+            host.nft_apply(p["nft_start"])  # first network here, or a stale base: all of it
+        fault_point("after", "nft")
+    dm = p.get("dnsmasq")
+    if dm is not None:
+        files: dict[str, str] = dict(dm["files"])
+        files[str(rt.servers)] = upstream_servers()
+        rec.add("files", paths=[*files, str(rt.leases), str(rt.leases) + ".lock"])
+        for path, text in files.items():
+            write_file(Path(path), text, mode=0o755 if path == str(rt.helper) else 0o644)
+        fault_point("after", "files")
+        rec.add("dnsmasq", pid_file=str(rt.pid_file), conf=str(rt.conf))
+        host.dnsmasq_start(str(rt.conf), str(rt.pid_file))
+        fault_point("after", "dnsmasq")
 
 
 def _keep_router_advertisements(nl: Any, host: Host, say: Callable[[str], None]) -> None:
