@@ -4,8 +4,9 @@
 Prints (all numbers are wall-clock times of cold CLI processes, as a user runs them):
   * cold ``kvmnet net-start`` and ``net-destroy`` of one NAT network with DHCP (median of --runs);
   * for each N in --counts: define+start of N networks one after another, then destroy+undefine
-    of all, with per-network medians, the first and last tenth of define+start (flatness), and
-    the memory each active network costs (dnsmasq RSS and the host's MemAvailable drop);
+    of all, with per-network medians, the first and last tenth of define+start (flatness:
+    "last/first"), the same for destroy+undefine ("down flat": stops with ~N networks active
+    over stops with few), and the memory each active network costs (dnsmasq RSS and the host's MemAvailable drop);
   * the same through libvirt (virsh against the libvirt lab daemon) when the lab is available
     (``--libvirt``), side by side.
 
@@ -198,7 +199,11 @@ def scale(side: Side, tmp: Path, n: int) -> dict[str, object]:
             side.undefine(name)
         down.append(timed(stop))
     tenth = max(1, len(up) // 10)
+    # down runs in define order: its first tenth stops networks while ~N are active, its last
+    # tenth while few are; "down flat" compares the two as "last/first" does for up
+    dtenth = max(1, len(down) // 10)
     return {"n": n, "up": up, "down": down, "first": up[:tenth], "last": up[-tenth:],
+            "down_full": down[:dtenth], "down_empty": down[-dtenth:],
             "rss_per_net": rss / max(1, len(pids)), "mem_per_net": mem_drop / max(1, active),
             "failed_at": failed_at, "active": active}
 
@@ -241,7 +246,7 @@ def main() -> int:
         for n in counts:
             print(f"\n== N = {n}: define+start each, then destroy+undefine each (per network, ms)")
             print(f"{'':10}{'up median':>10}{'down median':>12}{'first 10%':>11}{'last 10%':>10}"
-                  f"{'last/first':>11}{'dnsmasq RSS':>13}{'mem/net':>10}{'total up':>10}"
+                  f"{'last/first':>11}{'down flat':>10}{'dnsmasq RSS':>13}{'mem/net':>10}{'total up':>10}"
                   f"{'total down':>11}")
             for side in sides:
                 if side.name == "libvirt" and n > a.libvirt_max:
@@ -251,8 +256,10 @@ def main() -> int:
                 up, down = r["up"], r["down"]
                 first, last = r["first"], r["last"]
                 ratio = statistics.median(last) / statistics.median(first) if first else 0  # type: ignore[arg-type]
+                full, empty = r["down_full"], r["down_empty"]
+                dflat = statistics.median(full) / statistics.median(empty) if empty else 0  # type: ignore[arg-type]
                 print(f"{side.name:10}{med(up):>10}{med(down):>12}{med(first):>11}{med(last):>10}"  # type: ignore[arg-type]
-                      f"{ratio:>10.2f}x{r['rss_per_net']/1024:>10.1f} MiB"
+                      f"{ratio:>10.2f}x{dflat:>9.2f}x{r['rss_per_net']/1024:>10.1f} MiB"
                       f"{r['mem_per_net']/1024:>7.1f} MiB{sum(up)/1000:>9.1f}s{sum(down)/1000:>10.1f}s")  # type: ignore[arg-type]
                 if r["failed_at"]:
                     at, msg = r["failed_at"]  # type: ignore[misc]

@@ -27,7 +27,7 @@ from .model.frozen import replace
 
 from .errors import ConflictError, InvalidArgError
 from .model.network import Bridge, Network
-from .store import Peek, Store, canonical_uuid, check_name
+from .store import BRIDGE_OWNING_MODES, Peek, Store, canonical_uuid, check_name
 
 #: libvirt's default bridge name template.  libvirt gives up after id 255 (MAX_BRIDGE_ID),
 #: which caps it at 256 networks with generated bridge names; kvmnet goes on while the name
@@ -167,12 +167,12 @@ def gather(store: Store, name: str, remember: bool = True) -> tuple[list[Other],
     """
     others: list[Other] = []
     previous: list[Peek] = []
-    for other, peeks in store.all_peeks().items():
+    owning = BRIDGE_OWNING_MODES
+    for other, row in store.peek_rows():  # rows, not Peeks: a thousand networks, every define
         if other == name:
-            previous.extend(peeks)
-            continue
-        for p in peeks:
-            others.append(Other(other, p.uuid, p.bridge, p.owns_bridge))
+            previous.append(Peek(row[3], row[4], row[5], row[6], row[7]))
+        else:
+            others.append(Other(other, row[4], row[6], row[5] in owning))
     if remember:
         store.save_peek_cache(complete=True)
     return others, previous

@@ -28,8 +28,8 @@ expat parser, so ``kvmnet net-list`` never imports lxml.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import InvalidArgError, KvmnetError, XMLParseError
@@ -47,6 +47,8 @@ _HEADER_START = "<!--\nWARNING: THIS IS AN AUTO-GENERATED FILE."
 _SUFFIX = ".xml"
 #: How many files the peek cache may miss (or list needlessly) before it is rewritten.
 PEEK_CACHE_SLACK = 8
+_PEEK_CACHE = ".peek-cache.json"
+_PEEK_CACHE_VERSION = 2
 
 
 class CorruptStoreError(KvmnetError):
@@ -288,8 +290,8 @@ class Store:
     def __init__(self, paths: StorePaths | None = None) -> None:
         self.paths: StorePaths = paths if paths is not None else Layout()
         self._lock = FileLock(self.paths.lock)
-        self._peeks: dict[str, list[Any]] | None = None
-        self._peek_seen: set[str] = set()
+        self._peeks: dict[str, dict[str, list[Any]]] | None = None
+        self._peek_seen: dict[str, set[str]] = {}  # directory -> file names peeked at
         self._peek_misses = 0  # files parsed because the cache did not know them (yet)
 
     # -- locations --------------------------------------------------------
@@ -433,100 +435,141 @@ class Store:
     def peek_config(self, name: str) -> Peek | None:
         if not is_safe_name(name):
             return None
-        return self._peek(os.path.join(self.paths.networks, name + _SUFFIX))
+        return self._peek(os.fspath(self.paths.networks), name + _SUFFIX)
 
     def peek_status(self, name: str) -> Peek | None:
         if not is_safe_name(name):
             return None
-        return self._peek(os.path.join(self.paths.run_networks, name + _SUFFIX))
+        return self._peek(os.fspath(self.paths.run_networks), name + _SUFFIX)
 
     def all_peeks(self) -> dict[str, list[Peek]]:
         """Every network's peeks, stored config first, then live state (what define compares a
-        new definition with).  One pass over the two directories: with a thousand networks
-        this runs on every define, so it avoids per-name lookups.  A damaged file is left out:
-        it claims no UUID or bridge, and redefining the network is how it gets repaired."""
+        new definition with).  A damaged file is left out: it claims no UUID or bridge, and
+        redefining the network is how it gets repaired."""
         out: dict[str, list[Peek]] = {}
+        for name, row in self.peek_rows():
+            out.setdefault(name, []).append(Peek(row[3], row[4], row[5], row[6], row[7]))
+        return out
+
+    def peek_rows(self) -> Iterator[tuple[str, list[Any]]]:
+        """``(name, [inode, size, mtime_ns, name, uuid, mode, bridge, mac])`` for every stored
+        config, then every live state: the raw form of :meth:`all_peeks`.  With a thousand
+        networks this runs on every define, so the loop does no more than a stat and a cache
+        lookup per file and builds no objects."""
+        cache = self._peek_cache()
         for directory in (os.fspath(self.paths.networks), os.fspath(self.paths.run_networks)):
             try:
                 with os.scandir(directory) as it:
                     entries = [e for e in it if e.name.endswith(_SUFFIX)]
             except (FileNotFoundError, NotADirectoryError):
                 continue
-            prefix = directory.rstrip("/") + "/"
+            known = cache.setdefault(directory, {})
+            seen = self._peek_seen.setdefault(directory, set())
             for entry in entries:
                 fname = entry.name
-                name = fname[:-4]
-                if fname[:1] == "." or not name or not is_safe_name(name):
-                    continue
                 try:
-                    p = self._peek(prefix + fname, entry.stat)
-                except CorruptStoreError:
-                    p = None
-                if p is not None:
-                    out.setdefault(name, []).append(p)
-        return out
+                    st = entry.stat()  # the DirEntry's own stat: no path lookup
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                hit = known.get(fname)
+                if (hit is None or hit[0] != st.st_ino or hit[2] != st.st_mtime_ns
+                        or hit[1] != st.st_size):
+                    # only names that passed this test are ever cached
+                    if fname[:1] == "." or len(fname) <= 4 or not is_safe_name(fname[:-4]):
+                        continue
+                    try:
+                        hit = self._parse_peek(directory, fname, st, known)
+                    except CorruptStoreError:
+                        hit = None
+                    if hit is None:
+                        continue
+                seen.add(fname)
+                yield fname[:-4], hit
 
-    def _peek(self, path: str, stat: Callable[[], os.stat_result] | None = None) -> Peek | None:
+    def _peek(self, directory: str, fname: str) -> Peek | None:
         # Peeks are cached by file identity (inode, size, mtime): define checks every other
         # network's name, UUID and bridge, and re-reading N files would make each define
-        # cost O(N) parses; a stat per file is ~100 times cheaper.  Plain strings, not
-        # Paths: this runs twice per stored network on every define.
+        # cost O(N) parses; a stat per file is ~100 times cheaper.
         try:
-            st = stat() if stat is not None else os.stat(path)  # a DirEntry's stat: no lookup
+            st = os.stat(os.path.join(directory, fname))
         except (FileNotFoundError, NotADirectoryError):
             return None
-        sig = [st.st_ino, st.st_size, st.st_mtime_ns]
-        cache = self._peek_cache()
-        self._peek_seen.add(path)
-        hit = cache.get(path)
-        if hit is not None and hit[0] == sig:
-            return Peek(*hit[1])
+        known = self._peek_cache().setdefault(directory, {})
+        self._peek_seen.setdefault(directory, set()).add(fname)
+        hit = known.get(fname)
+        if hit is None or hit[:3] != [st.st_ino, st.st_size, st.st_mtime_ns]:
+            hit = self._parse_peek(directory, fname, st, known)
+            if hit is None:
+                return None
+        return Peek(hit[3], hit[4], hit[5], hit[6], hit[7])
+
+    def _parse_peek(self, directory: str, fname: str, st: os.stat_result,
+                    known: dict[str, list[Any]]) -> list[Any] | None:
+        """Read one file's peek and remember it in ``known`` (the cache of its directory)."""
+        path = os.path.join(directory, fname)
         try:
             with open(path, "rb") as f:
                 data = f.read()
         except (FileNotFoundError, NotADirectoryError):
             return None
         try:
-            peek = peek_xml(data, str(path))
+            peek = peek_xml(data, path)
         except XMLParseError as exc:
             raise CorruptStoreError(
                 f"stored file {path} cannot be read: {exc.message}; fix the file by hand "
                 "or remove it") from None
-        cache[path] = [sig, [peek.name, peek.uuid, peek.mode, peek.bridge, peek.mac]]
+        fields = [st.st_ino, st.st_size, st.st_mtime_ns,
+                  peek.name, peek.uuid, peek.mode, peek.bridge, peek.mac]
+        known[fname] = fields
         self._peek_misses += 1
-        return peek
+        return fields
 
-    def _peek_cache(self) -> dict[str, list[Any]]:
+    def _peek_cache(self) -> dict[str, dict[str, list[Any]]]:
+        """directory -> file name -> [inode, size, mtime_ns, name, uuid, mode, bridge, mac]."""
         if self._peeks is None:
             import json
 
+            self._peeks = {}
             try:
-                with open(self.paths.etc / ".peek-cache.json", encoding="utf-8") as f:
+                with open(self.paths.etc / _PEEK_CACHE, encoding="utf-8") as f:
                     loaded = json.load(f)
-                self._peeks = loaded if isinstance(loaded, dict) else {}
+                if isinstance(loaded, dict) and loaded.get("v") == _PEEK_CACHE_VERSION:
+                    dirs = loaded.get("dirs")
+                    if isinstance(dirs, dict):
+                        # a damaged cache is dropped row by row, never trusted to crash define
+                        self._peeks = {d: {f: r for f, r in v.items()
+                                           if type(r) is list and len(r) == 8}
+                                       for d, v in dirs.items() if isinstance(v, dict)}
             except (OSError, ValueError):
-                self._peeks = {}
+                pass
         return self._peeks
 
     def save_peek_cache(self, complete: bool = False) -> None:
         """Keep what this process learnt; ``complete``: it peeked at every file, drop the rest.
 
-        Written only once it saves real work: rewriting the whole cache costs ~7 ms with a
+        Written only once it saves real work: rewriting the whole cache costs ~5 ms with a
         thousand networks, while parsing the few files it misses costs ~0.2 ms each, so a
         define that learnt one new file (the previous define's) leaves it for later."""
         if self._peeks is None:
             return
-        stale = len(self._peeks) - len(self._peek_seen) if complete else 0
+        stale = 0
+        if complete:
+            stale = sum(len(v) for v in self._peeks.values()) - sum(
+                len(v) for v in self._peek_seen.values())
         if self._peek_misses + stale <= PEEK_CACHE_SLACK:
             return
         import json
 
-        kept = ({k: v for k, v in self._peeks.items() if k in self._peek_seen} if complete
-                else self._peeks)
+        dirs = self._peeks
+        if complete:
+            dirs = {d: {f: v for f, v in known.items() if f in self._peek_seen.get(d, ())}
+                    for d, known in dirs.items()}
         try:
             self.paths.etc.mkdir(parents=True, exist_ok=True)
             # no fsync: a cache lost or torn in a crash only costs one full read again
-            atomic_write(self.paths.etc / ".peek-cache.json", json.dumps(kept).encode("utf-8"),
+            atomic_write(self.paths.etc / _PEEK_CACHE,
+                         json.dumps({"v": _PEEK_CACHE_VERSION, "dirs": dirs},
+                                    separators=(",", ":")).encode("utf-8"),
                          mode=0o600, durable=False)
         except OSError:
             pass  # a cache: losing it costs time, never correctness

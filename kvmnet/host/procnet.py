@@ -267,21 +267,26 @@ def routes_within(spans: Iterable[Span], proc_net: str = "/proc/net") -> list[Ke
         except FileNotFoundError:  # ipv6_route is absent when IPv6 is disabled
             continue
         keep = []
-        for line in lines:
-            w = line.split()
-            if name == "route":
+        if name == "route":
+            # plain loops, no generators: this runs for each of a thousand routes
+            for line in lines:
+                w = line.split()
                 if len(w) < 8 or w[0] == "Iface":
                     continue
                 dst, mask = int(w[1], 16), int(w[7], 16)
-                hit = any(not (dst ^ ours) & mask & our_mask for ours, our_mask in v4)
-            else:
+                for ours, our_mask in v4:
+                    if not (dst ^ ours) & mask & our_mask:
+                        keep.append(line)
+                        break
+        else:
+            for line in lines:
+                w = line.split()
                 if len(w) < 10:
                     continue
                 host = (1 << (128 - int(w[1], 16))) - 1
                 first = int(w[0], 16) & ~host
-                hit = overlaps(v6, 6, first, first | host)
-            if hit:
-                keep.append(line)
+                if overlaps(v6, 6, first, first | host):
+                    keep.append(line)
         if keep:
             header = "Iface\n" if name == "route" else ""  # parse_route skips a header line
             found.extend(parse_fn(header + "\n".join(keep)))

@@ -426,6 +426,8 @@ IFA_ADDRESS = 1
 IFA_LOCAL = 2
 _IFADDRMSG = struct.Struct("=BBBBI")
 _RTATTR = struct.Struct("=HH")
+_V4_ADDRESS = _RTATTR.pack(8, IFA_ADDRESS)
+_V4_LOCAL = _RTATTR.pack(8, IFA_LOCAL)
 
 
 def parse_ifaddr(payload: bytes) -> tuple[int, int, int, bytes | None]:
@@ -435,6 +437,10 @@ def parse_ifaddr(payload: bytes) -> tuple[int, int, int, bytes | None]:
     for IPv4: on point-to-point links IFA_ADDRESS is the peer).
     """
     family, prefixlen, _flags, _scope, index = _IFADDRMSG.unpack_from(payload, 0)
+    if family == socket.AF_INET and payload[8:12] == _V4_ADDRESS and payload[16:20] == _V4_LOCAL:
+        # the kernel's own layout for IPv4 (IFA_ADDRESS, then IFA_LOCAL): a namespace with a
+        # thousand networks has a thousand of these, read on every net-start's conflict check
+        return family, prefixlen, index, payload[20:24]
     offset = (_IFADDRMSG.size + 3) & ~3
     found: dict[int, bytes] = {}
     while offset + _RTATTR.size <= len(payload):

@@ -117,3 +117,32 @@ def test_reads_a_link_reply_as_pyroute2_does() -> None:
                 "IFLA_BR_STP_STATE": data.get("IFLA_BR_STP_STATE"),
                 "IFLA_BR_FORWARD_DELAY": data.get("IFLA_BR_FORWARD_DELAY")} == {
                 "IFLA_BR_STP_STATE": 1, "IFLA_BR_FORWARD_DELAY": 200}
+
+
+def _ifaddr(family: int, prefixlen: int, index: int, *attrs: tuple[int, bytes]) -> bytes:
+    out = struct.pack("=BBBBI", family, prefixlen, 0, 0, index)
+    for kind, value in attrs:
+        attr = struct.pack("=HH", 4 + len(value), kind) + value
+        out += attr + b"\0" * (-len(attr) % 4)
+    return out
+
+
+LABEL = (3, b"virbr0\0")
+
+
+@pytest.mark.parametrize("payload, expected", [
+    # the kernel's IPv4 layout (IFA_ADDRESS, IFA_LOCAL, label): read at fixed offsets
+    (_ifaddr(2, 24, 5, (1, bytes([10, 0, 0, 1])), (2, bytes([10, 0, 0, 1])), LABEL),
+     (2, 24, 5, bytes([10, 0, 0, 1]))),
+    # point to point: IFA_ADDRESS is the peer, the address is IFA_LOCAL (both layouts)
+    (_ifaddr(2, 32, 6, (1, bytes([10, 9, 9, 9])), (2, bytes([10, 0, 0, 2]))),
+     (2, 32, 6, bytes([10, 0, 0, 2]))),
+    (_ifaddr(2, 32, 6, LABEL, (2, bytes([10, 0, 0, 2])), (1, bytes([10, 9, 9, 9]))),
+     (2, 32, 6, bytes([10, 0, 0, 2]))),
+    # only IFA_ADDRESS, and IPv6
+    (_ifaddr(2, 16, 7, (1, bytes([172, 16, 0, 1]))), (2, 16, 7, bytes([172, 16, 0, 1]))),
+    (_ifaddr(10, 64, 8, (1, bytes(range(16)))), (10, 64, 8, bytes(range(16)))),
+    (_ifaddr(2, 8, 9, LABEL), (2, 8, 9, None)),
+])
+def test_parse_ifaddr_reads_the_address_in_any_layout(payload: bytes, expected: Any) -> None:
+    assert rtnl.parse_ifaddr(payload) == expected
