@@ -82,7 +82,8 @@ case "$1" in
       set -- $router
       ip route replace default via "$1" dev "$interface"
     fi
-    echo "LEASE ip=$ip mask=$mask subnet=$subnet router=$router dns=$dns hostname=$hostname"
+    echo "LEASE ip=$ip mask=$mask subnet=$subnet router=$router dns=$dns hostname=$hostname" \
+      "siaddr=$siaddr boot_file=$boot_file ntpsrv=$ntpsrv"
     ;;
 esac
 exit 0

@@ -111,3 +111,55 @@ def test_dns_hosts_resolve_through_the_networks_dnsmasq(kvenv: KvEnv) -> None:
         proc = cli.ns.run([BUSYBOX, "nslookup", "-type=a", host, "192.168.122.1"], check=False,
                           timeout=20)
         assert "192.168.122.50" in proc.stdout, f"{host}: {proc.stdout}{proc.stderr}"
+
+
+def _lease_fields(raw: str) -> dict[str, str]:
+    return dict(w.split("=", 1) for w in raw.split()[1:] if "=" in w)
+
+
+def test_pxe_boot_file_comes_over_dhcp_and_tftp(kvenv: KvEnv) -> None:
+    """<tftp root> and <bootp file> for real: the client's lease names the boot file and the
+    next server, and busybox tftp fetches the file from the network's dnsmasq."""
+    import os
+    import shutil
+    import tempfile
+
+    # dnsmasq serves TFTP as 'nobody': the root must be readable by it (pytest's tmp is 0700)
+    root = tempfile.mkdtemp(prefix="kvmnet-tftp-")
+    try:
+        os.chmod(root, 0o755)
+        payload = os.urandom(3000)  # several 512-byte TFTP blocks
+        with open(os.path.join(root, "pxelinux.0"), "wb") as f:
+            f.write(payload)
+        os.chmod(os.path.join(root, "pxelinux.0"), 0o644)
+        xml = example("default").replace("<dhcp>", f"<tftp root='{root}'/>\n    <dhcp>", 1)
+        xml = with_dhcp_extra(xml, "<bootp file='pxelinux.0'/>")
+        kvenv.start(xml)
+        cli = kvenv.client("virbr0", tag="pxe")
+        lease = kvenv.dhcp(cli)
+        fields = _lease_fields(lease.raw)
+        assert fields.get("boot_file") == "pxelinux.0", lease.raw
+        assert fields.get("siaddr") == "192.168.122.1", lease.raw
+        fetched = os.path.join(root, "fetched")
+        got = cli.ns.run([BUSYBOX, "tftp", "-g", "-r", "pxelinux.0", "-l", fetched,
+                          "192.168.122.1"], check=False, timeout=20)
+        assert got.returncode == 0, got.stderr
+        with open(fetched, "rb") as f:
+            assert f.read() == payload
+        missing = cli.ns.run([BUSYBOX, "tftp", "-g", "-r", "nothere", "-l", "/dev/null",
+                              "192.168.122.1"], check=False, timeout=20)
+        assert missing.returncode != 0
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_dnsmasq_options_reach_the_client(kvenv: KvEnv) -> None:
+    """<dnsmasq:options> lines go into the network's dnsmasq as they are: an NTP server
+    option set only there shows up in the client's lease."""
+    xml = example("default").replace(
+        "<network>", "<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'>", 1)
+    xml = with_element(xml, "<dnsmasq:options><dnsmasq:option "
+                            "value='dhcp-option=option:ntp-server,192.168.122.9'/></dnsmasq:options>")
+    kvenv.start(xml)
+    lease = kvenv.dhcp(kvenv.client("virbr0", tag="ntp"))
+    assert _lease_fields(lease.raw).get("ntpsrv") == "192.168.122.9", lease.raw
