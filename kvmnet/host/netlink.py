@@ -38,11 +38,16 @@ import _socket as socket  # the C module: see rtnl.py
 import errno as errno_mod
 import struct
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
 from kvmnet.host import rtnl, rtpack
+# the adapter's values and errors live in nltypes; importable from here, as before
+from kvmnet.host.nltypes import IFNAMSIZ as IFNAMSIZ, Address as Address, Route as Route
+from kvmnet.host.nltypes import LinkExistsError as LinkExistsError, _is_mac
+from kvmnet.host.nltypes import LinkNotFoundError as LinkNotFoundError
+from kvmnet.host.nltypes import check_ifname as check_ifname
 
 # _DeferredPackage and _pyroute2 (how pyroute2 is loaded) stay importable from here, as before.
 from kvmnet.host.rtnl import Rtnl, RtnlError, _DeferredPackage, _pyroute2  # noqa: F401
@@ -51,78 +56,6 @@ if TYPE_CHECKING:
     import ipaddress
 
 log = get_logger("kvmnet.host")
-
-IFNAMSIZ = 16  # including the terminating NUL: names have at most 15 characters
-_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
-
-
-def _is_mac(mac: str) -> bool:
-    parts = mac.split(":")
-    return len(parts) == 6 and all(len(p) == 2 and set(p) <= _HEX_DIGITS for p in parts)
-
-
-class LinkExistsError(HostError):
-    """A link with the requested name exists already; ``kind`` says what it is."""
-
-    def __init__(
-        self,
-        message: str,
-        command: str | None = None,
-        errno: int | None = errno_mod.EEXIST,
-        *,
-        ifname: str = "",
-        kind: str | None = None,
-        ifindex: int | None = None,
-    ) -> None:
-        super().__init__(message, command, errno)
-        self.ifname = ifname
-        self.kind = kind
-        self.ifindex = ifindex
-
-
-class LinkNotFoundError(HostError):
-    """The named link does not exist in this network namespace."""
-
-
-class Address(NamedTuple):
-    ifname: str
-    address: str
-    prefixlen: int
-    family: int  # 4 or 6
-
-
-class Route(NamedTuple):
-    dst: str  # network address; "0.0.0.0" / "::" for a default route
-    prefixlen: int
-    gateway: str | None
-    ifname: str | None
-    metric: int | None
-    family: int  # 4 or 6
-
-
-# --------------------------------------------------------------------------------------------
-
-
-def check_ifname(name: str, command: str | None = None) -> None:
-    """Raise HostError unless ``name`` is a valid Linux interface name (dev_valid_name())."""
-    if not name or name in (".", ".."):
-        why = "is empty" if not name else "is reserved"
-        raise HostError(f"interface name {name!r} {why}: choose another name", command, errno_mod.EINVAL)
-    if len(name.encode()) >= IFNAMSIZ:
-        raise HostError(
-            f"interface name {name!r} is too long ({len(name.encode())} bytes): Linux allows at most "
-            f"{IFNAMSIZ - 1}; choose a shorter name",
-            command,
-            errno_mod.EINVAL,
-        )
-    if any(c in name for c in "/:") or any(c.isspace() for c in name):
-        raise HostError(
-            f"interface name {name!r} contains '/', ':' or whitespace, which Linux forbids: "
-            "choose another name",
-            command,
-            errno_mod.EINVAL,
-        )
-
 
 def _family(address: str) -> int:
     import ipaddress  # only where needed: a cold net-destroy may never use it
