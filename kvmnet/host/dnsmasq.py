@@ -6,6 +6,10 @@ with dnsmasq's own message on stderr, e.g. "failed to create listening socket fo
 Address already in use"), so success or failure is known synchronously.  The configuration must
 name the pid file (``pid-file=``) that is passed to ``start`` as ``pid_file``.
 
+Once it runs, ``start`` filters route changes (and, where the configuration does not need
+them, address changes) out of the daemon's rtnetlink socket (:mod:`.routemute`): otherwise
+every network that starts or stops wakes every other network's dnsmasq.
+
 Every signal checks that ``/proc/PID/cmdline`` still contains the conf file path and goes
 through a pidfd (see :mod:`kvmnet.host.process`), so a PID reused by another program is never
 signalled.
@@ -101,6 +105,7 @@ def start(
     while True:
         pid = read_pid_file(pid_file)
         if pid is not None and is_running(pid, conf_path):
+            _mute(pid, conf_path)
             return pid
         if time.monotonic() >= deadline:
             break
@@ -112,6 +117,19 @@ def start(
         command,
         errno_mod.ESRCH,
     )
+
+
+def _mute(pid: int, conf_path: str) -> None:
+    """Keep other networks' route and address changes from waking this dnsmasq (see
+    :mod:`.routemute`); best effort: a dnsmasq that still wakes up is correct, only slower."""
+    from .routemute import mute_route_changes, needs_address_changes
+
+    try:
+        with open(conf_path, encoding="utf-8", errors="replace") as f:
+            conf = f.read()
+    except OSError:
+        conf = "bind-dynamic"  # unknown: leave address notifications alone
+    mute_route_changes(pid, addresses=not needs_address_changes(conf))
 
 
 def stop(

@@ -216,3 +216,58 @@ def test_inotify_usage() -> None:
     assert all(n > 0 for n in usage.instances_by_uid.values())
     text = dnsmasq.inotify_diagnosis()
     assert "fs.inotify.max_user_instances=" in text and "no-resolv" in text
+
+
+def _wakeups(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        return next(int(ln.split()[1]) for ln in f if ln.startswith("voluntary_ctxt_switches"))
+
+
+def _churn(srv: NetNS, tag: str) -> None:
+    """What other networks starting and stopping do: bridges, addresses, routes come and go."""
+    for i in range(3):
+        br = f"kv{tag}{i}"
+        srv.ip("link", "add", br, "type", "bridge")
+        srv.ip("link", "set", br, "up")
+        srv.ip("addr", "add", f"198.51.{100 + i}.1/24", "dev", br)
+        srv.ip("route", "add", f"203.0.{113 + i}.0/24", "dev", br)
+        srv.ip("link", "del", br)
+    time.sleep(0.2)
+
+
+def test_started_dnsmasq_sleeps_through_other_networks_changes(lab: Lab) -> None:
+    """kvmnet filters route and address notifications out of dnsmasq's rtnetlink socket
+    (kvmnet.host.routemute): with a thousand networks each start or stop otherwise wakes
+    every dnsmasq.  It still answers DHCP and DNS, which need its own netlink dumps."""
+    conf, pid_file, leases = lab.conf()
+    Path(conf).write_text(Path(conf).read_text().replace("bind-dynamic", "bind-interfaces")
+                          + "host-record=web.example,192.0.2.50\n")
+    pid = lab.start(conf, pid_file)
+    before = _wakeups(pid)
+    _churn(lab.srv, "a")
+    assert _wakeups(pid) == before
+
+    out = lab.cli.run(["udhcpc", "-i", "vcli", "-n", "-q", "-f", "-t", "5", "-T", "1",
+                       "-s", "/bin/true"], check=False, timeout=30)
+    assert out.returncode == 0 and "lease of 192.0.2." in out.stdout + out.stderr, \
+        out.stdout + out.stderr
+    lab.cli.ip("addr", "add", "192.0.2.77/24", "dev", "vcli")
+    dns = lab.cli.run(["busybox", "nslookup", "-type=a", "web.example", SERVER_IP],
+                      check=False, timeout=20)
+    assert "192.0.2.50" in dns.stdout, dns.stdout + dns.stderr
+
+
+def test_bind_dynamic_dnsmasq_still_hears_address_changes(lab: Lab) -> None:
+    """A configuration that binds to addresses as they come (bind-dynamic) keeps getting
+    address notifications; only route notifications are filtered for it."""
+    conf, pid_file, _ = lab.conf()
+    pid = lab.start(conf, pid_file)
+    before = _wakeups(pid)
+    lab.srv.ip("route", "add", "203.0.113.0/24", "dev", BRIDGE)
+    time.sleep(0.2)
+    assert _wakeups(pid) == before
+    lab.srv.ip("addr", "add", "192.0.2.2/24", "dev", BRIDGE)
+    deadline = time.monotonic() + 5
+    while _wakeups(pid) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _wakeups(pid) > before
