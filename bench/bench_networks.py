@@ -143,7 +143,7 @@ class Libvirt(Side):
         subprocess.run([str(LAB / "stop-daemon.sh")], capture_output=True)
 
 
-def timed(fn: Callable[[], None]) -> float:
+def timed(fn: Callable[[], object]) -> float:
     t = time.perf_counter()
     fn()
     return (time.perf_counter() - t) * 1000
@@ -165,7 +165,31 @@ def single(side: Side, tmp: Path, runs: int) -> dict[str, list[float]]:
     return {"start": starts, "destroy": destroys}
 
 
-def scale(side: Side, tmp: Path, n: int) -> dict[str, object]:
+def interleaved(full: Side, tmp: Path, probes: int) -> tuple[float, float]:
+    """Per-network cost with the N networks up, over the same in an empty namespace.
+
+    The two are timed in turns (define+start, then destroy+undefine of one more network on
+    each side), so a machine that speeds up or slows down over the minutes of a run affects
+    both alike; "last/first" compares tenths minutes apart, and on a noisy VM that drift can
+    be as large as the growth it is meant to show."""
+    empty = Kvmnet()
+    try:
+        ups: dict[int, list[float]] = {0: [], 1: []}
+        downs: dict[int, list[float]] = {0: [], 1: []}
+        for j in range(probes):
+            name = f"probe{j}"
+            path = tmp / f"probe-{j}.xml"
+            path.write_text(network_xml(name, 5000 + j))
+            for k, side in ((0, empty), (1, full)):
+                ups[k].append(timed(lambda: (side.define(str(path)), side.start(name))))
+                downs[k].append(timed(lambda: (side.destroy(name), side.undefine(name))))
+        return (statistics.median(ups[1]) / statistics.median(ups[0]),
+                statistics.median(downs[1]) / statistics.median(downs[0]))
+    finally:
+        empty.close()
+
+
+def scale(side: Side, tmp: Path, n: int, probes: int = 0) -> dict[str, object]:
     names = [f"bn{n}x{i}" for i in range(n)]
     up: list[float] = []
     mem0 = mem_available_kib()
@@ -174,7 +198,7 @@ def scale(side: Side, tmp: Path, n: int) -> dict[str, object]:
         path = tmp / f"{side.name}-{name}.xml"
         path.write_text(network_xml(name, i))
         try:
-            up.append(timed(lambda: (side.define(str(path)), side.start(name))))  # type: ignore[func-returns-value]
+            up.append(timed(lambda: (side.define(str(path)), side.start(name))))
         except RuntimeError as exc:
             failed_at = (i + 1, str(exc).splitlines()[0][:200])
             names = names[:i + 1]
@@ -182,6 +206,7 @@ def scale(side: Side, tmp: Path, n: int) -> dict[str, object]:
     pids = side.dnsmasq_pids()
     rss = sum(rss_kib(p) for p in pids)
     mem_drop = max(0, mem0 - mem_available_kib())
+    paired = interleaved(side, tmp, probes) if probes and isinstance(side, Kvmnet) else None
     active = len(up)
     down: list[float] = []
     for i, name in enumerate(names):
@@ -205,7 +230,7 @@ def scale(side: Side, tmp: Path, n: int) -> dict[str, object]:
     return {"n": n, "up": up, "down": down, "first": up[:tenth], "last": up[-tenth:],
             "down_full": down[:dtenth], "down_empty": down[-dtenth:],
             "rss_per_net": rss / max(1, len(pids)), "mem_per_net": mem_drop / max(1, active),
-            "failed_at": failed_at, "active": active}
+            "failed_at": failed_at, "active": active, "paired": paired}
 
 
 def main() -> int:
@@ -213,6 +238,9 @@ def main() -> int:
     ap.add_argument("--counts", default="1,10,100", help="comma-separated N (e.g. 1,10,100,1000)")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--libvirt", action="store_true", help="also time libvirt through the lab")
+    ap.add_argument("--probes", type=int, default=15,
+                    help="networks timed in turns with an empty namespace once N are up "
+                         "(kvmnet; 0: none)")
     ap.add_argument("--libvirt-max", type=int, default=200,
                     help="largest N tried with libvirt (it stops at 129 here)")
     a = ap.parse_args()
@@ -252,7 +280,7 @@ def main() -> int:
                 if side.name == "libvirt" and n > a.libvirt_max:
                     print(f"{side.name:10}  skipped (N > --libvirt-max {a.libvirt_max})")
                     continue
-                r = scale(side, tmp, n)
+                r = scale(side, tmp, n, a.probes if n >= 10 else 0)
                 up, down = r["up"], r["down"]
                 first, last = r["first"], r["last"]
                 ratio = statistics.median(last) / statistics.median(first) if first else 0  # type: ignore[arg-type]
@@ -261,6 +289,10 @@ def main() -> int:
                 print(f"{side.name:10}{med(up):>10}{med(down):>12}{med(first):>11}{med(last):>10}"  # type: ignore[arg-type]
                       f"{ratio:>10.2f}x{dflat:>9.2f}x{r['rss_per_net']/1024:>10.1f} MiB"
                       f"{r['mem_per_net']/1024:>7.1f} MiB{sum(up)/1000:>9.1f}s{sum(down)/1000:>10.1f}s")  # type: ignore[arg-type]
+                if r["paired"]:
+                    pu, pd = r["paired"]  # type: ignore[misc]
+                    print(f"{'':10}interleaved with an empty namespace ({a.probes} pairs): "
+                          f"define+start {pu:.2f}x, destroy+undefine {pd:.2f}x with {n} up")
                 if r["failed_at"]:
                     at, msg = r["failed_at"]  # type: ignore[misc]
                     print(f"{'':10}stopped at network {at}: {msg}")
