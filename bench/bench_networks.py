@@ -18,6 +18,7 @@ Usage: python bench/bench_networks.py [--counts 1,10,100,1000] [--runs 10] [--li
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import compileall
 import os
 import shutil
@@ -143,7 +144,15 @@ class Libvirt(Side):
         subprocess.run([str(LAB / "stop-daemon.sh")], capture_output=True)
 
 
-def timed(fn: Callable[[], object]) -> float:
+def seq(*calls: Callable[[], None]) -> Callable[[], None]:
+    """One step made of several calls, for timing them together."""
+    def run() -> None:
+        for call in calls:
+            call()
+    return run
+
+
+def timed(fn: Callable[[], None]) -> float:
     t = time.perf_counter()
     fn()
     return (time.perf_counter() - t) * 1000
@@ -181,24 +190,40 @@ def interleaved(full: Side, tmp: Path, probes: int) -> tuple[float, float]:
             path = tmp / f"probe-{j}.xml"
             path.write_text(network_xml(name, 5000 + j))
             for k, side in ((0, empty), (1, full)):
-                ups[k].append(timed(lambda: (side.define(str(path)), side.start(name))))
-                downs[k].append(timed(lambda: (side.destroy(name), side.undefine(name))))
+                ups[k].append(timed(seq(lambda: side.define(str(path)), lambda: side.start(name))))
+                downs[k].append(timed(seq(lambda: side.destroy(name), lambda: side.undefine(name))))
         return (statistics.median(ups[1]) / statistics.median(ups[0]),
                 statistics.median(downs[1]) / statistics.median(downs[0]))
     finally:
         empty.close()
 
 
-def scale(side: Side, tmp: Path, n: int, probes: int = 0) -> dict[str, object]:
+@dataclass
+class Scale:
+    """What one N run measured (times in ms, memory in KiB)."""
+
+    up: list[float]
+    down: list[float]
+    first: list[float]
+    last: list[float]
+    down_full: list[float]
+    down_empty: list[float]
+    rss_per_net: float
+    mem_per_net: float
+    failed_at: tuple[int, str] | None
+    paired: tuple[float, float] | None
+
+
+def scale(side: Side, tmp: Path, n: int, probes: int = 0) -> Scale:
     names = [f"bn{n}x{i}" for i in range(n)]
     up: list[float] = []
     mem0 = mem_available_kib()
-    failed_at = None
+    failed_at: tuple[int, str] | None = None
     for i, name in enumerate(names):
         path = tmp / f"{side.name}-{name}.xml"
         path.write_text(network_xml(name, i))
         try:
-            up.append(timed(lambda: (side.define(str(path)), side.start(name))))
+            up.append(timed(seq(lambda: side.define(str(path)), lambda: side.start(name))))
         except RuntimeError as exc:
             failed_at = (i + 1, str(exc).splitlines()[0][:200])
             names = names[:i + 1]
@@ -227,10 +252,10 @@ def scale(side: Side, tmp: Path, n: int, probes: int = 0) -> dict[str, object]:
     # down runs in define order: its first tenth stops networks while ~N are active, its last
     # tenth while few are; "down flat" compares the two as "last/first" does for up
     dtenth = max(1, len(down) // 10)
-    return {"n": n, "up": up, "down": down, "first": up[:tenth], "last": up[-tenth:],
-            "down_full": down[:dtenth], "down_empty": down[-dtenth:],
-            "rss_per_net": rss / max(1, len(pids)), "mem_per_net": mem_drop / max(1, active),
-            "failed_at": failed_at, "active": active, "paired": paired}
+    return Scale(up=up, down=down, first=up[:tenth], last=up[-tenth:],
+                 down_full=down[:dtenth], down_empty=down[-dtenth:],
+                 rss_per_net=rss / max(1, len(pids)), mem_per_net=mem_drop / max(1, active),
+                 failed_at=failed_at, paired=paired)
 
 
 def main() -> int:
@@ -280,21 +305,20 @@ def main() -> int:
                 if side.name == "libvirt" and n > a.libvirt_max:
                     print(f"{side.name:10}  skipped (N > --libvirt-max {a.libvirt_max})")
                     continue
-                r = scale(side, tmp, n, a.probes if n >= 10 else 0)
-                up, down = r["up"], r["down"]
-                first, last = r["first"], r["last"]
-                ratio = statistics.median(last) / statistics.median(first) if first else 0  # type: ignore[arg-type]
-                full, empty = r["down_full"], r["down_empty"]
-                dflat = statistics.median(full) / statistics.median(empty) if empty else 0  # type: ignore[arg-type]
-                print(f"{side.name:10}{med(up):>10}{med(down):>12}{med(first):>11}{med(last):>10}"  # type: ignore[arg-type]
-                      f"{ratio:>10.2f}x{dflat:>9.2f}x{r['rss_per_net']/1024:>10.1f} MiB"
-                      f"{r['mem_per_net']/1024:>7.1f} MiB{sum(up)/1000:>9.1f}s{sum(down)/1000:>10.1f}s")  # type: ignore[arg-type]
-                if r["paired"]:
-                    pu, pd = r["paired"]  # type: ignore[misc]
+                sc = scale(side, tmp, n, a.probes if n >= 10 else 0)
+                up, down, first, last = sc.up, sc.down, sc.first, sc.last
+                ratio = statistics.median(last) / statistics.median(first) if first else 0
+                full, empty = sc.down_full, sc.down_empty
+                dflat = statistics.median(full) / statistics.median(empty) if empty else 0
+                print(f"{side.name:10}{med(up):>10}{med(down):>12}{med(first):>11}{med(last):>10}"
+                      f"{ratio:>10.2f}x{dflat:>9.2f}x{sc.rss_per_net/1024:>10.1f} MiB"
+                      f"{sc.mem_per_net/1024:>7.1f} MiB{sum(up)/1000:>9.1f}s{sum(down)/1000:>10.1f}s")
+                if sc.paired:
+                    pu, pd = sc.paired
                     print(f"{'':10}interleaved with an empty namespace ({a.probes} pairs): "
                           f"define+start {pu:.2f}x, destroy+undefine {pd:.2f}x with {n} up")
-                if r["failed_at"]:
-                    at, msg = r["failed_at"]  # type: ignore[misc]
+                if sc.failed_at:
+                    at, msg = sc.failed_at
                     print(f"{'':10}stopped at network {at}: {msg}")
     finally:
         for side in sides:
