@@ -105,7 +105,7 @@ def start(
     while True:
         pid = read_pid_file(pid_file)
         if pid is not None and is_running(pid, conf_path):
-            _mute(pid, conf_path)
+            _mute(pid, conf_path, extra_args)
             return pid
         if time.monotonic() >= deadline:
             break
@@ -119,7 +119,7 @@ def start(
     )
 
 
-def _mute(pid: int, conf_path: str) -> None:
+def _mute(pid: int, conf_path: str, extra_args: Sequence[str] = ()) -> None:
     """Keep other networks' route and address changes from waking this dnsmasq (see
     :mod:`.routemute`); best effort: a dnsmasq that still wakes up is correct, only slower."""
     from .routemute import mute_route_changes, needs_address_changes
@@ -129,6 +129,8 @@ def _mute(pid: int, conf_path: str) -> None:
             conf = f.read()
     except OSError:
         conf = "bind-dynamic"  # unknown: leave address notifications alone
+    # command-line options count as configuration lines ("--bind-dynamic" as "bind-dynamic")
+    conf += "".join(f"\n{arg.lstrip('-')}" for arg in extra_args)
     mute_route_changes(pid, addresses=not needs_address_changes(conf))
 
 

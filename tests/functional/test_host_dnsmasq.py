@@ -271,3 +271,17 @@ def test_bind_dynamic_dnsmasq_still_hears_address_changes(lab: Lab) -> None:
     while _wakeups(pid) == before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _wakeups(pid) > before
+
+
+def test_options_given_on_the_command_line_count_too(lab: Lab) -> None:
+    """An option passed as an argument (here --local-service, which re-reads the interfaces
+    on address changes) keeps address notifications coming, as in the conf file."""
+    conf, pid_file, _ = lab.conf()
+    Path(conf).write_text(Path(conf).read_text().replace("bind-dynamic", "bind-interfaces"))
+    pid = lab.srv.call(dnsmasq.start, conf, pid_file=pid_file, extra_args=["--local-service"])
+    before = _wakeups(pid)
+    lab.srv.ip("addr", "add", "192.0.2.3/24", "dev", BRIDGE)
+    deadline = time.monotonic() + 5
+    while _wakeups(pid) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _wakeups(pid) > before
