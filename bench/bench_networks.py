@@ -204,14 +204,32 @@ class Scale:
 
     up: list[float]
     down: list[float]
-    first: list[float]
-    last: list[float]
-    down_full: list[float]
-    down_empty: list[float]
     rss_per_net: float
     mem_per_net: float
     failed_at: tuple[int, str] | None
     paired: tuple[float, float] | None
+
+    @property
+    def first(self) -> list[float]:
+        return self.up[:max(1, len(self.up) // 10)]
+
+    @property
+    def last(self) -> list[float]:
+        return self.up[-max(1, len(self.up) // 10):]
+
+    def flat(self) -> float:
+        """Median of the last tenth of define+start over the first tenth's."""
+        return _ratio(self.last, self.first)
+
+    def down_flat(self) -> float:
+        """The same for destroy+undefine, which runs in define order: its first tenth stops
+        networks while ~N are active, its last tenth while few are."""
+        tenth = max(1, len(self.down) // 10)
+        return _ratio(self.down[:tenth], self.down[-tenth:])
+
+
+def _ratio(over: list[float], under: list[float]) -> float:
+    return statistics.median(over) / statistics.median(under) if over and under else 0.0
 
 
 def scale(side: Side, tmp: Path, n: int, probes: int = 0) -> Scale:
@@ -244,16 +262,8 @@ def scale(side: Side, tmp: Path, n: int, probes: int = 0) -> Scale:
                     pass
             continue
 
-        def stop(name: str = name) -> None:
-            side.destroy(name)
-            side.undefine(name)
-        down.append(timed(stop))
-    tenth = max(1, len(up) // 10)
-    # down runs in define order: its first tenth stops networks while ~N are active, its last
-    # tenth while few are; "down flat" compares the two as "last/first" does for up
-    dtenth = max(1, len(down) // 10)
-    return Scale(up=up, down=down, first=up[:tenth], last=up[-tenth:],
-                 down_full=down[:dtenth], down_empty=down[-dtenth:],
+        down.append(timed(seq(lambda: side.destroy(name), lambda: side.undefine(name))))
+    return Scale(up=up, down=down,
                  rss_per_net=rss / max(1, len(pids)), mem_per_net=mem_drop / max(1, active),
                  failed_at=failed_at, paired=paired)
 
@@ -306,12 +316,10 @@ def main() -> int:
                     print(f"{side.name:10}  skipped (N > --libvirt-max {a.libvirt_max})")
                     continue
                 sc = scale(side, tmp, n, a.probes if n >= 10 else 0)
-                up, down, first, last = sc.up, sc.down, sc.first, sc.last
-                ratio = statistics.median(last) / statistics.median(first) if first else 0
-                full, empty = sc.down_full, sc.down_empty
-                dflat = statistics.median(full) / statistics.median(empty) if empty else 0
-                print(f"{side.name:10}{med(up):>10}{med(down):>12}{med(first):>11}{med(last):>10}"
-                      f"{ratio:>10.2f}x{dflat:>9.2f}x{sc.rss_per_net/1024:>10.1f} MiB"
+                up, down = sc.up, sc.down
+                print(f"{side.name:10}{med(up):>10}{med(down):>12}{med(sc.first):>11}"
+                      f"{med(sc.last):>10}{sc.flat():>10.2f}x{sc.down_flat():>9.2f}x"
+                      f"{sc.rss_per_net/1024:>10.1f} MiB"
                       f"{sc.mem_per_net/1024:>7.1f} MiB{sum(up)/1000:>9.1f}s{sum(down)/1000:>10.1f}s")
                 if sc.paired:
                     pu, pd = sc.paired
