@@ -33,14 +33,11 @@ PROGRAMS = {
 }
 
 
-def _span(address: str, prefixlen: int) -> tuple[int, int, int]:
+def _span(address: str, prefixlen: int) -> procnet.Span:
     """(IP version, first, last) of the subnet ``address/prefixlen``, as integers."""
     v6 = ":" in address
     raw = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, address)
-    bits = 128 if v6 else 32
-    host = (1 << (bits - prefixlen)) - 1
-    first = int.from_bytes(raw, "big") & ~host
-    return (6 if v6 else 4), first, first | host
+    return procnet.span(6 if v6 else 4, int.from_bytes(raw, "big"), prefixlen)
 
 
 def missing_programs(program: Program, path: str | None = None) -> list[str]:

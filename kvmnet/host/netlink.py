@@ -465,14 +465,12 @@ class Netlink:
         for the matches (a thousand networks make a thousand addresses, and naming each
         cost ~10 ms of every ``net-start``'s conflict check).
         """
-        from kvmnet.host.procnet import overlaps
+        from kvmnet.host.procnet import overlaps, span
 
         spans = list(spans)
 
         def keep(version: int, raw: bytes, prefixlen: int) -> bool:
-            host = (1 << (len(raw) * 8 - prefixlen)) - 1
-            first = int.from_bytes(raw, "big") & ~host
-            return overlaps(spans, version, first, first | host)
+            return overlaps(spans, *span(version, int.from_bytes(raw, "big"), prefixlen))
 
         return self._addresses(keep)
 

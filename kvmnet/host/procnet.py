@@ -234,6 +234,13 @@ def parse_ipv6_route(text: str) -> list[KernelRoute]:
 Span = tuple[int, int, int]  # (IP version, first address, last address) of a subnet, as integers
 
 
+def span(version: int, address: int, prefixlen: int) -> Span:
+    """The subnet of ``address``/``prefixlen`` (an integer address of IP ``version``)."""
+    host = (1 << ((32 if version == 4 else 128) - prefixlen)) - 1
+    first = address & ~host
+    return version, first, first | host
+
+
 def overlaps(spans: Iterable[Span], version: int, first: int, last: int) -> bool:
     """Whether the subnet ``first..last`` of IP ``version`` overlaps any of ``spans``."""
     return any(v == version and first <= hi and lo <= last for v, lo, hi in spans)
@@ -258,51 +265,41 @@ def routes_within(spans: Iterable[Span], proc_net: str = "/proc/net") -> list[Ke
         else:
             v6.append((6, first, last))
     found: list[KernelRoute] = []
-    for name, parse_fn in (("route", parse_route), ("ipv6_route", parse_ipv6_route)):
-        if not (v4 if name == "route" else v6):
-            continue
-        try:
-            with open(f"{proc_net}/{name}", encoding="ascii", errors="replace") as f:
-                lines = f.read().splitlines()
-        except FileNotFoundError:  # ipv6_route is absent when IPv6 is disabled
-            continue
+    if v4:
         keep = []
-        if name == "route":
-            # plain loops, no generators: this runs for each of a thousand routes
-            for line in lines:
-                w = line.split()
-                if len(w) < 8 or w[0] == "Iface":
-                    continue
-                dst, mask = int(w[1], 16), int(w[7], 16)
-                for ours, our_mask in v4:
-                    if not (dst ^ ours) & mask & our_mask:
-                        keep.append(line)
-                        break
-        else:
-            for line in lines:
-                w = line.split()
-                if len(w) < 10:
-                    continue
-                host = (1 << (128 - int(w[1], 16))) - 1
-                first = int(w[0], 16) & ~host
-                if overlaps(v6, 6, first, first | host):
+        # plain loops, no generators: this runs for each of a thousand routes
+        for line in _read(f"{proc_net}/route").splitlines():
+            w = line.split()
+            if len(w) < 8 or w[0] == "Iface":
+                continue
+            dst, mask = int(w[1], 16), int(w[7], 16)
+            for ours, our_mask in v4:
+                if not (dst ^ ours) & mask & our_mask:
                     keep.append(line)
+                    break
+        if keep:  # parse_route skips a header line
+            found += parse_route("Iface\n" + "\n".join(keep))
+    if v6:
+        keep = [line for line in _read(f"{proc_net}/ipv6_route").splitlines()
+                if len(w := line.split()) >= 10
+                and overlaps(v6, *span(6, int(w[0], 16), int(w[1], 16)))]
         if keep:
-            header = "Iface\n" if name == "route" else ""  # parse_route skips a header line
-            found.extend(parse_fn(header + "\n".join(keep)))
+            found += parse_ipv6_route("\n".join(keep))
     return found
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:  # ipv6_route is absent when IPv6 is disabled
+        return ""
 
 
 def read_routes(proc_net: str = "/proc/net") -> list[KernelRoute]:
     """This network namespace's IPv4 and IPv6 routes, from /proc (per-namespace files)."""
-    routes: list[KernelRoute] = []
-    for name, parse_fn in (("route", parse_route), ("ipv6_route", parse_ipv6_route)):
-        try:
-            with open(f"{proc_net}/{name}", encoding="ascii", errors="replace") as f:
-                routes.extend(parse_fn(f.read()))
-        except FileNotFoundError:  # ipv6_route is absent when IPv6 is disabled
-            continue
-    return routes
+    return (parse_route(_read(f"{proc_net}/route"))
+            + parse_ipv6_route(_read(f"{proc_net}/ipv6_route")))
 
 
 # -- can a port be bound? -------------------------------------------------------------------
