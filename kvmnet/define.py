@@ -27,7 +27,7 @@ from .model.frozen import replace
 
 from .errors import ConflictError, InvalidArgError
 from .model.network import Bridge, Network
-from .store import BRIDGE_OWNING_MODES, Peek, Store, canonical_uuid, check_name
+from .store import BRIDGE_OWNING_MODES, Peek, Store, canonical_uuid, check_name, row_peek
 
 #: libvirt's default bridge name template.  libvirt gives up after id 255 (MAX_BRIDGE_ID),
 #: which caps it at 256 networks with generated bridge names; kvmnet goes on while the name
@@ -170,7 +170,7 @@ def gather(store: Store, name: str, remember: bool = True) -> tuple[list[Other],
     owning = BRIDGE_OWNING_MODES
     for other, row in store.peek_rows():  # rows, not Peeks: a thousand networks, every define
         if other == name:
-            previous.append(Peek(row[3], row[4], row[5], row[6], row[7]))
+            previous.append(row_peek(row))
         else:
             others.append(Other(other, row[4], row[6], row[5] in owning))
     if remember:

@@ -160,6 +160,12 @@ class Peek:
                 f"bridge={self.bridge!r}, mac={self.mac!r})")
 
 
+def row_peek(row: list[Any]) -> Peek:
+    """The :class:`Peek` of a peek-cache row ``[inode, size, mtime_ns, name, uuid, mode,
+    bridge, mac]``."""
+    return Peek(row[3], row[4], row[5], row[6], row[7])
+
+
 def peek_xml(data: bytes | str, source: str = "network XML") -> Peek:
     """Read name, uuid, forward mode, bridge name and MAC from a network document.
 
@@ -442,20 +448,12 @@ class Store:
             return None
         return self._peek(os.fspath(self.paths.run_networks), name + _SUFFIX)
 
-    def all_peeks(self) -> dict[str, list[Peek]]:
-        """Every network's peeks, stored config first, then live state (what define compares a
-        new definition with).  A damaged file is left out: it claims no UUID or bridge, and
-        redefining the network is how it gets repaired."""
-        out: dict[str, list[Peek]] = {}
-        for name, row in self.peek_rows():
-            out.setdefault(name, []).append(Peek(row[3], row[4], row[5], row[6], row[7]))
-        return out
-
     def peek_rows(self) -> Iterator[tuple[str, list[Any]]]:
-        """``(name, [inode, size, mtime_ns, name, uuid, mode, bridge, mac])`` for every stored
-        config, then every live state: the raw form of :meth:`all_peeks`.  With a thousand
-        networks this runs on every define, so the loop does no more than a stat and a cache
-        lookup per file and builds no objects."""
+        """``(name, row)`` for every stored config, then every live state (what define compares
+        a new definition with); :func:`row_peek` turns a row into a :class:`Peek`.  With a
+        thousand networks this runs on every define, so the loop does no more than a stat and
+        a cache lookup per file and builds no objects.  A damaged file is left out: it claims
+        no UUID or bridge, and redefining the network is how it gets repaired."""
         cache = self._peek_cache()
         for directory in (os.fspath(self.paths.networks), os.fspath(self.paths.run_networks)):
             try:
@@ -466,42 +464,39 @@ class Store:
             known = cache.setdefault(directory, {})
             seen = self._peek_seen.setdefault(directory, set())
             for entry in entries:
-                fname = entry.name
                 try:
-                    st = entry.stat()  # the DirEntry's own stat: no path lookup
-                except (FileNotFoundError, NotADirectoryError):
+                    # the DirEntry's own stat: no path lookup
+                    row = self._row(directory, entry.name, entry.stat(), known)
+                except (FileNotFoundError, NotADirectoryError, CorruptStoreError):
                     continue
-                hit = known.get(fname)
-                if (hit is None or hit[0] != st.st_ino or hit[2] != st.st_mtime_ns
-                        or hit[1] != st.st_size):
-                    # only names that passed this test are ever cached
-                    if fname[:1] == "." or len(fname) <= 4 or not is_safe_name(fname[:-4]):
-                        continue
-                    try:
-                        hit = self._parse_peek(directory, fname, st, known)
-                    except CorruptStoreError:
-                        hit = None
-                    if hit is None:
-                        continue
-                seen.add(fname)
-                yield fname[:-4], hit
+                if row is not None:
+                    seen.add(entry.name)
+                    yield entry.name[:-4], row
 
     def _peek(self, directory: str, fname: str) -> Peek | None:
-        # Peeks are cached by file identity (inode, size, mtime): define checks every other
-        # network's name, UUID and bridge, and re-reading N files would make each define
-        # cost O(N) parses; a stat per file is ~100 times cheaper.
         try:
             st = os.stat(os.path.join(directory, fname))
         except (FileNotFoundError, NotADirectoryError):
             return None
-        known = self._peek_cache().setdefault(directory, {})
         self._peek_seen.setdefault(directory, set()).add(fname)
-        hit = known.get(fname)
-        if hit is None or hit[:3] != [st.st_ino, st.st_size, st.st_mtime_ns]:
-            hit = self._parse_peek(directory, fname, st, known)
-            if hit is None:
-                return None
-        return Peek(hit[3], hit[4], hit[5], hit[6], hit[7])
+        row = self._row(directory, fname, st, self._peek_cache().setdefault(directory, {}))
+        return None if row is None else row_peek(row)
+
+    def _row(self, directory: str, fname: str, st: os.stat_result,
+             known: dict[str, list[Any]]) -> list[Any] | None:
+        """The cached row of file ``fname``, read again when the file changed.
+
+        Rows are cached by file identity (inode, size, mtime): define checks every other
+        network's name, UUID and bridge, and re-reading N files would make each define cost
+        O(N) parses; a stat per file is ~100 times cheaper."""
+        row = known.get(fname)
+        if row is not None and row[0] == st.st_ino and row[2] == st.st_mtime_ns \
+                and row[1] == st.st_size:
+            return row
+        # only names that pass this test are ever cached
+        if fname[:1] == "." or len(fname) <= 4 or not is_safe_name(fname[:-4]):
+            return None
+        return self._parse_peek(directory, fname, st, known)
 
     def _parse_peek(self, directory: str, fname: str, st: os.stat_result,
                     known: dict[str, list[Any]]) -> list[Any] | None:

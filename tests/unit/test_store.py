@@ -20,6 +20,7 @@ from kvmnet.store import (
     check_name,
     header_comment,
     peek_xml,
+    row_peek,
     strip_header,
 )
 
@@ -262,7 +263,10 @@ def test_reads_do_not_create_anything(tmp_path: Path) -> None:
 
 
 def _bridges(store: Store) -> dict[str, list[str | None]]:
-    return {name: [p.bridge for p in peeks] for name, peeks in store.all_peeks().items()}
+    out: dict[str, list[str | None]] = {}
+    for name, row in store.peek_rows():
+        out.setdefault(name, []).append(row_peek(row).bridge)
+    return out
 
 
 def test_peek_cache_follows_every_change_of_the_files(store: Store) -> None:
