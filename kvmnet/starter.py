@@ -137,8 +137,9 @@ def _apply(p: Program, rt: Runtime, rec: Record, nl: Any, host: Host,
             host.sysctl_write(s["key"], s["value"])
     if br is not None:
         # Up before the addresses, once IPv6 is off where unused: an address on a link that
-        # is up brings its local, prefix and broadcast routes in one kernel call, so every
-        # other dnsmasq (they listen for route changes) wakes once per start, not twice.
+        # is up brings its local, prefix and broadcast routes in one kernel call, so a
+        # dnsmasq that still hears route changes (see host/routemute.py) wakes once per
+        # start, not twice.
         nl.set_link_up(br["name"])
     for a in p["addresses"]:
         # no DAD: the bridge is the only router of its own subnet, and dnsmasq binds the

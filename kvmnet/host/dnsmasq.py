@@ -128,10 +128,10 @@ def _mute(pid: int, conf_path: str, extra_args: Sequence[str] = ()) -> None:
         with open(conf_path, encoding="utf-8", errors="replace") as f:
             conf = f.read()
     except OSError:
-        conf = "bind-dynamic"  # unknown: leave address notifications alone
+        conf = None  # unknown: leave address notifications alone
     # command-line options count as configuration lines ("--bind-dynamic" as "bind-dynamic")
-    conf += "".join(f"\n{arg.lstrip('-')}" for arg in extra_args)
-    mute_route_changes(pid, addresses=not needs_address_changes(conf))
+    args = "".join(f"\n{arg.lstrip('-')}" for arg in extra_args)
+    mute_route_changes(pid, addresses=conf is not None and not needs_address_changes(conf + args))
 
 
 def stop(

@@ -31,24 +31,18 @@ scale, so failures are logged at debug level and never fail a start.
 """
 from __future__ import annotations
 
+import _socket
 import os
 import struct
 
 from kvmnet.log import get as get_logger
+from kvmnet.host.rtnl import (NETLINK_ROUTE, NLM_F_MULTI, RTM_DELADDR, RTM_DELROUTE,
+                              RTM_NEWADDR, RTM_NEWROUTE)
 
 log = get_logger("kvmnet.host")
 
 SYS_PIDFD_GETFD = 438  # the same number on every architecture with the generic syscall table
-SOL_SOCKET = 1
-SO_ATTACH_FILTER = 26
-SO_PROTOCOL = 38
-SO_DOMAIN = 39
-AF_NETLINK = 16
-NETLINK_ROUTE = 0
-RTM_NEWADDR = 20
-RTM_DELADDR = 21
-RTM_NEWROUTE = 24
-RTM_DELROUTE = 25
+SO_ATTACH_FILTER = 26  # not in the socket module
 
 # dnsmasq options that make it act on address changes (what its newaddress() serves)
 _ADDRESS_OPTIONS = frozenset({"bind-dynamic", "local-service", "dhcp-relay", "enable-ra",
@@ -63,7 +57,6 @@ _JEQ_K = 0x15
 _JSET_K = 0x45
 _RET_K = 0x06
 KEEP = 0xFFFFFFFF  # a socket filter returns how many bytes to keep: all of them
-NLM_F_MULTI = 0x2
 
 
 def _as_loaded(msg_type: int) -> int:
@@ -102,14 +95,13 @@ def needs_address_changes(conf: str) -> bool:
     """
     for line in conf.splitlines():
         key, _, value = line.strip().partition("=")
-        if key in _ADDRESS_OPTIONS or (key in _IPV6_OPTIONS and ":" in value):
+        if (key in _ADDRESS_OPTIONS or key in _INCLUDES  # includes: options it cannot see
+                or (key in _IPV6_OPTIONS and ":" in value)):
             return True
-        if key in _INCLUDES:
-            return True  # options this function cannot see
     return False
 
 
-def attach(sock: object, addresses: bool = False) -> None:
+def attach(sock: _socket.socket, addresses: bool = False) -> None:
     """Attach the filter to a socket object (``socket.socket`` or ``_socket.socket``)."""
     import ctypes
 
@@ -117,7 +109,7 @@ def attach(sock: object, addresses: bool = False) -> None:
     program = ctypes.create_string_buffer(code, len(code))  # alive until setsockopt returns
     # struct sock_fprog { unsigned short len; struct sock_filter *filter; }, native layout
     fprog = struct.pack("@HP", len(code) // 8, ctypes.addressof(program))
-    sock.setsockopt(SOL_SOCKET, SO_ATTACH_FILTER, fprog)  # type: ignore[attr-defined]
+    sock.setsockopt(_socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 
 def mute_route_changes(pid: int, addresses: bool = False) -> bool:
@@ -126,7 +118,6 @@ def mute_route_changes(pid: int, addresses: bool = False) -> bool:
     ``addresses``: filter address changes too (only when :func:`needs_address_changes` is
     False for the process's configuration)."""
     import ctypes
-    import _socket
 
     try:
         pidfd = os.pidfd_open(pid)
@@ -149,8 +140,9 @@ def mute_route_changes(pid: int, addresses: bool = False) -> bool:
                 return False
             sock = _socket.socket(fileno=fd)  # our duplicate: closing it leaves dnsmasq's
             try:
-                if (sock.getsockopt(SOL_SOCKET, SO_DOMAIN) == AF_NETLINK
-                        and sock.getsockopt(SOL_SOCKET, SO_PROTOCOL) == NETLINK_ROUTE):
+                if (sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_DOMAIN) == _socket.AF_NETLINK
+                        and sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PROTOCOL)
+                        == NETLINK_ROUTE):
                     attach(sock, addresses)
                     muted += 1
             finally:
