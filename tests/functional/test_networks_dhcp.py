@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -120,10 +123,6 @@ def _lease_fields(raw: str) -> dict[str, str]:
 def test_pxe_boot_file_comes_over_dhcp_and_tftp(kvenv: KvEnv) -> None:
     """<tftp root> and <bootp file> for real: the client's lease names the boot file and the
     next server, and busybox tftp fetches the file from the network's dnsmasq."""
-    import os
-    import shutil
-    import tempfile
-
     # dnsmasq serves TFTP as 'nobody': the root must be readable by it (pytest's tmp is 0700)
     root = tempfile.mkdtemp(prefix="kvmnet-tftp-")
     try:
