@@ -251,6 +251,14 @@ class Connection:
     def networkLookupByUUIDString(self, uuidstr: str) -> Network:
         wanted = canonical_uuid(uuidstr)
         store = self.store
+        if store.claims.valid():  # the UUID's entry in the claim index, checked against the file
+            from .define import ClaimedOthers
+
+            holder = ClaimedOthers(store, "").uuid_user(wanted)
+            if holder is None:
+                raise NotFoundError(f"network not found: no network with matching uuid "
+                                    f"{uuidstr!r}; " + _HINT_LIST)
+            return Network(self, holder, wanted)
         for entry in store.entries():
             for read, present in ((store.peek_config, entry.persistent),
                                   (store.peek_status, entry.active)):

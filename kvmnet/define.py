@@ -25,9 +25,10 @@ from typing import NamedTuple
 
 from .model.frozen import replace
 
+from .claims import BRIDGE, UUID
 from .errors import ConflictError, InvalidArgError
 from .model.network import Bridge, Network
-from .store import BRIDGE_OWNING_MODES, Peek, Store, canonical_uuid, check_name, row_peek
+from .store import CorruptStoreError, Peek, Store, canonical_uuid, check_name
 
 #: libvirt's default bridge name template.  libvirt gives up after id 255 (MAX_BRIDGE_ID),
 #: which caps it at 256 networks with generated bridge names; kvmnet goes on while the name
@@ -41,14 +42,80 @@ MAC_PREFIX = "52:54:00"
 
 
 class Other(NamedTuple):
-    """Another network (persistent config or live state) as define sees it.
-
-    A tuple: define builds one per stored file, thousands with a thousand networks."""
+    """Another network (persistent config or live state) as define sees it."""
 
     name: str
     uuid: str | None
     bridge: str | None
     owns_bridge: bool
+
+
+class Others:
+    """What define asks about the other networks (every name but the one being defined)."""
+
+    def uuid_user(self, uuid: str) -> str | None:
+        """The name of another network with this (canonical) UUID, if any."""
+        raise NotImplementedError
+
+    def bridge_users(self, bridge: str) -> list[tuple[str, bool]]:
+        """``(name, owns the bridge)`` of the other networks with this bridge name."""
+        raise NotImplementedError
+
+    def bridges(self) -> set[str]:
+        """Bridge names that other networks may use: a superset is fine (it only makes a
+        generated name skip one); exact answers come from :meth:`bridge_users`."""
+        raise NotImplementedError
+
+
+class OtherList(Others):
+    """The other networks as a list: read from every stored file, or given by a test."""
+
+    def __init__(self, others: Iterable[Other]) -> None:
+        self._others = list(others)
+
+    def uuid_user(self, uuid: str) -> str | None:
+        return next((o.name for o in self._others if o.uuid == uuid), None)
+
+    def bridge_users(self, bridge: str) -> list[tuple[str, bool]]:
+        return [(o.name, o.owns_bridge) for o in self._others if o.bridge == bridge]
+
+    def bridges(self) -> set[str]:
+        return {o.bridge for o in self._others if o.bridge}
+
+
+class ClaimedOthers(Others):
+    """The other networks through the claim index (kvmnet.claims): a few directory entries
+    instead of every stored file.  Each claim is checked against its holder's file, so a
+    claim left over by a crash is no conflict."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        claims = store.claims
+        self._trees = ((claims.config, store.peek_config), (claims.status, store.peek_status))
+        self._name = name
+
+    def _users(self, kind: str, value: str) -> list[tuple[str, bool]]:
+        out = []
+        for tree, peek_of in self._trees:
+            for holder, _flag in tree.holders(kind, value):
+                if holder == self._name:
+                    continue
+                try:
+                    peek = peek_of(holder)
+                except CorruptStoreError:
+                    continue  # a damaged file claims nothing (as in a full read)
+                if peek is not None and (peek.uuid if kind == UUID else peek.bridge) == value:
+                    out.append((holder, peek.owns_bridge))
+        return out
+
+    def uuid_user(self, uuid: str) -> str | None:
+        users = self._users(UUID, uuid)
+        return users[0][0] if users else None
+
+    def bridge_users(self, bridge: str) -> list[tuple[str, bool]]:
+        return self._users(BRIDGE, bridge)
+
+    def bridges(self) -> set[str]:
+        return {value for tree, _ in self._trees for value in tree.values(BRIDGE)}
 
 
 def random_mac() -> str:
@@ -90,13 +157,15 @@ def _owns_bridge(net: Network) -> bool:
     return net.forward_mode.uses_bridge_device
 
 
-def assign(net: Network, others: Iterable[Other], previous: Iterable[Peek] = ()) -> Network:
+def assign(net: Network, others: Others | Iterable[Other],
+           previous: Iterable[Peek] = ()) -> Network:
     """Fill in the UUID, bridge name and MAC that define assigns, then check conflicts.
 
     ``others`` are all networks with another name; ``previous`` are the stored
     config and/or live state of the network with this name, if any.
     """
-    others = list(others)
+    if not isinstance(others, Others):
+        others = OtherList(others)
     previous = [p for p in previous if p is not None]
     prev_uuid = next((p.uuid for p in previous if p.uuid), None)
 
@@ -109,12 +178,11 @@ def assign(net: Network, others: Iterable[Other], previous: Iterable[Peek] = ())
             f"has uuid {net.uuid}; to replace the network, use uuid {prev_uuid} or leave <uuid> "
             "out; to keep both, give the new network another <name>")
     assert net.uuid is not None
-    uuid = canonical_uuid(net.uuid)
-    for other in others:
-        if other.uuid is not None and other.uuid == uuid:
-            raise ConflictError(
-                f"uuid {net.uuid} is already used by network '{other.name}'; leave <uuid> out "
-                f"to get a fresh one, or undefine '{other.name}' first if it should be replaced")
+    user = others.uuid_user(canonical_uuid(net.uuid))
+    if user is not None:
+        raise ConflictError(
+            f"uuid {net.uuid} is already used by network '{user}'; leave <uuid> out "
+            f"to get a fresh one, or undefine '{user}' first if it should be replaced")
 
     if _owns_bridge(net):
         net = _assign_bridge(net, others, previous)
@@ -124,29 +192,28 @@ def assign(net: Network, others: Iterable[Other], previous: Iterable[Peek] = ())
     elif net.bridge_name is not None:
         # A bridge-mode network attaches to an existing host bridge, which several
         # networks may share, but not one that another network creates and owns.
-        for other in others:
-            if other.owns_bridge and other.bridge == net.bridge_name:
+        for other, owns in others.bridge_users(net.bridge_name):
+            if owns:
                 raise ConflictError(
-                    f"bridge '{net.bridge_name}' is the bridge that network '{other.name}' "
+                    f"bridge '{net.bridge_name}' is the bridge that network '{other}' "
                     "creates; a bridge-mode network needs a host bridge of its own, so choose "
                     "another <bridge name='...'/>")
     return net
 
 
-def _assign_bridge(net: Network, others: list[Other], previous: list[Peek]) -> Network:
-    used = {o.bridge for o in others if o.bridge}
+def _assign_bridge(net: Network, others: Others, previous: list[Peek]) -> Network:
     name = net.bridge_name
     if name is None:
         prev = next((p.bridge for p in previous
                      if p.bridge and p.owns_bridge and "%d" not in p.bridge), None)
-        if prev is not None and prev not in used:
+        if prev is not None and not others.bridge_users(prev):
             name = prev
         else:
-            name = free_bridge_name(BRIDGE_TEMPLATE, used)
+            name = free_bridge_name(BRIDGE_TEMPLATE, others.bridges())
     elif "%d" in name:
-        name = free_bridge_name(name, used)
+        name = free_bridge_name(name, others.bridges())
     else:
-        owner = next((o.name for o in others if o.bridge == name), None)
+        owner = next((other for other, _owns in others.bridge_users(name)), None)
         if owner is not None:
             raise ConflictError(
                 f"bridge name '{name}' is already used by network '{owner}'; choose another "
@@ -160,22 +227,26 @@ def _assign_bridge(net: Network, others: list[Other], previous: list[Peek]) -> N
     return replace(net, bridge=replace(bridge, name=name))
 
 
-def gather(store: Store, name: str, remember: bool = True) -> tuple[list[Other], list[Peek]]:
-    """Other networks' identities and bridges, and this name's stored states.
+def gather(store: Store, name: str, rebuild: bool = True) -> tuple[Others, list[Peek]]:
+    """The other networks' identities and bridges, and this name's stored states.
 
-    ``remember``: keep the peek cache up to date (off for read-only commands such as net-plan).
+    ``rebuild``: the caller holds the store lock and may rebuild an untrusted claim index
+    (define, create); read-only commands (net-plan) pass False and, when the index cannot be
+    trusted, read every stored file instead.
     """
-    others: list[Other] = []
-    previous: list[Peek] = []
-    owning = BRIDGE_OWNING_MODES
-    for other, row in store.peek_rows():  # rows, not Peeks: a thousand networks, every define
-        if other == name:
-            previous.append(row_peek(row))
-        else:
-            others.append(Other(other, row[4], row[6], row[5] in owning))
-    if remember:
-        store.save_peek_cache(complete=True)
-    return others, previous
+    previous = []
+    for peek_of in (store.peek_config, store.peek_status):
+        try:
+            peek = peek_of(name)
+        except CorruptStoreError:
+            continue  # redefining the network is how a damaged file gets repaired
+        if peek is not None:
+            previous.append(peek)
+    if store.ensure_claims() if rebuild else store.claims.valid():
+        return ClaimedOthers(store, name), previous
+    return OtherList(Other(other, peek.uuid, peek.bridge, peek.owns_bridge)
+                     for status in (False, True) for other, peek in store.peeks(status)
+                     if other != name), previous
 
 
 def prepare(data: str | bytes) -> Network:
@@ -195,8 +266,7 @@ def define(store: Store, data: str | bytes) -> Network:
 
     net = prepare(data)
     with store.locked():
-        others, previous = gather(store, net.name, remember=False)
+        others, previous = gather(store, net.name)
         net = assign(net, others, previous)
         store.write_config(net.name, format_network(net, inactive=True))
-        store.save_peek_cache(complete=True)  # only once the define went through
     return net

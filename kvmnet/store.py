@@ -7,6 +7,8 @@ Layout (as libvirt lays out ``/etc/libvirt/qemu/networks``)::
     etc/kvmnet/.lock                          flock() taken around read-modify-write
     run/kvmnet/networks/NAME.xml              live definition of an active network
                                               (a transient network exists only here)
+    etc/kvmnet/.claims/, run/kvmnet/.claims/  which network uses which UUID and bridge
+                                              (kvmnet.claims), kept in step by the writers
 
 Every write goes to a temporary file in the same directory which is fsynced,
 renamed over the target and followed by an fsync of the directory, so a reader
@@ -21,17 +23,19 @@ be named ``*.xml`` directly in ``run/kvmnet/networks/`` (that name space is the
 list of active networks); keep them in a sub-directory or under another suffix.
 
 Listing is cheap on purpose: ``entries()`` only reads directories (name, state,
-autostart, persistence come from which files exist), and ``peek()`` pulls the
+autostart, persistence come from which files exist), and ``peek_*()`` pull the
 few fields that define-time checks need (uuid, bridge, mode, mac) with the C
-expat parser, so ``kvmnet net-list`` never imports lxml.
+expat parser, so ``kvmnet net-list`` never imports lxml.  Define compares a new
+definition with the others through the claim index, not by reading every file.
 """
 from __future__ import annotations
 
 import os
-from typing import Any
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
+from .claims import Claims, Tree
 from .errors import InvalidArgError, KvmnetError, XMLParseError
 from .fileio import FileLock, atomic_write
 from .paths import Paths
@@ -45,10 +49,6 @@ BRIDGE_OWNING_MODES = frozenset({"none", "nat", "route", "open"})
 
 _HEADER_START = "<!--\nWARNING: THIS IS AN AUTO-GENERATED FILE."
 _SUFFIX = ".xml"
-#: How many files the peek cache may miss (or list needlessly) before it is rewritten.
-PEEK_CACHE_SLACK = 8
-_PEEK_CACHE = ".peek-cache.json"
-_PEEK_CACHE_VERSION = 2
 
 
 class CorruptStoreError(KvmnetError):
@@ -160,12 +160,6 @@ class Peek:
                 f"bridge={self.bridge!r}, mac={self.mac!r})")
 
 
-def row_peek(row: list[Any]) -> Peek:
-    """The :class:`Peek` of a peek-cache row ``[inode, size, mtime_ns, name, uuid, mode,
-    bridge, mac]``."""
-    return Peek(row[3], row[4], row[5], row[6], row[7])
-
-
 def peek_xml(data: bytes | str, source: str = "network XML") -> Peek:
     """Read name, uuid, forward mode, bridge name and MAC from a network document.
 
@@ -234,6 +228,30 @@ def peek_xml(data: bytes | str, source: str = "network XML") -> Peek:
     )
 
 
+def _peek_file(path: str | Path) -> Peek | None:
+    """The peek of one stored file; None when there is none, CorruptStoreError when damaged."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        return peek_xml(data, os.fspath(path))
+    except XMLParseError as exc:
+        raise CorruptStoreError(
+            f"stored file {path} cannot be read: {exc.message}; fix the file by hand "
+            "or remove it") from None
+
+
+def _peek_quiet(path: str | Path, data: str | None = None) -> Peek | None:
+    """The peek of a file about to be replaced, or of the text replacing it; None when
+    damaged: such a file claims nothing."""
+    try:
+        return _peek_file(path) if data is None else peek_xml(data)
+    except (CorruptStoreError, XMLParseError):
+        return None
+
+
 def canonical_uuid(value: str) -> str:
     """``8-4-4-4-12`` lowercase form of a UUID given with or without dashes."""
     raw = value.strip().lower()
@@ -283,6 +301,7 @@ def _xml_names(directory: Path) -> set[str]:
 
 # The store's directories come from kvmnet.paths.Paths (a plain class: cheap to import).
 StorePaths = Paths
+T = TypeVar("T")
 Layout = Paths  # the name earlier code and tests use
 
 
@@ -296,9 +315,7 @@ class Store:
     def __init__(self, paths: StorePaths | None = None) -> None:
         self.paths: StorePaths = paths if paths is not None else Layout()
         self._lock = FileLock(self.paths.lock)
-        self._peeks: dict[str, dict[str, list[Any]]] | None = None
-        self._peek_seen: dict[str, set[str]] = {}  # directory -> file names peeked at
-        self._peek_misses = 0  # files parsed because the cache did not know them (yet)
+        self._claims: Claims | None = None
 
     # -- locations --------------------------------------------------------
     def config_path(self, name: str) -> Path:
@@ -363,21 +380,21 @@ class Store:
 
     def write_config(self, name: str, xml: str) -> None:
         path = self.config_path(name)
-        with self.locked():
+        data = (header_comment(name) + xml).encode("utf-8")
+
+        def write() -> None:
             self.paths.networks.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, (header_comment(name) + xml).encode("utf-8"))
+            atomic_write(path, data)
+
+        with self.locked():
+            self._replace(self.claims.config, name, path, _peek_quiet(path, xml), write)
 
     def delete_config(self, name: str) -> bool:
         """Remove the definition and its autostart link; True if there was one."""
         path = self.config_path(name)
         with self.locked():
             self.set_autostart(name, False)
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                return False
-            _fsync_dir(path.parent)
-            return True
+            return self._replace(self.claims.config, name, path, None, lambda: _remove(path))
 
     # -- autostart ------------------------------------------------------------
     def is_autostart(self, name: str) -> bool:
@@ -388,7 +405,12 @@ class Store:
         link = self.autostart_path(name)
         with self.locked():
             if enabled:
-                self.paths.autostart.mkdir(parents=True, exist_ok=True)
+                if not self.paths.autostart.is_dir():
+                    # a new entry in the definitions' directory: keep the claim index trusted
+                    trusted = self.claims.valid()
+                    self.paths.autostart.mkdir(parents=True, exist_ok=True)
+                    if trusted:
+                        self.claims.seal()
                 # Relative, so that the store still works when KVMNET_ROOT moves.
                 target = f"../{name}{_SUFFIX}"
                 try:
@@ -423,152 +445,82 @@ class Store:
 
     def write_status(self, name: str, xml: str) -> None:
         path = self.status_path(name)
-        with self.locked():
+
+        def write() -> None:
             self.paths.run_networks.mkdir(parents=True, exist_ok=True)
             atomic_write(path, xml.encode("utf-8"), mode=0o600)
+
+        with self.locked():
+            self._replace(self.claims.status, name, path, _peek_quiet(path, xml), write)
 
     def delete_status(self, name: str) -> bool:
         path = self.status_path(name)
         with self.locked():
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                return False
-            _fsync_dir(path.parent)
-            return True
+            return self._replace(self.claims.status, name, path, None, lambda: _remove(path))
 
     # -- quick field access -----------------------------------------------------
     def peek_config(self, name: str) -> Peek | None:
         if not is_safe_name(name):
             return None
-        return self._peek(os.fspath(self.paths.networks), name + _SUFFIX)
+        return _peek_file(os.path.join(self.paths.networks, name + _SUFFIX))
 
     def peek_status(self, name: str) -> Peek | None:
         if not is_safe_name(name):
             return None
-        return self._peek(os.fspath(self.paths.run_networks), name + _SUFFIX)
+        return _peek_file(os.path.join(self.paths.run_networks, name + _SUFFIX))
 
-    def peek_rows(self) -> Iterator[tuple[str, list[Any]]]:
-        """``(name, row)`` for every stored config, then every live state (what define compares
-        a new definition with); :func:`row_peek` turns a row into a :class:`Peek`.  With a
-        thousand networks this runs on every define, so the loop does no more than a stat and
-        a cache lookup per file and builds no objects.  A damaged file is left out: it claims
-        no UUID or bridge, and redefining the network is how it gets repaired."""
-        cache = self._peek_cache()
-        for directory in (os.fspath(self.paths.networks), os.fspath(self.paths.run_networks)):
-            try:
-                with os.scandir(directory) as it:
-                    entries = [e for e in it if e.name.endswith(_SUFFIX)]
-            except (FileNotFoundError, NotADirectoryError):
+    def peeks(self, status: bool = False) -> Iterator[tuple[str, Peek]]:
+        """``(name, peek)`` of every stored config (or every live state), each file read: what
+        the claim index is rebuilt from.  A damaged file is left out: it claims no UUID or
+        bridge, and redefining the network is how it gets repaired."""
+        directory = self.paths.run_networks if status else self.paths.networks
+        for name in sorted(_xml_names(directory)):
+            if not is_safe_name(name):
                 continue
-            known = cache.setdefault(directory, {})
-            seen = self._peek_seen.setdefault(directory, set())
-            for entry in entries:
-                try:
-                    # the DirEntry's own stat: no path lookup
-                    row = self._row(directory, entry.name, entry.stat(), known)
-                except (FileNotFoundError, NotADirectoryError, CorruptStoreError):
-                    continue
-                if row is not None:
-                    seen.add(entry.name)
-                    yield entry.name[:-4], row
-
-    def _peek(self, directory: str, fname: str) -> Peek | None:
-        try:
-            st = os.stat(os.path.join(directory, fname))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        self._peek_seen.setdefault(directory, set()).add(fname)
-        row = self._row(directory, fname, st, self._peek_cache().setdefault(directory, {}))
-        return None if row is None else row_peek(row)
-
-    def _row(self, directory: str, fname: str, st: os.stat_result,
-             known: dict[str, list[Any]]) -> list[Any] | None:
-        """The cached row of file ``fname``, read again when the file changed.
-
-        Rows are cached by file identity (inode, size, mtime): define checks every other
-        network's name, UUID and bridge, and re-reading N files would make each define cost
-        O(N) parses; a stat per file is ~100 times cheaper."""
-        row = known.get(fname)
-        if row is not None and row[0] == st.st_ino and row[2] == st.st_mtime_ns \
-                and row[1] == st.st_size:
-            return row
-        # only names that pass this test are ever cached
-        if fname[:1] == "." or len(fname) <= 4 or not is_safe_name(fname[:-4]):
-            return None
-        return self._parse_peek(directory, fname, st, known)
-
-    def _parse_peek(self, directory: str, fname: str, st: os.stat_result,
-                    known: dict[str, list[Any]]) -> list[Any] | None:
-        """Read one file's peek and remember it in ``known`` (the cache of its directory)."""
-        path = os.path.join(directory, fname)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        try:
-            peek = peek_xml(data, path)
-        except XMLParseError as exc:
-            raise CorruptStoreError(
-                f"stored file {path} cannot be read: {exc.message}; fix the file by hand "
-                "or remove it") from None
-        fields = [st.st_ino, st.st_size, st.st_mtime_ns,
-                  peek.name, peek.uuid, peek.mode, peek.bridge, peek.mac]
-        known[fname] = fields
-        self._peek_misses += 1
-        return fields
-
-    def _peek_cache(self) -> dict[str, dict[str, list[Any]]]:
-        """directory -> file name -> [inode, size, mtime_ns, name, uuid, mode, bridge, mac]."""
-        if self._peeks is None:
-            import json
-
-            self._peeks = {}
             try:
-                with open(self.paths.etc / _PEEK_CACHE, encoding="utf-8") as f:
-                    loaded = json.load(f)
-                if isinstance(loaded, dict) and loaded.get("v") == _PEEK_CACHE_VERSION:
-                    dirs = loaded.get("dirs")
-                    if isinstance(dirs, dict):
-                        # a damaged cache is dropped row by row, never trusted to crash define
-                        self._peeks = {d: {f: r for f, r in v.items()
-                                           if type(r) is list and len(r) == 8}
-                                       for d, v in dirs.items() if isinstance(v, dict)}
-            except (OSError, ValueError):
-                pass
-        return self._peeks
+                peek = _peek_file(os.path.join(directory, name + _SUFFIX))
+            except CorruptStoreError:
+                continue
+            if peek is not None:
+                yield name, peek
 
-    def save_peek_cache(self, complete: bool = False) -> None:
-        """Keep what this process learnt; ``complete``: it peeked at every file, drop the rest.
+    @property
+    def claims(self) -> Claims:
+        """Who uses which UUID and bridge (kvmnet.claims); maintained by the writers here."""
+        if self._claims is None:
+            self._claims = Claims(os.fspath(self.paths.etc), os.fspath(self.paths.networks),
+                                  os.fspath(self.paths.run))
+        return self._claims
 
-        Written only once it saves real work: rewriting the whole cache costs ~5 ms with a
-        thousand networks, while parsing the few files it misses costs ~0.2 ms each, so a
-        define that learnt one new file (the previous define's) leaves it for later."""
-        if self._peeks is None:
-            return
-        stale = 0
-        if complete:
-            stale = sum(len(v) for v in self._peeks.values()) - sum(
-                len(v) for v in self._peek_seen.values())
-        if self._peek_misses + stale <= PEEK_CACHE_SLACK:
-            return
-        import json
+    def ensure_claims(self) -> bool:
+        """Rebuild the claim index when it cannot be trusted; False when it still cannot be
+        (no right to write it).  Takes the lock: readers use :meth:`Claims.valid` instead."""
+        claims = self.claims
+        with self.locked():
+            if claims.valid():
+                return True
+            try:
+                claims.rebuild(self.peeks(), self.peeks(status=True))
+            except OSError:
+                return False
+            return True
 
-        dirs = self._peeks
-        if complete:
-            dirs = {d: {f: v for f, v in known.items() if f in self._peek_seen.get(d, ())}
-                    for d, known in dirs.items()}
-        try:
-            self.paths.etc.mkdir(parents=True, exist_ok=True)
-            # no fsync: a cache lost or torn in a crash only costs one full read again
-            atomic_write(self.paths.etc / _PEEK_CACHE,
-                         json.dumps({"v": _PEEK_CACHE_VERSION, "dirs": dirs},
-                                    separators=(",", ":")).encode("utf-8"),
-                         mode=0o600, durable=False)
-        except OSError:
-            pass  # a cache: losing it costs time, never correctness
-        self._peek_misses = 0
+    def _replace(self, tree: Tree, name: str, path: Path, new: Peek | None,
+                 change: Callable[[], T]) -> T:
+        """Run ``change`` (which writes or removes ``path``, the file of ``name``) and keep the
+        claim index in step: the new file's claims first, the old file's last (see
+        kvmnet.claims on why that order).  An untrusted index is left for define to rebuild."""
+        claims = self.claims
+        track = claims.valid()
+        old = _peek_quiet(path) if track else None
+        if track:
+            tree.claim(name, new)
+        result = change()
+        if track:
+            tree.release(name, old, keep=new)
+            if tree is claims.config:
+                claims.seal()
+        return result
 
     def _read(self, path: Path) -> str | None:
         try:
@@ -582,3 +534,12 @@ class Store:
                 f"stored file {path} is not UTF-8 ({exc.reason} at byte {exc.start}); "
                 "fix the file by hand or remove it") from None
         return strip_header(text)
+
+
+def _remove(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    _fsync_dir(path.parent)
+    return True

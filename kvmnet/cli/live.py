@@ -46,7 +46,7 @@ def _plan_target(ctx: Ctx, target: str) -> NetworkDef:
         from .net import read_input
 
         net = prepare(read_input(target))
-        others, previous = gather(conn.store, net.name, remember=False)
+        others, previous = gather(conn.store, net.name, rebuild=False)
         return assign(net, others, previous)
     return conn.lookupNetwork(target).definition(inactive=True)
 

@@ -20,7 +20,6 @@ from kvmnet.store import (
     check_name,
     header_comment,
     peek_xml,
-    row_peek,
     strip_header,
 )
 
@@ -264,35 +263,17 @@ def test_reads_do_not_create_anything(tmp_path: Path) -> None:
 
 def _bridges(store: Store) -> dict[str, list[str | None]]:
     out: dict[str, list[str | None]] = {}
-    for name, row in store.peek_rows():
-        out.setdefault(name, []).append(row_peek(row).bridge)
+    for status in (False, True):
+        for name, peek in store.peeks(status):
+            out.setdefault(name, []).append(peek.bridge)
     return out
 
 
-def test_peek_cache_follows_every_change_of_the_files(store: Store) -> None:
-    """The cache saves parses, never answers: a rewritten, removed or damaged file is seen
-    by the next process whatever the cache holds."""
-    for i in range(12):  # more than PEEK_CACHE_SLACK, so the cache file gets written
+def test_peeks_read_every_file_and_skip_damaged_ones(store: Store) -> None:
+    for i in range(3):
         store.write_config(f"n{i}", NET.format(name=f"n{i}", uuid=UUID[:-2] + f"{i:02d}",
                                                bridge=f"br{i}"))
     store.write_status("n0", NET.format(name="n0", uuid=UUID[:-2] + "00", bridge="live0"))
-    assert _bridges(store)["n0"] == ["br0", "live0"]
-    store.save_peek_cache(complete=True)
-    cache = store.paths.etc / ".peek-cache.json"
-    assert cache.exists()
-
-    store.write_config("n1", NET.format(name="n1", uuid=UUID[:-2] + "01", bridge="other1"))
-    store.delete_config("n2")
-    store.delete_status("n0")
-    fresh = Store(store.paths)
-    seen = _bridges(fresh)
-    assert seen["n1"] == ["other1"] and "n2" not in seen and seen["n0"] == ["br0"]
-    assert len(seen) == 11
-
-    # a cache from an older kvmnet, or a damaged one, is ignored
-    for junk in ('{"/x/n3.xml": [[1, 2, 3], ["n3", null, "nat", "bogus", null]]}', "{not json",
-                 '{"v": 2, "dirs": {"%s": {"n3.xml": [0, 0, 0, "n3", null, "nat", "bogus", null]}}}'
-                 % store.paths.networks,
-                 '{"v": 2, "dirs": {"%s": {"n3.xml": [1], "n4.xml": 7}}}' % store.paths.networks):
-        cache.write_text(junk)
-        assert _bridges(Store(store.paths))["n3"] == ["br3"]
+    assert _bridges(store) == {"n0": ["br0", "live0"], "n1": ["br1"], "n2": ["br2"]}
+    store.config_path("n1").write_text("<network><name>n1</name>")  # torn by hand
+    assert _bridges(store) == {"n0": ["br0", "live0"], "n2": ["br2"]}
