@@ -468,18 +468,41 @@ class Netlink:
         from kvmnet.host.procnet import overlaps, span
 
         spans = list(spans)
+        v4 = [(lo, hi) for version, lo, hi in spans if version == 4]
+        hosts = [(1 << (32 - n)) - 1 for n in range(33)]  # host bits per prefix length
+        fast, address, local = socket.AF_INET, rtnl.V4_ADDRESS, rtnl.V4_LOCAL
+        candidates = []
+        # plain loop over the raw messages: a thousand per start; the kernel's own IPv4
+        # layout is checked in place, anything else goes to the full parse below
+        for payload in self._address_dump():
+            if payload[0] == fast and payload[8:12] == address and payload[16:20] == local \
+                    and payload[1] <= 32:
+                host = hosts[payload[1]]
+                first = int.from_bytes(payload[20:24], "big") & ~host
+                last = first | host
+                for lo, hi in v4:
+                    if first <= hi and lo <= last:
+                        break
+                else:
+                    continue
+            candidates.append(payload)
 
         def keep(version: int, raw: bytes, prefixlen: int) -> bool:
             return overlaps(spans, *span(version, int.from_bytes(raw, "big"), prefixlen))
 
-        return self._addresses(keep)
+        return self._addresses(keep, candidates)
 
-    def _addresses(self, keep: Callable[[int, bytes, int], bool] | None) -> list[Address]:
+    def _address_dump(self) -> list[bytes]:
         try:
-            payloads = self._request("ifaddrmsg", rtnl.RTM_GETADDR, {}, flags=rtnl.NLM_F_DUMP,
-                                     raw=True)
+            return self._request("ifaddrmsg", rtnl.RTM_GETADDR, {}, flags=rtnl.NLM_F_DUMP,
+                                 raw=True)
         except RtnlError as exc:
             raise exc.diagnose("ip addr show", "listing addresses") from exc
+
+    def _addresses(self, keep: Callable[[int, bytes, int], bool] | None,
+                   payloads: list[bytes] | None = None) -> list[Address]:
+        if payloads is None:
+            payloads = self._address_dump()
         names: dict[int, str] = {}
         out: list[Address] = []
         for payload in payloads:

@@ -426,8 +426,10 @@ IFA_ADDRESS = 1
 IFA_LOCAL = 2
 _IFADDRMSG = struct.Struct("=BBBBI")
 _RTATTR = struct.Struct("=HH")
-_V4_ADDRESS = _RTATTR.pack(8, IFA_ADDRESS)
-_V4_LOCAL = _RTATTR.pack(8, IFA_LOCAL)
+#: The attribute headers of the kernel's own IPv4 ifaddrmsg layout (IFA_ADDRESS at offset 8,
+#: IFA_LOCAL at 16), which readers check in place before taking the fast path.
+V4_ADDRESS = _RTATTR.pack(8, IFA_ADDRESS)
+V4_LOCAL = _RTATTR.pack(8, IFA_LOCAL)
 
 
 def parse_ifaddr(payload: bytes) -> tuple[int, int, int, bytes | None]:
@@ -437,7 +439,7 @@ def parse_ifaddr(payload: bytes) -> tuple[int, int, int, bytes | None]:
     for IPv4: on point-to-point links IFA_ADDRESS is the peer).
     """
     family, prefixlen, _flags, _scope, index = _IFADDRMSG.unpack_from(payload, 0)
-    if family == socket.AF_INET and payload[8:12] == _V4_ADDRESS and payload[16:20] == _V4_LOCAL:
+    if family == socket.AF_INET and payload[8:12] == V4_ADDRESS and payload[16:20] == V4_LOCAL:
         # the kernel's own layout for IPv4 (IFA_ADDRESS, then IFA_LOCAL): a namespace with a
         # thousand networks has a thousand of these, read on every net-start's conflict check
         return family, prefixlen, index, payload[20:24]
