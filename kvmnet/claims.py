@@ -205,7 +205,7 @@ class Tree:
 
     def values(self, kind: str) -> list[str]:
         """Every claimed value of ``kind`` (a superset: claims are verified on use)."""
-        return [decode(v) for v in _listdir(os.path.join(self.root, kind))]
+        return [decode(v) if "%" in v else v for v in _listdir(os.path.join(self.root, kind))]
 
 
 def _rmdir(path: str) -> None:

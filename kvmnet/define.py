@@ -138,18 +138,22 @@ def new_uuid() -> str:
 
 def free_bridge_name(template: str, used: Iterable[str]) -> str:
     """Lowest ``template % N`` that no other network uses and that fits IFNAMSIZ."""
-    taken = set(used)
-    for n in range(MAX_BRIDGE_ID):
-        candidate = template.replace("%d", str(n), 1)
-        if len(candidate.encode("utf-8")) > MAX_IFNAME_BYTES:
-            if n == 0:
-                return candidate  # the template itself is too long: the caller says so
-            break
-        if candidate not in taken:
-            return candidate
+    head, _, tail = template.partition("%d")
+    taken = set()  # the numbers N of the used names that the template makes
+    for name in used:
+        if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
+            number = name[len(head):len(name) - len(tail)]
+            if number.isdigit() and number.isascii():
+                taken.add(number)
+    n = 0
+    while str(n) in taken and n < MAX_BRIDGE_ID:
+        n += 1
+    candidate = template.replace("%d", str(n), 1)
+    if n == 0 or (n < MAX_BRIDGE_ID and len(candidate.encode("utf-8")) <= MAX_IFNAME_BYTES):
+        return candidate  # when the template itself is too long, the caller says so
     raise ConflictError(
         f"no free bridge name from template '{template}': {template.replace('%d', '0')} to "
-        f"{template.replace('%d', str(n))} are all used by other networks or too long; "
+        f"{template.replace('%d', str(n - 1))} are all used by other networks or too long; "
         "give the network an explicit <bridge name='...'/> or undefine unused networks")
 
 
