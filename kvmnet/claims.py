@@ -130,13 +130,17 @@ class Claims:
         # no fsync: after a power loss a missing or stale index only costs a rebuild
         atomic_write(self._index, self._stamp().encode(), mode=0o600, durable=False)
 
+    def invalidate(self) -> None:
+        """Stop trusting the trees until the next rebuild (best effort)."""
+        try:
+            os.unlink(self._index)
+        except OSError:
+            pass
+
     def rebuild(self, config: Iterable[tuple[str, Peek]],
                 status: Iterable[tuple[str, Peek]]) -> None:
         """Replace every claim by those of the stored files, read afresh: ``(name, peek)``."""
-        try:
-            os.unlink(self._index)
-        except FileNotFoundError:
-            pass
+        self.invalidate()
         self.config.rebuild(config)
         self.status.rebuild(status)
         self.seal()

@@ -514,12 +514,12 @@ class Store:
         track = claims.valid()
         old = _peek_quiet(path) if track else None
         if track:
-            tree.claim(name, new)
+            track = _best_effort(claims, lambda: tree.claim(name, new))
         result = change()
         if track:
-            tree.release(name, old, keep=new)
+            _best_effort(claims, lambda: tree.release(name, old, keep=new))
             if tree is claims.config:
-                claims.seal()
+                _best_effort(claims, claims.seal)
         return result
 
     def _read(self, path: Path) -> str | None:
@@ -534,6 +534,18 @@ class Store:
                 f"stored file {path} is not UTF-8 ({exc.reason} at byte {exc.start}); "
                 "fix the file by hand or remove it") from None
         return strip_header(text)
+
+
+def _best_effort(claims: Claims, step: Callable[[], None]) -> bool:
+    """Run one step of keeping the claim index; when it fails (no space, a file system
+    without symlinks), the index is dropped rather than the write refused: the next define
+    rebuilds it, or reads every file."""
+    try:
+        step()
+        return True
+    except OSError:
+        claims.invalidate()
+        return False
 
 
 def _remove(path: Path) -> bool:
