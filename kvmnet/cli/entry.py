@@ -1,10 +1,11 @@
 """The ``kvmnet`` console script's entry point: the hot verbs' plain forms skip argparse.
 
-Scripts start and stop networks with the plain forms ``kvmnet [--root DIR] [-q] net-start
-NAME`` and ``net-destroy NAME``; for those, building the argparse parser and importing the
-CLI's other modules is a fifth of a cold run.  Those command lines run the same handlers
-(:mod:`kvmnet.cli.net`) with the same error reporting (:mod:`kvmnet.cli.ctx`), just without
-the parser; anything else (options, ``--help``, other verbs) goes to :mod:`kvmnet.cli.main`.
+Scripts define, start, stop and undefine networks with the plain forms ``kvmnet [--root DIR]
+[-q] net-define FILE``, ``net-start NAME``, ``net-destroy NAME`` and ``net-undefine NAME``;
+for those, building the argparse parser and importing the CLI's other modules is a tenth to
+a fifth of a cold run.  Those command lines run the same handlers (:mod:`kvmnet.cli.net`)
+with the same error reporting (:mod:`kvmnet.cli.ctx`), just without the parser; anything
+else (options, ``--help``, other verbs) goes to :mod:`kvmnet.cli.main`.
 
 ``net-destroy`` also gets a head start: deleting a bridge keeps the kernel busy for ~40 ms
 (RCU grace periods inside the netlink call).  Before importing the rest, the network's run
@@ -18,11 +19,13 @@ from __future__ import annotations
 import os
 import sys
 
-_QUICK_VERBS = ("net-start", "net-destroy")
+#: verb -> the name of its one positional argument in the parser's namespace
+_QUICK_VERBS = {"net-define": "file", "net-start": "network", "net-destroy": "network",
+                "net-undefine": "network"}
 
 
 def plain(argv: list[str]) -> tuple[str | None, bool, str, str] | None:
-    """``(root, quiet, verb, network)`` of ``[--root DIR] [-q] VERB NETWORK``, else None."""
+    """``(root, quiet, verb, argument)`` of ``[--root DIR] [-q] VERB ARGUMENT``, else None."""
     root: str | None = None
     quiet = False
     i = 0
@@ -98,16 +101,18 @@ def _head_start_destroy(root: str | None, name: str) -> None:
     threading.Thread(target=delete, name="kvmnet-head-start").start()
 
 
-def run_plain(root: str | None, quiet: bool, verb: str, network: str) -> int:
-    """Run ``verb NETWORK`` through its usual handler, without argparse."""
+def run_plain(root: str | None, quiet: bool, verb: str, argument: str) -> int:
+    """Run ``verb ARGUMENT`` through its usual handler, without argparse."""
     from types import SimpleNamespace
 
     from . import net
     from .ctx import Ctx, run_command, session
 
-    handler = net.cmd_start if verb == "net-start" else net.cmd_destroy
+    handler = {"net-define": net.cmd_define, "net-start": net.cmd_start,
+               "net-destroy": net.cmd_destroy, "net-undefine": net.cmd_undefine}[verb]
     ctx = Ctx(sys.stdout, sys.stderr, sys.stdin, quiet=quiet, root=root)
-    args = SimpleNamespace(network=network)
+    # the namespace the parser would build (net-define's --validate is a no-op flag)
+    args = SimpleNamespace(**{_QUICK_VERBS[verb]: argument, "validate": False})
     return session(ctx, lambda: run_command(ctx, lambda: handler(ctx, args)))  # type: ignore[arg-type]
 
 

@@ -302,10 +302,13 @@ def test_plain_forms_are_recognised_exactly() -> None:
     assert plain(["net-start", "n1"]) == (None, False, "net-start", "n1")
     assert plain(["-q", "--root", "/r", "net-destroy", "n1"]) == ("/r", True, "net-destroy", "n1")
     assert plain(["--quiet", "net-destroy", "n1"]) == (None, True, "net-destroy", "n1")
+    assert plain(["net-define", "n1.xml"]) == (None, False, "net-define", "n1.xml")
+    assert plain(["-q", "net-undefine", "n1"]) == (None, True, "net-undefine", "n1")
     for argv in (["net-start"], ["net-start", "n1", "extra"], ["net-start", "--help"],
                  ["net-start", "-x"], ["--debug", "net-start", "n1"], ["net-list", "n1"],
                  ["--root", "net-start", "n1"], ["net-start", "--", "n1"], [], ["-q"],
-                 ["net-undefine", "n1"], ["--qu", "net-start", "n1"]):
+                 ["net-create", "n1.xml"], ["--qu", "net-start", "n1"],
+                 ["net-define", "-"], ["net-define", "n1.xml", "--validate"]):
         assert plain(argv) is None, argv
 
 
@@ -313,12 +316,27 @@ def test_plain_forms_answer_as_the_parser_path(root: Path, tmp_path: Path) -> No
     # "net-start -- NAME" is not a plain form, so it goes through argparse: both paths must
     # print the same thing and exit alike, for successes and for each kind of error.
     define(root, tmp_path, "inactive1")
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<network><name>x</name>")
+    clash = tmp_path / "clash.xml"
+    clash.write_text(netxml("inactive1", uuid="0b5c8b1e-3c39-4e4b-9a55-1f6c2b0a7d99"))
     for args in (("net-start", "nosuch"), ("net-destroy", "nosuch"),
                  ("net-destroy", "inactive1"), ("net-start", "bad/name"),
-                 ("-q", "net-destroy", "nosuch")):
+                 ("-q", "net-destroy", "nosuch"), ("net-undefine", "nosuch"),
+                 ("net-define", str(tmp_path / "missing.xml")), ("net-define", str(bad)),
+                 ("net-define", str(clash)), ("net-define", str(tmp_path))):
         verb_at = args.index(args[-2])
         full = (*args[:verb_at + 1], "--", args[-1])
         quick, parsed = run(root, *args), run(root, *full)
         assert (quick.returncode, quick.stdout, quick.stderr) == \
             (parsed.returncode, parsed.stdout, parsed.stderr), args
         assert quick.returncode == 1 and quick.stderr.startswith("error: "), quick.stderr
+    good = tmp_path / "good.xml"
+    good.write_text(netxml("good", "192.168.101"))
+    quick, parsed = run(root, "net-define", str(good)), run(root, "net-define", "--", str(good))
+    assert (quick.returncode, quick.stdout, quick.stderr) == \
+        (parsed.returncode, parsed.stdout, parsed.stderr) == \
+        (0, f"Network good defined from {good}\n\n", "")
+    quick = run(root, "net-undefine", "good")
+    assert (quick.returncode, quick.stdout, quick.stderr) == \
+        (0, "Network good has been undefined\n\n", "")
