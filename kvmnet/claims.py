@@ -72,10 +72,14 @@ def encode(value: str) -> str | None:
 
 
 def decode(entry: str) -> str:
+    """The value that :func:`encode` turned into ``entry`` (an odd name is taken as it is)."""
     if "%" not in entry:
         return entry
     parts = entry.split("%")
-    return parts[0] + "".join(chr(int(p[:2], 16)) + p[2:] for p in parts[1:])
+    try:
+        return parts[0] + "".join(chr(int(p[:2], 16)) + p[2:] for p in parts[1:])
+    except ValueError:
+        return entry
 
 
 def claims_of(peek: Peek | None) -> dict[tuple[str, str], str]:
