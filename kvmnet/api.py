@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
 from .errors import (
     InvalidArgError,
@@ -30,6 +30,8 @@ from .paths import Paths
 from .store import CorruptStoreError, Entry, Store, canonical_uuid
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from .drivers.base import Plan
     from .manager import Manager
     from .model.network import Network as NetworkDef

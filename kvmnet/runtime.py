@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
 from kvmnet import leases as leasedb
 from kvmnet.errors import HostError, OperationInvalidError
@@ -16,6 +16,8 @@ from kvmnet.record import Record
 from kvmnet.fileio import atomic_write
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from kvmnet.drivers.base import PlanContext
     from kvmnet.paths import Paths
     from kvmnet.store import Store

@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
 from ..errors import KvmnetError
 
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from ..api import Connection
 
 

@@ -1,12 +1,14 @@
 """The ``net-*`` verbs: virsh's names, options, messages and output layout."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
 from ..errors import InvalidArgError, NotFoundError, XMLParseError
 from .ctx import Ctx
 
 if TYPE_CHECKING:
+    from typing import Any
+
     # Only in annotations: the plain net-start/net-destroy run these handlers without argparse.
     import argparse
 

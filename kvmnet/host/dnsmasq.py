@@ -30,7 +30,12 @@ import re
 import signal
 import time
 from collections.abc import Sequence
-from typing import NamedTuple
+
+TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start (kvmnet.tuples)
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from kvmnet.tuples import NamedTuple
 
 from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError

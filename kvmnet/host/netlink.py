@@ -38,7 +38,7 @@ import _socket as socket  # the C module: see rtnl.py
 import errno as errno_mod
 import struct
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Self
+TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
 from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
@@ -53,6 +53,8 @@ from kvmnet.host.nltypes import check_ifname as check_ifname
 from kvmnet.host.rtnl import Rtnl, RtnlError, _DeferredPackage, _pyroute2  # noqa: F401
 
 if TYPE_CHECKING:
+    from typing import Any, Self
+
     import ipaddress
 
 log = get_logger("kvmnet.host")

@@ -56,7 +56,10 @@ import os
 import struct
 import sys
 import types
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 from kvmnet.errors import HostError
 
