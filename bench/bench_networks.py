@@ -8,7 +8,12 @@ Prints (all numbers are wall-clock times of cold CLI processes, as a user runs t
     "last/first"), the same for destroy+undefine ("down flat": stops with ~N networks active
     over stops with few), and the memory each active network costs (dnsmasq RSS and the host's MemAvailable drop);
   * the same through libvirt (virsh against the libvirt lab daemon) when the lab is available
-    (``--libvirt``), side by side.
+    (``--libvirt``), side by side;
+  * for kvmnet at N >= 100, how much the machine itself drifted meanwhile: one more network
+    is defined, started, stopped and undefined in a second, empty namespace after every
+    N/100 networks, and "drift" compares those reference timings in the last tenth with
+    the first (on a noisy VM, minutes apart, it can be as large as the growth being measured);
+    last/first and down flat are also shown divided by it.
 
 Everything happens inside a network namespace this script creates (and the lab's own), with a
 temporary KVMNET_ROOT; both are removed at the end.  Needs root.
@@ -198,6 +203,28 @@ def interleaved(full: Side, tmp: Path, probes: int) -> tuple[float, float]:
         empty.close()
 
 
+class Reference:
+    """An empty namespace where one network at a time is timed, to see the machine's drift."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.side = Kvmnet()
+        self.tmp = tmp
+        self._count = 0
+
+    def cycle(self) -> tuple[float, float]:
+        """define+start, then destroy+undefine, of one network (ms each)."""
+        name = f"ref{self._count}"
+        path = self.tmp / f"ref-{self._count}.xml"
+        path.write_text(network_xml(name, 6000 + self._count % 1000))
+        self._count += 1
+        side = self.side
+        return (timed(seq(lambda: side.define(str(path)), lambda: side.start(name))),
+                timed(seq(lambda: side.destroy(name), lambda: side.undefine(name))))
+
+    def close(self) -> None:
+        self.side.close()
+
+
 @dataclass
 class Scale:
     """What one N run measured (times in ms, memory in KiB)."""
@@ -208,6 +235,8 @@ class Scale:
     mem_per_net: float
     failed_at: tuple[int, str] | None
     paired: tuple[float, float] | None
+    ref_up: list[float]  # the empty namespace's define+start, timed during the up phase
+    ref_down: list[float]  # its destroy+undefine, timed during the down phase
 
     @property
     def first(self) -> list[float]:
@@ -227,13 +256,34 @@ class Scale:
         tenth = max(1, len(self.down) // 10)
         return _ratio(self.down[:tenth], self.down[-tenth:])
 
+    def drift(self) -> tuple[float, float] | None:
+        """How much slower the empty namespace ran in the tenths that flat() and down_flat()
+        compare: (last over first tenth of the up phase, first over last of the down phase)."""
+        if len(self.ref_up) < 10 or len(self.ref_down) < 10:
+            return None
+        up, down = len(self.ref_up) // 10, len(self.ref_down) // 10
+        return (_ratio(self.ref_up[-up:], self.ref_up[:up]),
+                _ratio(self.ref_down[:down], self.ref_down[-down:]))
+
 
 def _ratio(over: list[float], under: list[float]) -> float:
     return statistics.median(over) / statistics.median(under) if over and under else 0.0
 
 
 def scale(side: Side, tmp: Path, n: int, probes: int = 0) -> Scale:
+    ref = Reference(tmp) if isinstance(side, Kvmnet) and n >= 100 else None
+    try:
+        return _scale(side, tmp, n, probes, ref)
+    finally:
+        if ref is not None:
+            ref.close()
+
+
+def _scale(side: Side, tmp: Path, n: int, probes: int, ref: Reference | None) -> Scale:
     names = [f"bn{n}x{i}" for i in range(n)]
+    stride = max(1, n // 100)
+    ref_up: list[float] = []
+    ref_down: list[float] = []
     up: list[float] = []
     mem0 = mem_available_kib()
     failed_at: tuple[int, str] | None = None
@@ -246,6 +296,8 @@ def scale(side: Side, tmp: Path, n: int, probes: int = 0) -> Scale:
             failed_at = (i + 1, str(exc).splitlines()[0][:200])
             names = names[:i + 1]
             break
+        if ref is not None and i % stride == 0:
+            ref_up.append(ref.cycle()[0])
     pids = side.dnsmasq_pids()
     rss = sum(rss_kib(p) for p in pids)
     mem_drop = max(0, mem0 - mem_available_kib())
@@ -263,9 +315,11 @@ def scale(side: Side, tmp: Path, n: int, probes: int = 0) -> Scale:
             continue
 
         down.append(timed(seq(lambda: side.destroy(name), lambda: side.undefine(name))))
+        if ref is not None and i % stride == 0:
+            ref_down.append(ref.cycle()[1])
     return Scale(up=up, down=down,
                  rss_per_net=rss / max(1, len(pids)), mem_per_net=mem_drop / max(1, active),
-                 failed_at=failed_at, paired=paired)
+                 failed_at=failed_at, paired=paired, ref_up=ref_up, ref_down=ref_down)
 
 
 def main() -> int:
@@ -325,6 +379,12 @@ def main() -> int:
                     pu, pd = sc.paired
                     print(f"{'':10}interleaved with an empty namespace ({a.probes} pairs): "
                           f"define+start {pu:.2f}x, destroy+undefine {pd:.2f}x with {n} up")
+                drift = sc.drift()
+                if drift:
+                    du, dd = drift
+                    print(f"{'':10}drift of an empty namespace timed every {max(1, n // 100)} "
+                          f"networks: up {du:.2f}x, down {dd:.2f}x; divided by it, last/first "
+                          f"{sc.flat() / du:.2f}x, down flat {sc.down_flat() / dd:.2f}x")
                 if sc.failed_at:
                     at, msg = sc.failed_at
                     print(f"{'':10}stopped at network {at}: {msg}")
