@@ -9,9 +9,10 @@ Layout: one tree per directory of stored files, kept beside it, and one index::
 
     etc/kvmnet/.claims/index        "kvmnet-claims 1 INODE MTIME_NS SIZE" of etc/kvmnet/networks
     etc/kvmnet/.claims/             claims of the persistent definitions (etc/kvmnet/networks)
-        uuid/UUID/NAME              symlink -> "-"
-        bridge/BRIDGE/NAME          symlink -> "own" (the network creates the bridge)
-                                               or "use" (it attaches to a host bridge)
+        uuid/UUID/NAME              an empty marker (a symlink to "-"): NAME claims UUID
+        bridge/BRIDGE/NAME          the same for a bridge name, whether the network creates
+                                    the bridge or attaches to it (checks read that from the
+                                    holder's file, as they verify every claim)
     run/kvmnet/.claims/             claims of the live states (run/kvmnet/networks), same shape;
                                     it empties (but for directories) when no network is active
 
@@ -53,9 +54,7 @@ if TYPE_CHECKING:
 VERSION = 1
 UUID = "uuid"
 BRIDGE = "bridge"
-OWN = "own"
-USE = "use"
-_NONE = "-"
+_MARK = "-"  # what a claim's symlink points to: only its name carries information
 #: Longest value kept as a directory name; longer ones (never valid bridge names or UUIDs)
 #: are not indexed, and the checks treat them as unclaimed.
 _MAX_VALUE = 200
@@ -82,16 +81,11 @@ def decode(entry: str) -> str:
         return entry
 
 
-def claims_of(peek: Peek | None) -> dict[tuple[str, str], str]:
-    """``(kind, value) -> flag`` for what one stored file claims."""
+def claims_of(peek: Peek | None) -> set[tuple[str, str]]:
+    """``(kind, value)`` of what one stored file claims."""
     if peek is None:
-        return {}
-    out: dict[tuple[str, str], str] = {}
-    if peek.uuid:
-        out[(UUID, peek.uuid)] = _NONE
-    if peek.bridge:
-        out[(BRIDGE, peek.bridge)] = OWN if peek.owns_bridge else USE
-    return out
+        return set()
+    return {claim for claim in ((UUID, peek.uuid), (BRIDGE, peek.bridge)) if claim[1]}
 
 
 def _listdir(path: str) -> list[str]:
@@ -168,28 +162,24 @@ class Tree:
 
     # -- writers (under the store lock) ------------------------------------------------------
     def claim(self, name: str, peek: Peek | None) -> None:
-        for (kind, value), flag in claims_of(peek).items():
+        for kind, value in claims_of(peek):
             key = encode(value)
             if key is None:
                 continue
             directory = os.path.join(self.root, kind, key)
             os.makedirs(directory, exist_ok=True)
-            link = os.path.join(directory, name)
             try:
-                os.symlink(flag, link)
+                os.symlink(_MARK, os.path.join(directory, name))
             except FileExistsError:
-                if os.readlink(link) != flag:
-                    os.unlink(link)
-                    os.symlink(flag, link)
+                pass  # claimed already
 
     def release(self, name: str, peek: Peek | None, keep: Peek | None = None) -> None:
         """Drop ``name``'s claims from ``peek`` that ``keep`` (its new file) does not make."""
-        kept = claims_of(keep)
-        for claim, flag in claims_of(peek).items():
-            key = encode(claim[1])
-            if key is None or kept.get(claim) == flag:
+        for kind, value in claims_of(peek) - claims_of(keep):
+            key = encode(value)
+            if key is None:
                 continue
-            directory = os.path.join(self.root, claim[0], key)
+            directory = os.path.join(self.root, kind, key)
             try:
                 os.unlink(os.path.join(directory, name))
             except FileNotFoundError:
@@ -197,19 +187,10 @@ class Tree:
             _rmdir(directory)
 
     # -- readers ---------------------------------------------------------------------------------
-    def holders(self, kind: str, value: str) -> list[tuple[str, str]]:
-        """``(name, flag)`` of the networks claiming ``value``; verify before acting on one."""
+    def holders(self, kind: str, value: str) -> list[str]:
+        """The names of the networks claiming ``value``; verify before acting on one."""
         key = encode(value)
-        if key is None:
-            return []
-        directory = os.path.join(self.root, kind, key)
-        out = []
-        for name in _listdir(directory):
-            try:
-                out.append((name, os.readlink(os.path.join(directory, name))))
-            except OSError:
-                continue
-        return out
+        return [] if key is None else _listdir(os.path.join(self.root, kind, key))
 
     def values(self, kind: str) -> list[str]:
         """Every claimed value of ``kind`` (a superset: claims are verified on use)."""

@@ -96,7 +96,7 @@ class ClaimedOthers(Others):
     def _users(self, kind: str, value: str) -> list[tuple[str, bool]]:
         out = []
         for tree, peek_of in self._trees:
-            for holder, _flag in tree.holders(kind, value):
+            for holder in tree.holders(kind, value):
                 if holder == self._name:
                     continue
                 try:
