@@ -83,9 +83,12 @@ def decode(entry: str) -> str:
 
 def claims_of(peek: Peek | None) -> set[tuple[str, str]]:
     """``(kind, value)`` of what one stored file claims."""
-    if peek is None:
-        return set()
-    return {claim for claim in ((UUID, peek.uuid), (BRIDGE, peek.bridge)) if claim[1]}
+    out: set[tuple[str, str]] = set()
+    if peek is not None and peek.uuid:
+        out.add((UUID, peek.uuid))
+    if peek is not None and peek.bridge:
+        out.add((BRIDGE, peek.bridge))
+    return out
 
 
 def _listdir(path: str) -> list[str]:
