@@ -252,26 +252,14 @@ class Connection:
 
     def networkLookupByUUIDString(self, uuidstr: str) -> Network:
         wanted = canonical_uuid(uuidstr)
-        store = self.store
-        if store.claims.valid():  # the UUID's entry in the claim index, checked against the file
-            from .define import ClaimedOthers
+        from .define import other_networks
 
-            holder = ClaimedOthers(store, "").uuid_user(wanted)
-            if holder is None:
-                raise NotFoundError(f"network not found: no network with matching uuid "
-                                    f"{uuidstr!r}; " + _HINT_LIST)
-            return Network(self, holder, wanted)
-        for entry in store.entries():
-            for read, present in ((store.peek_config, entry.persistent),
-                                  (store.peek_status, entry.active)):
-                try:
-                    peek = read(entry.name) if present else None
-                except CorruptStoreError:
-                    continue  # a damaged file names no UUID; it must not hide the others
-                if peek is not None and peek.uuid == wanted:
-                    return Network(self, entry.name, wanted)
-        raise NotFoundError(f"network not found: no network with matching uuid {uuidstr!r}; "
-                            + _HINT_LIST)
+        # no network is named "": every stored one is a candidate (a damaged file names none)
+        holder = other_networks(self.store, "").uuid_user(wanted)
+        if holder is None:
+            raise NotFoundError(f"network not found: no network with matching uuid "
+                                f"{uuidstr!r}; " + _HINT_LIST)
+        return Network(self, holder, wanted)
 
     def networkLookupByUUID(self, raw: bytes) -> Network:
         if len(raw) != 16:

@@ -246,11 +246,17 @@ def gather(store: Store, name: str, rebuild: bool = True) -> tuple[Others, list[
             continue  # redefining the network is how a damaged file gets repaired
         if peek is not None:
             previous.append(peek)
+    return other_networks(store, name, rebuild), previous
+
+
+def other_networks(store: Store, name: str, rebuild: bool = False) -> Others:
+    """Every stored network but ``name``: through the claim index when it can be trusted
+    (``rebuild``: the caller holds the lock and may rebuild it), else from every file."""
     if store.ensure_claims() if rebuild else store.claims.valid():
-        return ClaimedOthers(store, name), previous
+        return ClaimedOthers(store, name)
     return OtherList(Other(other, peek.uuid, peek.bridge, peek.owns_bridge)
                      for status in (False, True) for other, peek in store.peeks(status)
-                     if other != name), previous
+                     if other != name)
 
 
 def prepare(data: str | bytes) -> Network:
