@@ -154,12 +154,13 @@ class Tree:
         self.root = root
 
     def rebuild(self, stored: Iterable[tuple[str, Peek]]) -> None:
+        import shutil
+
         for kind in (UUID, BRIDGE):
-            top = os.path.join(self.root, kind)
-            for value in _listdir(top):
-                for name in _listdir(os.path.join(top, value)):
-                    os.unlink(os.path.join(top, value, name))
-                _rmdir(os.path.join(top, value))
+            try:
+                shutil.rmtree(os.path.join(self.root, kind))
+            except FileNotFoundError:
+                pass
         for name, peek in stored:
             self.claim(name, peek)
 
