@@ -179,6 +179,12 @@ def single(side: Side, tmp: Path, runs: int) -> dict[str, list[float]]:
     return {"start": starts, "destroy": destroys}
 
 
+def up_down(side: Side, path: Path, name: str) -> tuple[float, float]:
+    """define+start, then destroy+undefine, of one more network (ms each)."""
+    return (timed(seq(lambda: side.define(str(path)), lambda: side.start(name))),
+            timed(seq(lambda: side.destroy(name), lambda: side.undefine(name))))
+
+
 def interleaved(full: Side, tmp: Path, probes: int) -> tuple[float, float]:
     """Per-network cost with the N networks up, over the same in an empty namespace.
 
@@ -195,8 +201,9 @@ def interleaved(full: Side, tmp: Path, probes: int) -> tuple[float, float]:
             path = tmp / f"probe-{j}.xml"
             path.write_text(network_xml(name, 5000 + j))
             for k, side in ((0, empty), (1, full)):
-                ups[k].append(timed(seq(lambda: side.define(str(path)), lambda: side.start(name))))
-                downs[k].append(timed(seq(lambda: side.destroy(name), lambda: side.undefine(name))))
+                u, d = up_down(side, path, name)
+                ups[k].append(u)
+                downs[k].append(d)
         return (statistics.median(ups[1]) / statistics.median(ups[0]),
                 statistics.median(downs[1]) / statistics.median(downs[0]))
     finally:
@@ -212,14 +219,12 @@ class Reference:
         self._count = 0
 
     def cycle(self) -> tuple[float, float]:
-        """define+start, then destroy+undefine, of one network (ms each)."""
+        """:func:`up_down` of one more network there."""
         name = f"ref{self._count}"
         path = self.tmp / f"ref-{self._count}.xml"
         path.write_text(network_xml(name, 6000 + self._count % 1000))
         self._count += 1
-        side = self.side
-        return (timed(seq(lambda: side.define(str(path)), lambda: side.start(name))),
-                timed(seq(lambda: side.destroy(name), lambda: side.undefine(name))))
+        return up_down(self.side, path, name)
 
     def close(self) -> None:
         self.side.close()
