@@ -580,5 +580,5 @@ class Network:
         new = apply_update(old, command, section, xml, parent_index)
         if new.name != old.name or new.uuid != old.uuid:
             raise InvalidArgError("a network update may not change the network's name or uuid")
-        validate_network(new, update=True)
+        validate_network(new)
         return new

@@ -132,7 +132,7 @@ class Manager:
         from kvmnet.validate import validate_network
         from kvmnet.xmlio.network import format_network
 
-        validate_network(new, update=True)
+        validate_network(new)
         rt = Runtime(self.paths, new.name)
         before, after = plan_network(old, rt).dnsmasq, plan_network(new, rt).dnsmasq
         if before is not None and after is not None and before.conf == after.conf:

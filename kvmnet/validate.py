@@ -21,33 +21,36 @@ from .model.network import (
     Network,
     PciAddress,
 )
+from .validate_values import control_problem, value_problems
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_NAME_BYTES = 200  # leaves room for NAME.hostsfile etc. in a 255-byte file name
-IFNAMSIZ = 16  # kernel interface names hold at most 15 bytes plus the NUL
 
 
-def validate_network(net: Network, *, update: bool = False) -> None:
+def validate_network(net: Network) -> None:
     """Raise :class:`ValidationError` listing every semantic problem of ``net``.
 
-    ``update=True`` is for a definition produced by ``net-update``: libvirt
-    checks some rules only when parsing a whole document (e.g. one forward
-    interface for nat/route), and net-update may legitimately go beyond them.
+    The one check shared by define, net-update (on the updated definition),
+    net-plan and net-start: what define accepts, start can render.
     """
-    problems = network_problems(net, update=update)
+    problems = network_problems(net)
     if problems:
         raise ValidationError(problems, subject=f"network '{net.name}'")
 
 
-def network_problems(net: Network, *, update: bool = False) -> list[str]:
+def network_problems(net: Network) -> list[str]:
     """All semantic problems of ``net``, in document order (empty when valid)."""
     out: list[str] = []
     out += name_problems(net.name)
     if net.title is not None and "\n" in net.title:
         out.append("the title contains a line break; a network title must be a single line")
-    out += _forward_problems(net, update)
+    out += value_problems(net)
+    out += _forward_problems(net)
+    device = forward_device_problem(net)
+    if device is not None:
+        out.append(device)
     out += _bridge_problems(net)
     out += _dns_problems(net)
     out += _ip_problems(net)
@@ -68,8 +71,12 @@ def name_problems(name: str) -> list[str]:
                    "so choose a name without '/'")
     if "\x00" in name:
         out.append("the network name contains a NUL character; remove it")
-    if "\n" in name or "\r" in name:
+    elif "\n" in name or "\r" in name:
         out.append("the network name contains a line break; use a single-line name")
+    else:
+        problem = control_problem(name, "the network name")
+        if problem is not None:
+            out.append(problem)
     if name in (".", ".."):
         out.append(f"'{name}' cannot be used as a network name; choose another name")
     if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
@@ -221,33 +228,6 @@ def ranges_overlap(a: DhcpRange, b: DhcpRange) -> bool:
     return int(sa) <= int(eb) and int(sb) <= int(ea)
 
 
-def line_break_problems(net: Network) -> list[str]:
-    """CR/LF in DNS values that end up in dnsmasq's config (CVE-2026-61477)."""
-    out: list[str] = []
-    if net.dns is None:
-        return out
-
-    def bad(text: str | None) -> bool:
-        return text is not None and ("\n" in text or "\r" in text)
-
-    for t in net.dns.txts:
-        if bad(t.value) or bad(t.name):
-            out.append(f"DNS TXT record '{t.name.splitlines()[0] if t.name else ''}' contains a "
-                       "line break; line breaks would inject lines into dnsmasq's configuration")
-    for s in net.dns.srvs:
-        for what, val in (("domain", s.domain), ("target", s.target)):
-            if bad(val):
-                out.append(f"DNS SRV record '{s.service}' {what} contains a line break; line "
-                           "breaks would inject lines into dnsmasq's configuration")
-    for f in net.dns.forwarders:
-        if bad(f.domain):
-            out.append("DNS forwarder domain contains a line break")
-    for h in net.dns.hosts:
-        if any(bad(n) for n in h.hostnames):
-            out.append(f"DNS host {h.ip} has a hostname containing a line break")
-    return out
-
-
 # -- rule groups ----------------------------------------------------------------------
 
 def _pci(a: PciAddress) -> str:
@@ -264,7 +244,27 @@ def _dupes(items: Iterable[str]) -> list[str]:
     return dup
 
 
-def _forward_problems(net: Network, update: bool) -> list[str]:
+def forward_device_problem(net: Network) -> str | None:
+    """Why a bridge or macvtap network has nothing to attach to, or None.
+
+    The drivers plan from the same answer, so define refuses what start cannot run.
+    """
+    mode = net.forward_mode
+    fwd = net.forward
+    devs = bool(fwd is not None and (fwd.interfaces or fwd.dev or fwd.pf))
+    if mode is ForwardMode.BRIDGE and not net.bridge_name and not devs:
+        return (f"network '{net.name}' has forward mode 'bridge' but names no bridge and no "
+                "forward device: add <bridge name='br0'/> or <forward dev='eth0'/>")
+    if mode in (ForwardMode.PRIVATE, ForwardMode.VEPA, ForwardMode.PASSTHROUGH) and not devs:
+        return (f"network '{net.name}' has forward mode '{mode.value}' but no forward device: "
+                "add <forward dev='eth0'/> or <interface dev='...'/> children")
+    if mode is ForwardMode.HOSTDEV and not devs and not (fwd is not None and fwd.addresses):
+        return (f"network '{net.name}' has forward mode 'hostdev' but no devices: add a "
+                "<pf dev='...'/> or PCI <address> elements")
+    return None
+
+
+def _forward_problems(net: Network) -> list[str]:
     out: list[str] = []
     mode = net.forward_mode
     fwd = net.forward
@@ -293,7 +293,7 @@ def _forward_problems(net: Network, update: bool) -> list[str]:
         if mode is ForwardMode.OPEN and pool:
             out.append("forward dev not allowed with forward mode='open': an open network "
                        "places no restriction on where traffic goes; remove dev/<interface>")
-        elif len(pool) > 1 and not update:
+        elif len(pool) > 1:
             out.append(f"multiple forwarding interfaces specified for a {m} network; only one "
                        "is supported")
     if mode is ForwardMode.HOSTDEV:
@@ -345,15 +345,7 @@ def _bridge_problems(net: Network) -> list[str]:
         if br.name and fwd is not None and (fwd.interfaces or fwd.pf or fwd.dev):
             out.append(f"a network with forward mode='{m}' can name a bridge or a forward dev, "
                        "but not both")
-    if br.name:
-        raw = br.name.encode("utf-8", "surrogateescape")
-        # A '%d' template is expanded to a number when the network is defined.
-        if len(raw) > IFNAMSIZ - 1 and "%d" not in br.name:
-            out.append(f"bridge name '{br.name}' is {len(raw)} bytes long; Linux interface "
-                       f"names are limited to {IFNAMSIZ - 1} bytes, choose a shorter name")
-        if any(c in br.name for c in "/ \t\n\r:") or br.name in (".", ".."):
-            out.append(f"bridge name '{br.name}' is not a valid interface name (no '/', ':' or "
-                       "whitespace, not '.' or '..')")
+    # the name itself: validate_values.bridge_name_problem (through value_problems)
     return out
 
 
@@ -367,7 +359,6 @@ def _dns_problems(net: Network) -> list[str]:
     if dns is not None:
         for name in _dupes(t.name for t in dns.txts):
             out.append(f"DNS TXT record '{name}' is defined more than once")
-    out += line_break_problems(net)
     return out
 
 

@@ -8,6 +8,14 @@ from __future__ import annotations
 from kvmnet.drivers.base import NetworkDriver, Plan, PlanContext
 from kvmnet.errors import ValidationError
 from kvmnet.model.network import ForwardMode, Network
+from kvmnet.validate import forward_device_problem
+
+
+def _require_device(net: Network) -> None:
+    """The rule define applies (kvmnet.validate), for a plan made without define."""
+    problem = forward_device_problem(net)
+    if problem is not None:
+        raise ValidationError([problem])
 
 
 class HostBridgeDriver(NetworkDriver):
@@ -18,15 +26,13 @@ class HostBridgeDriver(NetworkDriver):
 
     def plan(self, net: Network, ctx: PlanContext) -> Plan:
         fwd = net.forward
-        links: tuple[str, ...]
+        _require_device(net)
+        links: tuple[str, ...] = ()
         if net.bridge_name:
             links = (net.bridge_name,)
-        elif fwd is not None and (fwd.interfaces or fwd.dev):
+        elif fwd is not None:
             # macvtap in bridge mode over these devices
             links = tuple(i.dev for i in fwd.interfaces) or ((fwd.dev,) if fwd.dev else ())
-        else:
-            raise ValidationError([f"network '{net.name}' has forward mode 'bridge' but names no "
-                                   "bridge and no forward device: add <bridge name='br0'/>"])
         return Plan(network=net.name, mode=net.forward_mode, requires_links=links)
 
 
@@ -37,15 +43,12 @@ class DirectDriver(NetworkDriver):
 
     def plan(self, net: Network, ctx: PlanContext) -> Plan:
         fwd = net.forward
+        _require_device(net)
         devs: tuple[str, ...] = ()
         if fwd is not None:
             devs = tuple(i.dev for i in fwd.interfaces) or ((fwd.dev,) if fwd.dev else ())
             if fwd.pf:
                 devs = (fwd.pf,)
-        if not devs:
-            raise ValidationError([f"network '{net.name}' has forward mode '{self.mode.value}' "
-                                   "but no forward device: add <forward dev='eth0'/> or "
-                                   "<interface dev='...'/> children"])
         return Plan(network=net.name, mode=net.forward_mode, requires_links=devs)
 
 

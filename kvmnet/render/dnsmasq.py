@@ -11,28 +11,22 @@ Run-time keys (``pid-file=``, ``user=``, ``dhcp-script=``, ...) appear only
 when the caller passes them; without them the output matches libvirt's test
 expectations, which are generated with no pid file.
 
-Safety: every value copied from the definition into a file is checked for
-control characters first.  A line break in a TXT value, a host name or a
-``dnsmasq:option`` would otherwise become a separate, attacker-chosen
-dnsmasq option (CVE-2026-61477), so rendering refuses with a
-:class:`ValidationError` instead.
+Safety: every value copied from the definition into a file is checked first,
+by the rules define applies (:mod:`kvmnet.validate_values`).  A line break in
+a TXT value, a host name or a ``dnsmasq:option`` would otherwise become a
+separate, attacker-chosen dnsmasq option (CVE-2026-61477), a ',' a separate
+field; rendering refuses with a :class:`ValidationError` instead.
 """
 from __future__ import annotations
 
 import ipaddress
-import re
-from collections.abc import Iterator
 from kvmnet.model.frozen import frozen
 
 from kvmnet.errors import ValidationError
 from kvmnet.model.network import DhcpHost, ForwardMode, IPDef, Lease, Network
+from kvmnet.validate_values import control_problem, value_problems
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-# Characters that end or corrupt a line in a dnsmasq file.  Tab is harmless
-# (dnsmasq treats it as blank) and legitimately appears in nothing we write,
-# but refusing it would reject valid TXT data, so it stays allowed.
-_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 
 _LEASE_UNITS = ("seconds", "minutes", "hours")
 
@@ -191,55 +185,22 @@ def ptr_domain(addr: IPAddress, prefix: int) -> str | None:
 
 # ---------------------------------------------------------------- checks
 
-def _unsafe_values(net: Network, runtime: dict[str, str | None]) -> Iterator[str]:
-    """Every text value that reaches a dnsmasq file, described for an error message."""
+def _unsafe_values(net: Network, runtime: dict[str, str | None]) -> list[str]:
+    """What define refuses (the same rules, kvmnet.validate_values) plus the run-time values.
 
-    def items() -> Iterator[tuple[str, str | None]]:
-        yield "network name", net.name
-        yield "bridge name", net.bridge_name
-        if net.domain is not None:
-            yield "<domain name>", net.domain.name
-        dns = net.dns
-        if dns is not None:
-            for i, fwd in enumerate(dns.forwarders, 1):
-                yield f"<dns><forwarder[{i}]> domain", fwd.domain
-                yield f"<dns><forwarder[{i}]> addr", fwd.addr
-            for i, txt in enumerate(dns.txts, 1):
-                yield f"<dns><txt[{i}]> name", txt.name
-                yield f"<dns><txt[{i}]> value", txt.value
-            for i, srv in enumerate(dns.srvs, 1):
-                for attr in ("service", "protocol", "domain", "target"):
-                    yield f"<dns><srv[{i}]> {attr}", getattr(srv, attr)
-            for i, host in enumerate(dns.hosts, 1):
-                yield f"<dns><host[{i}]> ip", host.ip
-                for j, hostname in enumerate(host.hostnames, 1):
-                    yield f"<dns><host[{i}]><hostname[{j}]>", hostname
-        for i, ip in enumerate(net.ips, 1):
-            yield f"<ip[{i}]> address", ip.address
-            yield f"<ip[{i}]> netmask", ip.netmask
-            yield f"<ip[{i}]><tftp root>", ip.tftp_root
-            if ip.dhcp is None:
-                continue
-            yield f"<ip[{i}]><dhcp><bootp file>", ip.dhcp.bootp_file
-            yield f"<ip[{i}]><dhcp><bootp server>", ip.dhcp.bootp_server
-            for j, rng in enumerate(ip.dhcp.ranges, 1):
-                yield f"<ip[{i}]><dhcp><range[{j}]> start", rng.start
-                yield f"<ip[{i}]><dhcp><range[{j}]> end", rng.end
-            for j, dhost in enumerate(ip.dhcp.hosts, 1):
-                for attr in ("mac", "id", "name", "ip"):
-                    yield f"<ip[{i}]><dhcp><host[{j}]> {attr}", getattr(dhost, attr)
-        for i, opt in enumerate(net.dnsmasq_options, 1):
-            yield f"<dnsmasq:option[{i}]> value", opt
-        for key, value in runtime.items():
-            yield f"run-time setting {key}", value
-
-    for what, value in items():
-        if value is None:
-            continue
-        bad = _UNSAFE.search(value)
-        if bad:
-            yield (f"{what} {value!r} contains the control character {bad.group()!r}, which would "
-                   "inject a separate line into the dnsmasq configuration; remove it")
+    A last line of defence for a model that did not come through define (a test, a
+    hand-built program): rendering refuses rather than write a misread file.
+    """
+    problems = value_problems(net)
+    name = control_problem(net.name, "network name")
+    if name is not None:
+        problems.append(name)
+    for key, value in runtime.items():
+        if value is not None:
+            problem = control_problem(value, f"run-time setting {key}")
+            if problem is not None:
+                problems.append(problem)
+    return problems
 
 
 def _xml_escape(text: str) -> str:

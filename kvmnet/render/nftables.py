@@ -91,6 +91,7 @@ from typing import Literal
 
 from kvmnet.errors import InvalidArgError
 from kvmnet.model.network import ForwardMode, IPDef, Network
+from kvmnet.validate_values import ifname_problem
 
 TABLE = "kvmnet"
 FAMILY = "inet"
@@ -129,9 +130,8 @@ _NO_NAT_V4: tuple[str, ...] = ("224.0.0.0/24", "255.255.255.255")
 _NO_NAT_V6: tuple[str, ...] = ("ff02::/16",)
 
 _COMMENT_MAX = 128  # NFTNL_UDATA_COMMENT_MAXLEN
-# Interface names: what the kernel accepts (dev_valid_name) minus what nft
-# cannot carry in a quoted string or would read as a wildcard.
-_IFNAME_BAD = re.compile(r'[\s/:"\\*\x00-\x1f\x7f]')
+# Interface names: kvmnet.validate_values.ifname_problem, the rule define applies
+# (only characters the kernel, dnsmasq and nft all read literally).
 
 
 @frozen
@@ -200,12 +200,9 @@ def _quote(text: str) -> str:
 
 
 def _ifname(value: str, what: str, net: str) -> str:
-    if not value or len(value.encode()) > 15 or value in (".", "..") or _IFNAME_BAD.search(value):
-        raise InvalidArgError(
-            f"network '{net}': {what} '{value}' cannot be used in a firewall rule; an interface "
-            "name has 1-15 characters without blanks, '/', ':', quotes, backslashes or '*'; "
-            "choose another name"
-        )
+    problem = ifname_problem(value, what)
+    if problem is not None:
+        raise InvalidArgError(f"network '{net}': {problem}")
     return f'"{value}"'
 
 

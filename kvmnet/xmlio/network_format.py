@@ -38,8 +38,15 @@ _VPORT_FORMAT: dict[str | None, frozenset[str]] = {
 }
 
 
-def escape(text: str) -> str:
-    """libvirt's virBufferEscapeString: XML-escape, drop other control characters."""
+def escape(text: str, *, attribute: bool = True) -> str:
+    """libvirt's virBufferEscapeString: XML-escape, drop other control characters.
+
+    Unlike libvirt, tab, line feed and carriage return are written as character
+    references in attribute values: a reader normalises them to spaces there (XML
+    attribute-value normalisation), and the stored file would not read back to the
+    same definition.  In element text (``attribute=False``) only the carriage return
+    needs one (a reader turns a raw one into a line feed).
+    """
     out: list[str] = []
     for ch in text:
         if ch == "&":
@@ -52,7 +59,9 @@ def escape(text: str) -> str:
             out.append("&apos;")
         elif ch == '"':
             out.append("&quot;")
-        elif ord(ch) >= 0x20 or ch in "\t\n\r":
+        elif ch == "\r" or (attribute and ch in "\t\n"):
+            out.append(f"&#{ord(ch)};")
+        elif ord(ch) >= 0x20 or ch in "\t\n":
             out.append(ch)
     return "".join(out)
 
@@ -89,13 +98,13 @@ def format_network(net: Network, *, inactive: bool = False) -> str:
         head += f" trustGuestRxFilters='{_yn(net.trust_guest_rx_filters)}'"
     b.add(head + ">")
     b.level += 1
-    b.add(f"<name>{escape(net.name)}</name>")
+    b.add(f"<name>{escape(net.name, attribute=False)}</name>")
     if net.uuid is not None:
         b.add(f"<uuid>{net.uuid}</uuid>")
     if net.title is not None:
-        b.add(f"<title>{escape(net.title)}</title>")
+        b.add(f"<title>{escape(net.title, attribute=False)}</title>")
     if net.description is not None:
-        b.add(f"<description>{escape(net.description)}</description>")
+        b.add(f"<description>{escape(net.description, attribute=False)}</description>")
     if net.metadata is not None:
         for line in net.metadata.split("\n"):
             b.add(line)
@@ -276,7 +285,7 @@ def _dns(b: _Buf, dns: Dns) -> None:
         b.add(f"<host ip='{h.ip or ''}'>")
         b.level += 1
         for name in h.hostnames:
-            b.add(f"<hostname>{escape(name)}</hostname>")
+            b.add(f"<hostname>{escape(name, attribute=False)}</hostname>")
         b.level -= 1
         b.add("</host>")
     b.level -= 1

@@ -365,11 +365,11 @@ def test_comment_escapes_the_real_name() -> None:
 # --------------------------------------------------------------- bad input
 
 @pytest.mark.parametrize("kwargs, fragment", [
-    ({"bridge": 'br"0'}, "bridge 'br\"0' cannot be used"),
-    ({"bridge": "br*"}, "cannot be used in a firewall rule"),
-    ({"bridge": "averyveryverylongbridge"}, "1-15 characters"),
-    ({"bridge": ""}, "cannot be used"),
-    ({"bridge": "br 0"}, "cannot be used"),
+    ({"bridge": 'br"0'}, "bridge 'br\"0' contains '\"'"),
+    ({"bridge": "br*"}, "contains '*'; an interface name may hold only"),
+    ({"bridge": "averyveryverylongbridge"}, "at most 15 bytes"),
+    ({"bridge": ""}, "bridge is empty"),
+    ({"bridge": "br 0"}, "contains ' '"),
     ({"forward_dev": "eth/0"}, "forward dev 'eth/0'"),
     ({"ipv4_subnets": ("10.0.0.0/33",)}, "is not an IPv4 subnet"),
     ({"ipv4_subnets": ("fd00::/64",)}, "is not an IPv4 subnet"),

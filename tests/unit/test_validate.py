@@ -86,7 +86,6 @@ def test_multiple_forward_interfaces_for_nat() -> None:
                                 "<forward mode='nat'><interface dev='a'/><interface dev='b'/>"
                                 "</forward>")
     one(xml, "multiple forwarding interfaces")
-    assert problems(xml, update=True) == []
 
 
 def test_duplicate_hostdev_address_and_passthrough_interface() -> None:
