@@ -478,13 +478,13 @@ def _update_forward_interface(net: Network, cmd: Command, root: etree._Element) 
     if cmd.is_add:
         if found is not None:
             raise _exists(f"there is an existing interface entry in network '{net.name}' that "
-                          f"matches \"<interface dev='{iface.dev}'>\"; nothing to add")
+                          f"matches <interface dev={iface.dev!r}>; nothing to add")
         pool = _insert(pool, ForwardInterface(dev=iface.dev), cmd)
     else:
         if found is None:
             devs = ", ".join(f.dev for f in pool) or "none"
             raise _not_found(f"couldn't find an interface entry in network '{net.name}' matching "
-                             f"<interface dev='{iface.dev}'> (the pool has: {devs})")
+                             f"<interface dev={iface.dev!r}> (the pool has: {devs})")
         used = pool[found].connections or 0
         if used > 0:
             raise OperationInvalidError(

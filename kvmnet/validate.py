@@ -159,7 +159,8 @@ def dhcp_range_problems(rng: DhcpRange, ip: IPDef) -> list[str]:
     if start not in net or end not in net:
         out.append(f"{span} is not entirely within network {net}; keep both ends inside "
                    f"{net.network_address} - {net.broadcast_address}")
-    elif net.version == 4 and net.prefixlen < 31:
+    elif net.version == 4:
+        # as libvirt's virSocketAddrGetRange (and the dnsmasq renderer), also for /31 and /32
         if start == net.network_address:
             out.append(f"start of {span} is the network address of {net}; start at "
                        f"{net.network_address + 1} or later")
@@ -170,8 +171,7 @@ def dhcp_range_problems(rng: DhcpRange, ip: IPDef) -> list[str]:
         out.append(f"{span} is reversed; swap start and end")
     else:
         # libvirt caps a range at 65536 addresses (last two IPv4 bytes / last IPv6 group).
-        keep = 16 if start.version == 4 else 112
-        if int(start) >> keep != int(end) >> keep:
+        if int(start) >> 16 != int(end) >> 16:
             out.append(f"{span} is too large; libvirt ranges may differ only in the last "
                        f"{'two bytes' if start.version == 4 else '16-bit group'}")
     return out
@@ -385,9 +385,14 @@ def _ip_problems(net: Network) -> list[str]:
                        "address; add prefix='N'")
         if ip.tftp_root is not None and version == 6:
             out.append(f"{where}: <tftp> is only supported for IPv4")
+        out += _local_ptr_problems(ip, where)
         dhcp = ip.dhcp
         if dhcp is None:
             continue
+        prefix = ip_prefix(ip)
+        if version == 6 and (dhcp.ranges or dhcp.hosts) and prefix is not None and prefix < 64:
+            out.append(f"{where}: DHCPv6 needs a prefix of at least 64 (dnsmasq refuses "
+                       f"/{prefix}); use prefix='64' or remove <dhcp>")
         if dhcp.ranges or dhcp.hosts:
             if version == 4:
                 dhcp4 += 1
@@ -421,6 +426,18 @@ def _ip_problems(net: Network) -> list[str]:
     for duid in _dupes(ids):
         out.append(f"DHCP host id {duid} is used by more than one static DHCP host")
     return out
+
+
+def _local_ptr_problems(ip: IPDef, where: str) -> list[str]:
+    """localPtr='yes' needs a reverse zone on an octet (IPv4) or nibble (IPv6) boundary."""
+    prefix = ip_prefix(ip)
+    if not ip.local_ptr or ip.address is None or prefix is None:
+        return []
+    step, bits = (4, 128) if ":" in ip.address else (8, 32)
+    if 0 < prefix < bits and prefix % step == 0:
+        return []
+    return [(f"{where}: localPtr='yes' needs a prefix divisible by {step} (below {bits}) to name "
+             f"the reverse DNS zone, not /{prefix}; change the prefix or drop localPtr")]
 
 
 def _route_problems(net: Network) -> list[str]:

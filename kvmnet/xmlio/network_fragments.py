@@ -108,14 +108,14 @@ def parse_dhcp_host(el: etree._Element, path: str) -> DhcpHost:
         bad = [c for c in duid if c not in _DUID_CHARS]
         if bad or not duid:
             raise XMLParseError(
-                f"invalid character '{bad[0] if bad else ''}' in DHCP host id '{duid}'; a DUID "
+                f"invalid character '{bad[0] if bad else ''}' in DHCP host id {duid!r}; a DUID "
                 "is hex bytes separated by colons",
                 path,
             )
     name = v.attr(el, "name")
     if name is not None and not (name[:1].isascii() and name[:1].isalnum()):
         raise XMLParseError(
-            f"cannot use host name '{name}'; a DHCP host name must start with a letter or digit",
+            f"cannot use host name {name!r}; a DHCP host name must start with a letter or digit",
             path,
         )
     ip_text = v.attr(el, "ip")
@@ -132,7 +132,7 @@ def require_complete_dhcp_host(host: DhcpHost, ipv6: bool, path: str) -> None:
     if ipv6:
         if host.mac is not None:
             raise XMLParseError(
-                f"MAC address '{host.mac}' is not allowed in an IPv6 static host; identify "
+                f"MAC address {host.mac!r} is not allowed in an IPv6 static host; identify "
                 "IPv6 hosts by id (DUID) or name",
                 path,
             )
@@ -187,20 +187,20 @@ def parse_dns_txt(el: etree._Element, path: str) -> DnsTxt:
         raise XMLParseError("missing required name attribute in DNS TXT record", path)
     if " " in name or "," in name:
         raise XMLParseError(
-            f"DNS TXT record name '{name}' contains a space or comma, which dnsmasq cannot "
+            f"DNS TXT record name {name!r} contains a space or comma, which dnsmasq cannot "
             "accept; use a DNS name",
             path,
         )
     v.no_line_breaks(name, path, "DNS TXT record name")
     value = v.attr(el, "value")
     if value is not None:
-        v.no_line_breaks(value, path, f"value of DNS TXT record '{name}'")
+        v.no_line_breaks(value, path, f"value of DNS TXT record {name!r}")
     return DnsTxt(name=name, value=value)
 
 
 def require_complete_dns_txt(txt: DnsTxt, path: str) -> None:
     if txt.value is None:
-        raise XMLParseError(f"DNS TXT record '{txt.name}' is missing its value attribute", path)
+        raise XMLParseError(f"DNS TXT record {txt.name!r} is missing its value attribute", path)
 
 
 def _srv_number(el: etree._Element, path: str, name: str, target: str | None,
@@ -211,7 +211,7 @@ def _srv_number(el: etree._Element, path: str, name: str, target: str | None,
     number = v.unsigned(text, path, name, minimum=minimum, maximum=65535)
     if target is None:
         raise XMLParseError(
-            f"DNS SRV attribute '{name}' is not allowed without a target; add target='HOST'",
+            f"DNS SRV attribute {name!r} is not allowed without a target; add target='HOST'",
             path,
         )
     return number
@@ -230,14 +230,14 @@ def parse_dns_srv(el: etree._Element, path: str) -> DnsSrv:
             )
         if any(c not in _SERVICE_CHARS for c in service):
             raise XMLParseError(
-                f"invalid character in DNS SRV service '{service}'; allowed are letters, "
+                f"invalid character in DNS SRV service {service!r}; allowed are letters, "
                 "digits and _-+/*",
                 path,
             )
     protocol = v.attr(el, "protocol")
     if protocol is not None and any(c not in _PROTOCOL_CHARS for c in protocol):
         raise XMLParseError(
-            f"invalid character in DNS SRV protocol '{protocol}'; use e.g. 'tcp' or 'udp'", path
+            f"invalid character in DNS SRV protocol {protocol!r}; use e.g. 'tcp' or 'udp'", path
         )
     # libvirt reads these with XPath string(): an empty attribute is absent.
     domain = v.attr(el, "domain") or None
@@ -266,7 +266,7 @@ def require_complete_dns_srv(srv: DnsSrv, path: str) -> None:
         raise XMLParseError("DNS SRV record is missing its service attribute", path)
     if srv.protocol is None:
         raise XMLParseError(
-            f"DNS SRV record '{srv.service}' is missing its protocol attribute", path
+            f"DNS SRV record {srv.service!r} is missing its protocol attribute", path
         )
 
 
@@ -303,7 +303,7 @@ def parse_virtualport(el: etree._Element, path: str, *, require_type: bool) -> V
             extra = [k for k in params if k not in VPORT_ALLOWED[vtype]]
             if extra:
                 raise XMLParseError(
-                    f"attribute '{extra[0]}' is not allowed for <virtualport type='{vtype}'>; "
+                    f"attribute '{extra[0]}' is not allowed for <virtualport type={vtype!r}>; "
                     "allowed: " + ", ".join(p for p in VPORT_PARAMS if p in VPORT_ALLOWED[vtype]),
                     ppath,
                 )
@@ -340,7 +340,7 @@ def parse_vlan(el: etree._Element, path: str) -> Vlan:
         if trunk_text.lower() == "yes":
             trunk = True
         elif trunk_text.lower() != "no":
-            raise XMLParseError(f"invalid trunk='{trunk_text}' in <vlan>; use yes or no", path)
+            raise XMLParseError(f"invalid trunk={trunk_text!r} in <vlan>; use yes or no", path)
         elif len(tags) > 1:
             raise XMLParseError("trunk='yes' is required for more than one vlan tag", path)
         elif native_seen:
@@ -396,14 +396,17 @@ def parse_portgroup(el: etree._Element, path: str) -> PortGroup:
     vport_el = v.first_child(el, "virtualport")
     bw_el = v.first_child(el, "bandwidth")
     vlan_el = v.first_child(el, "vlan")
+    vport = None if vport_el is None else parse_virtualport(
+        vport_el, v.child_path(path, "virtualport"), require_type=False)
+    if vport == VirtualPort():
+        vport = None  # an empty <virtualport/> is not formatted: it would not survive storing
     return PortGroup(
         name=name,
         # libvirt: anything but a case-insensitive 'yes' means not default.
         default=True if default_text is not None and default_text.lower() == "yes" else None,
         trust_guest_rx_filters=None if trust_text is None
         else v.yes_no(trust_text, path, "trustGuestRxFilters"),
-        virtualport=None if vport_el is None else parse_virtualport(
-            vport_el, v.child_path(path, "virtualport"), require_type=False),
+        virtualport=vport,
         bandwidth=None if bw_el is None else parse_bandwidth(bw_el, v.child_path(path, "bandwidth")),
         vlan=None if vlan_el is None else parse_vlan(vlan_el, v.child_path(path, "vlan")),
     )

@@ -273,7 +273,7 @@ def _parse_dns(root: etree._Element) -> Dns | None:
         txt = parse_dns_txt(t, tpath)
         require_complete_dns_txt(txt, tpath)
         txts.append(txt)
-    return Dns(
+    dns = Dns(
         enable=_yes_no_attr(el, "enable", path),
         forward_plain_names=_yes_no_attr(el, "forwardPlainNames", path),
         forwarders=tuple(forwarders),
@@ -281,6 +281,9 @@ def _parse_dns(root: etree._Element) -> Dns | None:
         srvs=tuple(srvs),
         hosts=tuple(hosts),
     )
+    # An empty <dns/> says nothing and is not formatted (as by libvirt): the stored
+    # file must read back to the same definition.
+    return None if dns == Dns() else dns
 
 
 def _parse_ip(el: etree._Element, path: str) -> IPDef:
@@ -301,12 +304,12 @@ def _parse_ip(el: etree._Element, path: str) -> IPDef:
         if version != 4:
             raise XMLParseError(
                 f"{'no' if family is None else 'ipv4'} family specified for non-IPv4 address "
-                f"'{addr_text}'; add family='ipv6' for an IPv6 address",
+                f"{addr_text!r}; add family='ipv6' for an IPv6 address",
                 path,
             )
         if netmask is not None:
             if v.ip_version(netmask) != 4:
-                raise XMLParseError(f"invalid netmask '{netmask_text}': it must be IPv4", path)
+                raise XMLParseError(f"invalid netmask {netmask_text!r}: it must be IPv4", path)
             if prefix:
                 raise XMLParseError("<ip> cannot have both a prefix and a netmask; keep one",
                                     path)
@@ -315,14 +318,14 @@ def _parse_ip(el: etree._Element, path: str) -> IPDef:
     elif family == "ipv6":
         if version != 6:
             raise XMLParseError(
-                f"family 'ipv6' specified for non-IPv6 address '{addr_text}'", path)
+                f"family 'ipv6' specified for non-IPv6 address {addr_text!r}", path)
         if netmask is not None:
             raise XMLParseError("netmask is not allowed for an IPv6 address; use prefix='64'",
                                 path)
         if prefix is not None and prefix > 128:
             raise XMLParseError(f"invalid IPv6 prefix {prefix}; it must be 0-128", path)
     else:
-        raise XMLParseError(f"unrecognized family '{family}'; use 'ipv4' or 'ipv6'", path)
+        raise XMLParseError(f"unrecognized family {family!r}; use 'ipv4' or 'ipv6'", path)
 
     dhcp_el = v.first_child(el, "dhcp")
     dhcp = None if dhcp_el is None else _parse_dhcp(dhcp_el, v.child_path(path, "dhcp"),
@@ -363,7 +366,9 @@ def _parse_dhcp(el: etree._Element, path: str, ipv6: bool) -> Dhcp | None:
         server = v.attr(bootp, "server")
         if server is not None:
             bootp_server = v.ip_address(server, bpath, "server")
-    if not ranges and not hosts and bootp_file is None:
+    if not ranges and not hosts:
+        # libvirt formats <dhcp> (and so <bootp>) only with a range or a host, and
+        # BOOTP is only served with DHCP: a lone <bootp> would not survive storing.
         return None
     return Dhcp(ranges=tuple(ranges), hosts=tuple(hosts), bootp_file=bootp_file,
                 bootp_server=bootp_server)
@@ -390,13 +395,13 @@ def _parse_route(el: etree._Element, path: str) -> Route:
     netmask = None
     want = 6 if family == "ipv6" else 4
     if family not in (None, "ipv4", "ipv6"):
-        raise XMLParseError(f"unrecognized family '{family}' in <route>; use ipv4 or ipv6", path)
+        raise XMLParseError(f"unrecognized family {family!r} in <route>; use ipv4 or ipv6", path)
     label = family or "no"
     if v.ip_version(address) != want:
-        raise XMLParseError(f"{label} family specified for address '{addr_text}' of another "
+        raise XMLParseError(f"{label} family specified for address {addr_text!r} of another "
                             "family; set family to match the address", path)
     if v.ip_version(gateway) != want:
-        raise XMLParseError(f"{label} family specified for gateway '{gw_text}' of another "
+        raise XMLParseError(f"{label} family specified for gateway {gw_text!r} of another "
                             "family; set family to match the gateway", path)
     if netmask_text is not None:
         if want == 6:
@@ -421,7 +426,7 @@ def _check_network_address(address: str, netmask: str | None, prefix: int, path:
         masked = int(addr) & (((1 << bits) - 1) ^ ((1 << (bits - prefix)) - 1))
     if masked != int(addr):
         raise XMLParseError(
-            f"address '{address}' in <route> is not a network address for its "
+            f"address {address!r} in <route> is not a network address for its "
             f"{'netmask' if netmask else 'prefix'}; use the network's first address "
             f"({ipaddress.IPv4Address(masked) if addr.version == 4 else ipaddress.IPv6Address(masked)}) "
             "or give the right prefix",
@@ -440,7 +445,7 @@ def _parse_forward(root: etree._Element) -> Forward | None:
     else:
         if mode_text not in _MODES:
             raise XMLParseError(
-                f"unknown forward mode '{mode_text}'; use one of: " + ", ".join(_MODES[1:]), path
+                f"unknown forward mode {mode_text!r}; use one of: " + ", ".join(_MODES[1:]), path
             )
         mode = ForwardMode(mode_text)
     if mode is ForwardMode.NONE:
@@ -481,7 +486,7 @@ def _parse_forward(root: etree._Element) -> Forward | None:
         if i == 1 and dev is not None:
             if iface.dev != dev:
                 raise XMLParseError(
-                    f"<forward dev='{dev}'> must match the first <interface dev='{iface.dev}'/>",
+                    f"<forward dev={dev!r}> must match the first <interface dev={iface.dev!r}/>",
                     ipath)
             continue
         interfaces.append(iface)
@@ -514,7 +519,7 @@ def _parse_pci(el: etree._Element, path: str) -> PciAddress:
     if atype is None:
         raise XMLParseError("missing address type; use <address type='pci' .../>", path)
     if atype != "pci":
-        raise XMLParseError(f"unsupported address type '{atype}'; only 'pci' is supported", path)
+        raise XMLParseError(f"unsupported address type {atype!r}; only 'pci' is supported", path)
     parts: dict[str, int] = {}
     for key, limit in (("domain", 0xFFFFFFFF), ("bus", 0xFF), ("slot", 0x1F), ("function", 7)):
         text = v.attr(el, key)
@@ -529,7 +534,7 @@ def _parse_pci(el: etree._Element, path: str) -> PciAddress:
 def _parse_nat(el: etree._Element, path: str, mode: ForwardMode) -> Nat:
     if mode is not ForwardMode.NAT:
         raise XMLParseError(
-            f"<nat> can only be used with <forward mode='nat'>, not mode='{mode.value}'", path)
+            f"<nat> can only be used with <forward mode='nat'>, not mode={mode.value!r}", path)
     ipv6 = _yes_no_attr(el, "ipv6", path)
     start = end = None
     addrs = v.children(el, "address")

@@ -54,14 +54,14 @@ def ip_address(value: str, path: str, name: str, family: str | None = None) -> s
         addr = ipaddress.ip_address(text)
     except ValueError:
         raise XMLParseError(
-            f"invalid IP address '{value}' in attribute '{name}'; write a dotted-quad IPv4 "
+            f"invalid IP address {value!r} in attribute {name!r}; write a dotted-quad IPv4 "
             "address such as 192.168.122.1 or an IPv6 address such as 2001:db8::1",
             path,
         ) from None
     if family == "ipv4" and addr.version != 4:
-        raise XMLParseError(f"attribute '{name}' must be an IPv4 address, not '{value}'", path)
+        raise XMLParseError(f"attribute {name!r} must be an IPv4 address, not {value!r}", path)
     if family == "ipv6" and addr.version != 6:
-        raise XMLParseError(f"attribute '{name}' must be an IPv6 address, not '{value}'", path)
+        raise XMLParseError(f"attribute {name!r} must be an IPv6 address, not {value!r}", path)
     return canonical_ip(addr)
 
 
@@ -98,14 +98,14 @@ def mac_address(value: str, path: str, name: str = "address", *, unicast: bool =
     text = value.strip()
     if not _MAC.match(text):
         raise XMLParseError(
-            f"invalid MAC address '{value}' in attribute '{name}'; write six hex bytes "
+            f"invalid MAC address {value!r} in attribute {name!r}; write six hex bytes "
             "separated by colons, e.g. 52:54:00:12:34:56",
             path,
         )
     octets = [int(p, 16) for p in text.split(":")]
     if unicast and octets[0] & 1:
         raise XMLParseError(
-            f"MAC address '{value}' in attribute '{name}' is a multicast address (lowest bit "
+            f"MAC address {value!r} in attribute {name!r} is a multicast address (lowest bit "
             "of the first byte is set); use a unicast address, e.g. 52:54:00:xx:xx:xx",
             path,
         )
@@ -121,7 +121,7 @@ def uuid_text(value: str, path: str, name: str = "uuid") -> str:
     compact = value.strip().replace("-", "")
     if not _HEX32.match(compact):
         raise XMLParseError(
-            f"malformed UUID '{value}' in {name}; write 32 hex digits, optionally as "
+            f"malformed UUID {value!r} in {name}; write 32 hex digits, optionally as "
             "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
             path,
         )
@@ -150,13 +150,13 @@ def unsigned(value: str, path: str, name: str, *, maximum: int | None = None,
                 number = int(text, 10)
     except ValueError:
         raise XMLParseError(
-            f"invalid number '{value}' in attribute '{name}'; expected a non-negative integer",
+            f"invalid number {value!r} in attribute {name!r}; expected a non-negative integer",
             path,
         ) from None
     if number < minimum or (maximum is not None and number > maximum):
         limit = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
         raise XMLParseError(
-            f"value {number} of attribute '{name}' is out of range; allowed: {limit}", path
+            f"value {number} of attribute {name!r} is out of range; allowed: {limit}", path
         )
     return number
 
@@ -167,7 +167,7 @@ def yes_no(value: str, path: str, name: str) -> bool:
         return True
     if value == "no":
         return False
-    raise XMLParseError(f"invalid value '{value}' for attribute '{name}'; use 'yes' or 'no'", path)
+    raise XMLParseError(f"invalid value {value!r} for attribute {name!r}; use 'yes' or 'no'", path)
 
 
 def on_off(value: str, path: str, name: str) -> bool:
@@ -175,13 +175,13 @@ def on_off(value: str, path: str, name: str) -> bool:
         return True
     if value == "off":
         return False
-    raise XMLParseError(f"invalid value '{value}' for attribute '{name}'; use 'on' or 'off'", path)
+    raise XMLParseError(f"invalid value {value!r} for attribute {name!r}; use 'on' or 'off'", path)
 
 
 def choice(value: str, allowed: tuple[str, ...], path: str, name: str) -> str:
     if value not in allowed:
         raise XMLParseError(
-            f"unknown value '{value}' for attribute '{name}'; expected one of: "
+            f"unknown value {value!r} for attribute {name!r}; expected one of: "
             + ", ".join(allowed),
             path,
         )
