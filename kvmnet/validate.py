@@ -67,7 +67,7 @@ def name_problems(name: str) -> list[str]:
     if not name:
         return ["the network name is empty; give the network a name"]
     if "/" in name:
-        out.append(f"network name '{name}' contains '/'; names are used as file names, "
+        out.append(f"network name {name!r} contains '/'; names are used as file names, "
                    "so choose a name without '/'")
     if "\x00" in name:
         out.append("the network name contains a NUL character; remove it")
@@ -78,7 +78,7 @@ def name_problems(name: str) -> list[str]:
         if problem is not None:
             out.append(problem)
     if name in (".", ".."):
-        out.append(f"'{name}' cannot be used as a network name; choose another name")
+        out.append(f"{name!r} cannot be used as a network name; choose another name")
     if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
         out.append(f"the network name is longer than {MAX_NAME_BYTES} bytes; choose a "
                    "shorter name")
@@ -184,24 +184,24 @@ def dhcp_host_problems(host: DhcpHost, ip: IPDef) -> list[str]:
     net = ip_network(ip)
     ipv6 = net is not None and net.version == 6
     if ipv6 and host.mac is not None:
-        out.append(f"static host '{label}': a MAC address is not allowed in an IPv6 <dhcp>; "
+        out.append(f"static host {label!r}: a MAC address is not allowed in an IPv6 <dhcp>; "
                    "identify IPv6 hosts by id (DUID) or name")
     if ipv6 and host.id is None and host.name is None:
-        out.append(f"static host '{label}' in an IPv6 network needs an id or a name")
+        out.append(f"static host {label!r} in an IPv6 network needs an id or a name")
     if not ipv6 and host.mac is None and host.name is None:
-        out.append(f"static host '{label}' in an IPv4 network needs a mac or a name")
+        out.append(f"static host {label!r} in an IPv4 network needs a mac or a name")
     if host.ip is None:
-        out.append(f"static host '{label}' has no ip address; add ip='ADDRESS'")
+        out.append(f"static host {label!r} has no ip address; add ip='ADDRESS'")
         return out
     addr = _addr(host.ip)
     if addr is None:
-        out.append(f"static host '{label}' has an invalid ip '{host.ip}'")
+        out.append(f"static host {label!r} has an invalid ip {host.ip!r}")
     elif net is not None:
         if addr.version != net.version:
-            out.append(f"static host '{label}' has IPv{addr.version} address {host.ip} in an "
+            out.append(f"static host {label!r} has IPv{addr.version} address {host.ip} in an "
                        f"IPv{net.version} <ip>; move it to an <ip> of the same family")
         elif addr not in net:
-            out.append(f"static host '{label}' address {host.ip} is outside network {net}; "
+            out.append(f"static host {label!r} address {host.ip} is outside network {net}; "
                        "use an address inside the subnet")
     return out
 
@@ -277,7 +277,7 @@ def _forward_problems(net: Network) -> list[str]:
     pf = fwd.pf if fwd is not None else None
 
     for dev in _dupes(i.dev for i in pool):
-        out.append(f"interface '{dev}' can only be listed once in the forward pool; remove "
+        out.append(f"interface {dev!r} can only be listed once in the forward pool; remove "
                    "the duplicate <interface>")
     for pci in _dupes(_pci(a) for a in addresses):
         out.append(f"PCI device '{pci}' can only be listed once in the forward pool; remove "
@@ -298,7 +298,7 @@ def _forward_problems(net: Network) -> list[str]:
                        "is supported")
     if mode is ForwardMode.HOSTDEV:
         for i in pool:
-            out.append(f"hostdev network lists '{i.dev}' by device name; hostdev networks "
+            out.append(f"hostdev network lists {i.dev!r} by device name; hostdev networks "
                        "need PCI <address> elements or a <pf>")
     elif addresses:
         out.append(f"forward mode '{m}' lists devices by PCI address; that is only supported "
@@ -358,7 +358,7 @@ def _dns_problems(net: Network) -> list[str]:
                    "forwarders, hosts, srv or txt records; remove them or enable DNS")
     if dns is not None:
         for name in _dupes(t.name for t in dns.txts):
-            out.append(f"DNS TXT record '{name}' is defined more than once")
+            out.append(f"DNS TXT record {name!r} is defined more than once")
     return out
 
 
@@ -446,10 +446,10 @@ def _route_problems(net: Network) -> list[str]:
     for r in net.routes:
         gw = _addr(r.gateway)
         if gw is None:
-            out.append(f"route to {r.address} has an invalid gateway '{r.gateway}'")
+            out.append(f"route to {r.address} has an invalid gateway {r.gateway!r}")
             continue
         if not any(gw.version == n.version and gw in n for n in nets):
-            out.append(f"unreachable static route gateway '{r.gateway}': it is not inside any "
+            out.append(f"unreachable static route gateway {r.gateway!r}: it is not inside any "
                        "<ip> subnet of this network")
     return out
 
@@ -458,7 +458,7 @@ def _portgroup_problems(net: Network) -> list[str]:
     out: list[str] = []
     mode = net.forward_mode
     for name in _dupes(pg.name for pg in net.portgroups):
-        out.append(f"multiple <portgroup> elements with the same name '{name}'")
+        out.append(f"multiple <portgroup> elements with the same name {name!r}")
     defaults = [pg.name for pg in net.portgroups if pg.default]
     if len(defaults) > 1:
         out.append(f"multiple default portgroups ({', '.join(defaults)}); only one may have "

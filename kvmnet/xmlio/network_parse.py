@@ -193,8 +193,10 @@ def _parse_bridge(root: etree._Element, mode: ForwardMode) -> Bridge | None:
                       mac_table_manager=mtm, zone=zone)
     if el is None:
         return None
-    # Kept as written so that validation can refuse stp/delay in these modes.
-    return Bridge(name=name, stp=stp, delay=delay or None, mac_table_manager=mtm, zone=zone)
+    # Kept as written so that validation can refuse stp/delay in these modes; an empty
+    # <bridge/> says nothing and is not formatted, so it must not survive as a value.
+    bridge = Bridge(name=name, stp=stp, delay=delay or None, mac_table_manager=mtm, zone=zone)
+    return None if bridge == Bridge() else bridge
 
 
 def _parse_mtu(root: etree._Element) -> int | None:
