@@ -213,10 +213,14 @@ def _first(*problems: str | None) -> list[str]:
 def value_problems(net: Network) -> list[str]:
     """Every value of ``net`` that the kernel, dnsmasq or nft would refuse or misread."""
     out: list[str] = []
+    # the name is part of the file names in dnsmasq's configuration (pid-file=, ...)
     if _COMMENT.search(net.name):
-        # the name is part of the dnsmasq file names in its configuration
         out.append(f"the network name {show(net.name)} has a '#' after a blank, which would "
                    "cut dnsmasq's file names short; choose another name")
+    if '"' in net.name:
+        out.append(f"the network name {show(net.name)} contains '\"', which dnsmasq's "
+                   "configuration reads as the start of a quoted string in its file names; "
+                   "choose another name")
     if net.bridge_name is not None:
         out += _first(bridge_name_problem(net.bridge_name))
     fwd = net.forward

@@ -97,6 +97,13 @@ def _set(el: etree._Element, attr: str, value: str) -> bool:
     return True
 
 
+def _text(el: etree._Element, value: str) -> None:
+    try:
+        el.text = value
+    except ValueError:  # not representable in XML 1.0
+        el.text = "h"
+
+
 def _child(parent: etree._Element, tag: str) -> etree._Element:
     found = parent.find(tag)
     return found if found is not None else etree.SubElement(parent, tag)
@@ -131,7 +138,7 @@ def _add_hostile_element(root: etree._Element, rng: random.Random) -> None:
         _set(srv, rng.choice(("domain", "target", "service", "protocol")), value)
     elif choice == 3:
         host = etree.SubElement(dns, "host", ip="192.168.150.9")
-        etree.SubElement(host, "hostname").text = value if "\x85" not in value else "h"
+        _text(etree.SubElement(host, "hostname"), value)
     elif choice == 4:
         _set(etree.SubElement(dns, "forwarder", addr="8.8.8.8"), "domain", value)
     elif choice == 5:
@@ -194,9 +201,11 @@ def _structural(root: etree._Element, rng: random.Random) -> None:
         value = rng.choice(GOOD_OPTIONS)
         if value not in [o.get("value") for o in opts]:  # dnsmasq refuses a duplicate cname
             etree.SubElement(opts, f"{{{DNSMASQ_NS}}}option", value=value)
-    elif choice == 5:  # localPtr on some prefix
-        ip = _ip(root, rng)
-        ip.set("localPtr", "yes")
+    elif choice == 5:  # localPtr on some prefix, or a hostile network name
+        if rng.random() < 0.5:
+            _ip(root, rng).set("localPtr", "yes")
+        else:
+            _text(_child(root, "name"), _hostile(rng))
     else:  # a hostile value in an existing attribute that reaches a file
         tag, attr = rng.choice(TARGETS)
         found = [e for e in root.iter(tag) if e.get(attr) is not None]
@@ -281,10 +290,54 @@ def check(label: str, doc: bytes, tally: Tally, root: Path, keep_confs: int) -> 
                              f"{doc.decode(errors='replace')}")
         return
     dnsmasq = program.get("dnsmasq")
-    if dnsmasq is not None and len(tally.confs) < keep_confs:
-        files: dict[str, str] = dnsmasq["files"]
+    if dnsmasq is None:
+        return
+    files: dict[str, str] = dnsmasq["files"]
+    for problem in misread(back, files):
+        tally.defects.append(f"{label}: dnsmasq would misread the files: {problem}")
+    if len(tally.confs) < keep_confs:
         conf = next(t for p, t in files.items() if p.endswith(".conf"))
         tally.confs.setdefault(conf, (label, files))
+
+
+def misread(net: Network, files: dict[str, str]) -> Iterator[str]:
+    """Where dnsmasq would read the files differently from the definition.
+
+    ``dnsmasq --test`` only says whether the syntax holds; this checks the meaning of
+    what kvmnet writes from the definition's values: one interface, lines that fit
+    dnsmasq's buffer, no quote or comment, and DHCP host entries with exactly the
+    fields kvmnet meant (a ',' in a value would add one).
+    """
+    options = set(net.dnsmasq_options)
+    for path, text in files.items():
+        if path.endswith(".conf"):
+            for line in text.splitlines():
+                if len(line.encode()) > 1023:
+                    yield f"a conf line of {len(line.encode())} bytes: {line[:60]!r}"
+                if line.startswith("#") or line in options:
+                    continue
+                if '"' in line or " #" in line or "\t#" in line:
+                    yield f"a quote or comment in {line!r}"
+                if line.startswith("interface=") and line != f"interface={net.bridge_name}":
+                    yield f"{line!r} names more than the bridge {net.bridge_name!r}"
+        elif path.endswith(".hostsfile"):
+            for line in text.splitlines():
+                fields = line.split(",")
+                expected = _host_fields(net, fields)
+                if expected is not None and len(fields) != expected:
+                    yield f"DHCP host entry {line!r} has {len(fields)} fields, not {expected}"
+
+
+def _host_fields(net: Network, fields: list[str]) -> int | None:
+    """How many fields kvmnet writes for the DHCP host whose address is in ``fields``."""
+    for ip in net.ips:
+        for host in ip.dhcp.hosts if ip.dhcp is not None else ():
+            if host.ip is None or not {host.ip, f"[{host.ip}]"} & set(fields):
+                continue
+            ipv6 = ":" in host.ip
+            count = 1 + bool(host.name) + (bool(host.id) if ipv6 else bool(host.mac))
+            return count + (host.lease is not None)
+    return None
 
 
 def hosts_as_options(files: dict[str, str]) -> str:

@@ -345,9 +345,10 @@ def test_mtu_and_dnsmasq_options_order() -> None:
 # ------------------------------------------------------------------ names, paths, run time
 
 def test_name_escaped_in_paths_but_not_header() -> None:
-    files = render(net(name="a\"b'<&>", ips=(v4(Dhcp(ranges=(RANGE,))),)))
-    assert "##    virsh net-edit a\"b'<&>\n" in files.conf
-    escaped = "a&quot;b&apos;&lt;&amp;&gt;"
+    # (a '"' is refused: kvmnet's run-time paths in the conf hold the name unescaped)
+    files = render(net(name="a'b<&>", ips=(v4(Dhcp(ranges=(RANGE,))),)))
+    assert "##    virsh net-edit a'b<&>\n" in files.conf
+    escaped = "a&apos;b&lt;&amp;&gt;"
     assert files.hostsfile_path == f"{CONF_DIR}/{escaped}.hostsfile"
     assert f"addn-hosts={CONF_DIR}/{escaped}.addnhosts" in files.conf
 

@@ -48,6 +48,10 @@ def _dns(root: etree._Element) -> etree._Element:
     return dns
 
 
+def network_name(root: etree._Element, v: str) -> None:
+    root.find("name").text = v  # type: ignore[union-attr]
+
+
 def bridge_name(root: etree._Element, v: str) -> None:
     _el(root, "bridge", name=v)
 
@@ -130,7 +134,9 @@ PATH_BAD = ["/a,b", '/a"b', "/a #b", " /a", "/a ", "/" + "x" * 1100, *CONTROL]
 BOOTP_BAD = ["a,b", "pxe.img,server", "tag:x", "set:x", 'a"b', "a #b", *CONTROL]
 OPTION_BAD = ["x" * 1100, *CONTROL]
 
+NAME_BAD = ['a"b', "a #b", "a/b", "a\x85b", "a\u2028b", "a\x7fb", "a\tb", "a\nb", "x" * 201]
 FIELDS: list[tuple[Place, list[str], str]] = [
+    (network_name, NAME_BAD, "my net, no. 2 (#test)"),
     (bridge_name, IFNAME_BAD, "br-0_1.2"),
     (forward_dev, IFNAME_BAD, "eth0.42"),
     (interface_dev, IFNAME_BAD, "enp0s7"),

@@ -130,6 +130,11 @@ def test_dnsmasq_option_with_a_line_separator_is_refused() -> None:
     refused(xml, "line break")
 
 
+def test_network_name_cannot_open_a_quote_in_dnsmasq_file_names() -> None:
+    # was: pid-file=/.../a"b.pid etc.: dnsmasq refuses the conf at start ("missing \"")
+    refused(nat(name="a&quot;b"), "quoted string")
+
+
 # -------------------------------------------------- define and start agree
 
 def test_bridge_mode_with_nothing_to_attach_to_is_refused_at_define() -> None:
