@@ -4,7 +4,9 @@ These are the checks libvirt makes after parsing (in ``virNetworkDefParseXML``
 and the network driver's ``networkValidate``) plus a few that libvirt only
 discovers when a network starts (bridge name length, overlapping DHCP
 ranges, static hosts outside their subnet) — kvmnet refuses those at define
-time.  Nothing here touches the host.
+time.  The rules for single values (interface names, DNS names, text that reaches
+dnsmasq's files) live in :mod:`kvmnet.validate_values`.  Nothing here touches the
+host.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ def validate_network(net: Network) -> None:
     """
     problems = network_problems(net)
     if problems:
-        raise ValidationError(problems, subject=f"network '{net.name}'")
+        raise ValidationError(problems, subject=f"network {net.name!r}")
 
 
 def network_problems(net: Network) -> list[str]:
@@ -253,13 +255,13 @@ def forward_device_problem(net: Network) -> str | None:
     fwd = net.forward
     devs = bool(fwd is not None and (fwd.interfaces or fwd.dev or fwd.pf))
     if mode is ForwardMode.BRIDGE and not net.bridge_name and not devs:
-        return (f"network '{net.name}' has forward mode 'bridge' but names no bridge and no "
+        return (f"network {net.name!r} has forward mode 'bridge' but names no bridge and no "
                 "forward device: add <bridge name='br0'/> or <forward dev='eth0'/>")
     if mode in (ForwardMode.PRIVATE, ForwardMode.VEPA, ForwardMode.PASSTHROUGH) and not devs:
-        return (f"network '{net.name}' has forward mode '{mode.value}' but no forward device: "
+        return (f"network {net.name!r} has forward mode '{mode.value}' but no forward device: "
                 "add <forward dev='eth0'/> or <interface dev='...'/> children")
     if mode is ForwardMode.HOSTDEV and not devs and not (fwd is not None and fwd.addresses):
-        return (f"network '{net.name}' has forward mode 'hostdev' but no devices: add a "
+        return (f"network {net.name!r} has forward mode 'hostdev' but no devices: add a "
                 "<pf dev='...'/> or PCI <address> elements")
     return None
 

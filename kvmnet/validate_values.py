@@ -197,7 +197,8 @@ def option_problem(value: str, what: str) -> str | None:
 
 def bootp_file_problem(value: str, what: str) -> str | None:
     """``dhcp-boot=FILE``: also a leading ``tag:``/``set:``/``net:`` would read as a tag."""
-    problem = conf_text_problem(value, what, comma=False, line="dhcp-boot=")
+    # the longest line it can make: with the server address after it
+    problem = conf_text_problem(value, what, comma=False, line="dhcp-boot=,,255.255.255.255")
     if problem is not None:
         return problem
     if value[:4].lower() in ("tag:", "set:", "net:"):
@@ -207,6 +208,7 @@ def bootp_file_problem(value: str, what: str) -> str | None:
 
 
 def _first(*problems: str | None) -> list[str]:
+    """The first actual problem, as a list: one diagnosis per value is enough."""
     return [p for p in problems if p is not None][:1]
 
 

@@ -257,7 +257,9 @@ def diff(a: object, b: object, path: str = "network") -> Iterator[str]:
 
 
 def _message_problems(exc: KvmnetError) -> list[str]:
-    parts = exc.problems if isinstance(exc, ValidationError) else [str(exc)]
+    # (several problems are joined by ValidationError itself; each must be one line)
+    parts = ([*exc.problems, exc.subject or ""] if isinstance(exc, ValidationError)
+             else [str(exc)])
     return [p for p in parts if not p or "\n" in p or "\r" in p]
 
 
