@@ -10,7 +10,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgError, XMLParseError
+from ..errors import InvalidArgError, XMLParseError, one_line
 from .main import Ctx, verb_maker
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def lookup(ctx: Ctx, ident: str) -> Domain:
 
 def _notices(ctx: Ctx, dom: Domain) -> None:
     for text in dom.notices:
-        ctx.stderr.write(f"{text}\n")
+        ctx.stderr.write(f"{one_line(text)}\n")
     ctx.stderr.flush()
 
 

@@ -15,7 +15,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgError, KvmnetError, OperationInvalidError, UnsupportedError
+from ..errors import (
+    InvalidArgError,
+    KvmnetError,
+    OperationInvalidError,
+    UnsupportedError,
+    one_line,
+)
 from .main import Ctx, UsageError, verb_maker
 
 if TYPE_CHECKING:
@@ -34,7 +40,7 @@ def ifaces(ctx: Ctx) -> Interfaces:
 
 def _notes(ctx: Ctx, notes: list[str]) -> None:
     for note in notes:
-        ctx.stderr.write(f"note: {note}\n")
+        ctx.stderr.write(f"note: {one_line(note)}\n")
 
 
 # -- verbs ---------------------------------------------------------------------------------------
