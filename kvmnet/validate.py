@@ -21,11 +21,11 @@ from .model.network import (
     Network,
     PciAddress,
 )
+from .paths import MAX_NAME_BYTES  # the one name limit, beside the file layout it protects
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-MAX_NAME_BYTES = 200  # leaves room for NAME.hostsfile etc. in a 255-byte file name
 IFNAMSIZ = 16  # kernel interface names hold at most 15 bytes plus the NUL
 
 
