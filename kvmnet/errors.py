@@ -114,6 +114,21 @@ class ValidationError(KvmnetError):
         super().__init__(head + problems_line(self.problems))
 
 
+class SchemaError(ValidationError):
+    """``--validate``: the document holds elements or attributes that kvmnet does not know
+    (libvirt: the document does not validate against its RelaxNG schema)."""
+
+    code = VIR_ERR_XML_INVALID_SCHEMA
+
+    def __init__(self, problems: Sequence[str], subject: str | None = None) -> None:
+        self.problems = list(problems)
+        self.subject = subject
+        head = f"{subject} does not validate: " if subject else ""
+        KvmnetError.__init__(self, head + problems_line(self.problems) + (
+            "; check the spelling, or remove what is not needed (without --validate, "
+            "unknown elements and attributes are ignored, as libvirt does)"))
+
+
 class HostError(KvmnetError):
     """A change on the host failed: names the command (shell form) and errno."""
 

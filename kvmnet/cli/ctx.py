@@ -41,6 +41,7 @@ class Ctx:
             from ..api import Connection
 
             self._conn = Connection(self.root)
+            self._conn.warn = self.warning
         return self._conn
 
     def out(self, text: str) -> None:

@@ -33,6 +33,7 @@ from ..model.interface import (
     Protocol,
     VlanDef,
 )
+from . import strict
 from .network_format import escape
 from .safe import parse_document
 from .values import attr, children, choice, first_child, unsigned, yes_no
@@ -51,10 +52,20 @@ _NESTED = {"bridge": ("ethernet", "bond", "vlan"), "bond": ("ethernet",)}
 
 
 # -- parsing -----------------------------------------------------------------------------------
-def parse_interface(data: str | bytes, what: str = "interface XML") -> InterfaceDef:
-    """Parse an ``<interface>`` document; :class:`XMLParseError` names the element path."""
+def parse_interface(data: str | bytes, what: str = "interface XML", *,
+                    unknown: list[str] | None = None) -> InterfaceDef:
+    """Parse an ``<interface>`` document; :class:`XMLParseError` names the element path.
+
+    With ``unknown`` (a list), the paths of the elements and attributes that the parser
+    ignored are appended to it (:mod:`.strict`).
+    """
     root = parse_document(data, what)
-    return interface_from_element(root)
+    if unknown is None:
+        return interface_from_element(root)
+    with strict.reading() as rec:
+        iface = interface_from_element(root)
+    unknown.extend(strict.unread(root, rec))
+    return iface
 
 
 def interface_from_element(root: etree._Element) -> InterfaceDef:
@@ -132,9 +143,9 @@ def _start_mode(el: etree._Element, path: str) -> str | None:
 
 def _mtu(el: etree._Element, path: str) -> int:
     mtu_el = first_child(el, "mtu")
-    if mtu_el is None or mtu_el.get("size") is None:
+    size = None if mtu_el is None else attr(mtu_el, "size")
+    if size is None:
         return 0
-    size = str(mtu_el.get("size"))
     try:
         return unsigned(size, f"{path}/mtu", "size", maximum=MAX_MTU)
     except XMLParseError:
@@ -165,8 +176,9 @@ def _protocol(el: etree._Element, path: str, family: str) -> Protocol:
     version = 4 if family == "ipv4" else 6
     dhcp_el = first_child(el, "dhcp")
     peerdns: bool | None = None
-    if dhcp_el is not None and dhcp_el.get("peerdns") is not None:
-        peerdns = yes_no(str(dhcp_el.get("peerdns")), f"{path}/dhcp", "peerdns")
+    peerdns_text = None if dhcp_el is None else attr(dhcp_el, "peerdns")
+    if peerdns_text is not None:
+        peerdns = yes_no(peerdns_text, f"{path}/dhcp", "peerdns")
     ips: list[IPAddress] = []
     nodes = children(el, "ip")
     for i, node in enumerate(nodes, 1):
@@ -176,16 +188,16 @@ def _protocol(el: etree._Element, path: str, family: str) -> Protocol:
             continue  # libvirt skips an <ip> without an address
         _check_ip(address, version, ipath, "address")
         prefix = 0
-        if node.get("prefix") is not None:
+        prefix_text = attr(node, "prefix")
+        if prefix_text is not None:
             # libvirt reads the prefix with strtol base 0 (so 0x18 is 24).
-            prefix = unsigned(str(node.get("prefix")), ipath, "prefix",
+            prefix = unsigned(prefix_text, ipath, "prefix",
                               maximum=32 if version == 4 else 128, base=0)
         ips.append(IPAddress(address, prefix))
     gateway = None
     routes = children(el, "route")
-    if routes and routes[0].get("gateway") is not None:
+    if routes and (gateway := attr(routes[0], "gateway")) is not None:
         rpath = f"{path}/route" if len(routes) == 1 else f"{path}/route[1]"
-        gateway = str(routes[0].get("gateway"))
         _check_ip(gateway, version, rpath, "gateway")
     return Protocol(family=family, autoconf=version == 6 and first_child(el, "autoconf") is not None,
                     dhcp=dhcp_el is not None, peerdns=peerdns, ips=tuple(ips), gateway=gateway)
@@ -213,8 +225,9 @@ def _link(el: etree._Element, path: str) -> Link:
         raise XMLParseError(f"unknown link state: {state}; use one of: "
                             + ", ".join(LINK_STATES), path)
     speed = 0
-    if el.get("speed") is not None:
-        speed = unsigned(str(el.get("speed")), path, "speed", maximum=_UINT_MAX)
+    speed_text = attr(el, "speed")
+    if speed_text is not None:
+        speed = unsigned(speed_text, path, "speed", maximum=_UINT_MAX)
     return Link(speed=speed, state=state)
 
 

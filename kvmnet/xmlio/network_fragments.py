@@ -147,6 +147,7 @@ def require_complete_dhcp_host(host: DhcpHost, ipv6: bool, path: str) -> None:
 def parse_forward_interface(el: etree._Element, path: str) -> ForwardInterface:
     """``<interface dev='eth0'/>`` of a forward pool."""
     expect_tag(el, "interface", path)
+    v.known(el, "@connections")  # live status only (how many guests use it): not kept
     dev = v.attr(el, "dev")
     if not dev:
         raise XMLParseError("missing required dev attribute in forward <interface>", path)

@@ -41,6 +41,7 @@ from ..model.network import (
     PortGroup,
     Route,
 )
+from . import strict
 from . import values as v
 from .network_fragments import (
     parse_bandwidth,
@@ -66,9 +67,19 @@ _MODES = tuple(m.value for m in ForwardMode)
 _T = TypeVar("_T")
 
 
-def parse_network(data: str | bytes) -> Network:
-    """Parse network XML text; raises :class:`XMLParseError` naming the element."""
-    return network_from_element(parse_document(data, "network XML"))
+def parse_network(data: str | bytes, *, unknown: list[str] | None = None) -> Network:
+    """Parse network XML text; raises :class:`XMLParseError` naming the element.
+
+    With ``unknown`` (a list), the paths of the elements and attributes that the parser
+    ignored are appended to it (:mod:`.strict`); libvirt ignores them too.
+    """
+    root = parse_document(data, "network XML")
+    if unknown is None:
+        return network_from_element(root)
+    with strict.reading() as rec:
+        net = network_from_element(root)
+    unknown.extend(strict.unread(root, rec))
+    return net
 
 
 def _optional_text(root: etree._Element, tag: str) -> str | None:
@@ -93,6 +104,7 @@ def network_from_element(root: etree._Element) -> Network:
     uuid = None if uuid_raw is None else v.uuid_text(uuid_raw, v.child_path(ROOT, "uuid"))
     ipv6 = _yes_no_attr(root, "ipv6", ROOT)
     trust = _yes_no_attr(root, "trustGuestRxFilters", ROOT)
+    v.known(root, "@connections")  # live status only (net-dumpxml of an active network)
 
     forward = _parse_forward(root)
     mode = forward.mode if forward is not None else ForwardMode.NONE
@@ -145,6 +157,7 @@ def _parse_metadata(root: etree._Element) -> str | None:
     el = v.first_child(root, "metadata")
     if el is None:
         return None
+    strict.took_whole(el)  # any namespaced content, kept as it is
     md = copy.deepcopy(el)
     # libvirt keeps only namespaced children, and only the first per namespace
     # (virXMLNodeSanitizeNamespaces), then pretty-prints them.
@@ -510,6 +523,8 @@ def _parse_forward(root: etree._Element) -> Forward | None:
 
 
 def _parse_pci(el: etree._Element, path: str) -> PciAddress:
+    # connections: live status only; multifunction: a guest-side PCI option, no use here
+    v.known(el, "@connections", "@multifunction")
     atype = v.attr(el, "type")
     if atype is None:
         raise XMLParseError("missing address type; use <address type='pci' .../>", path)
@@ -571,12 +586,12 @@ def _parse_nat(el: etree._Element, path: str, mode: ForwardMode) -> Nat:
 
 
 def _parse_dnsmasq_options(root: etree._Element) -> tuple[str, ...]:
-    opts = [c for c in root if c.tag == f"{{{DNSMASQ_NS}}}options"]
+    opts = v.children(root, f"{{{DNSMASQ_NS}}}options")
     if not opts:
         return ()
     path = f"{ROOT}/dnsmasq:options"
     values: list[str] = []
-    for i, o in enumerate((c for c in opts[0] if c.tag == f"{{{DNSMASQ_NS}}}option"), 1):
+    for i, o in enumerate(v.children(opts[0], f"{{{DNSMASQ_NS}}}option"), 1):
         opath = f"{path}/dnsmasq:option[{i}]"
         value = v.attr(o, "value")
         if value is None:

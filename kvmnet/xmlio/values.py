@@ -1,6 +1,8 @@
 """Typed attribute readers shared by the document parsers.
 
-Each reader takes the raw attribute text, the element path and the attribute
+The element readers (:func:`children`, :func:`first_child`, :func:`attr`, :func:`text_of`)
+are the only way the parsers look at a document, so that :mod:`.strict` learns from them what
+a parser knows.  Each value reader takes the raw attribute text, the element path and the attribute
 name, and returns the value in the canonical text libvirt would format (IP
 addresses compressed, MACs lower-case, UUIDs dashed) or raises
 :class:`XMLParseError` naming the element and saying how to fix it.
@@ -13,6 +15,7 @@ import re
 from lxml import etree
 
 from ..errors import XMLParseError
+from .strict import asked, looked_into
 
 _MAC = re.compile(r"^[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}$")
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -26,7 +29,8 @@ def child_path(parent: str, tag: str, index: int | None = None) -> str:
 
 
 def children(el: etree._Element, tag: str) -> list[etree._Element]:
-    """Direct children named ``tag`` with no namespace (comments skipped)."""
+    """Direct children named ``tag`` (no namespace, or ``{ns}local``; comments skipped)."""
+    asked(el, tag)
     return [c for c in el if isinstance(c.tag, str) and c.tag == tag]
 
 
@@ -37,10 +41,20 @@ def first_child(el: etree._Element, tag: str) -> etree._Element | None:
 
 def text_of(el: etree._Element) -> str:
     """XPath ``string(.)``: all descendant text joined."""
+    looked_into(el)
     return "".join(str(t) for t in el.itertext())
 
 
+def known(el: etree._Element, *names: str) -> None:
+    """Attributes (``@name``) and child tags that the parser knows and leaves out on purpose,
+    as libvirt does (live-only counters such as ``connections``): not unknown to
+    :mod:`.strict`."""
+    for name in names:
+        asked(el, name)
+
+
 def attr(el: etree._Element, name: str) -> str | None:
+    asked(el, "@" + name)
     value = el.get(name)
     return None if value is None else str(value)
 

@@ -65,7 +65,7 @@ def test_one_constant() -> None:
     """No module keeps its own copy of the limit."""
     pkg = Path(__file__).resolve().parents[2] / "kvmnet"
     own = [str(p.relative_to(pkg)) for p in pkg.rglob("*.py")
-           if re.search(r"^MAX_NAME_BYTES\s*=\s*\d", p.read_text(), re.M)]
+           if re.search(r"^MAX_NAME_BYTES\s*=\s*\d", p.read_text(), re.MULTILINE)]
     assert own == []
 
 
