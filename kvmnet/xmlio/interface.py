@@ -15,7 +15,7 @@ import re
 
 from lxml import etree
 
-from ..errors import XMLParseError
+from ..errors import XMLParseError, quote
 from ..model.interface import (
     ARP_VALIDATE,
     BOND_MODES,
@@ -136,7 +136,7 @@ def _start_mode(el: etree._Element, path: str) -> str | None:
     if mode is None:
         return None
     if mode not in START_MODES:
-        raise XMLParseError(f"unknown interface start mode '{mode}'; use one of: "
+        raise XMLParseError(f"unknown interface start mode {quote(mode)}; use one of: "
                             + ", ".join(START_MODES), path)
     return mode
 
@@ -149,7 +149,7 @@ def _mtu(el: etree._Element, path: str) -> int:
     try:
         return unsigned(size, f"{path}/mtu", "size", maximum=MAX_MTU)
     except XMLParseError:
-        raise XMLParseError(f"interface mtu value '{size}' is improper; give a whole number "
+        raise XMLParseError(f"interface mtu value {quote(size)} is improper; give a whole number "
                             f"of bytes up to {MAX_MTU}, e.g. 1500", f"{path}/mtu") from None
 
 
@@ -163,10 +163,10 @@ def _protocols(el: etree._Element, path: str) -> tuple[Protocol, ...]:
             raise XMLParseError("protocol misses the family attribute; add family='ipv4' or "
                                 "family='ipv6'", ppath)
         if family not in ("ipv4", "ipv6"):
-            raise XMLParseError(f"unsupported protocol family '{family}'; use 'ipv4' or "
+            raise XMLParseError(f"unsupported protocol family {quote(family)}; use 'ipv4' or "
                                 "'ipv6'", ppath)
         if any(p.family == family for p in out):
-            raise XMLParseError(f"a second <protocol family='{family}'>; put all {family} "
+            raise XMLParseError(f"a second <protocol family={quote(family)}>; put all {family} "
                                 "settings into one <protocol> element", ppath)
         out.append(_protocol(node, ppath, family))
     return tuple(out)
@@ -210,11 +210,11 @@ def _check_ip(text: str, version: int, path: str, name: str) -> None:
         addr = ipaddress.ip_address(text)
     except ValueError:
         example = "192.168.0.5" if version == 4 else "2001:db8::5"
-        raise XMLParseError(f"invalid IPv{version} address '{text}' in attribute '{name}'; "
+        raise XMLParseError(f"invalid IPv{version} address {quote(text)} in attribute {quote(name)}; "
                             f"write an address such as {example}", path) from None
     if addr.version != version:
-        raise XMLParseError(f"attribute '{name}' must be an IPv{version} address inside "
-                            f"<protocol family='ipv{version}'>, not '{text}'", path)
+        raise XMLParseError(f"attribute {quote(name)} must be an IPv{version} address inside "
+                            f"<protocol family='ipv{version}'>, not {quote(text)}", path)
 
 
 def _link(el: etree._Element, path: str) -> Link:
@@ -236,7 +236,7 @@ def _mac(el: etree._Element, path: str) -> str | None:
     if mac is None:
         return None
     if not _MAC.match(mac):
-        raise XMLParseError(f"invalid MAC address '{mac}' in attribute 'address'; write six "
+        raise XMLParseError(f"invalid MAC address {quote(mac)} in attribute 'address'; write six "
                             "two-digit hex bytes separated by colons, e.g. 52:54:00:12:34:56",
                             path)
     return mac
@@ -253,11 +253,11 @@ def _bridge(el: etree._Element, path: str) -> BridgeDef:
     raw = attr(el, "stp")
     if raw is not None:
         if raw not in ("on", "off"):
-            raise XMLParseError(f"bridge interface stp should be on or off, got '{raw}'", path)
+            raise XMLParseError(f"bridge interface stp should be on or off, got {quote(raw)}", path)
         stp = raw == "on"
     delay = attr(el, "delay")
     if delay is not None and not _DECIMAL.match(delay):
-        raise XMLParseError(f"invalid bridge delay '{delay}'; give the forward delay in "
+        raise XMLParseError(f"invalid bridge delay {quote(delay)}; give the forward delay in "
                             "seconds as a non-negative number, e.g. 0 or 2.5", path)
     return BridgeDef(stp=stp, delay=delay, interfaces=_nested(el, path, "bridge"))
 
@@ -274,7 +274,7 @@ def _int_attr(el: etree._Element, name: str, path: str, required: str | None = N
 def _bond(el: etree._Element, path: str) -> BondDef:
     mode = attr(el, "mode")
     if mode is not None and mode not in BOND_MODES:
-        raise XMLParseError(f"unknown bonding mode '{mode}'; use one of: "
+        raise XMLParseError(f"unknown bonding mode {quote(mode)}; use one of: "
                             + ", ".join(BOND_MODES), path)
     slaves = _nested(el, path, "bond")
     if not slaves:
@@ -287,7 +287,7 @@ def _bond(el: etree._Element, path: str) -> BondDef:
         mpath = f"{path}/miimon"
         carrier = attr(mii, "carrier")
         if carrier is not None and carrier not in MII_CARRIERS:
-            raise XMLParseError(f"unknown mii bonding carrier '{carrier}'; use 'ioctl' or "
+            raise XMLParseError(f"unknown mii bonding carrier {quote(carrier)}; use 'ioctl' or "
                                 "'netif'", mpath)
         miimon = MiiMon(
             freq=_int_attr(mii, "freq", mpath, "bond interface miimon freq missing; add "
@@ -304,7 +304,7 @@ def _bond(el: etree._Element, path: str) -> BondDef:
         _check_ip(target, 4, apath, "target")
         validate = attr(arp, "validate")
         if validate is not None and validate not in ARP_VALIDATE:
-            raise XMLParseError(f"unknown arp bonding validate '{validate}'; use one of: "
+            raise XMLParseError(f"unknown arp bonding validate {quote(validate)}; use one of: "
                                 + ", ".join(ARP_VALIDATE), apath)
         arpmon = ArpMon(
             interval=_int_attr(arp, "interval", apath, "bond interface arpmon interval "

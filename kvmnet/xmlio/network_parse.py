@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from lxml import etree
 
-from ..errors import XMLParseError
+from ..errors import XMLParseError, quote
 from ..model.network import (
     Bridge,
     Dhcp,
@@ -314,12 +314,12 @@ def _parse_ip(el: etree._Element, path: str) -> IPDef:
         if version != 4:
             raise XMLParseError(
                 f"{'no' if family is None else 'ipv4'} family specified for non-IPv4 address "
-                f"'{addr_text}'; add family='ipv6' for an IPv6 address",
+                f"{quote(addr_text)}; add family='ipv6' for an IPv6 address",
                 path,
             )
         if netmask is not None:
             if v.ip_version(netmask) != 4:
-                raise XMLParseError(f"invalid netmask '{netmask_text}': it must be IPv4", path)
+                raise XMLParseError(f"invalid netmask {quote(netmask_text)}: it must be IPv4", path)
             if prefix:
                 raise XMLParseError("<ip> cannot have both a prefix and a netmask; keep one",
                                     path)
@@ -328,14 +328,14 @@ def _parse_ip(el: etree._Element, path: str) -> IPDef:
     elif family == "ipv6":
         if version != 6:
             raise XMLParseError(
-                f"family 'ipv6' specified for non-IPv6 address '{addr_text}'", path)
+                f"family 'ipv6' specified for non-IPv6 address {quote(addr_text)}", path)
         if netmask is not None:
             raise XMLParseError("netmask is not allowed for an IPv6 address; use prefix='64'",
                                 path)
         if prefix is not None and prefix > 128:
             raise XMLParseError(f"invalid IPv6 prefix {prefix}; it must be 0-128", path)
     else:
-        raise XMLParseError(f"unrecognized family '{family}'; use 'ipv4' or 'ipv6'", path)
+        raise XMLParseError(f"unrecognized family {quote(family)}; use 'ipv4' or 'ipv6'", path)
 
     dhcp_el = v.first_child(el, "dhcp")
     dhcp = None if dhcp_el is None else _parse_dhcp(dhcp_el, v.child_path(path, "dhcp"),
@@ -403,13 +403,13 @@ def _parse_route(el: etree._Element, path: str) -> Route:
     netmask = None
     want = 6 if family == "ipv6" else 4
     if family not in (None, "ipv4", "ipv6"):
-        raise XMLParseError(f"unrecognized family '{family}' in <route>; use ipv4 or ipv6", path)
+        raise XMLParseError(f"unrecognized family {quote(family)} in <route>; use ipv4 or ipv6", path)
     label = family or "no"
     if v.ip_version(address) != want:
-        raise XMLParseError(f"{label} family specified for address '{addr_text}' of another "
+        raise XMLParseError(f"{label} family specified for address {quote(addr_text)} of another "
                             "family; set family to match the address", path)
     if v.ip_version(gateway) != want:
-        raise XMLParseError(f"{label} family specified for gateway '{gw_text}' of another "
+        raise XMLParseError(f"{label} family specified for gateway {quote(gw_text)} of another "
                             "family; set family to match the gateway", path)
     if netmask_text is not None:
         if want == 6:
@@ -453,7 +453,7 @@ def _parse_forward(root: etree._Element) -> Forward | None:
     else:
         if mode_text not in _MODES:
             raise XMLParseError(
-                f"unknown forward mode '{mode_text}'; use one of: " + ", ".join(_MODES[1:]), path
+                f"unknown forward mode {quote(mode_text)}; use one of: " + ", ".join(_MODES[1:]), path
             )
         mode = ForwardMode(mode_text)
     if mode is ForwardMode.NONE:
@@ -494,7 +494,7 @@ def _parse_forward(root: etree._Element) -> Forward | None:
         if i == 1 and dev is not None:
             if iface.dev != dev:
                 raise XMLParseError(
-                    f"<forward dev='{dev}'> must match the first <interface dev='{iface.dev}'/>",
+                    f"<forward dev={quote(dev)}> must match the first <interface dev={quote(iface.dev)}/>",
                     ipath)
             continue
         interfaces.append(iface)
@@ -529,7 +529,7 @@ def _parse_pci(el: etree._Element, path: str) -> PciAddress:
     if atype is None:
         raise XMLParseError("missing address type; use <address type='pci' .../>", path)
     if atype != "pci":
-        raise XMLParseError(f"unsupported address type '{atype}'; only 'pci' is supported", path)
+        raise XMLParseError(f"unsupported address type {quote(atype)}; only 'pci' is supported", path)
     parts: dict[str, int] = {}
     for key, limit in (("domain", 0xFFFFFFFF), ("bus", 0xFF), ("slot", 0x1F), ("function", 7)):
         text = v.attr(el, key)
