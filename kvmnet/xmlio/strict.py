@@ -23,15 +23,13 @@ Rules of the walk:
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import TYPE_CHECKING
+import _thread  # not threading or contextvars: this sits on net-define's cold-start path
 
 from lxml import etree
 
 from ..errors import SchemaError
 
+TYPE_CHECKING = False  # typing costs milliseconds of a cold start: annotations only
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -48,43 +46,50 @@ class Reading:
         self.whole: set[etree._Element] = set()
 
 
-_READING: ContextVar[Reading | None] = ContextVar("kvmnet_xml_reading", default=None)
+class _Current(_thread._local):
+    """The record of the parse running in this thread, if one is being recorded."""
+
+    rec: Reading | None = None
+
+
+_CURRENT = _Current()
 
 
 def asked(el: etree._Element, key: str) -> None:
     """Note that the parser asked ``el`` for ``key`` (``@attr`` or a child tag)."""
-    reading = _READING.get()
-    if reading is not None:
-        reading.asked.setdefault(el, set()).add(key)
+    rec = _CURRENT.rec
+    if rec is not None:
+        rec.asked.setdefault(el, set()).add(key)
 
 
 def looked_into(el: etree._Element) -> None:
     """Note that the parser read ``el`` itself (its text): its attributes now count."""
-    reading = _READING.get()
-    if reading is not None:
-        reading.asked.setdefault(el, set())
+    rec = _CURRENT.rec
+    if rec is not None:
+        rec.asked.setdefault(el, set())
 
 
 def took_whole(el: etree._Element) -> None:
     """Note that the parser keeps ``el``'s content as it is: nothing inside is unknown."""
-    reading = _READING.get()
-    if reading is not None:
-        reading.whole.add(el)
+    rec = _CURRENT.rec
+    if rec is not None:
+        rec.whole.add(el)
 
 
-@contextmanager
-def reading() -> Iterator[Reading]:
-    """Record what the parsers called inside read (nested calls share the outer record)."""
-    outer = _READING.get()
-    if outer is not None:
-        yield outer
-        return
-    rec = Reading()
-    token = _READING.set(rec)
-    try:
-        yield rec
-    finally:
-        _READING.reset(token)
+class reading:  # lower case: used like a function, ``with strict.reading() as rec:``
+    """Record what the parsers called inside read (a nested one shares the outer record)."""
+
+    def __init__(self) -> None:
+        self._outer = _CURRENT.rec
+
+    def __enter__(self) -> Reading:
+        if self._outer is not None:
+            return self._outer
+        _CURRENT.rec = Reading()
+        return _CURRENT.rec
+
+    def __exit__(self, *exc: object) -> None:
+        _CURRENT.rec = self._outer
 
 
 def _name(el: etree._Element) -> str:
