@@ -139,7 +139,10 @@ class HostError(KvmnetError):
         self.errno = errno
         parts = [message]
         if command:
-            parts.append(f"(command: {command}")
+            # A command with a here-document (nft -f - <<'EOF' ...) shows its first line: the
+            # whole document would drown the message (``exc.command`` and --debug keep it).
+            shown = command if "\n" not in command else command.split("\n", 1)[0] + " ..."
+            parts.append(f"(command: {shown}")
             parts[-1] += f", errno {errno})" if errno is not None else ")"
         super().__init__(" ".join(parts))
 

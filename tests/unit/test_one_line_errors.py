@@ -180,3 +180,13 @@ def test_quote_and_one_line() -> None:
         assert len(one_line(f"a{brk}b").splitlines()) == 1
     assert one_line(one_line("a\nb")) == one_line("a\nb")  # stable when applied twice
     assert one_line("é ü 日本") == "é ü 日本"  # printable text is left alone
+
+
+def test_host_error_with_a_here_document_shows_its_first_line() -> None:
+    from kvmnet.errors import HostError
+
+    exc = HostError("nft failed with exit status 1: /dev/stdin:2:1: Error: x\nadd rule\n^^^",
+                    "nft -f - <<'EOF'\nadd table inet kvmnet\nEOF", 2)
+    assert str(exc) == ("nft failed with exit status 1: /dev/stdin:2:1: Error: x\\nadd rule\\n^^^ "
+                        "(command: nft -f - <<'EOF' ..., errno 2)")
+    assert exc.command is not None and exc.command.endswith("EOF")
