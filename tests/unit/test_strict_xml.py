@@ -308,3 +308,23 @@ def test_parser_knows_everything_interface_rng_allows() -> None:
     docs = [_corpus(rel) for rel in IFACE_DOCS]
     missing = _schema_pairs("interface.rng") - _known_pairs(docs, interface_from_element)
     assert sorted(missing) == []
+
+
+@pytest.mark.parametrize("rel", NETWORK_DOCS or ["(corpus missing)"])
+def test_what_kvmnet_writes_passes_validate(rel: str) -> None:
+    """net-edit validates: the document kvmnet formats must read back with nothing unknown
+    (a new element kvmnet writes needs its parser to read it through xmlio.values)."""
+    from kvmnet.xmlio.network import format_network
+
+    net = parse_network(_corpus(rel))
+    for inactive in (True, False):
+        assert unknown_network(format_network(net, inactive=inactive)) == []
+
+
+@pytest.mark.parametrize("rel", IFACE_DOCS or ["(corpus missing)"])
+def test_what_kvmnet_writes_for_interfaces_passes_validate(rel: str) -> None:
+    from kvmnet.xmlio.interface import format_interface
+
+    found: list[str] = []
+    parse_interface(format_interface(parse_interface(_corpus(rel))), unknown=found)
+    assert found == []
