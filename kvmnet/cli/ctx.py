@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
 from ..errors import KvmnetError, one_line, quote

@@ -15,7 +15,7 @@ from typing import Any, NoReturn, TextIO
 
 from .ctx import Ctx, UsageError, log_host_changes, run_command, session
 
-__all__ = ["Ctx", "UsageError", "Skipped", "build_parser", "main", "verb_maker"]
+__all__ = ["Ctx", "Skipped", "UsageError", "build_parser", "main", "verb_maker"]
 
 
 class Formatter(argparse.HelpFormatter):

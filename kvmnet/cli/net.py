@@ -7,10 +7,9 @@ from ..errors import InvalidArgError, NotFoundError, XMLParseError
 from .ctx import Ctx
 
 if TYPE_CHECKING:
-    from typing import Any
-
     # Only in annotations: the plain net-start/net-destroy run these handlers without argparse.
     import argparse
+    from typing import Any
 
     from ..api import Network
 
