@@ -190,3 +190,17 @@ def test_host_error_with_a_here_document_shows_its_first_line() -> None:
     assert str(exc) == ("nft failed with exit status 1: /dev/stdin:2:1: Error: x\\nadd rule\\n^^^ "
                         "(command: nft -f - <<'EOF' ..., errno 2)")
     assert exc.command is not None and exc.command.endswith("EOF")
+
+
+def test_autostart_failures_share_one_line(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kvmnet import interfaces
+    from kvmnet.api import Connection
+
+    monkeypatch.setattr(interfaces, "autostart", lambda conn: [])
+    monkeypatch.setattr(Connection, "autostartAll", lambda self: [
+        ("a", KvmnetError("subnet clash\nwith eth0")), ("b", None), ("c", KvmnetError("no dnsmasq"))])
+    status, out, err = run_cli(["--root", str(root), "autostart"])
+    assert_one_error_line(status, err)
+    assert err == ("error: 2 problems: network 'a' did not start: subnet clash\\nwith eth0; "
+                   "network 'c' did not start: no dnsmasq\n")
+    assert "Network b started" in out
