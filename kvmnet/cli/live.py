@@ -45,7 +45,7 @@ def _plan_target(ctx: Ctx, target: str) -> NetworkDef:
         from ..define import assign, gather, prepare
         from .net import read_input
 
-        net = prepare(read_input(target))
+        net = prepare(read_input(target), warn=ctx.warning)  # as net-define would warn
         others, previous = gather(conn.store, net.name, rebuild=False)
         return assign(net, others, previous)
     return conn.lookupNetwork(target).definition(inactive=True)
