@@ -44,6 +44,16 @@ IFACE_TYPO = """<interface type='ethernet' name='eth9'>
 """
 
 
+@pytest.fixture(autouse=True)
+def _never_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """net-create starts networks in the namespace it runs in (the machine's own, here): were
+    a refusal below to regress, the test must fail, not change the host."""
+    def no_start(self: Connection) -> None:
+        raise AssertionError("a network was about to start")
+
+    monkeypatch.setattr(Connection, "manager", no_start)
+
+
 def unknown_network(text: str) -> list[str]:
     found: list[str] = []
     parse_network(text, unknown=found)
