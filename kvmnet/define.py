@@ -26,7 +26,7 @@ from typing import NamedTuple
 from .model.frozen import replace
 
 from .claims import BRIDGE, UUID
-from .errors import ConflictError, InvalidArgError
+from .errors import ConflictError, InvalidArgError, KvmnetError
 from .model.network import Bridge, Network
 from .store import CorruptStoreError, Peek, Store, canonical_uuid, check_name
 
@@ -269,14 +269,22 @@ def prepare(data: str | bytes, *, strict: bool = False,
     """
     from .validate import validate_network
     from .xmlio.network import parse_network
-    from .xmlio.strict import settle
+    from .xmlio.strict import mention_ignored, settle
 
     unknown: list[str] | None = [] if strict or warn is not None else None
     net = parse_network(data, unknown=unknown)
+    if unknown and strict:
+        settle(unknown, "network XML", validate=True, warn=None)
+    try:
+        validate_network(net)  # every semantic problem at once, names included
+        check_name(net.name)  # the store's own rules (e.g. no leading dot) on top
+    except KvmnetError as exc:
+        if unknown:
+            # what was ignored may be the cause (a misspelt <forward>): say so in the error
+            raise mention_ignored(exc, unknown) from None
+        raise
     if unknown:
-        settle(unknown, "network XML", validate=strict, warn=warn)
-    validate_network(net)  # every semantic problem at once, names included
-    check_name(net.name)  # the store's own rules (e.g. no leading dot) on top
+        settle(unknown, "network XML", validate=False, warn=warn)
     return net
 
 

@@ -188,7 +188,7 @@ class Interfaces:
         are ignored as libvirt does and ``warn`` hears of each.
         """
         from .xmlio.interface import parse_interface
-        from .xmlio.strict import settle
+        from .xmlio.strict import mention_ignored, settle
 
         size = len(xml) if isinstance(xml, bytes) else len(xml.encode("utf-8", "surrogatepass"))
         if size > MAX_XML_BYTES:
@@ -196,9 +196,17 @@ class Interfaces:
                                 f"{MAX_XML_BYTES}: check that this is the right file")
         unknown: list[str] | None = [] if strict or warn is not None else None
         iface = parse_interface(xml, unknown=unknown)
+        if unknown and strict:
+            settle(unknown, "interface XML", validate=True, warn=None)
+        try:
+            defined = self.define(iface)
+        except KvmnetError as exc:
+            if unknown:  # what was ignored may be the cause: say so in the one error line
+                raise mention_ignored(exc, unknown) from None
+            raise
         if unknown:
-            settle(unknown, "interface XML", validate=strict, warn=warn)
-        return self.define(iface)
+            settle(unknown, "interface XML", validate=False, warn=warn)
+        return defined
 
     def define(self, iface: InterfaceDef) -> InterfaceDef:
         check_definition(iface)

@@ -27,7 +27,7 @@ import _thread  # not threading or contextvars: this sits on net-define's cold-s
 
 from lxml import etree
 
-from ..errors import SchemaError
+from ..errors import KvmnetError, SchemaError
 
 TYPE_CHECKING = False  # typing costs milliseconds of a cold start: annotations only
 if TYPE_CHECKING:
@@ -146,6 +146,15 @@ def describe(path: str) -> str:
     if last.startswith("@"):
         return f"unknown attribute '{last[1:]}' at {path}"
     return f"unknown element <{last.split('[')[0]}> at {path}"
+
+
+def mention_ignored(exc: KvmnetError, unknown: list[str]) -> KvmnetError:
+    """``exc``, the document's error, with what the parser ignored added to its one line: a
+    misspelling is often the cause, and the command fails, so no warnings come before it."""
+    ignored = ", ".join(unknown)
+    exc.message = f"{exc.message} (ignored as unknown: {ignored}; a misspelling?)"
+    exc.args = (exc.message,)
+    return exc
 
 
 def settle(unknown: list[str], what: str, *, validate: bool,

@@ -37,6 +37,10 @@ MORE_CASES: dict[str, str | bytes] = {
     "bad-mode-newline": "<network><name>x</name><forward mode='n&#10;at'/></network>",
     "bad-ip-newline": "<network><name>x</name><ip address='1.2.3<ip address='1.2.3.4&#10;'/>#10;.4'/></network>",
     "bad-uuid-newline": "<network><name>x</name><uuid>ab&#10;cd</uuid></network>",
+    # an ignored element and an error: the error says what was ignored, no warning lines
+    "typo-and-error": ("<network><name>x</name><forwad mode='nat'/><ip address='10.1.0.1' "
+                       "prefix='24'><dhcp><range start='10.9.0.2' end='10.9.0.3'/></dhcp></ip>"
+                       "</network>"),
 }
 ALL_CASES = {**DEFINE_CASES, **MORE_CASES}
 

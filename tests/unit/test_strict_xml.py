@@ -159,6 +159,17 @@ def test_without_validate_a_warning_per_item(tmp_path: Path, typo: Path, verb: s
     assert [p for p, line in zip(TYPO_PATHS, lines, strict=True) if p in line] == TYPO_PATHS
 
 
+def test_failure_names_what_was_ignored_in_its_one_line(tmp_path: Path) -> None:
+    """Without --validate, when the document fails anyway, what was ignored (often the cause)
+    is part of the one error line instead of warnings before it."""
+    f = tmp_path / "bad.xml"
+    f.write_text(TYPO.replace("10.1.0.9'/>", "10.9.0.9'/>").replace("<rnage", "<range"))
+    status, _out, err = run_cli(["--root", str(tmp_path / "r"), "net-define", str(f)])
+    assert status == 1 and err.count("\n") == 1 and err.startswith("error: ")
+    assert err.rstrip().endswith("(ignored as unknown: /network/forwad, /network/ip/@adress; "
+                                 "a misspelling?)")
+
+
 def test_create_validate_refuses_before_starting(tmp_path: Path, typo: Path) -> None:
     status, _out, err = run_cli(["--root", str(tmp_path / "r"), "net-create", "--validate",
                                  str(typo)])
