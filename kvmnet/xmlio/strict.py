@@ -19,7 +19,9 @@ Rules of the walk:
 * :func:`took_whole` marks content kept as it is (``<metadata>``: any namespaced content).
 * Comments and processing instructions are not elements; namespace declarations are not
   attributes.  A child in another namespace is known only when the parser asked for it by
-  its namespaced tag (``dnsmasq:options``).
+  its namespaced tag (``dnsmasq:options``): libvirt drops elements of namespaces it has no
+  parser for (its schema has no place for them outside ``<metadata>``), so they are
+  unknown here too -- refused by ``--validate``, a warning otherwise.
 """
 from __future__ import annotations
 
