@@ -30,6 +30,7 @@ from .paths import Paths
 from .store import CorruptStoreError, Entry, Store, canonical_uuid
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Self
 
     from .drivers.base import Plan
@@ -46,6 +47,11 @@ VIR_CONNECT_LIST_NETWORKS_NO_AUTOSTART = 32
 
 # virNetworkXMLFlags
 VIR_NETWORK_XML_INACTIVE = 1
+
+# virNetworkDefineFlags, virNetworkCreateFlags: refuse unknown elements and attributes
+# (libvirt: validate against the RelaxNG schema) instead of ignoring them.
+VIR_NETWORK_DEFINE_VALIDATE = 1
+VIR_NETWORK_CREATE_VALIDATE = 1
 
 # virNetworkUpdateCommand
 VIR_NETWORK_UPDATE_COMMAND_NONE = 0
@@ -121,17 +127,26 @@ def _format(net: NetworkDef, inactive: bool) -> str:
     return format_network(net, inactive=inactive)
 
 
-def canonicalNetworkXML(xml: str | bytes) -> str:
+def canonicalNetworkXML(xml: str | bytes, flags: int = 0,
+                        warn: Callable[[str], None] | None = None) -> str:
     """Parse and validate a network document; return it as libvirt formats a parsed network.
 
     Nothing is assigned (no UUID, bridge name or MAC): this is the document's
     own content after parse-time normalisation.  Raises the parse or
-    validation error otherwise.  Backs ``kvmnet net-validate``.
+    validation error otherwise.  Backs ``kvmnet net-validate``.  Unknown elements and
+    attributes: ``VIR_NETWORK_DEFINE_VALIDATE`` refuses them, else ``warn`` hears of each.
     """
     from .define import prepare
 
     check_size(xml)
-    return _format(prepare(xml), inactive=False)
+    net = prepare(xml, strict=bool(flags & VIR_NETWORK_DEFINE_VALIDATE), warn=warn)
+    return _format(net, inactive=False)
+
+
+def _log_warning(text: str) -> None:
+    import logging
+
+    logging.getLogger("kvmnet").warning("%s", text)
 
 
 class Connection:
@@ -141,6 +156,9 @@ class Connection:
         self._root = root
         self._paths = Paths(root)
         self._store: Store | None = Store(self._paths)
+        #: Told about each element or attribute a define ignores (without the VALIDATE flag);
+        #: logs a warning by default, the CLI prints ``warning: ...`` lines.
+        self.warn: Callable[[str], None] = _log_warning
 
     # -- plumbing -------------------------------------------------------------
     @property
@@ -176,28 +194,37 @@ class Connection:
         """Define (or redefine) a persistent network; see :mod:`kvmnet.define`.
 
         ``xml`` may be bytes, so that a file's own encoding declaration is honoured.
+        Unknown elements and attributes are ignored (each one told to :attr:`warn`).
         """
+        return self.networkDefineXMLFlags(xml, 0)
+
+    def networkDefineXMLFlags(self, xml: str | bytes, flags: int = 0) -> Network:
+        """``VIR_NETWORK_DEFINE_VALIDATE`` refuses unknown elements and attributes."""
+        if flags & ~VIR_NETWORK_DEFINE_VALIDATE:
+            raise InvalidArgError(f"unsupported flags 0x{flags:x} for networkDefineXMLFlags")
         from .define import define
 
         check_size(xml)
-        net = define(self.store, xml)
+        net = define(self.store, xml, strict=bool(flags & VIR_NETWORK_DEFINE_VALIDATE),
+                     warn=self.warn)
         assert net.uuid is not None
         from .manager import precompile
 
         precompile(self.store, self.paths, net)
         return Network(self, net.name, net.uuid)
 
-    def networkDefineXMLFlags(self, xml: str | bytes, flags: int = 0) -> Network:
-        if flags & ~1:  # VIR_NETWORK_DEFINE_VALIDATE is the only flag libvirt has
-            raise InvalidArgError(f"unsupported flags 0x{flags:x} for networkDefineXMLFlags")
-        return self.networkDefineXML(xml)
-
     def networkCreateXML(self, xml: str | bytes) -> Network:
         """Create and start a transient network (it is gone once destroyed)."""
+        return self.networkCreateXMLFlags(xml, 0)
+
+    def networkCreateXMLFlags(self, xml: str | bytes, flags: int = 0) -> Network:
+        """``VIR_NETWORK_CREATE_VALIDATE`` refuses unknown elements and attributes."""
+        if flags & ~VIR_NETWORK_CREATE_VALIDATE:
+            raise InvalidArgError(f"unsupported flags 0x{flags:x} for networkCreateXMLFlags")
         from .define import assign, gather, prepare
 
         check_size(xml)
-        net = prepare(xml)
+        net = prepare(xml, strict=bool(flags & VIR_NETWORK_CREATE_VALIDATE), warn=self.warn)
         store = self.store
         with store.locked():
             if store.entry(net.name) is not None:

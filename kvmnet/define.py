@@ -20,13 +20,13 @@ network uses.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from .model.frozen import replace
 
 from .claims import BRIDGE, UUID
-from .errors import ConflictError, InvalidArgError
+from .errors import ConflictError, InvalidArgError, KvmnetError
 from .model.network import Bridge, Network
 from .store import CorruptStoreError, Peek, Store, canonical_uuid, check_name
 
@@ -259,22 +259,42 @@ def other_networks(store: Store, name: str, rebuild: bool = False) -> Others:
                      if other != name)
 
 
-def prepare(data: str | bytes) -> Network:
-    """Parse and validate a definition (no assignment, no store access)."""
+def prepare(data: str | bytes, *, strict: bool = False,
+            warn: Callable[[str], None] | None = None) -> Network:
+    """Parse and validate a definition (no assignment, no store access).
+
+    Elements and attributes the parser does not know: ``strict`` (``--validate``) refuses
+    them all at once, before any other check (as virsh checks the schema first); otherwise
+    they are ignored, as libvirt does, and ``warn`` hears about each.
+    """
     from .validate import validate_network
     from .xmlio.network import parse_network
+    from .xmlio.strict import mention_ignored, settle
 
-    net = parse_network(data)
-    validate_network(net)  # every semantic problem at once, names included
-    check_name(net.name)  # the store's own rules (e.g. no leading dot) on top
+    unknown: list[str] | None = [] if strict or warn is not None else None
+    net = parse_network(data, unknown=unknown)
+    if unknown and strict:
+        settle(unknown, "network XML", validate=True, warn=None)
+    try:
+        validate_network(net)  # every semantic problem at once, names included
+        check_name(net.name)  # the store's own rules (e.g. no leading dot) on top
+    except KvmnetError as exc:
+        if unknown:
+            # what was ignored may be the cause (a misspelt <forward>): say so in the error
+            raise mention_ignored(exc, unknown) from None
+        raise
+    if unknown:
+        settle(unknown, "network XML", validate=False, warn=warn)
     return net
 
 
-def define(store: Store, data: str | bytes) -> Network:
-    """Parse, validate, assign and store a persistent definition; returns what was stored."""
+def define(store: Store, data: str | bytes, *, strict: bool = False,
+           warn: Callable[[str], None] | None = None) -> Network:
+    """Parse, validate, assign and store a persistent definition; returns what was stored.
+    ``strict`` and ``warn``: see :func:`prepare`."""
     from .xmlio.network import format_network
 
-    net = prepare(data)
+    net = prepare(data, strict=strict, warn=warn)
     with store.locked():
         others, previous = gather(store, net.name)
         net = assign(net, others, previous)

@@ -9,6 +9,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from os import PathLike
 
+#: The longest prefix :func:`temp_name` puts before a file's name: ``.tmp-PID-12HEX-``, with
+#: the longest PID Linux hands out (pid_max is at most 2**22 = 4194304, seven digits).
+TEMP_PREFIX_MAX_BYTES = len(".tmp-4194304-") + 12 + 1
+
+
+def temp_name(basename: str) -> str:
+    """A hidden, unique temporary name for writing ``basename`` atomically (listings skip
+    dot files); its prefix is at most :data:`TEMP_PREFIX_MAX_BYTES` long."""
+    return f".tmp-{os.getpid()}-{os.urandom(6).hex()}-{basename}"
+
 
 class FileLock:
     """An exclusive ``flock`` on one file, re-entrant within the process (threads included).
@@ -71,8 +81,7 @@ def atomic_write(path: str | PathLike[str], data: bytes, mode: int = 0o644, *,
     """
     target = os.fspath(path)
     directory = os.path.dirname(target) or "."
-    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.urandom(6).hex()}-"
-                                  f"{os.path.basename(target)}")
+    tmp = os.path.join(directory, temp_name(os.path.basename(target)))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         try:

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -180,15 +180,33 @@ class Interfaces:
         return found[0]
 
     # -- definitions ----------------------------------------------------------------------------
-    def define_xml(self, xml: str | bytes) -> InterfaceDef:
-        """``iface-define``: parse, check and store; replaces a definition of the same name."""
+    def define_xml(self, xml: str | bytes, *, strict: bool = False,
+                   warn: Callable[[str], None] | None = None) -> InterfaceDef:
+        """``iface-define``: parse, check and store; replaces a definition of the same name.
+
+        Unknown elements and attributes: ``strict`` (``--validate``) refuses them, else they
+        are ignored as libvirt does and ``warn`` hears of each.
+        """
         from .xmlio.interface import parse_interface
+        from .xmlio.strict import mention_ignored, settle
 
         size = len(xml) if isinstance(xml, bytes) else len(xml.encode("utf-8", "surrogatepass"))
         if size > MAX_XML_BYTES:
             raise XMLParseError(f"interface XML is {size} bytes; kvmnet accepts at most "
                                 f"{MAX_XML_BYTES}: check that this is the right file")
-        return self.define(parse_interface(xml))
+        unknown: list[str] | None = [] if strict or warn is not None else None
+        iface = parse_interface(xml, unknown=unknown)
+        if unknown and strict:
+            settle(unknown, "interface XML", validate=True, warn=None)
+        try:
+            defined = self.define(iface)
+        except KvmnetError as exc:
+            if unknown:  # what was ignored may be the cause: say so in the one error line
+                raise mention_ignored(exc, unknown) from None
+            raise
+        if unknown:
+            settle(unknown, "interface XML", validate=False, warn=warn)
+        return defined
 
     def define(self, iface: InterfaceDef) -> InterfaceDef:
         check_definition(iface)

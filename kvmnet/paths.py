@@ -8,6 +8,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .fileio import TEMP_PREFIX_MAX_BYTES
+
+#: Every suffix kvmnet adds to a network's (or guest's) name to make a file name: stored and
+#: live definitions, run records and pid files, the start program, dnsmasq's files, the
+#: lease database and its lock, guest logs.  A new kind of file named after the network
+#: belongs here, so that the name limit below keeps it within a file name.
+NAME_FILE_SUFFIXES = (".xml", ".json", ".pid", ".conf", ".servers", ".hostsfile", ".addnhosts",
+                      ".status", ".status.lock", ".helper", ".log", ".serial3.log")
+#: Linux's limit on one file name (NAME_MAX).
+FILE_NAME_MAX_BYTES = 255
+#: The one limit on a network name (validation, the store, guests): the longest name whose
+#: every file, also while it is written atomically under its temporary name
+#: (``.tmp-PID-RAND-NAME.hostsfile``), fits one file name.  217 bytes.
+MAX_NAME_BYTES = FILE_NAME_MAX_BYTES - TEMP_PREFIX_MAX_BYTES - max(map(len, NAME_FILE_SUFFIXES))
+
 
 class Paths:
     __slots__ = ("root", "etc", "networks", "autostart", "lock", "run", "run_networks", "lib",

@@ -35,8 +35,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .claims import Claims, Tree
-from .errors import InvalidArgError, KvmnetError, XMLParseError
+from .errors import InvalidArgError, KvmnetError, XMLParseError, quote
 from .fileio import FileLock, atomic_write
+from . import paths as paths_mod
 from .paths import Paths
 from .fileio import fsync_dir as _fsync_dir
 
@@ -46,8 +47,8 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-#: Longest network name: ``NAME.xml`` must fit in one 255-byte file name.
-MAX_NAME_BYTES = 250
+# The one name limit lives with the file layout it protects (kvmnet.paths).
+MAX_NAME_BYTES = paths_mod.MAX_NAME_BYTES
 
 #: Modes whose bridge kvmnet creates and owns (libvirt: NONE, NAT, ROUTE, OPEN).
 BRIDGE_OWNING_MODES = frozenset({"none", "nat", "route", "open"})
@@ -78,26 +79,26 @@ def name_problem(name: str, what: str = "network", max_bytes: int = MAX_NAME_BYT
     if (name.isascii() and name.isprintable() and "/" not in name and name[:1] not in ("", ".")
             and len(name) <= max_bytes):
         return None
-    shown = repr(name)
+    shown = quote(name)
     if name == "":
-        return "network name is empty; give the network a <name>"
+        return f"{what} name is empty; give the {what} a <name>"
     if "/" in name:
-        return f"network name {shown} contains '/'; choose a name without '/'"
+        return f"{what} name {shown} contains '/'; choose a name without '/'"
     if name in (".", ".."):
-        return f"network name {shown} is not allowed; choose another name"
+        return f"{what} name {shown} is not allowed; choose another name"
     if name.startswith("."):
-        return f"network name {shown} starts with '.'; choose a name that does not"
+        return f"{what} name {shown} starts with '.'; choose a name that does not"
     bad = [c for c in name if ord(c) < 0x20 or ord(c) == 0x7F]
     if bad:
-        return (f"network name {shown} contains the control character {bad[0]!r}; "
+        return (f"{what} name {shown} contains the control character {bad[0]!r}; "
                 "choose a name with printable characters only")
     try:
         size = len(name.encode("utf-8"))
     except UnicodeEncodeError:
-        return f"network name {shown} is not valid UTF-8 text"
-    if size > MAX_NAME_BYTES:
-        return (f"network name is {size} bytes long; the limit is {MAX_NAME_BYTES} bytes "
-                "(it is used as a file name)")
+        return f"{what} name {shown} is not valid UTF-8 text"
+    if size > max_bytes:
+        return (f"{what} name is {size} bytes long; the limit is {max_bytes} bytes "
+                "(it is used in file names)")
     return None
 
 

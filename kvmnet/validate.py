@@ -23,12 +23,12 @@ from .model.network import (
     Network,
     PciAddress,
 )
+from .paths import MAX_NAME_BYTES  # the one name limit, beside the file layout it protects
 from .validate_values import control_problem, value_problems
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-MAX_NAME_BYTES = 200  # leaves room for NAME.hostsfile etc. in a 255-byte file name
 
 
 def validate_network(net: Network) -> None:

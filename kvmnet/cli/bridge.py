@@ -59,8 +59,10 @@ def _run(ctx: Ctx, a: argparse.Namespace, br: Any) -> int:
         else:
             ctx.out(b.format_show(found))
         ctx.stdout.flush()
-        for problem in problems:
-            ctx.error(str(problem))
+        if problems:  # brctl prints one line per missing bridge; kvmnet's errors are one line
+            from ..errors import problems_line
+
+            ctx.error(problems_line([str(p) for p in problems]))
         return 1 if problems else 0
     if cmd == "showstp":
         info = br.stp_info(a.bridge)

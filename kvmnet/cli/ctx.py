@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
-from ..errors import KvmnetError
+from ..errors import KvmnetError, one_line, quote
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -41,6 +42,7 @@ class Ctx:
             from ..api import Connection
 
             self._conn = Connection(self.root)
+            self._conn.warn = self.warning
         return self._conn
 
     def out(self, text: str) -> None:
@@ -52,7 +54,14 @@ class Ctx:
             self.stdout.write(text)
 
     def error(self, message: str) -> None:
-        self.stderr.write(f"error: {message}\n")
+        """The one place an error reaches the terminal: always one ``error:`` line, whatever
+        the message holds (a file name with a line break, a value from the XML)."""
+        self.stderr.write(f"error: {one_line(message)}\n")
+        self.stderr.flush()
+
+    def warning(self, message: str) -> None:
+        """A problem that does not stop the command: one ``warning:`` line on stderr."""
+        self.stderr.write(f"warning: {one_line(message)}\n")
         self.stderr.flush()
 
     def close(self) -> None:
@@ -77,7 +86,7 @@ def run_command(ctx: Ctx, command: Callable[[], int]) -> int:
         raise  # handled in session(): the reader went away
     except OSError as exc:
         _traceback(ctx)
-        where = f" ({exc.filename})" if exc.filename else ""
+        where = f" ({quote(exc.filename)})" if exc.filename else ""
         ctx.error(f"{exc.strerror or exc}{where}; check the path and its permissions")
         status = 1
     except Exception as exc:  # noqa: BLE001 - a bug: say so plainly, traceback only on request

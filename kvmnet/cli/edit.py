@@ -5,8 +5,9 @@ edits it, and the result is redefined.  An unchanged file is not redefined.
 When the definition fails, the error is shown and the user is asked
 ``Failed. Try again? [y,n,i,f,?]:`` (answers are read as lines from stdin, so
 scripts can drive it): ``y`` edits again, ``n`` gives up, ``f`` redefines the
-same text again, ``i`` does the same (virsh's "turn off validation"; kvmnet
-has no separate schema validation to turn off).  End of input counts as ``n``.
+same text again, ``i`` does the same without validation (virsh's "turn off
+validation": unknown elements and attributes are then ignored with a warning
+instead of refused).  End of input counts as ``n``.
 """
 from __future__ import annotations
 
@@ -57,13 +58,16 @@ def ask(ctx: Ctx) -> str:
 
 
 def edit_loop(ctx: Ctx, what: str, name: str, current: Callable[[], str],
-              define: Callable[[bytes], str], *, quote: bool = False) -> int:
+              define: Callable[[bytes], str], *, quote: bool = False,
+              relaxed: Callable[[bytes], str] | None = None) -> int:
     """virsh's edit loop for any document kind.
 
     ``what`` is the object word for messages ("Network", "Interface", "Domain"),
     ``current()`` returns the inactive XML now, ``define(edited)`` redefines and
     returns the (possibly new) name.  ``quote``: virsh quotes domain names in
-    these messages ("Domain 'kvm1' XML configuration edited.").
+    these messages ("Domain 'kvm1' XML configuration edited.").  ``relaxed(edited)``
+    defines without validation: after the answer ``i`` (virsh's "turn off validation"),
+    for the rest of the session.
     """
     def shown(n: str) -> str:
         return f"'{n}'" if quote else n
@@ -74,6 +78,7 @@ def edit_loop(ctx: Ctx, what: str, name: str, current: Callable[[], str],
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(doc)
         edit = True
+        validate = True
         while True:
             if edit:
                 run_editor(ctx, path, what.lower())
@@ -88,12 +93,14 @@ def edit_loop(ctx: Ctx, what: str, name: str, current: Callable[[], str],
                     raise KvmnetError("the XML configuration was changed by another user "
                                       "while you edited it; answer 'f' to overwrite their "
                                       "change, 'y' to edit again")
-                new_name = define(edited)
+                new_name = (define if validate or relaxed is None else relaxed)(edited)
             except KvmnetError as exc:
                 ctx.error(str(exc))
                 answer = ask(ctx)
                 if answer == "n":
                     return 1
+                if answer == "i":
+                    validate = False
                 edit = answer == "y"
                 continue
             ctx.extra(f"{what} {shown(new_name)} XML configuration edited.\n")
@@ -106,10 +113,15 @@ def edit_loop(ctx: Ctx, what: str, name: str, current: Callable[[], str],
 
 
 def edit_network(ctx: Ctx, ident: str) -> int:
-    from ..api import VIR_NETWORK_XML_INACTIVE
+    from ..api import VIR_NETWORK_DEFINE_VALIDATE, VIR_NETWORK_XML_INACTIVE
 
     conn = ctx.conn()
     net = conn.lookupNetwork(ident)
+    # As virsh net-edit: the edited document is validated (unknown elements and attributes
+    # refused: a misspelling must not turn into a silently different network); answer 'i'
+    # defines it anyway, ignoring them with a warning as net-define does.
     return edit_loop(ctx, "Network", net.name(),
                      lambda: net.XMLDesc(VIR_NETWORK_XML_INACTIVE),
-                     lambda edited: conn.networkDefineXML(edited).name())
+                     lambda edited: conn.networkDefineXMLFlags(
+                         edited, VIR_NETWORK_DEFINE_VALIDATE).name(),
+                     relaxed=lambda edited: conn.networkDefineXML(edited).name())

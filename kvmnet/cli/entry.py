@@ -127,6 +127,6 @@ def main() -> int:
     if verb == "net-destroy":
         try:
             _head_start_destroy(root, network)
-        except Exception:  # noqa: BLE001 - only an optimisation; the command reports problems
+        except Exception:  # noqa: BLE001, S110 - only an optimisation; the command reports problems
             pass
     return run_plain(root, quiet, verb, network)

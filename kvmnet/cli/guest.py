@@ -10,7 +10,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgError, XMLParseError
+from ..errors import InvalidArgError, XMLParseError, one_line, quote
 from .main import Ctx, verb_maker
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def lookup(ctx: Ctx, ident: str) -> Domain:
 
 def _notices(ctx: Ctx, dom: Domain) -> None:
     for text in dom.notices:
-        ctx.stderr.write(f"{text}\n")
+        ctx.stderr.write(f"{one_line(text)}\n")
     ctx.stderr.flush()
 
 
@@ -216,7 +216,7 @@ def cmd_domifaddr(ctx: Ctx, a: argparse.Namespace) -> int:
     from .output import print_json
 
     if a.source not in (None, "lease"):
-        raise InvalidArgError(f"unsupported data source '{a.source}': kvmnet reads the "
+        raise InvalidArgError(f"unsupported data source {quote(a.source)}: kvmnet reads the "
                               "networks' DHCP leases (--source lease)")
     ifaces = lookup(ctx, a.domain).interfaceAddresses()
     if a.json:
@@ -246,10 +246,10 @@ def cmd_attach_interface(ctx: Ctx, a: argparse.Namespace) -> int:
     from ..xmlio.domain import format_domain
 
     if a.type not in ("network", "bridge"):
-        raise InvalidArgError(f"interface type '{a.type}' is not supported; use network or "
+        raise InvalidArgError(f"interface type {quote(a.type)} is not supported; use network or "
                               "bridge")
     if a.model is not None and a.model not in NIC_MODELS:
-        raise InvalidArgError(f"unknown model '{a.model}'; use one of {', '.join(NIC_MODELS)}")
+        raise InvalidArgError(f"unknown model {quote(a.model)}; use one of {', '.join(NIC_MODELS)}")
     try:
         mac = v.mac_address(a.mac, "--mac") if a.mac else None
     except XMLParseError as exc:

@@ -15,7 +15,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgError, KvmnetError, OperationInvalidError, UnsupportedError
+from ..errors import (
+    InvalidArgError,
+    KvmnetError,
+    OperationInvalidError,
+    UnsupportedError,
+    one_line,
+)
 from .main import Ctx, UsageError, verb_maker
 
 if TYPE_CHECKING:
@@ -34,14 +40,14 @@ def ifaces(ctx: Ctx) -> Interfaces:
 
 def _notes(ctx: Ctx, notes: list[str]) -> None:
     for note in notes:
-        ctx.stderr.write(f"note: {note}\n")
+        ctx.stderr.write(f"note: {one_line(note)}\n")
 
 
 # -- verbs ---------------------------------------------------------------------------------------
 def cmd_define(ctx: Ctx, a: argparse.Namespace) -> int:
     from .net import read_input
 
-    iface = ifaces(ctx).define_xml(read_input(a.file))
+    iface = ifaces(ctx).define_xml(read_input(a.file), strict=a.validate, warn=ctx.warning)
     ctx.extra(f"Interface {iface.name} defined from {a.file}\n")
     return 0
 
@@ -107,8 +113,10 @@ def cmd_edit(ctx: Ctx, a: argparse.Namespace) -> int:
 
     ifs = ifaces(ctx)
     name = ifs.resolve(a.interface)
+    # As virsh iface-edit: the edited document is validated; answer 'i' to define it anyway.
     return edit_loop(ctx, "Interface", name, lambda: ifs.xml(name, inactive=True),
-                     lambda edited: ifs.define_xml(edited).name)
+                     lambda edited: ifs.define_xml(edited, strict=True).name,
+                     relaxed=lambda edited: ifs.define_xml(edited, warn=ctx.warning).name)
 
 
 def cmd_bridge(ctx: Ctx, a: argparse.Namespace) -> int:
@@ -301,6 +309,9 @@ def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> N
     p = verb("iface-define", cmd_define, "define an inactive persistent physical host interface "
              "or modify an existing persistent one from an XML file")
     p.add_argument("file", metavar="FILE", help="file containing an XML interface description")
+    from .net import VALIDATE_HELP
+
+    p.add_argument("--validate", action="store_true", help=VALIDATE_HELP)
     iface_arg(verb("iface-undefine", cmd_undefine,
                    "undefine a physical host interface (remove it from configuration)"))
     iface_arg(verb("iface-start", cmd_start,

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgError
+from ..errors import InvalidArgError, quote
 from .main import Ctx
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def _plan_target(ctx: Ctx, target: str) -> NetworkDef:
         from ..define import assign, gather, prepare
         from .net import read_input
 
-        net = prepare(read_input(target))
+        net = prepare(read_input(target), warn=ctx.warning)  # as net-define would warn
         others, previous = gather(conn.store, net.name, rebuild=False)
         return assign(net, others, previous)
     return conn.lookupNetwork(target).definition(inactive=True)
@@ -60,7 +60,7 @@ def cmd_plan(ctx: Ctx, a: argparse.Namespace) -> int:
     plan = conn.networkPlan(net)
     sections = plan_sections(plan, str(Runtime(conn.paths, net.name).servers))
     if a.section is not None and a.section not in sections:
-        raise InvalidArgError(f"unknown plan section '{a.section}'; use one of "
+        raise InvalidArgError(f"unknown plan section {quote(a.section)}; use one of "
                               + ", ".join(SECTIONS))
     ctx.trailer = False
     if a.json:
@@ -106,20 +106,21 @@ def cmd_dhcp_leases(ctx: Ctx, a: argparse.Namespace) -> int:
 def cmd_autostart_all(ctx: Ctx, a: argparse.Namespace) -> int:
     """Boot-time start: host interfaces marked onboot first (networks may sit on them)."""
     from .. import interfaces
+    from ..errors import problems_line
 
-    failed = 0
+    failed: list[str] = []  # one error line at the end, however many failed
     for name, exc in interfaces.autostart(ctx.conn()):
         if exc is None:
             ctx.extra(f"Interface {name} started\n")
         else:
-            failed += 1
-            ctx.error(f"interface '{name}' did not start: {exc}")
+            failed.append(f"interface {quote(name)} did not start: {exc}")
     for name, exc in ctx.conn().autostartAll():
         if exc is None:
             ctx.extra(f"Network {name} started\n")
         else:
-            failed += 1
-            ctx.error(f"network '{name}' did not start: {exc}")
+            failed.append(f"network {quote(name)} did not start: {exc}")
+    if failed:
+        ctx.error(problems_line(failed))
     return 1 if failed else 0
 
 

@@ -15,7 +15,7 @@ from typing import Any, NoReturn, TextIO
 
 from .ctx import Ctx, UsageError, log_host_changes, run_command, session
 
-__all__ = ["Ctx", "UsageError", "Skipped", "build_parser", "main", "verb_maker"]
+__all__ = ["Ctx", "Skipped", "UsageError", "build_parser", "main", "verb_maker"]
 
 
 class Formatter(argparse.HelpFormatter):
@@ -45,7 +45,9 @@ class Parser(argparse.ArgumentParser):
         if message.startswith("argument VERB: invalid choice:"):
             verb = message.split("'")[1] if "'" in message else "?"
             raise UsageError(f"unknown command: '{verb}'; run 'kvmnet --help' to see the commands")
-        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+        # One line: the usage hint joins the message (argparse wraps long usages).
+        usage = " ".join(self.format_usage().split())
+        raise UsageError(f"{message} ({usage[0].lower()}{usage[1:]})")
 
 
 class Skipped:

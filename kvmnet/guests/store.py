@@ -26,10 +26,9 @@ from typing import Any
 
 from ..errors import InvalidArgError, KvmnetError
 from ..fileio import FileLock, atomic_write
-from ..paths import Paths
+from ..paths import MAX_NAME_BYTES, Paths
 from ..store import name_problem as _name_problem
 
-MAX_NAME_BYTES = 200
 #: What a run record holds: see runner.Runtime for the keys.
 Record = dict[str, Any]
 

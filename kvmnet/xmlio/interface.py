@@ -15,7 +15,7 @@ import re
 
 from lxml import etree
 
-from ..errors import XMLParseError
+from ..errors import XMLParseError, quote
 from ..model.interface import (
     ARP_VALIDATE,
     BOND_MODES,
@@ -33,6 +33,7 @@ from ..model.interface import (
     Protocol,
     VlanDef,
 )
+from . import strict
 from .network_format import escape
 from .safe import parse_document
 from .values import attr, children, choice, first_child, unsigned, yes_no
@@ -51,10 +52,20 @@ _NESTED = {"bridge": ("ethernet", "bond", "vlan"), "bond": ("ethernet",)}
 
 
 # -- parsing -----------------------------------------------------------------------------------
-def parse_interface(data: str | bytes, what: str = "interface XML") -> InterfaceDef:
-    """Parse an ``<interface>`` document; :class:`XMLParseError` names the element path."""
+def parse_interface(data: str | bytes, what: str = "interface XML", *,
+                    unknown: list[str] | None = None) -> InterfaceDef:
+    """Parse an ``<interface>`` document; :class:`XMLParseError` names the element path.
+
+    With ``unknown`` (a list), the paths of the elements and attributes that the parser
+    ignored are appended to it (:mod:`.strict`).
+    """
     root = parse_document(data, what)
-    return interface_from_element(root)
+    if unknown is None:
+        return interface_from_element(root)
+    with strict.reading() as rec:
+        iface = interface_from_element(root)
+    unknown.extend(strict.unread(root, rec))
+    return iface
 
 
 def interface_from_element(root: etree._Element) -> InterfaceDef:
@@ -125,20 +136,20 @@ def _start_mode(el: etree._Element, path: str) -> str | None:
     if mode is None:
         return None
     if mode not in START_MODES:
-        raise XMLParseError(f"unknown interface start mode '{mode}'; use one of: "
+        raise XMLParseError(f"unknown interface start mode {quote(mode)}; use one of: "
                             + ", ".join(START_MODES), path)
     return mode
 
 
 def _mtu(el: etree._Element, path: str) -> int:
     mtu_el = first_child(el, "mtu")
-    if mtu_el is None or mtu_el.get("size") is None:
+    size = None if mtu_el is None else attr(mtu_el, "size")
+    if size is None:
         return 0
-    size = str(mtu_el.get("size"))
     try:
         return unsigned(size, f"{path}/mtu", "size", maximum=MAX_MTU)
     except XMLParseError:
-        raise XMLParseError(f"interface mtu value '{size}' is improper; give a whole number "
+        raise XMLParseError(f"interface mtu value {quote(size)} is improper; give a whole number "
                             f"of bytes up to {MAX_MTU}, e.g. 1500", f"{path}/mtu") from None
 
 
@@ -152,10 +163,10 @@ def _protocols(el: etree._Element, path: str) -> tuple[Protocol, ...]:
             raise XMLParseError("protocol misses the family attribute; add family='ipv4' or "
                                 "family='ipv6'", ppath)
         if family not in ("ipv4", "ipv6"):
-            raise XMLParseError(f"unsupported protocol family '{family}'; use 'ipv4' or "
+            raise XMLParseError(f"unsupported protocol family {quote(family)}; use 'ipv4' or "
                                 "'ipv6'", ppath)
         if any(p.family == family for p in out):
-            raise XMLParseError(f"a second <protocol family='{family}'>; put all {family} "
+            raise XMLParseError(f"a second <protocol family={quote(family)}>; put all {family} "
                                 "settings into one <protocol> element", ppath)
         out.append(_protocol(node, ppath, family))
     return tuple(out)
@@ -165,8 +176,9 @@ def _protocol(el: etree._Element, path: str, family: str) -> Protocol:
     version = 4 if family == "ipv4" else 6
     dhcp_el = first_child(el, "dhcp")
     peerdns: bool | None = None
-    if dhcp_el is not None and dhcp_el.get("peerdns") is not None:
-        peerdns = yes_no(str(dhcp_el.get("peerdns")), f"{path}/dhcp", "peerdns")
+    peerdns_text = None if dhcp_el is None else attr(dhcp_el, "peerdns")
+    if peerdns_text is not None:
+        peerdns = yes_no(peerdns_text, f"{path}/dhcp", "peerdns")
     ips: list[IPAddress] = []
     nodes = children(el, "ip")
     for i, node in enumerate(nodes, 1):
@@ -176,16 +188,16 @@ def _protocol(el: etree._Element, path: str, family: str) -> Protocol:
             continue  # libvirt skips an <ip> without an address
         _check_ip(address, version, ipath, "address")
         prefix = 0
-        if node.get("prefix") is not None:
+        prefix_text = attr(node, "prefix")
+        if prefix_text is not None:
             # libvirt reads the prefix with strtol base 0 (so 0x18 is 24).
-            prefix = unsigned(str(node.get("prefix")), ipath, "prefix",
+            prefix = unsigned(prefix_text, ipath, "prefix",
                               maximum=32 if version == 4 else 128, base=0)
         ips.append(IPAddress(address, prefix))
     gateway = None
     routes = children(el, "route")
-    if routes and routes[0].get("gateway") is not None:
+    if routes and (gateway := attr(routes[0], "gateway")) is not None:
         rpath = f"{path}/route" if len(routes) == 1 else f"{path}/route[1]"
-        gateway = str(routes[0].get("gateway"))
         _check_ip(gateway, version, rpath, "gateway")
     return Protocol(family=family, autoconf=version == 6 and first_child(el, "autoconf") is not None,
                     dhcp=dhcp_el is not None, peerdns=peerdns, ips=tuple(ips), gateway=gateway)
@@ -198,11 +210,11 @@ def _check_ip(text: str, version: int, path: str, name: str) -> None:
         addr = ipaddress.ip_address(text)
     except ValueError:
         example = "192.168.0.5" if version == 4 else "2001:db8::5"
-        raise XMLParseError(f"invalid IPv{version} address '{text}' in attribute '{name}'; "
+        raise XMLParseError(f"invalid IPv{version} address {quote(text)} in attribute {quote(name)}; "
                             f"write an address such as {example}", path) from None
     if addr.version != version:
-        raise XMLParseError(f"attribute '{name}' must be an IPv{version} address inside "
-                            f"<protocol family='ipv{version}'>, not '{text}'", path)
+        raise XMLParseError(f"attribute {quote(name)} must be an IPv{version} address inside "
+                            f"<protocol family='ipv{version}'>, not {quote(text)}", path)
 
 
 def _link(el: etree._Element, path: str) -> Link:
@@ -213,8 +225,9 @@ def _link(el: etree._Element, path: str) -> Link:
         raise XMLParseError(f"unknown link state: {state}; use one of: "
                             + ", ".join(LINK_STATES), path)
     speed = 0
-    if el.get("speed") is not None:
-        speed = unsigned(str(el.get("speed")), path, "speed", maximum=_UINT_MAX)
+    speed_text = attr(el, "speed")
+    if speed_text is not None:
+        speed = unsigned(speed_text, path, "speed", maximum=_UINT_MAX)
     return Link(speed=speed, state=state)
 
 
@@ -223,7 +236,7 @@ def _mac(el: etree._Element, path: str) -> str | None:
     if mac is None:
         return None
     if not _MAC.match(mac):
-        raise XMLParseError(f"invalid MAC address '{mac}' in attribute 'address'; write six "
+        raise XMLParseError(f"invalid MAC address {quote(mac)} in attribute 'address'; write six "
                             "two-digit hex bytes separated by colons, e.g. 52:54:00:12:34:56",
                             path)
     return mac
@@ -240,11 +253,11 @@ def _bridge(el: etree._Element, path: str) -> BridgeDef:
     raw = attr(el, "stp")
     if raw is not None:
         if raw not in ("on", "off"):
-            raise XMLParseError(f"bridge interface stp should be on or off, got '{raw}'", path)
+            raise XMLParseError(f"bridge interface stp should be on or off, got {quote(raw)}", path)
         stp = raw == "on"
     delay = attr(el, "delay")
     if delay is not None and not _DECIMAL.match(delay):
-        raise XMLParseError(f"invalid bridge delay '{delay}'; give the forward delay in "
+        raise XMLParseError(f"invalid bridge delay {quote(delay)}; give the forward delay in "
                             "seconds as a non-negative number, e.g. 0 or 2.5", path)
     return BridgeDef(stp=stp, delay=delay, interfaces=_nested(el, path, "bridge"))
 
@@ -261,7 +274,7 @@ def _int_attr(el: etree._Element, name: str, path: str, required: str | None = N
 def _bond(el: etree._Element, path: str) -> BondDef:
     mode = attr(el, "mode")
     if mode is not None and mode not in BOND_MODES:
-        raise XMLParseError(f"unknown bonding mode '{mode}'; use one of: "
+        raise XMLParseError(f"unknown bonding mode {quote(mode)}; use one of: "
                             + ", ".join(BOND_MODES), path)
     slaves = _nested(el, path, "bond")
     if not slaves:
@@ -274,7 +287,7 @@ def _bond(el: etree._Element, path: str) -> BondDef:
         mpath = f"{path}/miimon"
         carrier = attr(mii, "carrier")
         if carrier is not None and carrier not in MII_CARRIERS:
-            raise XMLParseError(f"unknown mii bonding carrier '{carrier}'; use 'ioctl' or "
+            raise XMLParseError(f"unknown mii bonding carrier {quote(carrier)}; use 'ioctl' or "
                                 "'netif'", mpath)
         miimon = MiiMon(
             freq=_int_attr(mii, "freq", mpath, "bond interface miimon freq missing; add "
@@ -291,7 +304,7 @@ def _bond(el: etree._Element, path: str) -> BondDef:
         _check_ip(target, 4, apath, "target")
         validate = attr(arp, "validate")
         if validate is not None and validate not in ARP_VALIDATE:
-            raise XMLParseError(f"unknown arp bonding validate '{validate}'; use one of: "
+            raise XMLParseError(f"unknown arp bonding validate {quote(validate)}; use one of: "
                                 + ", ".join(ARP_VALIDATE), apath)
         arpmon = ArpMon(
             interval=_int_attr(arp, "interval", apath, "bond interface arpmon interval "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from ..errors import XMLParseError
+from ..errors import XMLParseError, quote
 from ..model.network import (
     Bandwidth,
     DhcpHost,
@@ -108,14 +108,14 @@ def parse_dhcp_host(el: etree._Element, path: str) -> DhcpHost:
         bad = [c for c in duid if c not in _DUID_CHARS]
         if bad or not duid:
             raise XMLParseError(
-                f"invalid character '{bad[0] if bad else ''}' in DHCP host id {duid!r}; a DUID "
+                f"invalid character '{bad[0] if bad else ''}' in DHCP host id {quote(duid)}; a DUID "
                 "is hex bytes separated by colons",
                 path,
             )
     name = v.attr(el, "name")
     if name is not None and not (name[:1].isascii() and name[:1].isalnum()):
         raise XMLParseError(
-            f"cannot use host name {name!r}; a DHCP host name must start with a letter or digit",
+            f"cannot use host name {quote(name)}; a DHCP host name must start with a letter or digit",
             path,
         )
     ip_text = v.attr(el, "ip")
@@ -147,6 +147,7 @@ def require_complete_dhcp_host(host: DhcpHost, ipv6: bool, path: str) -> None:
 def parse_forward_interface(el: etree._Element, path: str) -> ForwardInterface:
     """``<interface dev='eth0'/>`` of a forward pool."""
     expect_tag(el, "interface", path)
+    v.known(el, "@connections")  # live status only (how many guests use it): not kept
     dev = v.attr(el, "dev")
     if not dev:
         raise XMLParseError("missing required dev attribute in forward <interface>", path)
@@ -187,14 +188,14 @@ def parse_dns_txt(el: etree._Element, path: str) -> DnsTxt:
         raise XMLParseError("missing required name attribute in DNS TXT record", path)
     if " " in name or "," in name:
         raise XMLParseError(
-            f"DNS TXT record name {name!r} contains a space or comma, which dnsmasq cannot "
+            f"DNS TXT record name {quote(name)} contains a space or comma, which dnsmasq cannot "
             "accept; use a DNS name",
             path,
         )
     v.no_line_breaks(name, path, "DNS TXT record name")
     value = v.attr(el, "value")
     if value is not None:
-        v.no_line_breaks(value, path, f"value of DNS TXT record {name!r}")
+        v.no_line_breaks(value, path, f"value of DNS TXT record {quote(name)}")
     return DnsTxt(name=name, value=value)
 
 
@@ -211,7 +212,7 @@ def _srv_number(el: etree._Element, path: str, name: str, target: str | None,
     number = v.unsigned(text, path, name, minimum=minimum, maximum=65535)
     if target is None:
         raise XMLParseError(
-            f"DNS SRV attribute {name!r} is not allowed without a target; add target='HOST'",
+            f"DNS SRV attribute {quote(name)} is not allowed without a target; add target='HOST'",
             path,
         )
     return number
@@ -230,14 +231,14 @@ def parse_dns_srv(el: etree._Element, path: str) -> DnsSrv:
             )
         if any(c not in _SERVICE_CHARS for c in service):
             raise XMLParseError(
-                f"invalid character in DNS SRV service {service!r}; allowed are letters, "
+                f"invalid character in DNS SRV service {quote(service)}; allowed are letters, "
                 "digits and _-+/*",
                 path,
             )
     protocol = v.attr(el, "protocol")
     if protocol is not None and any(c not in _PROTOCOL_CHARS for c in protocol):
         raise XMLParseError(
-            f"invalid character in DNS SRV protocol {protocol!r}; use e.g. 'tcp' or 'udp'", path
+            f"invalid character in DNS SRV protocol {quote(protocol)}; use e.g. 'tcp' or 'udp'", path
         )
     # libvirt reads these with XPath string(): an empty attribute is absent.
     domain = v.attr(el, "domain") or None
@@ -303,7 +304,7 @@ def parse_virtualport(el: etree._Element, path: str, *, require_type: bool) -> V
             extra = [k for k in params if k not in VPORT_ALLOWED[vtype]]
             if extra:
                 raise XMLParseError(
-                    f"attribute '{extra[0]}' is not allowed for <virtualport type={vtype!r}>; "
+                    f"attribute '{extra[0]}' is not allowed for <virtualport type={quote(vtype)}>; "
                     "allowed: " + ", ".join(p for p in VPORT_PARAMS if p in VPORT_ALLOWED[vtype]),
                     ppath,
                 )
@@ -340,7 +341,7 @@ def parse_vlan(el: etree._Element, path: str) -> Vlan:
         if trunk_text.lower() == "yes":
             trunk = True
         elif trunk_text.lower() != "no":
-            raise XMLParseError(f"invalid trunk={trunk_text!r} in <vlan>; use yes or no", path)
+            raise XMLParseError(f"invalid trunk={quote(trunk_text)} in <vlan>; use yes or no", path)
         elif len(tags) > 1:
             raise XMLParseError("trunk='yes' is required for more than one vlan tag", path)
         elif native_seen:

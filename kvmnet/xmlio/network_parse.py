@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from lxml import etree
 
-from ..errors import XMLParseError
+from ..errors import XMLParseError, quote
 from ..model.network import (
     Bridge,
     Dhcp,
@@ -41,6 +41,7 @@ from ..model.network import (
     PortGroup,
     Route,
 )
+from . import strict
 from . import values as v
 from .network_fragments import (
     parse_bandwidth,
@@ -66,9 +67,19 @@ _MODES = tuple(m.value for m in ForwardMode)
 _T = TypeVar("_T")
 
 
-def parse_network(data: str | bytes) -> Network:
-    """Parse network XML text; raises :class:`XMLParseError` naming the element."""
-    return network_from_element(parse_document(data, "network XML"))
+def parse_network(data: str | bytes, *, unknown: list[str] | None = None) -> Network:
+    """Parse network XML text; raises :class:`XMLParseError` naming the element.
+
+    With ``unknown`` (a list), the paths of the elements and attributes that the parser
+    ignored are appended to it (:mod:`.strict`); libvirt ignores them too.
+    """
+    root = parse_document(data, "network XML")
+    if unknown is None:
+        return network_from_element(root)
+    with strict.reading() as rec:
+        net = network_from_element(root)
+    unknown.extend(strict.unread(root, rec))
+    return net
 
 
 def _optional_text(root: etree._Element, tag: str) -> str | None:
@@ -93,6 +104,7 @@ def network_from_element(root: etree._Element) -> Network:
     uuid = None if uuid_raw is None else v.uuid_text(uuid_raw, v.child_path(ROOT, "uuid"))
     ipv6 = _yes_no_attr(root, "ipv6", ROOT)
     trust = _yes_no_attr(root, "trustGuestRxFilters", ROOT)
+    v.known(root, "@connections")  # live status only (net-dumpxml of an active network)
 
     forward = _parse_forward(root)
     mode = forward.mode if forward is not None else ForwardMode.NONE
@@ -145,6 +157,7 @@ def _parse_metadata(root: etree._Element) -> str | None:
     el = v.first_child(root, "metadata")
     if el is None:
         return None
+    strict.took_whole(el)  # any namespaced content, kept as it is
     md = copy.deepcopy(el)
     # libvirt keeps only namespaced children, and only the first per namespace
     # (virXMLNodeSanitizeNamespaces), then pretty-prints them.
@@ -306,12 +319,12 @@ def _parse_ip(el: etree._Element, path: str) -> IPDef:
         if version != 4:
             raise XMLParseError(
                 f"{'no' if family is None else 'ipv4'} family specified for non-IPv4 address "
-                f"{addr_text!r}; add family='ipv6' for an IPv6 address",
+                f"{quote(addr_text)}; add family='ipv6' for an IPv6 address",
                 path,
             )
         if netmask is not None:
             if v.ip_version(netmask) != 4:
-                raise XMLParseError(f"invalid netmask {netmask_text!r}: it must be IPv4", path)
+                raise XMLParseError(f"invalid netmask {quote(netmask_text)}: it must be IPv4", path)
             if prefix:
                 raise XMLParseError("<ip> cannot have both a prefix and a netmask; keep one",
                                     path)
@@ -320,14 +333,14 @@ def _parse_ip(el: etree._Element, path: str) -> IPDef:
     elif family == "ipv6":
         if version != 6:
             raise XMLParseError(
-                f"family 'ipv6' specified for non-IPv6 address {addr_text!r}", path)
+                f"family 'ipv6' specified for non-IPv6 address {quote(addr_text)}", path)
         if netmask is not None:
             raise XMLParseError("netmask is not allowed for an IPv6 address; use prefix='64'",
                                 path)
         if prefix is not None and prefix > 128:
             raise XMLParseError(f"invalid IPv6 prefix {prefix}; it must be 0-128", path)
     else:
-        raise XMLParseError(f"unrecognized family {family!r}; use 'ipv4' or 'ipv6'", path)
+        raise XMLParseError(f"unrecognized family {quote(family)}; use 'ipv4' or 'ipv6'", path)
 
     dhcp_el = v.first_child(el, "dhcp")
     dhcp = None if dhcp_el is None else _parse_dhcp(dhcp_el, v.child_path(path, "dhcp"),
@@ -397,13 +410,13 @@ def _parse_route(el: etree._Element, path: str) -> Route:
     netmask = None
     want = 6 if family == "ipv6" else 4
     if family not in (None, "ipv4", "ipv6"):
-        raise XMLParseError(f"unrecognized family {family!r} in <route>; use ipv4 or ipv6", path)
+        raise XMLParseError(f"unrecognized family {quote(family)} in <route>; use ipv4 or ipv6", path)
     label = family or "no"
     if v.ip_version(address) != want:
-        raise XMLParseError(f"{label} family specified for address {addr_text!r} of another "
+        raise XMLParseError(f"{label} family specified for address {quote(addr_text)} of another "
                             "family; set family to match the address", path)
     if v.ip_version(gateway) != want:
-        raise XMLParseError(f"{label} family specified for gateway {gw_text!r} of another "
+        raise XMLParseError(f"{label} family specified for gateway {quote(gw_text)} of another "
                             "family; set family to match the gateway", path)
     if netmask_text is not None:
         if want == 6:
@@ -447,7 +460,7 @@ def _parse_forward(root: etree._Element) -> Forward | None:
     else:
         if mode_text not in _MODES:
             raise XMLParseError(
-                f"unknown forward mode {mode_text!r}; use one of: " + ", ".join(_MODES[1:]), path
+                f"unknown forward mode {quote(mode_text)}; use one of: " + ", ".join(_MODES[1:]), path
             )
         mode = ForwardMode(mode_text)
     if mode is ForwardMode.NONE:
@@ -488,7 +501,7 @@ def _parse_forward(root: etree._Element) -> Forward | None:
         if i == 1 and dev is not None:
             if iface.dev != dev:
                 raise XMLParseError(
-                    f"<forward dev={dev!r}> must match the first <interface dev={iface.dev!r}/>",
+                    f"<forward dev={quote(dev)}> must match the first <interface dev={quote(iface.dev)}/>",
                     ipath)
             continue
         interfaces.append(iface)
@@ -517,11 +530,13 @@ def _parse_forward(root: etree._Element) -> Forward | None:
 
 
 def _parse_pci(el: etree._Element, path: str) -> PciAddress:
+    # connections: live status only; multifunction: a guest-side PCI option, no use here
+    v.known(el, "@connections", "@multifunction")
     atype = v.attr(el, "type")
     if atype is None:
         raise XMLParseError("missing address type; use <address type='pci' .../>", path)
     if atype != "pci":
-        raise XMLParseError(f"unsupported address type {atype!r}; only 'pci' is supported", path)
+        raise XMLParseError(f"unsupported address type {quote(atype)}; only 'pci' is supported", path)
     parts: dict[str, int] = {}
     for key, limit in (("domain", 0xFFFFFFFF), ("bus", 0xFF), ("slot", 0x1F), ("function", 7)):
         text = v.attr(el, key)
@@ -578,12 +593,12 @@ def _parse_nat(el: etree._Element, path: str, mode: ForwardMode) -> Nat:
 
 
 def _parse_dnsmasq_options(root: etree._Element) -> tuple[str, ...]:
-    opts = [c for c in root if c.tag == f"{{{DNSMASQ_NS}}}options"]
+    opts = v.children(root, f"{{{DNSMASQ_NS}}}options")
     if not opts:
         return ()
     path = f"{ROOT}/dnsmasq:options"
     values: list[str] = []
-    for i, o in enumerate((c for c in opts[0] if c.tag == f"{{{DNSMASQ_NS}}}option"), 1):
+    for i, o in enumerate(v.children(opts[0], f"{{{DNSMASQ_NS}}}option"), 1):
         opath = f"{path}/dnsmasq:option[{i}]"
         value = v.attr(o, "value")
         if value is None:

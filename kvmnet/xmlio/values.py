@@ -1,6 +1,8 @@
 """Typed attribute readers shared by the document parsers.
 
-Each reader takes the raw attribute text, the element path and the attribute
+The element readers (:func:`children`, :func:`first_child`, :func:`attr`, :func:`text_of`)
+are the only way the parsers look at a document, so that :mod:`.strict` learns from them what
+a parser knows.  Each value reader takes the raw attribute text, the element path and the attribute
 name, and returns the value in the canonical text libvirt would format (IP
 addresses compressed, MACs lower-case, UUIDs dashed) or raises
 :class:`XMLParseError` naming the element and saying how to fix it.
@@ -12,7 +14,8 @@ import re
 
 from lxml import etree
 
-from ..errors import XMLParseError
+from ..errors import XMLParseError, quote
+from .strict import asked, looked_into
 
 _MAC = re.compile(r"^[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}$")
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -26,7 +29,8 @@ def child_path(parent: str, tag: str, index: int | None = None) -> str:
 
 
 def children(el: etree._Element, tag: str) -> list[etree._Element]:
-    """Direct children named ``tag`` with no namespace (comments skipped)."""
+    """Direct children named ``tag`` (no namespace, or ``{ns}local``; comments skipped)."""
+    asked(el, tag)
     return [c for c in el if isinstance(c.tag, str) and c.tag == tag]
 
 
@@ -37,10 +41,20 @@ def first_child(el: etree._Element, tag: str) -> etree._Element | None:
 
 def text_of(el: etree._Element) -> str:
     """XPath ``string(.)``: all descendant text joined."""
+    looked_into(el)
     return "".join(str(t) for t in el.itertext())
 
 
+def known(el: etree._Element, *names: str) -> None:
+    """Attributes (``@name``) and child tags that the parser knows and leaves out on purpose,
+    as libvirt does (live-only counters such as ``connections``): not unknown to
+    :mod:`.strict`."""
+    for name in names:
+        asked(el, name)
+
+
 def attr(el: etree._Element, name: str) -> str | None:
+    asked(el, "@" + name)
     value = el.get(name)
     return None if value is None else str(value)
 
@@ -54,14 +68,14 @@ def ip_address(value: str, path: str, name: str, family: str | None = None) -> s
         addr = ipaddress.ip_address(text)
     except ValueError:
         raise XMLParseError(
-            f"invalid IP address {value!r} in attribute {name!r}; write a dotted-quad IPv4 "
+            f"invalid IP address {quote(value)} in attribute '{name}'; write a dotted-quad IPv4 "
             "address such as 192.168.122.1 or an IPv6 address such as 2001:db8::1",
             path,
         ) from None
     if family == "ipv4" and addr.version != 4:
-        raise XMLParseError(f"attribute {name!r} must be an IPv4 address, not {value!r}", path)
+        raise XMLParseError(f"attribute '{name}' must be an IPv4 address, not {quote(value)}", path)
     if family == "ipv6" and addr.version != 6:
-        raise XMLParseError(f"attribute {name!r} must be an IPv6 address, not {value!r}", path)
+        raise XMLParseError(f"attribute '{name}' must be an IPv6 address, not {quote(value)}", path)
     return canonical_ip(addr)
 
 
@@ -98,14 +112,14 @@ def mac_address(value: str, path: str, name: str = "address", *, unicast: bool =
     text = value.strip()
     if not _MAC.match(text):
         raise XMLParseError(
-            f"invalid MAC address {value!r} in attribute {name!r}; write six hex bytes "
+            f"invalid MAC address {quote(value)} in attribute '{name}'; write six hex bytes "
             "separated by colons, e.g. 52:54:00:12:34:56",
             path,
         )
     octets = [int(p, 16) for p in text.split(":")]
     if unicast and octets[0] & 1:
         raise XMLParseError(
-            f"MAC address {value!r} in attribute {name!r} is a multicast address (lowest bit "
+            f"MAC address {quote(value)} in attribute '{name}' is a multicast address (lowest bit "
             "of the first byte is set); use a unicast address, e.g. 52:54:00:xx:xx:xx",
             path,
         )
@@ -121,7 +135,7 @@ def uuid_text(value: str, path: str, name: str = "uuid") -> str:
     compact = value.strip().replace("-", "")
     if not _HEX32.match(compact):
         raise XMLParseError(
-            f"malformed UUID {value!r} in {name}; write 32 hex digits, optionally as "
+            f"malformed UUID {quote(value)} in {name}; write 32 hex digits, optionally as "
             "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
             path,
         )
@@ -150,7 +164,7 @@ def unsigned(value: str, path: str, name: str, *, maximum: int | None = None,
                 number = int(text, 10)
     except ValueError:
         raise XMLParseError(
-            f"invalid number {value!r} in attribute {name!r}; expected a non-negative integer",
+            f"invalid number {quote(value)} in attribute '{name}'; expected a non-negative integer",
             path,
         ) from None
     if number < minimum or (maximum is not None and number > maximum):
@@ -167,7 +181,7 @@ def yes_no(value: str, path: str, name: str) -> bool:
         return True
     if value == "no":
         return False
-    raise XMLParseError(f"invalid value {value!r} for attribute {name!r}; use 'yes' or 'no'", path)
+    raise XMLParseError(f"invalid value {quote(value)} for attribute '{name}'; use 'yes' or 'no'", path)
 
 
 def on_off(value: str, path: str, name: str) -> bool:
@@ -175,13 +189,13 @@ def on_off(value: str, path: str, name: str) -> bool:
         return True
     if value == "off":
         return False
-    raise XMLParseError(f"invalid value {value!r} for attribute {name!r}; use 'on' or 'off'", path)
+    raise XMLParseError(f"invalid value {quote(value)} for attribute '{name}'; use 'on' or 'off'", path)
 
 
 def choice(value: str, allowed: tuple[str, ...], path: str, name: str) -> str:
     if value not in allowed:
         raise XMLParseError(
-            f"unknown value {value!r} for attribute {name!r}; expected one of: "
+            f"unknown value {quote(value)} for attribute '{name}'; expected one of: "
             + ", ".join(allowed),
             path,
         )

@@ -138,7 +138,8 @@ def test_show_like_brctl(lab: Lab) -> None:
     assert "mb\t\t" in out and "\t\t\t\t\t\t\tp10\n" in out  # ports sorted as brctl: P3 p10 p2
     lab.same("show", "mb")
     lab.same("show", "zb", "ab", "zb")  # the order given, repeats included
-    for args in (("show", "mb", "nosuch0"), ("show", "p2"), ("show", "nosuch0")):
+    for args in (("show", "mb", "nosuch0"), ("show", "p2"), ("show", "nosuch0"),
+                 ("show", "nosuch0", "nosuch1")):  # two problems, one line (issue 11.4)
         ours, theirs = lab.same(*args), lab.brctl(*args)
         assert ours.returncode == theirs.returncode == 1
         assert ours.stderr.startswith("error: ") and ours.stderr.count("\n") == 1

@@ -150,6 +150,7 @@ def assert_clean_failure(p: subprocess.CompletedProcess[str]) -> None:
     error_lines = [line for line in p.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1, p.stderr
     assert p.stderr.startswith("error: ")
+    assert p.stderr.count("\n") == 1 and len(p.stderr.splitlines()) == 1, p.stderr
     assert "internal error" not in p.stderr, p.stderr
     assert "defined from" not in p.stdout
 

@@ -21,6 +21,7 @@ from kvmnet.cli.main import main
 from kvmnet.define import assign, prepare
 from kvmnet.errors import KvmnetError, ValidationError
 from kvmnet.manager import compile_program
+from kvmnet.paths import MAX_NAME_BYTES
 from kvmnet.paths import Paths
 
 DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
@@ -134,7 +135,7 @@ PATH_BAD = ["/a,b", '/a"b', "/a #b", " /a", "/a ", "/" + "x" * 1100, *CONTROL]
 BOOTP_BAD = ["a,b", "pxe.img,server", "tag:x", "set:x", 'a"b', "a #b", *CONTROL]
 OPTION_BAD = ["x" * 1100, *CONTROL]
 
-NAME_BAD = ['a"b', "a #b", "a/b", "a\x85b", "a\u2028b", "a\x7fb", "a\tb", "a\nb", "x" * 201]
+NAME_BAD = ['a"b', "a #b", "a/b", "a\x85b", "a\u2028b", "a\x7fb", "a\tb", "a\nb", "x" * (MAX_NAME_BYTES + 1)]
 FIELDS: list[tuple[Place, list[str], str]] = [
     (network_name, NAME_BAD, "my net, no. 2 (#test)"),
     (bridge_name, IFNAME_BAD, "br-0_1.2"),
@@ -163,12 +164,19 @@ def build(place: Place, value: str) -> bytes:
     return bytes(etree.tostring(root))
 
 
+def _representable(place: Place, value: str) -> bool:
+    """Whether an XML 1.0 document can carry ``value`` there at all (no NUL, no C0 other
+    than tab and line breaks): values no document can hold need no refusal."""
+    try:
+        build(place, value)
+    except ValueError:
+        return False
+    return True
+
+
 def matrix() -> list[tuple[Place, str]]:
-    out = []
-    for place, bad, _good in FIELDS:
-        for value in bad:
-            out.append((place, value))
-    return out
+    return [(place, value) for place, bad, _good in FIELDS for value in bad
+            if _representable(place, value)]
 
 
 def _ids(case: tuple[Place, str]) -> str:
@@ -178,10 +186,7 @@ def _ids(case: tuple[Place, str]) -> str:
 @pytest.mark.parametrize("case", matrix(), ids=[_ids(c) for c in matrix()])
 def test_define_refuses_hostile_value(case: tuple[Place, str]) -> None:
     place, value = case
-    try:
-        doc = build(place, value)
-    except ValueError:
-        pytest.skip("not representable in XML 1.0, so no document can carry it")
+    doc = build(place, value)
     with pytest.raises(KvmnetError) as exc:
         assign(prepare(doc), [])
     problems = exc.value.problems if isinstance(exc.value, ValidationError) else [str(exc.value)]

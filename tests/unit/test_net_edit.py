@@ -193,3 +193,36 @@ def test_missing_network(env: dict[str, str]) -> None:
     p = edit(env, [{"do": "keep"}], target="nope")
     assert p.returncode == 1 and p.stderr.startswith("error: network not found")
     assert len(plan_left(env)) == 1  # the editor never ran
+
+
+TYPO = {"do": "sub", "old": "<forward mode='nat'/>", "new": "<forwad mode='nat'/>"}
+
+
+def test_misspelling_is_refused_not_silently_isolated(env: dict[str, str]) -> None:
+    """As virsh net-edit validates: a misspelt <forward> must not turn the NAT network into an
+    isolated one behind the user's back (issue 11.4)."""
+    before = stored(env)
+    p = edit(env, [TYPO], answers="n\n")
+    assert p.returncode == 1
+    assert p.stderr.count("\n") == 1 and p.stderr.startswith("error: network XML does not "
+                                                             "validate: unknown element <forwad>")
+    assert stored(env) == before
+
+
+def test_misspelling_then_retry_fixes_it(env: dict[str, str]) -> None:
+    fix = {"do": "sub", "old": "<forwad mode='nat'/>", "new": "<forward mode='route'/>"}
+    p = edit(env, [TYPO, fix], answers="y\n")
+    assert p.returncode == 0, p.stderr
+    assert b"<forward mode='route'/>" in stored(env)
+
+
+def test_answer_i_turns_validation_off(env: dict[str, str]) -> None:
+    """virsh's 'i': define anyway; the unknown element is ignored (libvirt's behaviour), with
+    a warning."""
+    p = edit(env, [TYPO], answers="i\n")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.splitlines()[0].startswith("error: network XML does not validate")
+    assert p.stderr.splitlines()[1].startswith("warning: network XML: ignoring unknown element "
+                                               "<forwad> at /network/forwad")
+    assert b"<forward" not in stored(env) and b"forwad" not in stored(env)
+    assert p.stdout.endswith("Network default XML configuration edited.\n\n")

@@ -25,6 +25,7 @@ from kvmnet.validate import (
     validate_dhcp_range_in_ip,
     validate_network,
 )
+from kvmnet.paths import MAX_NAME_BYTES
 from kvmnet.xmlio.network import parse_network
 
 NAT_IP = "<forward mode='nat'/><ip address='192.168.122.1' netmask='255.255.255.0'>{}</ip>"
@@ -58,7 +59,7 @@ def test_valid_network_passes() -> None:
     ("a\nb", "line break"),
     (".", "cannot be used"),
     ("..", "cannot be used"),
-    ("x" * 201, "longer than 200"),
+    ("x" * (MAX_NAME_BYTES + 1), f"longer than {MAX_NAME_BYTES}"),
 ])
 def test_hostile_names(name: str, fragment: str) -> None:
     net = Network(name=name)
