@@ -478,14 +478,110 @@ def test_unplug_after_the_tap_vanished(kvenv: KvEnv) -> None:
     assert_no_port_left(kvenv)
 
 
-def test_net_destroy_removes_the_networks_ports(kvenv: KvEnv) -> None:
-    """As libvirt: destroying a network unplugs its guest ports; nothing of them is left."""
-    name = kvenv.start(nat(extra="  <portgroup name='web1'/>\n"))
-    path = kvenv.write_xml("port", PORT_XML)
-    kvenv.ok("net-port-create", name, str(path))
-    assert link(kvenv, "vnet0")["address"] == "fe:54:00:7b:35:93"
+# -- network restarts (issue 11: better than libvirt) ----------------------------------------------
+KEEP_NET = nat(name="kn", bridge_extra=" macTableManager='libvirt'",
+               extra="  <port isolated='yes'/>\n" + INBOUND_PG.replace("slow", "web1"))
+
+
+def _port_state(kvenv: KvEnv, tap: str) -> tuple[Any, ...]:
+    """What a port has on its tap and its bridge port: master, isolated, learning, the
+    guest's static FDB entry, the htb root qdisc."""
+    d = link(kvenv, tap)
+    master = d.get("master")
+    port = brport(kvenv, tap) if master else {}
+    fdb = json.loads(kvenv.host.run(["bridge", "-j", "fdb", "show", "dev", tap]).stdout)
+    qdiscs = json.loads(kvenv.host.run(["tc", "-j", "qdisc", "show", "dev", tap]).stdout)
+    return (master, port.get("isolated"), port.get("learning"),
+            sorted(e["mac"] for e in fdb if e.get("state") != "permanent" and master),
+            [q["kind"] for q in qdiscs if q.get("root")])
+
+
+def test_net_restart_keeps_ports_with_their_settings(kvenv: KvEnv) -> None:
+    """net-destroy takes the ports off the bridge but keeps taps and records; net-start plugs
+    them back with isolation, static MAC table, VLAN and bandwidth; a veth client's pings to
+    the gateway resume; net-dumpxml counts the plugged ports (connections='N')."""
+    name = kvenv.start(KEEP_NET)
+    kvenv.ok("net-port-create", name, str(kvenv.write_xml("port", PORT_XML)))
+    ns, mac = _client(kvenv, "keep", "vpk", "192.168.131.21")
+    veth_port = plug(kvenv, name, mac=mac, device="vpk", isolated=False, owner_uuid=OWNER)
+    vlan = Vlan(tags=(VlanTag(10),))
+    tagged = api(kvenv, ports.plug, name, mac="52:54:00:00:0a:0a", vlan=vlan,
+                 vlan_filtering=True)
+    has_vlans = tagged[0] == "ok"  # else a kernel without bridge VLAN filtering
+    plugged = {"vnet0": (PORT_UUID, "52:54:00:7b:35:93")}
+    if has_vlans:
+        plugged[tagged[1].tap] = (tagged[1].uuid, "52:54:00:00:0a:0a")
+    before = {tap: _port_state(kvenv, tap) for tap in plugged}
+    assert before["vnet0"] == ("virbr-p", True, False, ["52:54:00:7b:35:93"], ["htb"]), before
+    assert _pings(ns, "192.168.131.1")
+    count = 2 + has_vlans
+    assert f"<network connections='{count}'>" in kvenv.ok("net-dumpxml", name).stdout
+    files = records(kvenv)
+
     kvenv.ok("net-destroy", name)
+    assert not kvenv.link_exists("virbr-p")
+    for tap in [*plugged, "vpk"]:
+        assert "master" not in link(kvenv, tap), tap  # kept, off any bridge
+    assert _port_state(kvenv, "vnet0")[4] == ["htb"]  # tc lives on the tap
+    assert records(kvenv) == files
+    kept = call(kvenv, "list_ports", name)
+    assert len(kept) == count and all(p.kept for p in kept), kept
+    assert "connections" not in kvenv.ok("net-dumpxml", name).stdout
+    assert not _pings(ns, "192.168.131.1")
+
+    kvenv.ok("net-start", name)
+    after = {tap: _port_state(kvenv, tap) for tap in plugged}
+    assert after == before
+    assert link(kvenv, "vpk")["master"] == "virbr-p" and not brport(kvenv, "vpk")["isolated"]
+    if has_vlans:
+        shown = json.loads(kvenv.host.run(["bridge", "-j", "vlan", "show", "dev",
+                                           tagged[1].tap]).stdout)
+        assert [v["vlan"] for v in shown[0]["vlans"]] == [10], shown
+    assert _pings(ns, "192.168.131.1")  # traffic flows again through the new bridge
+    assert not any(p.kept for p in call(kvenv, "list_ports", name))
+    assert f"<network connections='{count}'>" in kvenv.ok("net-dumpxml", name).stdout
+    assert "connections" not in kvenv.ok("net-dumpxml", name, "--inactive").stdout
+
+    # the ports still go the usual ways
+    kvenv.ok("net-port-delete", name, PORT_UUID)
+    assert call(kvenv, "unplug_owner", OWNER) == [veth_port.uuid]
+    assert f"<network connections='{count - 2}'>" in kvenv.ok("net-dumpxml", name).stdout \
+        or count == 2
+
+
+def test_kept_port_whose_tap_vanished_is_dropped_at_start(kvenv: KvEnv) -> None:
+    name = kvenv.start(nat())
+    gone = plug(kvenv, name, owner_name="vm-gone")
+    stays = plug(kvenv, name, mac="52:54:00:00:00:02", owner_name="vm-stays")
+    kvenv.ok("net-destroy", name)
+    kvenv.host.ip("link", "del", gone.tap)  # its guest stopped behind kvmnet's back
+    proc = kvenv.ok("net-start", name)
+    assert f"dropped 1 stale guest port(s): {gone.uuid} (its tap {gone.tap} is gone)" \
+        in proc.stderr, describe(proc)
+    assert [p.uuid for p in call(kvenv, "list_ports", name)] == [stays.uuid]
+    assert link(kvenv, stays.tap)["master"] == "virbr-p"
+
+
+def test_undefined_network_leaves_kept_ports_with_their_guests(kvenv: KvEnv) -> None:
+    """net-undefine of a network holding kept ports says so; the ports go when their owner
+    stops; a network of the same name plugs the others back in when it starts."""
+    name = kvenv.start(nat())
+    first = plug(kvenv, name, owner_name="guest1", owner_uuid=OWNER)
+    kvenv.ok("net-port-create", name, str(kvenv.write_xml("port", PORT_XML.replace(
+        "<group>web1</group>\n", "").replace(OWNER, "5d744f21-0000-4d6e-bdb2-30a35ff3207d"))))
+    kvenv.ok("net-destroy", name)
+    proc = kvenv.ok("net-undefine", name)
+    assert (f"network '{name}' undefined; 2 guest port(s) ({first.tap} of guest1, vnet1 of "
+            "memtest) stay with their guests until they stop") in proc.stderr, describe(proc)
+    assert "Network pn has been undefined" in proc.stdout
+    assert kvenv.link_exists(first.tap) and kvenv.link_exists("vnet1")
+
+    assert call(kvenv, "unplug_owner", OWNER) == [first.uuid]  # its guest stops
+    assert not kvenv.link_exists(first.tap)
+    assert kvenv.ok("net-port-list", name, "--uuid").stdout == f"{PORT_UUID}\n\n"
+
+    kvenv.start(nat())  # the same name again: the kept port is plugged back in
+    assert link(kvenv, "vnet1")["master"] == "virbr-p"
+    assert "<network connections='1'>" in kvenv.ok("net-dumpxml", name).stdout
+    kvenv.ok("net-port-delete", name, PORT_UUID)
     assert_no_port_left(kvenv)
-    assert records(kvenv) == []
-    kvenv.ok("net-start", name)  # and the network starts again with no ports
-    assert kvenv.ok("net-port-list", name, "--uuid").stdout == "\n"
