@@ -7,10 +7,10 @@ One function per job, shared by every caller:
 * :func:`attach` puts a tap on a bridge with the port's bridge-side settings (isolation,
   static MAC table, VLANs): a new port, and a kept port when its network starts again
   (:mod:`kvmnet.port_keep`);
-* :func:`detach` takes a tap off its bridge and keeps it (``net-destroy``): what lives on the
-  tap itself (MTU, MAC, the tc qdiscs of its bandwidth limits) stays, what lives on the bridge
-  port (isolation, VLANs, learning, FDB entries) goes with the bridge and is re-applied by
-  :func:`attach`;
+* :func:`detach` takes a tap off its bridge, down, and keeps it (``net-destroy``): what lives
+  on the tap itself (MTU, MAC, the tc qdiscs of its bandwidth limits) stays, what lives on the
+  bridge port (isolation, VLANs, learning, FDB entries) goes with the bridge and is re-applied
+  by :func:`attach`;
 * :func:`unplug` removes what a record lists.
 
 Run records (``NETWORK/UUID.json``, see :mod:`kvmnet.ports`) are written here, atomically but
@@ -156,8 +156,10 @@ def attach(nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
                                  native_tagged=native is not None
                                  and native.native_mode == "tagged", enable=vlan_filtering)
     taps.bridge_batch(batch)
-    if not rec.get("created", True):
-        nl.set_link_up(name)  # as libvirt: an adopted device goes up once attached
+    if rec.get("kept") or not rec.get("created", True):
+        # as libvirt, an adopted device goes up once attached and configured; so does a kept
+        # tap (see detach).  A new tap was made up: it saves two netlink round trips.
+        nl.set_link_up(name)
 
 
 def is_ours(rec: dict[str, Any]) -> bool:
@@ -172,8 +174,14 @@ def is_ours(rec: dict[str, Any]) -> bool:
 
 def detach(nl: Netlink, rec: dict[str, Any]) -> None:
     """Take the tap of ``rec`` off its bridge and keep it (and what lives on it: MTU, MAC,
-    tc qdiscs); a tap already gone or already detached is fine."""
+    tc qdiscs); a tap already gone or already detached is fine.
+
+    The tap goes down first: a tap that is up but on no bridge hands the guest's frames to
+    the host's own IP stack, outside the network's firewall (an ARP for a host address gets
+    an answer, then the host routes for the guest).  Down, the guest's writes fail (QEMU
+    drops those frames) and nothing reaches the host; :func:`attach` brings it up again."""
     if is_ours(rec):
+        nl.set_link_down(rec["tap"])
         nl.set_master(rec["tap"], None)
 
 

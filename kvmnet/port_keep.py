@@ -3,10 +3,11 @@
 libvirt deletes the taps of running guests when their network is destroyed (the guests lose
 their NIC backend until they are restarted).  kvmnet keeps them:
 
-* ``net-destroy`` (:func:`keep_network`) takes each port's tap off the bridge, before the
-  network's firewall and bridge go, so that no guest frame crosses a half-removed network.  The
-  tap, what lives on it (MAC, MTU, the tc qdiscs of its bandwidth limits) and its records stay;
-  the record is marked ``"kept"``.  QEMU keeps its file descriptor: the guest sees a pause.
+* ``net-destroy`` (:func:`keep_network`) takes each port's tap down and off the bridge, before
+  the network's firewall and bridge go, so that no guest frame crosses a half-removed network
+  (nor the host's own stack: :func:`kvmnet.port_host.detach`).  The tap, what lives on it (MAC,
+  MTU, the tc qdiscs of its bandwidth limits) and its records stay; the record is marked
+  ``"kept"``.  QEMU keeps its file descriptor: the guest sees a pause.
 * ``net-start`` (:func:`replug_network`), once the bridge, firewall and dnsmasq are up, puts
   every port back on the (new) bridge with :func:`kvmnet.port_host.attach`, the same code that
   plugs a new port, from the port's own ``<networkport>`` settings (isolation, VLANs, MAC

@@ -520,7 +520,8 @@ def test_net_restart_keeps_ports_with_their_settings(kvenv: KvEnv) -> None:
     kvenv.ok("net-destroy", name)
     assert not kvenv.link_exists("virbr-p")
     for tap in [*plugged, "vpk"]:
-        assert "master" not in link(kvenv, tap), tap  # kept, off any bridge
+        d = link(kvenv, tap)  # kept, off any bridge, and down: no frame reaches the host
+        assert "master" not in d and "UP" not in d["flags"], d
     assert _port_state(kvenv, "vnet0")[4] == ["htb"]  # tc lives on the tap
     assert records(kvenv) == files
     kept = call(kvenv, "list_ports", name)
@@ -532,6 +533,7 @@ def test_net_restart_keeps_ports_with_their_settings(kvenv: KvEnv) -> None:
     after = {tap: _port_state(kvenv, tap) for tap in plugged}
     assert after == before
     assert link(kvenv, "vpk")["master"] == "virbr-p" and not brport(kvenv, "vpk")["isolated"]
+    assert all("UP" in link(kvenv, tap)["flags"] for tap in [*plugged, "vpk"])
     if has_vlans:
         shown = json.loads(kvenv.host.run(["bridge", "-j", "vlan", "show", "dev",
                                            tagged[1].tap]).stdout)
@@ -597,3 +599,19 @@ def test_undefined_network_leaves_kept_ports_with_their_guests(kvenv: KvEnv) -> 
     assert "<network connections='1'>" in kvenv.ok("net-dumpxml", name).stdout
     kvenv.ok("net-port-delete", name, PORT_UUID)
     assert_no_port_left(kvenv)
+
+
+def test_transient_network_keeps_ports_until_created_again(kvenv: KvEnv) -> None:
+    """A transient network is gone once destroyed: its ports are kept all the same (it says
+    so), and net-create of the same name plugs them back in."""
+    path = kvenv.write_xml("tn", nat(name="tn"))
+    kvenv.ok("net-create", str(path))
+    info = plug(kvenv, "tn", owner_name="vm1")
+    proc = kvenv.ok("net-destroy", "tn")
+    assert (f"network 'tn' destroyed; 1 guest port(s) ({info.tap} of vm1) stay with their "
+            "guests until they stop") in proc.stderr, describe(proc)
+    assert kvenv.kv("net-info", "tn").returncode == 1  # the network is gone, the port is not
+    assert "master" not in link(kvenv, info.tap)
+    kvenv.ok("net-create", str(path))
+    assert link(kvenv, info.tap)["master"] == "virbr-p"
+    assert [p.uuid for p in call(kvenv, "list_ports", "tn")] == [info.uuid]
