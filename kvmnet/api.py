@@ -317,9 +317,15 @@ class Connection:
         return len(self.listDefinedNetworks())
 
 
+def _has_ports(conn: Connection, name: str) -> bool:
+    """Whether network ``name`` has port records: the ports modules are imported only then,
+    to keep the cold net-start/net-destroy path short."""
+    return (conn.paths.ports / name).is_dir()
+
+
 def _replug_ports(conn: Connection, name: str) -> None:
     """After a start: plug the network's kept guest ports back in (see kvmnet.port_keep)."""
-    if (conn.paths.ports / name).is_dir():
+    if _has_ports(conn, name):
         from .port_keep import replug_network
 
         replug_network(conn, name)
@@ -442,9 +448,9 @@ class Network:
             raise InvalidArgError(f"unsupported flags 0x{flags:x} for XMLDesc")
         inactive = bool(flags & VIR_NETWORK_XML_INACTIVE)
         net = self._definition(inactive)
-        if not inactive and self._has_ports():
+        if not inactive and _has_ports(self._conn, self._name) and self.isActive():
             # derived from the live port records on every call, so a crash never leaves a
-            # stale count behind (an inactive network's ports are all kept: 0)
+            # stale count behind
             from .model.frozen import replace
             from .port_keep import connections
 
@@ -473,8 +479,10 @@ class Network:
             from .program import cache_path, drop
 
             drop(cache_path(self._conn.paths.programs, self._name))
-            if not entry.active:
-                self._tell_kept("undefined")
+            if not entry.active and _has_ports(self._conn, self._name):
+                from .port_keep import tell_kept
+
+                tell_kept(self._conn, self._name, "undefined")
         return 0
 
     def create(self) -> int:
@@ -503,41 +511,19 @@ class Network:
             entry = self._entry()
             # The guests' ports leave the bridge first, so that no guest frame crosses a
             # network whose firewall is half gone; they are kept (see kvmnet.port_keep).
-            self._keep_ports()
+            has_ports = _has_ports(self._conn, self._name)
+            if has_ports:
+                from .port_keep import keep_network
+
+                keep_network(self._conn, self._name)
             from .runtime import destroy
 
             destroy(store, self._conn.paths, self._name)
-            if not entry.persistent:
-                self._tell_kept("destroyed")
+            if has_ports and not entry.persistent:
+                from .port_keep import tell_kept
+
+                tell_kept(self._conn, self._name, "destroyed")
         return 0
-
-    def _has_ports(self) -> bool:
-        """Whether the network has port records: the ports modules are imported only then,
-        to keep the cold net-start/net-destroy path short."""
-        return (self._conn.paths.ports / self._name).is_dir()
-
-    def _keep_ports(self) -> None:
-        if not self._has_ports():
-            return
-        from .port_keep import keep_network
-
-        failures = keep_network(self._conn, self._name)
-        if failures:
-            self._conn.notify(f"network '{self._name}': some guest ports could not be taken "
-                              "off its bridge: " + "; ".join(failures))
-
-    def _tell_kept(self, what: str) -> None:
-        """Say which guest ports outlive the network (it is gone now)."""
-        if not self._has_ports():
-            return
-        from .port_keep import describe, kept_ports
-
-        kept = kept_ports(self._conn, self._name)
-        if kept:
-            self._conn.notify(
-                f"network '{self._name}' {what}; {len(kept)} guest port(s) ({describe(kept)}) "
-                "stay with their guests until they stop (or are deleted with net-port-delete); "
-                f"a network named '{self._name}' started later plugs them back in")
 
     def definition(self, inactive: bool = False) -> NetworkDef:
         """The parsed definition: live when active (unless ``inactive``), else persistent."""

@@ -48,10 +48,10 @@ if TYPE_CHECKING:
     from .api import Connection
 
 
-def keep_network(conn: Connection, network: str) -> list[str]:
+def keep_network(conn: Connection, network: str) -> None:
     """``net-destroy``: take every port of ``network`` (by name) off its bridge and keep it;
-    a plug that never finished is removed.  Returns what failed (never raises for the host, so
-    that the network's own teardown still runs)."""
+    a plug that never finished is removed.  What fails is reported through ``conn.notify``
+    (never raised: the network's own teardown must still run)."""
     from .host.netlink import Netlink
 
     with conn.store.locked():
@@ -60,8 +60,6 @@ def keep_network(conn: Connection, network: str) -> list[str]:
         failures = remove_ports(conn, [(network, u) for u, s in sorted(files.items())
                                        if "xml" not in s])
         complete = sorted(u for u, s in files.items() if "xml" in s)
-        if not complete:
-            return failures
         with Netlink() as nl:
             for puuid in complete:
                 rec = load_record(directory, puuid)
@@ -75,7 +73,9 @@ def keep_network(conn: Connection, network: str) -> list[str]:
                     port_host.detach(nl, rec)
                 except (KvmnetError, OSError) as exc:
                     failures.append(f"port {puuid} ({rec.get('tap', '?')}): {exc}")
-    return failures
+    if failures:
+        conn.notify(f"network '{network}': some guest ports could not be taken off its bridge "
+                    "(run net-destroy again): " + "; ".join(failures))
 
 
 def replug_network(conn: Connection, network: str) -> None:
@@ -133,6 +133,17 @@ def replug_network(conn: Connection, network: str) -> None:
         conn.notify(f"network '{network}' started, but some guest ports could not be plugged "
                     "back in; they stay off the bridge until their guest stops or the network "
                     "restarts: " + "; ".join(problems))
+
+
+def tell_kept(conn: Connection, network: str, what: str) -> None:
+    """Say which guest ports outlive ``network``, which is gone now (``what``: destroyed,
+    undefined)."""
+    kept = kept_ports(conn, network)
+    if kept:
+        conn.notify(f"network '{network}' {what}; {len(kept)} guest port(s) ({describe(kept)}) "
+                    "stay with their guests until they stop (or are deleted with "
+                    f"net-port-delete); a network named '{network}' started later plugs them "
+                    "back in")
 
 
 def kept_ports(conn: Connection, network: str) -> list[PortInfo]:
