@@ -575,6 +575,46 @@ def test_kept_port_whose_tap_vanished_is_dropped_at_start(kvenv: KvEnv) -> None:
     assert [p.uuid for p in call(kvenv, "list_ports", name)] == [stays.uuid]
     assert link(kvenv, stays.tap)["master"] == "virbr-p"
 
+    # a plug that never finished (a crash before its XML was written) goes at start, tap too
+    kvenv.ok("net-destroy", name)
+    (kvenv.root / "run/kvmnet/ports" / name / f"{stays.uuid}.xml").unlink()
+    proc = kvenv.ok("net-start", name)
+    assert f"{stays.uuid} (its plug never finished)" in proc.stderr, describe(proc)
+    assert_no_port_left(kvenv)
+
+
+def test_keeping_converges_after_an_interrupted_restart(kvenv: KvEnv) -> None:
+    """A net-destroy killed after its ports step, or a net-start killed while plugging ports
+    back: the next net-destroy and net-start bring every port back on the bridge."""
+    from kvmnet import port_host, port_keep
+
+    name = kvenv.start(nat())
+    a = plug(kvenv, name)
+    b = plug(kvenv, name, mac="52:54:00:00:00:02")
+    assert api(kvenv, port_keep.keep_network, name) == ("ok", None)  # then killed
+    assert "master" not in link(kvenv, a.tap) and "master" not in link(kvenv, b.tap)
+    kvenv.ok("net-destroy", name)
+    kvenv.ok("net-start", name)
+    assert [link(kvenv, p.tap)["master"] for p in (a, b)] == ["virbr-p", "virbr-p"]
+
+    def half_replugged(conn: Any) -> None:  # b was put back, a not yet: then killed
+        from kvmnet.host.netlink import Netlink
+
+        directory = ports.port_dir(conn, name)
+        rec = ports.load_record(directory, a.uuid)
+        assert rec is not None
+        rec["kept"] = True
+        port_host.save(directory / f"{a.uuid}.json", rec)
+        with Netlink() as nl:
+            port_host.detach(nl, rec)
+
+    kvenv.host.call(lambda: half_replugged(__import__("kvmnet").open(str(kvenv.root))))
+    assert "master" not in link(kvenv, a.tap)
+    kvenv.ok("net-destroy", name)
+    kvenv.ok("net-start", name)
+    assert [link(kvenv, p.tap)["master"] for p in (a, b)] == ["virbr-p", "virbr-p"]
+    assert "<network connections='2'>" in kvenv.ok("net-dumpxml", name).stdout
+
 
 def test_undefined_network_leaves_kept_ports_with_their_guests(kvenv: KvEnv) -> None:
     """net-undefine of a network holding kept ports says so; the ports go when their owner
