@@ -234,6 +234,7 @@ class Connection:
             others, previous = gather(store, net.name)
             net = assign(net, others, previous)
             self.manager().start(net)
+            _replug_ports(self, net.name)
         assert net.uuid is not None
         return Network(self, net.name, net.uuid)
 
@@ -341,6 +342,20 @@ class Connection:
 
     def numOfDefinedNetworks(self) -> int:
         return len(self.listDefinedNetworks())
+
+
+def _has_ports(conn: Connection, name: str) -> bool:
+    """Whether network ``name`` has port records: the ports modules are imported only then,
+    to keep the cold net-start/net-destroy path short."""
+    return (conn.paths.ports / name).is_dir()
+
+
+def _replug_ports(conn: Connection, name: str) -> None:
+    """After a start: plug the network's kept guest ports back in (see kvmnet.port_keep)."""
+    if _has_ports(conn, name):
+        from .port_keep import replug_network
+
+        replug_network(conn, name)
 
 
 class Network:
@@ -459,7 +474,15 @@ class Network:
         if flags & ~VIR_NETWORK_XML_INACTIVE:
             raise InvalidArgError(f"unsupported flags 0x{flags:x} for XMLDesc")
         inactive = bool(flags & VIR_NETWORK_XML_INACTIVE)
-        return _format(self._definition(inactive), inactive)
+        net = self._definition(inactive)
+        if not inactive and _has_ports(self._conn, self._name) and self.isActive():
+            # derived from the live port records on every call, so a crash never leaves a
+            # stale count behind
+            from .model.frozen import replace
+            from .port_keep import connections
+
+            net = replace(net, connections=connections(self._conn, self._name) or None)
+        return _format(net, inactive)
 
     def bridgeName(self) -> str:
         store = self._conn.store
@@ -483,6 +506,10 @@ class Network:
             from .program import cache_path, drop
 
             drop(cache_path(self._conn.paths.programs, self._name))
+            if not entry.active and _has_ports(self._conn, self._name):
+                from .port_keep import tell_kept
+
+                tell_kept(self._conn, self._name, "undefined")
         return 0
 
     def create(self) -> int:
@@ -498,35 +525,32 @@ class Network:
             if text is None:
                 raise NotFoundError(f"network '{self._name}' has no persistent definition; "
                                     + _HINT_LIST)
-            self._drop_ports("starting")  # ports left from an earlier run are stale
             from .starter import start_defined
 
             start_defined(store, self._conn.paths, self._name, text, self._conn.notify)
+            _replug_ports(self._conn, self._name)
         return 0
 
     def destroy(self) -> int:
         """Stop the network; a transient network is gone afterwards."""
         store = self._conn.store
         with store.locked():
-            self._entry()
+            entry = self._entry()
+            # The guests' ports leave the bridge first, so that no guest frame crosses a
+            # network whose firewall is half gone; they are kept (see kvmnet.port_keep).
+            has_ports = _has_ports(self._conn, self._name)
+            if has_ports:
+                from .port_keep import keep_network
+
+                keep_network(self._conn, self._name)
             from .runtime import destroy
 
             destroy(store, self._conn.paths, self._name)
-            self._drop_ports("destroyed")
+            if has_ports and not entry.persistent:
+                from .port_keep import tell_kept
+
+                tell_kept(self._conn, self._name, "destroyed")
         return 0
-
-    def _drop_ports(self, why: str) -> None:
-        """Unplug the network's guest ports (libvirt does so at destroy and, for stale ones,
-        at start).  Imports the ports module only when there are any, to keep the cold
-        net-start/net-destroy path short."""
-        if not (self._conn.paths.ports / self._name).is_dir():
-            return
-        from .ports import unplug_network
-
-        failures = unplug_network(self._conn, self._name)
-        if failures:
-            self._conn.notify(f"network '{self._name}' {why}, but some guest ports could not be "
-                              "removed: " + "; ".join(failures))
 
     def definition(self, inactive: bool = False) -> NetworkDef:
         """The parsed definition: live when active (unless ``inactive``), else persistent."""

@@ -437,7 +437,16 @@ def _check_free(cur: LiveState, name: str, allowed: str | None) -> None:
 
         raise ConflictError(f"interface '{name}' is already attached to '{master}'; a device "
                             "can be attached to one bridge or bond only: detach it first "
-                            f"(e.g. 'kvmnet iface-unbridge {master}')")
+                            f"({release_hint(cur, name, master)})")
+
+
+def release_hint(cur: LiveState, port: str, master: str) -> str:
+    """How to take ``port`` out of ``master``: brctl's way for a bridge (iface-unbridge would
+    take the whole bridge apart, and refuses one with other ports)."""
+    link = cur.links.get(master)
+    if link is not None and link.kind == "bridge":
+        return f"'kvmnet bridge delif {master} {port}'"
+    return f"'ip link set {port} nomaster'"
 
 
 def _check_mac(cur: LiveState, d: InterfaceDef) -> None:

@@ -314,6 +314,7 @@ class Interfaces:
             cur = capture(nl)
             port_def = unbridge_definition(bridge, self.store.load(bridge), cur)
             port = port_def.name
+            self._check_unused(bridge, port, cur)
             saved = self.store.files()
             self.store.delete(bridge)
             try:
@@ -333,6 +334,30 @@ class Interfaces:
             elif start and port in cur.links:
                 self._start(nl, port_def)
         return port
+
+    def _check_unused(self, bridge: str, port: str, cur: LiveState) -> None:
+        """iface-unbridge takes the bridge apart: refuse (as virsh does) while it holds ports
+        other than ``port`` or carries an active kvmnet network, naming them."""
+        from .store import Store
+
+        others = [p for p in cur.ports_of(bridge) if p != port]
+        networks = sorted(name for name, peek in Store(self.paths).peeks(status=True)
+                          if peek.bridge == bridge)
+        uses, fixes = [], []
+        if others:
+            uses.append(f"it still holds {'ports' if len(others) > 1 else 'port'} "
+                        f"{', '.join(others)} besides {port}")
+            fixes.append(f"take {'them' if len(others) > 1 else 'it'} out ("
+                         + ", ".join(f"'kvmnet bridge delif {bridge} {p}'" for p in others) + ")")
+        if networks:
+            uses.append(f"active network{'s' if len(networks) > 1 else ''} "
+                        + ", ".join(f"'{n}'" for n in networks) + " runs on it")
+            fixes.append(f"stop {'them' if len(networks) > 1 else 'it'} ("
+                         + ", ".join(f"'kvmnet net-destroy {n}'" for n in networks) + ")")
+        if uses:
+            raise OperationInvalidError(
+                f"bridge {bridge} is in use ({'; '.join(uses)}): iface-unbridge would cut "
+                f"them off; {' and '.join(fixes)} first; nothing was changed")
 
     # -- transactions ----------------------------------------------------------------------------
     def begin(self) -> str:
@@ -537,9 +562,11 @@ def bridge_definition(iface: str, bridge: str, base: InterfaceDef | None, live: 
         raise ConflictError(f"network device {bridge} already exists; choose another name for "
                             "the new bridge")
     if link is not None and link.master:
+        from .ifbridge import release_hint
+
         raise ConflictError(f"interface '{iface}' is already attached to '{link.master}'; a "
-                            "device can be attached to one bridge only: detach it first (e.g. "
-                            f"'kvmnet iface-unbridge {link.master}')")
+                            "device can be attached to one bridge only: detach it first ("
+                            f"{release_hint(live, iface, link.master)})")
     for other in defs.values():
         if iface in {d.name for d in other.walk()[1:]}:
             raise ConflictError(f"interface '{iface}' is already part of {other.type} "

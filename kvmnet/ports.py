@@ -23,10 +23,10 @@ Plugging holds the store lock, so it never races a ``net-destroy``; unplugging m
 once deletes their taps in parallel threads, since each tap deletion waits ~15 ms for the
 kernel's RCU grace periods, which overlap across threads.
 
-For ``net-destroy`` the network's ports must go too (their bridge goes away):
-:func:`unplug_network` removes every port's tap, tc state and records and returns what it could
-not remove.  libvirt also drops a network's stale port records when the network starts; the same
-call does that.
+A network's ports outlive a restart: ``net-destroy`` takes their taps off the bridge but keeps
+them and their records, ``net-start`` plugs them back in (:mod:`kvmnet.port_keep`); the host
+side of a port (tap, attach, detach, unplug) is :mod:`kvmnet.port_host`.
+:func:`unplug_network` removes every port of a network outright.
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ import uuid as uuid_mod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import port_host
 from .errors import (
     VIR_ERR_NO_NETWORK_PORT,
     ConflictError,
@@ -54,7 +55,6 @@ from .model.port import NetworkPort, Plug, PlugType
 
 if TYPE_CHECKING:
     from .api import Connection
-    from .host.netlink import Netlink
     from .model.network import Network as NetworkDef
 
 #: Directory of the ports plugged straight into a bridge (``network`` None).
@@ -84,6 +84,7 @@ class PortInfo:
     plug_type: str = "network"
     created: bool = True  # False: an existing device (e.g. a veth end) was attached
     skipped: tuple[str, ...] = ()  # optional tc parts this kernel lacks (see kvmnet.host.tap)
+    kept: bool = False  # off its bridge, kept while its network is down (see kvmnet.port_keep)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v)
@@ -91,7 +92,7 @@ class PortInfo:
 
 
 # -- records ----------------------------------------------------------------------------------
-def _dir(conn: Connection, network: str | None) -> Path:
+def port_dir(conn: Connection, network: str | None) -> Path:
     if network is None:
         return conn.paths.ports / BRIDGE_ONLY
     from .store import name_problem
@@ -112,27 +113,7 @@ def _uuid_arg(text: str) -> str:
                               "5d744f21-ba4a-4d6e-bdb2-30a35ff3207d") from None
 
 
-def _write(path: Path, text: str) -> None:
-    """Replace ``path`` atomically (temp file + rename); see the module docstring for no fsync."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{os.urandom(4).hex()}-{path.name}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-
-
-def _port_files(directory: Path) -> dict[str, set[str]]:
+def port_files(directory: Path) -> dict[str, set[str]]:
     """UUID -> suffixes present ('xml', 'json') in one network's directory."""
     found: dict[str, set[str]] = {}
     try:
@@ -155,7 +136,7 @@ def _dirs(conn: Connection) -> list[str | None]:
     return [None if n == BRIDGE_ONLY else n for n in names]
 
 
-def _load_record(directory: Path, port_uuid: str) -> dict[str, Any] | None:
+def load_record(directory: Path, port_uuid: str) -> dict[str, Any] | None:
     try:
         data = json.loads((directory / f"{port_uuid}.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -163,13 +144,14 @@ def _load_record(directory: Path, port_uuid: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and "tap" in data else None
 
 
-def _info(rec: dict[str, Any]) -> PortInfo:
+def port_info(rec: dict[str, Any]) -> PortInfo:
     return PortInfo(uuid=rec["uuid"], network=rec.get("network"), tap=rec["tap"],
                     bridge=rec["bridge"], mac=rec["mac"], tap_mac=rec["tap_mac"],
                     mtu=int(rec["mtu"]), owner_name=rec["owner_name"],
                     owner_uuid=rec["owner_uuid"], group=rec.get("group"),
                     isolated=bool(rec.get("isolated")), plug_type=rec.get("plug_type", "network"),
-                    created=bool(rec.get("created", True)), skipped=tuple(rec.get("skipped", ())))
+                    created=bool(rec.get("created", True)), skipped=tuple(rec.get("skipped", ())),
+                    kept=bool(rec.get("kept")))
 
 
 # -- networks ---------------------------------------------------------------------------------
@@ -345,146 +327,31 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
         if find(conn, port.uuid) is not None:
             raise ConflictError(f"network port with UUID {port.uuid} already exists; give the "
                                 "new port another UUID")
-        directory = _dir(conn, key)
+        directory = port_dir(conn, key)
         directory.mkdir(parents=True, exist_ok=True)
         with Netlink() as nl:
-            rec = _plug_host(nl, directory, port, key, mtu=mtu, tap_name=tap_name, device=device,
-                             multi_queue=multi_queue, vlan_filtering=vlan_filtering,
-                             owned_bridge=owned_bridge)
+            rec = port_host.make(nl, directory, port, key, mtu=mtu, tap_name=tap_name, device=device,
+                                 multi_queue=multi_queue, vlan_filtering=vlan_filtering,
+                                 owned_bridge=owned_bridge)
             try:
                 port = replace(port, owner_name=rec["owner_name"])
-                _write(directory / f"{port.uuid}.xml", format_port(port))
+                port_host.write(directory / f"{port.uuid}.xml", format_port(port))
             except BaseException:
-                _unplug_host(nl, rec, quiet=True)
-                _unlink(directory / f"{port.uuid}.json")
+                port_host.unplug(nl, rec, quiet=True)
+                port_host.unlink(directory / f"{port.uuid}.json")
                 raise
     if rec["skipped"]:
         conn.notify(f"port {port.uuid} on {rec['tap']}: this kernel lacks tc's "
                     f"{' and '.join(rec['skipped'])}; the bandwidth limits hold without them")
-    return _info(rec)
-
-
-def _plug_host(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *,
-               mtu: int | None, tap_name: str | None, device: str | None, multi_queue: bool,
-               vlan_filtering: bool, owned_bridge: bool) -> dict[str, Any]:
-    """Make the tap (or adopt ``device``), attach and configure it; returns its run record.
-
-    The record is written as soon as there is something to undo; any failure undoes
-    everything and removes it again.
-    """
-    from .host import tap as taps
-
-    assert port.plug is not None and port.plug.bridge is not None
-    bridge = port.plug.bridge
-    if not owned_bridge:
-        taps.check_linux_bridge(nl, bridge)
-    try:
-        bridge_mtu = taps.get_mtu(bridge)
-    except HostError:
-        raise OperationInvalidError(
-            f"bridge {bridge} of network '{network}' does not exist: the network is marked "
-            "active but its bridge is gone; restart it (net-destroy, net-start)") from None
-    mtu = mtu if mtu is not None else bridge_mtu
-    tap_mac = taps.host_side_mac(port.mac)
-    rec: dict[str, Any] = {
-        "uuid": port.uuid, "network": network, "bridge": bridge, "mac": port.mac,
-        "tap_mac": tap_mac, "mtu": mtu, "owner_uuid": port.owner_uuid, "group": port.group,
-        "isolated": bool(port.isolated), "plug_type": port.plug.type.value,
-        "created": device is None, "tc": False, "skipped": [],
-    }
-    if device is None:
-        try:
-            # Up from the start: without carrier (no QEMU yet) it passes nothing, and it saves
-            # the two netlink round trips of set_link_up, a fifth of a plug.
-            name = taps.create_tap(tap_name or "vnet%d", mac=tap_mac, mtu=mtu,
-                                   multi_queue=multi_queue, up=True)
-        except taps.TapExistsError as exc:
-            raise ConflictError(f"cannot create tap {tap_name}: a network interface with that "
-                                "name already exists; choose another tap name or leave it out "
-                                "(kvmnet then picks the first free vnetN)") from exc
-    else:
-        if taps.ifindex(device) is None:
-            raise NotFoundError(f"device {device} does not exist in this network namespace")
-        name = device
-        rec["restore"] = {"mac": taps.get_mac(device), "mtu": taps.get_mtu(device)}
-    rec.update(tap=name, ifindex=taps.ifindex(name),
-               owner_name=port.owner_name or name)  # an anonymous port is named by its tap
-    record = directory / f"{port.uuid}.json"
-    try:
-        _write(record, json.dumps(rec))
-        if device is not None:
-            taps.set_mac(name, tap_mac)
-            taps.set_mtu(name, mtu)
-        try:
-            nl.set_master(name, bridge)
-        except HostError as exc:
-            raise HostError(f"attaching {name} to bridge {bridge} failed: {exc.message}",
-                            exc.command, exc.errno) from exc
-        if port.isolated:
-            nl.bridge_port_set(name, isolated=True)
-        batch: list[str] = []
-        if port.plug.mac_table_manager == "libvirt":
-            batch += taps.libvirt_mac_table_batch(name, port.mac)
-        vlan = port.vlan
-        if vlan is not None and vlan.tags:
-            native = next((t for t in vlan.tags if t.native_mode), None)
-            batch += taps.port_vlans(name, bridge, [t.id for t in vlan.tags],
-                                     trunk=bool(vlan.trunk),
-                                     native=native.id if native is not None else None,
-                                     native_tagged=native is not None
-                                     and native.native_mode == "tagged", enable=vlan_filtering)
-        taps.bridge_batch(batch)
-        if device is not None:
-            nl.set_link_up(name)  # as libvirt: up once attached and configured
-        bw = port.bandwidth
-        if bw is not None and (bw.inbound is not None or bw.outbound is not None):
-            rec["tc"] = True
-            _write(record, json.dumps(rec))
-            rec["skipped"] = taps.apply_bandwidth(name, *(
-                taps.Rate(r.average, r.peak, r.burst) if r is not None and r.average else None
-                for r in (bw.inbound, bw.outbound)))
-            if rec["skipped"]:
-                _write(record, json.dumps(rec))
-    except BaseException:
-        _unplug_host(nl, rec, quiet=True)
-        _unlink(record)
-        raise
-    return rec
+    return port_info(rec)
 
 
 # -- unplugging --------------------------------------------------------------------------------
-def _unplug_host(nl: Netlink, rec: dict[str, Any], quiet: bool = False) -> None:
-    """Undo what ``rec`` lists; a tap already gone (or replaced by another link) is fine."""
-    from .host import tap as taps
-
-    name = rec.get("tap")
-    try:
-        index = taps.ifindex(name) if name else None
-        if name is None or index is None:
-            return
-        if rec.get("created", True):
-            # Only the link kvmnet made: after a crash the name may belong to someone else.
-            if rec.get("ifindex") in (None, index):
-                nl.delete_link(name)
-            return
-        if rec.get("tc"):
-            taps.clear_bandwidth(name)
-        nl.set_master(name, None)
-        restore = rec.get("restore") or {}
-        if restore.get("mac"):
-            taps.set_mac(name, restore["mac"])
-        if restore.get("mtu"):
-            taps.set_mtu(name, int(restore["mtu"]))
-    except KvmnetError:
-        if not quiet:
-            raise
-
-
 def find(conn: Connection, port_uuid: str) -> tuple[str | None, str] | None:
     """(network or None, canonical UUID) of the port with this UUID, or None."""
     wanted = _uuid_arg(port_uuid)
     for network in _dirs(conn):
-        base = f"{_dir(conn, network) / wanted}"
+        base = f"{port_dir(conn, network) / wanted}"
         if os.path.lexists(f"{base}.xml") or os.path.lexists(f"{base}.json"):
             return network, wanted
     return None
@@ -497,20 +364,20 @@ def _not_found(port_uuid: str, network: str | None = None) -> NotFoundError:
                          code=VIR_ERR_NO_NETWORK_PORT)
 
 
-def _remove(conn: Connection, items: list[tuple[str | None, str]]) -> list[str]:
+def remove_ports(conn: Connection, items: list[tuple[str | None, str]]) -> list[str]:
     """Unplug these (network, uuid) ports, many taps deleted in parallel; returns failures."""
     from .host.netlink import Netlink
 
     def work(item: tuple[str | None, str]) -> str | None:
-        directory = _dir(conn, item[0])
-        rec = _load_record(directory, item[1]) or {}
+        directory = port_dir(conn, item[0])
+        rec = load_record(directory, item[1]) or {}
         try:
             with Netlink() as nl:
-                _unplug_host(nl, rec)
+                port_host.unplug(nl, rec)
         except KvmnetError as exc:
             return f"port {item[1]} ({rec.get('tap', '?')}): {exc}"
-        _unlink(directory / f"{item[1]}.xml")
-        _unlink(directory / f"{item[1]}.json")
+        port_host.unlink(directory / f"{item[1]}.xml")
+        port_host.unlink(directory / f"{item[1]}.json")
         return None
 
     if len(items) <= 1:
@@ -522,7 +389,7 @@ def _remove(conn: Connection, items: list[tuple[str | None, str]]) -> list[str]:
             results = list(pool.map(work, items))
     for network in {n for n, _ in items}:
         try:
-            _dir(conn, network).rmdir()  # only when it is empty
+            port_dir(conn, network).rmdir()  # only when it is empty
         except OSError:
             pass
     return [r for r in results if r is not None]
@@ -538,7 +405,7 @@ def unplug(conn: Connection, port_uuid: str, network: str | None = None) -> None
         if found is None or (network is not None and found[0] != network
                              and found[0] != _network_name(conn, network)):
             raise _not_found(port_uuid, network)
-        failures = _remove(conn, [found])
+        failures = remove_ports(conn, [found])
     if failures:
         raise HostError("unplugging failed: " + "; ".join(failures) + "; retry the unplug")
 
@@ -554,7 +421,7 @@ def unplug_many(conn: Connection, port_uuids: list[str]) -> list[str]:
                 failures.append(f"port {puuid}: no such port")
             else:
                 items.append(found)
-        return failures + _remove(conn, items)
+        return failures + remove_ports(conn, items)
 
 
 def unplug_owner(conn: Connection, owner_uuid: str) -> list[str]:
@@ -563,37 +430,37 @@ def unplug_owner(conn: Connection, owner_uuid: str) -> list[str]:
     wanted = _uuid_arg(owner_uuid)
     with conn.store.locked():
         items = [(network, info.uuid) for network in _dirs(conn)
-                 for info in _list_dir(conn, network, complete=False)
+                 for info in list_dir(conn, network, complete=False)
                  if info.owner_uuid == wanted]
-        failures = _remove(conn, items)
+        failures = remove_ports(conn, items)
     if failures:
         raise HostError("unplugging the guest's ports failed: " + "; ".join(failures))
     return [u for _, u in items]
 
 
 def unplug_network(conn: Connection, network: str) -> list[str]:
-    """Remove every port of ``network`` (by name), complete or half-made: for net-destroy
-    (and net-start, for stale records).  Returns what could not be removed; never raises for
-    a host failure, so that the caller can finish its own teardown."""
+    """Remove every port of ``network`` (by name), complete or half-made, taps included
+    (``net-destroy`` keeps them instead: :mod:`kvmnet.port_keep`).  Returns what could not be
+    removed; never raises for a host failure."""
     with conn.store.locked():
-        files = _port_files(_dir(conn, network))
-        return _remove(conn, [(network, u) for u in sorted(files)])
+        files = port_files(port_dir(conn, network))
+        return remove_ports(conn, [(network, u) for u in sorted(files)])
 
 
 # -- listing ----------------------------------------------------------------------------------
-def _list_dir(conn: Connection, network: str | None, complete: bool = True) -> list[PortInfo]:
+def list_dir(conn: Connection, network: str | None, complete: bool = True) -> list[PortInfo]:
     """Ports in one directory; ``complete=False`` includes plugs that never finished."""
     from .host.tap import host_side_mac
     from .xmlio.port import parse_port
 
-    directory = _dir(conn, network)
+    directory = port_dir(conn, network)
     out = []
-    for puuid, suffixes in sorted(_port_files(directory).items()):
+    for puuid, suffixes in sorted(port_files(directory).items()):
         if complete and "xml" not in suffixes:
             continue  # a plug still in progress (or interrupted): not a port yet
-        rec = _load_record(directory, puuid)
+        rec = load_record(directory, puuid)
         if rec is not None:
-            out.append(_info(rec))
+            out.append(port_info(rec))
         elif "xml" in suffixes:  # no run record: what the XML says (no tap known)
             try:
                 port = parse_port((directory / f"{puuid}.xml").read_bytes())
@@ -611,9 +478,9 @@ def _list_dir(conn: Connection, network: str | None, complete: bool = True) -> l
 def list_ports(conn: Connection, network: str | None) -> list[PortInfo]:
     """The ports of ``network`` (name or UUID; None: those plugged straight into a bridge),
     ordered by UUID as virsh net-port-list orders them."""
-    if network is not None and not _dir(conn, network).is_dir():
+    if network is not None and not port_dir(conn, network).is_dir():
         network = _network_name(conn, network)  # a UUID, or NotFoundError
-    return _list_dir(conn, network)
+    return list_dir(conn, network)
 
 
 #: For net-destroy: the ports a network has (same as :func:`list_ports`).
@@ -623,9 +490,9 @@ ports_of = list_ports
 def port_xml(conn: Connection, network: str, port_uuid: str) -> str:
     """The ``<networkport>`` status of a port (``net-port-dumpxml``)."""
     puuid = _uuid_arg(port_uuid)
-    if not _dir(conn, network).is_dir():
+    if not port_dir(conn, network).is_dir():
         network = _network_name(conn, network)
     try:
-        return (_dir(conn, network) / f"{puuid}.xml").read_text(encoding="utf-8")
+        return (port_dir(conn, network) / f"{puuid}.xml").read_text(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError):
         raise _not_found(port_uuid, network) from None

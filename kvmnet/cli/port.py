@@ -3,7 +3,8 @@
 ``net-port-create NET FILE`` plugs the port a ``<networkport>`` document describes (kvmnet makes
 its tap; ``--json`` on ``net-port-list`` shows the tap names), ``net-port-list NET`` prints
 virsh's one-column " UUID" table, ``net-port-dumpxml NET UUID`` the port's status XML and
-``net-port-delete NET UUID`` unplugs it.
+``net-port-delete NET UUID`` unplugs it.  NET is a name or UUID; the ports module resolves it,
+so that the kept ports of a network undefined meanwhile are still listed and deleted by name.
 """
 from __future__ import annotations
 
@@ -17,16 +18,12 @@ VERBS = ("net-port-create", "net-port-list", "net-port-dumpxml", "net-port-delet
 _NET_HELP = "network name or uuid"
 
 
-def _network(ctx: Ctx, ident: str) -> str:
-    return ctx.conn().lookupNetwork(ident).name()
-
-
 def cmd_create(ctx: Ctx, a: argparse.Namespace) -> int:
     from .. import ports
     from .net import read_input
 
     data = read_input(a.file)
-    info = ports.create_port(ctx.conn(), _network(ctx, a.network), data, tap_name=a.tap,
+    info = ports.create_port(ctx.conn(), a.network, data, tap_name=a.tap,
                              mtu=a.mtu, vlan_filtering=a.vlan_filtering)
     ctx.extra(f"Network port {info.uuid} created\n")
     return 0
@@ -39,7 +36,7 @@ def cmd_list(ctx: Ctx, a: argparse.Namespace) -> int:
 
     if a.uuid and a.table:
         raise InvalidArgError("Only one argument from --table and --uuid may be specified.")
-    infos = ports.list_ports(ctx.conn(), _network(ctx, a.network))
+    infos = ports.list_ports(ctx.conn(), a.network)
     if a.json:
         print_json(ctx.stdout, [i.as_dict() for i in infos])
         ctx.trailer = False
@@ -53,7 +50,7 @@ def cmd_list(ctx: Ctx, a: argparse.Namespace) -> int:
 def cmd_dumpxml(ctx: Ctx, a: argparse.Namespace) -> int:
     from .. import ports
 
-    xml = ports.port_xml(ctx.conn(), _network(ctx, a.network), a.port)
+    xml = ports.port_xml(ctx.conn(), a.network, a.port)
     ctx.out(xml if xml.endswith("\n") else xml + "\n")
     return 0
 
@@ -62,7 +59,7 @@ def cmd_delete(ctx: Ctx, a: argparse.Namespace) -> int:
     from .. import ports
     from ..store import canonical_uuid
 
-    ports.unplug(ctx.conn(), a.port, _network(ctx, a.network))
+    ports.unplug(ctx.conn(), a.port, a.network)
     ctx.extra(f"Network port {canonical_uuid(a.port)} deleted\n")
     return 0
 

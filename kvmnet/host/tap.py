@@ -35,7 +35,6 @@ import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from kvmnet.log import get as get_logger
 from kvmnet.errors import (
     HostError,
     InvalidArgError,
@@ -44,6 +43,7 @@ from kvmnet.errors import (
     UnsupportedError,
 )
 from kvmnet.host.run import CommandError, run
+from kvmnet.log import get as get_logger
 
 if TYPE_CHECKING:
     from kvmnet.host.netlink import Netlink
@@ -333,7 +333,8 @@ def clear_bandwidth(ifname: str) -> None:
         if proc.returncode != 0:
             text = proc.stderr.strip()
             if not any(s in text for s in ("No such file", "Cannot find device", "Invalid handle",
-                                           "Cannot delete qdisc with handle of zero")):
+                                           "Cannot delete qdisc with handle of zero",
+                                           "Cannot find specified qdisc")):
                 raise HostError(f"removing the {where} qdisc of {ifname} failed: {text}",
                                 f"tc qdisc del dev {ifname} {where}")
 

@@ -288,3 +288,33 @@ def test_bad_input_changes_nothing(kvenv: KvEnv, peer: NetNS, tmp_path: Path) ->
         assert message in stderr, (args, stderr)
         assert l3_state(kvenv.host) == before, args
         assert definitions(kvenv) == defs, args
+
+
+def test_unbridge_refuses_a_bridge_in_use(kvenv: KvEnv, peer: NetNS) -> None:
+    """As virsh: iface-unbridge refuses a bridge that still holds other ports or carries an
+    active network, naming them, and changes nothing; the hint for a port in another bridge is
+    brctl's delif, not iface-unbridge."""
+    kvenv.ok("iface-bridge", "eth1", "virbr2", "--no-stp")
+    veth(kvenv.host, "eth2", peer, "eth9")
+    kvenv.host.ip("link", "set", "eth2", "master", "virbr2")
+    before, defs = l3_state(kvenv.host), definitions(kvenv)
+    stderr = assert_one_error(kvenv.kv("iface-unbridge", "virbr2"))
+    assert ("bridge virbr2 is in use (it still holds port eth2 besides eth1): iface-unbridge "
+            "would cut them off; take it out ('kvmnet bridge delif virbr2 eth2') first; "
+            "nothing was changed") in stderr, stderr
+    assert (l3_state(kvenv.host), definitions(kvenv)) == (before, defs)
+
+    stderr = assert_one_error(kvenv.kv("iface-bridge", "eth2", "br5"))
+    assert "detach it first ('kvmnet bridge delif virbr2 eth2')" in stderr, stderr
+    assert "iface-unbridge" not in stderr
+    kvenv.host.ip("link", "set", "eth2", "nomaster")
+
+    kvenv.start("<network>\n  <name>lan</name>\n  <forward mode='bridge'/>\n"
+                "  <bridge name='virbr2'/>\n</network>\n")
+    before = l3_state(kvenv.host)
+    stderr = assert_one_error(kvenv.kv("iface-unbridge", "virbr2"))
+    assert ("bridge virbr2 is in use (active network 'lan' runs on it): iface-unbridge would "
+            "cut them off; stop it ('kvmnet net-destroy lan') first") in stderr, stderr
+    assert (l3_state(kvenv.host), definitions(kvenv)) == (before, defs)
+    kvenv.ok("net-destroy", "lan")
+    kvenv.ok("iface-unbridge", "virbr2")

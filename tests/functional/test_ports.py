@@ -478,14 +478,180 @@ def test_unplug_after_the_tap_vanished(kvenv: KvEnv) -> None:
     assert_no_port_left(kvenv)
 
 
-def test_net_destroy_removes_the_networks_ports(kvenv: KvEnv) -> None:
-    """As libvirt: destroying a network unplugs its guest ports; nothing of them is left."""
-    name = kvenv.start(nat(extra="  <portgroup name='web1'/>\n"))
-    path = kvenv.write_xml("port", PORT_XML)
-    kvenv.ok("net-port-create", name, str(path))
-    assert link(kvenv, "vnet0")["address"] == "fe:54:00:7b:35:93"
+# -- network restarts (issue 11: better than libvirt) ----------------------------------------------
+KEEP_NET = nat(name="kn", bridge_extra=" macTableManager='libvirt'",
+               extra="  <port isolated='yes'/>\n" + INBOUND_PG.replace("slow", "web1"))
+
+
+def _port_state(kvenv: KvEnv, tap: str) -> tuple[Any, ...]:
+    """What a port has on its tap and its bridge port: master, isolated, learning, the
+    guest's static FDB entry, the htb root qdisc."""
+    d = link(kvenv, tap)
+    master = d.get("master")
+    port = brport(kvenv, tap) if master else {}
+    fdb = json.loads(kvenv.host.run(["bridge", "-j", "fdb", "show", "dev", tap]).stdout)
+    qdiscs = json.loads(kvenv.host.run(["tc", "-j", "qdisc", "show", "dev", tap]).stdout)
+    return (master, port.get("isolated"), port.get("learning"),
+            sorted(e["mac"] for e in fdb if e.get("state") != "permanent" and master),
+            [q["kind"] for q in qdiscs if q.get("root")])
+
+
+def test_net_restart_keeps_ports_with_their_settings(kvenv: KvEnv) -> None:
+    """net-destroy takes the ports off the bridge but keeps taps and records; net-start plugs
+    them back with isolation, static MAC table, VLAN and bandwidth; a veth client's pings to
+    the gateway resume; net-dumpxml counts the plugged ports (connections='N')."""
+    name = kvenv.start(KEEP_NET)
+    kvenv.ok("net-port-create", name, str(kvenv.write_xml("port", PORT_XML)))
+    ns, mac = _client(kvenv, "keep", "vpk", "192.168.131.21")
+    veth_port = plug(kvenv, name, mac=mac, device="vpk", isolated=False, owner_uuid=OWNER)
+    vlan = Vlan(tags=(VlanTag(10),))
+    tagged = api(kvenv, ports.plug, name, mac="52:54:00:00:0a:0a", vlan=vlan,
+                 vlan_filtering=True)
+    has_vlans = tagged[0] == "ok"  # else a kernel without bridge VLAN filtering
+    plugged = {"vnet0": (PORT_UUID, "52:54:00:7b:35:93")}
+    if has_vlans:
+        plugged[tagged[1].tap] = (tagged[1].uuid, "52:54:00:00:0a:0a")
+    before = {tap: _port_state(kvenv, tap) for tap in plugged}
+    assert before["vnet0"] == ("virbr-p", True, False, ["52:54:00:7b:35:93"], ["htb"]), before
+    assert _pings(ns, "192.168.131.1")
+    count = 2 + has_vlans
+    files = records(kvenv)
+
     kvenv.ok("net-destroy", name)
+    assert not kvenv.link_exists("virbr-p")
+    for tap in [*plugged, "vpk"]:
+        d = link(kvenv, tap)  # kept, off any bridge, and down: no frame reaches the host
+        assert "master" not in d and "UP" not in d["flags"], d
+    assert _port_state(kvenv, "vnet0")[4] == ["htb"]  # tc lives on the tap
+    assert records(kvenv) == files
+    kept = call(kvenv, "list_ports", name)
+    assert len(kept) == count and all(p.kept for p in kept), kept
+    assert "connections" not in kvenv.ok("net-dumpxml", name).stdout
+    assert not _pings(ns, "192.168.131.1")
+
+    kvenv.ok("net-start", name)
+    after = {tap: _port_state(kvenv, tap) for tap in plugged}
+    assert after == before
+    assert link(kvenv, "vpk")["master"] == "virbr-p" and not brport(kvenv, "vpk")["isolated"]
+    assert all("UP" in link(kvenv, tap)["flags"] for tap in [*plugged, "vpk"])
+    if has_vlans:
+        shown = json.loads(kvenv.host.run(["bridge", "-j", "vlan", "show", "dev",
+                                           tagged[1].tap]).stdout)
+        assert [v["vlan"] for v in shown[0]["vlans"]] == [10], shown
+    assert _pings(ns, "192.168.131.1")  # traffic flows again through the new bridge
+    assert not any(p.kept for p in call(kvenv, "list_ports", name))
+    assert f"<network connections='{count}'>" in kvenv.ok("net-dumpxml", name).stdout
+
+    # the ports still go the usual ways
+    kvenv.ok("net-port-delete", name, PORT_UUID)
+    assert call(kvenv, "unplug_owner", OWNER) == [veth_port.uuid]
+    assert not kvenv.link_exists("vnet0") and "master" not in link(kvenv, "vpk")
+
+
+def test_live_xml_counts_connections(kvenv: KvEnv) -> None:
+    """libvirt's <network connections='N'> in the live XML, from the plugged ports; none in
+    the inactive XML or without ports."""
+    name = kvenv.start(nat())
+    assert "connections" not in kvenv.ok("net-dumpxml", name).stdout
+    first = plug(kvenv, name)
+    plug(kvenv, name, mac="52:54:00:00:00:02")
+    assert "<network connections='2'>\n" in kvenv.ok("net-dumpxml", name).stdout
+    assert "connections" not in kvenv.ok("net-dumpxml", name, "--inactive").stdout
+    call(kvenv, "unplug", first.uuid)
+    assert "<network connections='1'>\n" in kvenv.ok("net-dumpxml", name).stdout
+    kvenv.ok("net-destroy", name)  # the port is kept, but not connected to anything
+    assert "connections" not in kvenv.ok("net-dumpxml", name).stdout
+
+
+def test_kept_port_whose_tap_vanished_is_dropped_at_start(kvenv: KvEnv) -> None:
+    name = kvenv.start(nat())
+    gone = plug(kvenv, name, owner_name="vm-gone")
+    stays = plug(kvenv, name, mac="52:54:00:00:00:02", owner_name="vm-stays")
+    kvenv.ok("net-destroy", name)
+    kvenv.host.ip("link", "del", gone.tap)  # its guest stopped behind kvmnet's back
+    proc = kvenv.ok("net-start", name)
+    assert f"dropped 1 stale guest port(s): {gone.uuid} (its tap {gone.tap} is gone)" \
+        in proc.stderr, describe(proc)
+    assert [p.uuid for p in call(kvenv, "list_ports", name)] == [stays.uuid]
+    assert link(kvenv, stays.tap)["master"] == "virbr-p"
+
+    # a plug that never finished (a crash before its XML was written) goes at start, tap too
+    kvenv.ok("net-destroy", name)
+    (kvenv.root / "run/kvmnet/ports" / name / f"{stays.uuid}.xml").unlink()
+    proc = kvenv.ok("net-start", name)
+    assert f"{stays.uuid} (its plug never finished)" in proc.stderr, describe(proc)
     assert_no_port_left(kvenv)
-    assert records(kvenv) == []
-    kvenv.ok("net-start", name)  # and the network starts again with no ports
-    assert kvenv.ok("net-port-list", name, "--uuid").stdout == "\n"
+
+
+def test_keeping_converges_after_an_interrupted_restart(kvenv: KvEnv) -> None:
+    """A net-destroy killed after its ports step, or a net-start killed while plugging ports
+    back: the next net-destroy and net-start bring every port back on the bridge."""
+    from kvmnet import port_host, port_keep
+
+    name = kvenv.start(nat())
+    a = plug(kvenv, name)
+    b = plug(kvenv, name, mac="52:54:00:00:00:02")
+    assert api(kvenv, port_keep.keep_network, name) == ("ok", None)  # then killed
+    assert "master" not in link(kvenv, a.tap) and "master" not in link(kvenv, b.tap)
+    kvenv.ok("net-destroy", name)
+    kvenv.ok("net-start", name)
+    assert [link(kvenv, p.tap)["master"] for p in (a, b)] == ["virbr-p", "virbr-p"]
+
+    def half_replugged(conn: Any) -> None:  # b was put back, a not yet: then killed
+        from kvmnet.host.netlink import Netlink
+
+        directory = ports.port_dir(conn, name)
+        rec = ports.load_record(directory, a.uuid)
+        assert rec is not None
+        rec["kept"] = True
+        port_host.save(directory / f"{a.uuid}.json", rec)
+        with Netlink() as nl:
+            port_host.detach(nl, rec)
+
+    kvenv.host.call(lambda: half_replugged(__import__("kvmnet").open(str(kvenv.root))))
+    assert "master" not in link(kvenv, a.tap)
+    kvenv.ok("net-destroy", name)
+    kvenv.ok("net-start", name)
+    assert [link(kvenv, p.tap)["master"] for p in (a, b)] == ["virbr-p", "virbr-p"]
+    assert "<network connections='2'>" in kvenv.ok("net-dumpxml", name).stdout
+
+
+def test_undefined_network_leaves_kept_ports_with_their_guests(kvenv: KvEnv) -> None:
+    """net-undefine of a network holding kept ports says so; the ports go when their owner
+    stops; a network of the same name plugs the others back in when it starts."""
+    name = kvenv.start(nat())
+    first = plug(kvenv, name, owner_name="guest1", owner_uuid=OWNER)
+    kvenv.ok("net-port-create", name, str(kvenv.write_xml("port", PORT_XML.replace(
+        "<group>web1</group>\n", "").replace(OWNER, "5d744f21-0000-4d6e-bdb2-30a35ff3207d"))))
+    kvenv.ok("net-destroy", name)
+    proc = kvenv.ok("net-undefine", name)
+    assert (f"network '{name}' undefined; 2 guest port(s) ({first.tap} of guest1, vnet1 of "
+            "memtest) stay with their guests until they stop") in proc.stderr, describe(proc)
+    assert "Network pn has been undefined" in proc.stdout
+    assert kvenv.link_exists(first.tap) and kvenv.link_exists("vnet1")
+
+    assert call(kvenv, "unplug_owner", OWNER) == [first.uuid]  # its guest stops
+    assert not kvenv.link_exists(first.tap)
+    assert kvenv.ok("net-port-list", name, "--uuid").stdout == f"{PORT_UUID}\n\n"
+
+    kvenv.start(nat())  # the same name again: the kept port is plugged back in
+    assert link(kvenv, "vnet1")["master"] == "virbr-p"
+    assert "<network connections='1'>" in kvenv.ok("net-dumpxml", name).stdout
+    kvenv.ok("net-port-delete", name, PORT_UUID)
+    assert_no_port_left(kvenv)
+
+
+def test_transient_network_keeps_ports_until_created_again(kvenv: KvEnv) -> None:
+    """A transient network is gone once destroyed: its ports are kept all the same (it says
+    so), and net-create of the same name plugs them back in."""
+    path = kvenv.write_xml("tn", nat(name="tn"))
+    kvenv.ok("net-create", str(path))
+    info = plug(kvenv, "tn", owner_name="vm1")
+    proc = kvenv.ok("net-destroy", "tn")
+    assert (f"network 'tn' destroyed; 1 guest port(s) ({info.tap} of vm1) stay with their "
+            "guests until they stop") in proc.stderr, describe(proc)
+    assert kvenv.kv("net-info", "tn").returncode == 1  # the network is gone, the port is not
+    assert "master" not in link(kvenv, info.tap)
+    kvenv.ok("net-create", str(path))
+    assert link(kvenv, info.tap)["master"] == "virbr-p"
+    assert [p.uuid for p in call(kvenv, "list_ports", "tn")] == [info.uuid]
