@@ -21,8 +21,7 @@ from kvmnet.cli.main import main
 from kvmnet.define import assign, prepare
 from kvmnet.errors import KvmnetError, ValidationError
 from kvmnet.manager import compile_program
-from kvmnet.paths import MAX_NAME_BYTES
-from kvmnet.paths import Paths
+from kvmnet.paths import MAX_NAME_BYTES, Paths
 
 DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
 BASE = ("<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'>"
