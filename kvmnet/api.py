@@ -27,7 +27,7 @@ from .errors import (
     XMLParseError,
 )
 from .paths import Paths
-from .store import CorruptStoreError, Entry, Store, canonical_uuid
+from .store import CorruptStoreError, Entry, Store, canonical_uuid, is_safe_name
 
 if TYPE_CHECKING:
     from typing import Self
@@ -273,10 +273,16 @@ class Connection:
                 return self.networkLookupByUUIDString(ident)
             except NotFoundError:
                 pass
-        if self.store.entry(ident) is None:
+        if self.store.entry(ident) is None and not self._half_destroyed(ident):
             raise NotFoundError(f"network not found: no network with matching name or uuid "
                                 f"{ident!r}; " + _HINT_LIST)
         return Network(self, ident)
+
+    def _half_destroyed(self, name: str) -> bool:
+        """Whether ``name`` is known only by a run record: a transient network whose destroy
+        was interrupted after its status (its only definition) went.  Its handle can only be
+        destroyed, which finishes the teardown (kvmnet.runtime.destroy)."""
+        return is_safe_name(name) and (self.paths.run_networks / f"{name}.json").is_file()
 
     # -- listing ---------------------------------------------------------------------
     def _entries(self, flags: int) -> list[Entry]:
@@ -481,7 +487,8 @@ class Network:
         """Stop the network; a transient network is gone afterwards."""
         store = self._conn.store
         with store.locked():
-            self._entry()
+            if store.entry(self._name) is None and not self._conn._half_destroyed(self._name):
+                self._entry()  # raises: not found
             from .runtime import destroy
 
             destroy(store, self._conn.paths, self._name)

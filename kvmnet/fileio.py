@@ -52,6 +52,22 @@ class FileLock:
             self._mutex.release()
 
 
+def make_dirs(path: str, mode: int) -> None:
+    """``mkdir -p`` whose new directories get ``mode`` whatever the umask; existing ones are
+    left as they are (they may be the user's)."""
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        make_dirs(os.path.dirname(path), mode)
+        try:
+            os.mkdir(path, mode)
+        except FileExistsError:
+            return
+    os.chmod(path, mode)
+
+
 def fsync_dir(path: str | PathLike[str]) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -60,19 +76,75 @@ def fsync_dir(path: str | PathLike[str]) -> None:
         os.close(fd)
 
 
+#: Directories swept for stale temporary files by this process (one listing each at most).
+_swept: set[str] = set()
+TMP_PREFIX = ".tmp-"
+
+
+def temp_name(directory: str, name: str) -> str:
+    """A temporary file's path beside ``name``: ``.tmp-PID-RANDOM-NAME``.  The writer's PID
+    in it tells :func:`sweep` whether the file is stale."""
+    return os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}-{name}")
+
+
+def sweep(directory: str) -> list[str]:
+    """Remove the temporary files that killed writers left in ``directory``; once per process.
+
+    A writer killed between creating its ``.tmp-PID-...`` file and renaming it leaves the
+    file behind.  Whoever writes into the directory next removes those whose PID is no
+    longer alive: a live writer's file is never touched (a PID reused since only keeps a
+    stale file a while longer).  One listing per directory and process, made on the first
+    write there; returns the names removed.
+    """
+    if directory in _swept:
+        return []
+    _swept.add(directory)
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(TMP_PREFIX)]
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        pid = name[len(TMP_PREFIX):].partition("-")[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except FileNotFoundError:
+            continue
+        except OSError:
+            continue  # not ours to remove (read-only, another owner): harmless
+        removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
 def atomic_write(path: str | PathLike[str], data: bytes, mode: int = 0o644, *,
                  durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new file only.
 
     Temp file in the same directory (a dot file, which listings skip), fsync,
     rename over the target, fsync the directory: after a crash the file is
-    either complete or unchanged.  ``durable=False`` skips both fsyncs, for caches
+    either complete or unchanged, and the temp file a kill left is removed by the
+    next write into the directory (:func:`sweep`).  ``durable=False`` skips both fsyncs, for caches
     whose loss costs only time: readers still never see a partial file.
     """
     target = os.fspath(path)
     directory = os.path.dirname(target) or "."
-    tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.urandom(6).hex()}-"
-                                  f"{os.path.basename(target)}")
+    if directory not in _swept:
+        sweep(directory)
+    tmp = temp_name(directory, os.path.basename(target))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         try:
