@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -64,7 +64,7 @@ class FakeNetlink:
     def __init__(self, world: World, clock: Clock) -> None:
         self.world, self.clock = world, clock
 
-    def __enter__(self) -> FakeNetlink:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
