@@ -200,7 +200,11 @@ class Connection:
         net = prepare(xml)
         store = self.store
         with store.locked():
-            if store.entry(net.name) is not None:
+            entry = store.entry(net.name)
+            if (entry is not None and not entry.persistent and entry.active
+                    and self._finish_interrupted_destroy(net.name)):
+                entry = store.entry(net.name)  # a transient network: gone now
+            if entry is not None:
                 raise OperationInvalidError(
                     f"network '{net.name}' already exists: start it with 'kvmnet net-start "
                     f"{net.name}', or give the new network another name")
@@ -277,6 +281,20 @@ class Connection:
             raise NotFoundError(f"network not found: no network with matching name or uuid "
                                 f"{ident!r}; " + _HINT_LIST)
         return Network(self, ident)
+
+    def _finish_interrupted_destroy(self, name: str) -> bool:
+        """Finish the destroy of active network ``name`` if one was cut short after its
+        bridge went (kvmnet.starter.interrupted_destroy); True if there was one.  Asked
+        only before refusing a start as "already active"."""
+        from .runtime import Host, Runtime
+        from .starter import finish, interrupted_destroy
+
+        host = Host()
+        ghost = interrupted_destroy(self.store, Runtime(self.paths, name), host)
+        if ghost is None:
+            return False
+        finish(ghost, "an interrupted destroy", self.store, host, self.notify)
+        return True
 
     def _half_destroyed(self, name: str) -> bool:
         """Whether ``name`` is known only by a run record: a transient network whose destroy
@@ -469,7 +487,7 @@ class Network:
         store = self._conn.store
         with store.locked():
             entry = self._check_same()
-            if entry.active:
+            if entry.active and not self._conn._finish_interrupted_destroy(self._name):
                 raise OperationInvalidError(
                     f"network '{self._name}' is already active: run 'kvmnet net-destroy "
                     f"{self._name}' first to restart it")

@@ -72,7 +72,7 @@ def interrupted_destroy(store: Store, rt: Runtime, host: Host) -> Record | None:
         return rec if any(nl.link_info(link) is None for link in links) else None
 
 
-def _finish(rec: Record, what: str, store: Store, host: Host, say: Callable[[str], None],
+def finish(rec: Record, what: str, store: Store, host: Host, say: Callable[[str], None],
             nl: Any = None) -> None:
     say(f"finishing {what} of network '{rec.network}'")
     failures = teardown(rec, host, store, nl=nl)
@@ -112,10 +112,10 @@ def start(program: Program, store: Store, paths: Paths, host: Host | None = None
         if ghost is None:
             raise OperationInvalidError(f"network '{name}' is already active: "
                                         f"run 'kvmnet net-destroy {name}' first to restart it")
-        _finish(ghost, "an interrupted destroy", store, host, say)
+        finish(ghost, "an interrupted destroy", store, host, say)
     stale = leftover(store, rt)
     if stale is not None:
-        _finish(stale, "an interrupted start or destroy", store, host, say)
+        finish(stale, "an interrupted start or destroy", store, host, say)
 
     problems = missing_programs(program)
     with host.netlink() as nl:
@@ -159,7 +159,7 @@ def _finish_others(store: Store, paths: Paths, host: Host, nl: Any,
         # a record names its network in its file name too; a mismatch is hand damage
         if rec is None or rec.network != path.name[:-5] or store.is_active(rec.network):
             continue
-        _finish(rec, "an interrupted start or destroy", store, host, say, nl=nl)
+        finish(rec, "an interrupted start or destroy", store, host, say, nl=nl)
         found = True
     return found
 

@@ -161,13 +161,11 @@ def settle_user(conf_path: str) -> str | None:
     drop privileges, or None when nothing had to change.  Raises HostError when dnsmasq
     still could not read them (kvmnet itself is not root).
     """
-    from kvmnet.fileio import atomic_write
-
-    from .readable import Identity, why_unreadable
+    from .readable import ANYONE, Identity, why_unreadable
 
     lines, user, group, files = _reads(conf_path)
-    if user == "root" or not files:
-        return None
+    if user == "root" or not any(why_unreadable(f, ANYONE) for f in files):
+        return None  # the usual case, decided from mode bits alone: no account lookup
     who = Identity.of_user(user, group)
     if who is None:
         raise HostError(f"dnsmasq's user '{user}' (user= in {conf_path}) does not exist: "
@@ -178,6 +176,8 @@ def settle_user(conf_path: str) -> str | None:
     if os.geteuid() != 0:
         raise HostError(f"dnsmasq runs as '{user}', which cannot read the files in {conf_path}: "
                         f"{problem}; let '{user}' search that directory (chmod o+x)", None, None)
+    from kvmnet.fileio import atomic_write
+
     kept = [line for line in lines if not line.startswith("user=")] + ["user=root"]
     atomic_write(conf_path, ("\n".join(kept) + "\n").encode("utf-8"), mode=0o644)
     return (f"dnsmasq keeps running as root, because '{user}' could not read its hosts files: "

@@ -66,6 +66,11 @@ class Identity:
         return cls(f"uid {uid}", uid, {gid, *groups})
 
 
+#: Anyone at all: someone who owns nothing and is in no group, so only the "others" bits count.
+#: What these bits allow, every user may do; checking them needs no account lookup.
+ANYONE = Identity("others", -1, ())
+
+
 def _allows(st: os.stat_result, who: Identity, bits: tuple[int, int, int]) -> bool:
     if who.uid == 0:
         return True
