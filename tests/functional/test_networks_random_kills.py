@@ -247,3 +247,44 @@ def test_destroy_killed_midway_converges(kvenv: KvEnv, kind: str) -> None:
     assert kvenv.info(name).get("Active") == "yes"
     kvenv.ok("net-destroy", name)
     kvenv.assert_clean(name, BRIDGE)
+
+
+@pytest.mark.parametrize("then", ["net-destroy", "net-create", "other"])
+def test_transient_destroy_killed_midway_converges(kvenv: KvEnv, then: str) -> None:
+    """A transient network's status is its only definition: once it went, the name is gone
+    from listings, but net-destroy NAME, net-create of the same network, or another network
+    that wants its bridge finish the teardown."""
+    path = kvenv.write_xml(NAME, example("default"))
+    kvenv.ok("net-create", str(path))
+    # --debug: not the plain command line, so no head start deletes the bridge early
+    proc = kvenv.kv("--debug", "net-destroy", NAME, env={"KVMNET_FAULT_KILL_AFTER": "status"})
+    assert proc.returncode in (-9, 137), describe(proc)
+    assert NAME not in kvenv.ok("net-list", "--all", "--name").stdout.split()
+    assert kvenv.link_exists(BRIDGE) and kvenv.dnsmasq_of(NAME)  # left by the kill
+    if then == "net-destroy":
+        kvenv.ok("net-destroy", NAME)
+        kvenv.assert_clean(NAME, BRIDGE)
+        return
+    if then == "other":  # same bridge, another name and subnet
+        other = example("default").replace("<name>default</name>", "<name>other</name>")
+        other = other.replace("192.168.122.", "192.168.123.")
+        path = kvenv.write_xml("other", other)
+    proc = kvenv.ok("net-create", str(path))
+    assert "finishing" in proc.stderr, describe(proc)
+    if then == "other":
+        kvenv.assert_clean(NAME, "nothing")  # the half-destroyed one is gone, bridge aside
+    kvenv.ok("net-destroy", "other" if then == "other" else NAME)
+    kvenv.assert_clean(NAME, BRIDGE)
+    kvenv.assert_clean("other", BRIDGE)
+
+
+def test_start_finishes_a_destroy_cut_short_after_the_bridge_went(kvenv: KvEnv) -> None:
+    """net-destroy's head start deletes the bridge before the status goes: a kill in between
+    (here: the bridge deleted by hand) must not leave a network that cannot start."""
+    name = kvenv.start(example("default"))
+    kvenv.host.run([IP, "link", "del", BRIDGE])
+    proc = kvenv.ok("net-start", name)
+    assert "interrupted destroy" in proc.stderr, describe(proc)
+    assert len(kvenv.dnsmasq_of(name)) == 1 and kvenv.link_exists(BRIDGE)
+    kvenv.ok("net-destroy", name)
+    kvenv.assert_clean(name, BRIDGE)
