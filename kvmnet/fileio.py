@@ -4,6 +4,7 @@ from __future__ import annotations
 import _thread  # not threading: that costs a millisecond of CLI start-up for one RLock
 import fcntl
 import os
+from time import monotonic as _monotonic
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -76,8 +77,10 @@ def fsync_dir(path: str | PathLike[str]) -> None:
         os.close(fd)
 
 
-#: Directories swept for stale temporary files by this process (one listing each at most).
-_swept: set[str] = set()
+#: When this process last swept each directory for stale temporary files (time.monotonic()):
+#: a command lists a directory once; a long-lived process (an API user) again after a while.
+_swept: dict[str, float] = {}
+SWEEP_AGAIN_AFTER = 60.0
 TMP_PREFIX = ".tmp-"
 
 
@@ -94,11 +97,12 @@ def sweep(directory: str) -> list[str]:
     file behind.  Whoever writes into the directory next removes those whose PID is no
     longer alive: a live writer's file is never touched (a PID reused since only keeps a
     stale file a while longer).  One listing per directory and process, made on the first
-    write there; returns the names removed.
+    write there (and again a minute later in a long-lived process); returns the names removed.
     """
-    if directory in _swept:
+    now = _monotonic()
+    if now - _swept.get(directory, -SWEEP_AGAIN_AFTER) < SWEEP_AGAIN_AFTER:
         return []
-    _swept.add(directory)
+    _swept[directory] = now
     try:
         names = [n for n in os.listdir(directory) if n.startswith(TMP_PREFIX)]
     except OSError:
@@ -142,8 +146,7 @@ def atomic_write(path: str | PathLike[str], data: bytes, mode: int = 0o644, *,
     """
     target = os.fspath(path)
     directory = os.path.dirname(target) or "."
-    if directory not in _swept:
-        sweep(directory)
+    sweep(directory)
     tmp = temp_name(directory, os.path.basename(target))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
