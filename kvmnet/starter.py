@@ -3,8 +3,13 @@
 Works on the plain data of :mod:`kvmnet.program` only, so a cold ``net-start``
 of a compiled network imports no parser, model or renderer.  Each host change
 is preceded by a run-record entry (:mod:`kvmnet.record`); on any failure the
-record is torn down again (:func:`kvmnet.runtime.teardown`), and a start that
-was killed midway is cleaned up by the next ``net-start`` or ``net-destroy``.
+record is torn down again (:func:`kvmnet.runtime.teardown`).
+
+A network is active exactly while its live status exists: start writes it last, teardown
+drops it first.  So a start or a destroy killed at any instant leaves either an active
+network that runs (a destroy then works), or a record without a status, which the next
+``net-start``, ``net-create`` or ``net-destroy`` of the name tears down before anything
+else (:func:`leftover`), as does a start that finds it in its way (:func:`_finish_others`).
 """
 from __future__ import annotations
 
