@@ -226,6 +226,7 @@ def _converges(env: Env) -> None:
 def test_kill_at_every_step_converges(tmp_path: Path, clock: Clock, during: str) -> None:
     total = _ticks(tmp_path, clock, destroy=during == "destroy")
     assert total >= 8
+    print(f"{during}: killed at each of {total} ticks")
     for k in range(1, total + 1):
         env = Env(tmp_path / f"k{k}", clock)
         if during == "destroy":
