@@ -27,7 +27,7 @@ from .errors import (
     XMLParseError,
 )
 from .paths import Paths
-from .store import CorruptStoreError, Entry, Store, canonical_uuid
+from .store import CorruptStoreError, Entry, Store, canonical_uuid, is_safe_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -227,7 +227,11 @@ class Connection:
         net = prepare(xml, strict=bool(flags & VIR_NETWORK_CREATE_VALIDATE), warn=self.warn)
         store = self.store
         with store.locked():
-            if store.entry(net.name) is not None:
+            entry = store.entry(net.name)
+            if (entry is not None and not entry.persistent and entry.active
+                    and self._finish_interrupted_destroy(net.name)):
+                entry = store.entry(net.name)  # a transient network: gone now
+            if entry is not None:
                 raise OperationInvalidError(
                     f"network '{net.name}' already exists: start it with 'kvmnet net-start "
                     f"{net.name}', or give the new network another name")
@@ -301,10 +305,30 @@ class Connection:
                 return self.networkLookupByUUIDString(ident)
             except NotFoundError:
                 pass
-        if self.store.entry(ident) is None:
+        if self.store.entry(ident) is None and not self._half_destroyed(ident):
             raise NotFoundError(f"network not found: no network with matching name or uuid "
                                 f"{ident!r}; " + _HINT_LIST)
         return Network(self, ident)
+
+    def _finish_interrupted_destroy(self, name: str) -> bool:
+        """Finish the destroy of active network ``name`` if one was cut short after its
+        bridge went (kvmnet.starter.interrupted_destroy); True if there was one.  Asked
+        only before refusing a start as "already active"."""
+        from .runtime import Host, Runtime
+        from .starter import finish, interrupted_destroy
+
+        host = Host()
+        ghost = interrupted_destroy(self.store, Runtime(self.paths, name), host)
+        if ghost is None:
+            return False
+        finish(ghost, "an interrupted destroy", self.store, host, self.notify)
+        return True
+
+    def _half_destroyed(self, name: str) -> bool:
+        """Whether ``name`` is known only by a run record: a transient network whose destroy
+        was interrupted after its status (its only definition) went.  Its handle can only be
+        destroyed, which finishes the teardown (kvmnet.runtime.destroy)."""
+        return is_safe_name(name) and (self.paths.run_networks / f"{name}.json").is_file()
 
     # -- listing ---------------------------------------------------------------------
     def _entries(self, flags: int) -> list[Entry]:
@@ -517,7 +541,7 @@ class Network:
         store = self._conn.store
         with store.locked():
             entry = self._check_same()
-            if entry.active:
+            if entry.active and not self._conn._finish_interrupted_destroy(self._name):
                 raise OperationInvalidError(
                     f"network '{self._name}' is already active: run 'kvmnet net-destroy "
                     f"{self._name}' first to restart it")
@@ -535,7 +559,9 @@ class Network:
         """Stop the network; a transient network is gone afterwards."""
         store = self._conn.store
         with store.locked():
-            entry = self._entry()
+            entry = store.entry(self._name)
+            if entry is None and not self._conn._half_destroyed(self._name):
+                self._entry()  # raises: not found
             # The guests' ports leave the bridge first, so that no guest frame crosses a
             # network whose firewall is half gone; they are kept (see kvmnet.port_keep).
             has_ports = _has_ports(self._conn, self._name)
@@ -546,7 +572,7 @@ class Network:
             from .runtime import destroy
 
             destroy(store, self._conn.paths, self._name)
-            if has_ports and not entry.persistent:
+            if has_ports and (entry is None or not entry.persistent):
                 from .port_keep import tell_kept
 
                 tell_kept(self._conn, self._name, "destroyed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import _thread  # not threading: that costs a millisecond of CLI start-up for one RLock
 import fcntl
 import os
+from time import monotonic as _monotonic
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -11,13 +12,8 @@ if TYPE_CHECKING:
 
 #: The longest prefix :func:`temp_name` puts before a file's name: ``.tmp-PID-12HEX-``, with
 #: the longest PID Linux hands out (pid_max is at most 2**22 = 4194304, seven digits).
-TEMP_PREFIX_MAX_BYTES = len(".tmp-4194304-") + 12 + 1
-
-
-def temp_name(basename: str) -> str:
-    """A hidden, unique temporary name for writing ``basename`` atomically (listings skip
-    dot files); its prefix is at most :data:`TEMP_PREFIX_MAX_BYTES` long."""
-    return f".tmp-{os.getpid()}-{os.urandom(6).hex()}-{basename}"
+TMP_PREFIX = ".tmp-"
+TEMP_PREFIX_MAX_BYTES = len(f"{TMP_PREFIX}4194304-") + 12 + 1
 
 
 class FileLock:
@@ -62,6 +58,22 @@ class FileLock:
             self._mutex.release()
 
 
+def make_dirs(path: str, mode: int) -> None:
+    """``mkdir -p`` whose new directories get ``mode`` whatever the umask; existing ones are
+    left as they are (they may be the user's)."""
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        make_dirs(os.path.dirname(path), mode)
+        try:
+            os.mkdir(path, mode)
+        except FileExistsError:
+            return
+    os.chmod(path, mode)
+
+
 def fsync_dir(path: str | PathLike[str]) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -70,18 +82,77 @@ def fsync_dir(path: str | PathLike[str]) -> None:
         os.close(fd)
 
 
+#: When this process last swept each directory for stale temporary files (time.monotonic()):
+#: a command lists a directory once; a long-lived process (an API user) again after a while.
+_swept: dict[str, float] = {}
+SWEEP_AGAIN_AFTER = 60.0
+
+
+def temp_name(directory: str, name: str) -> str:
+    """A temporary file's path beside ``name``: ``.tmp-PID-RANDOM-NAME`` (hidden: listings
+    skip dot files).  The writer's PID in it tells :func:`sweep` whether the file is stale;
+    the prefix is at most :data:`TEMP_PREFIX_MAX_BYTES` long."""
+    return os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}-{name}")
+
+
+def sweep(directory: str) -> list[str]:
+    """Remove the temporary files that killed writers left in ``directory``; once per process.
+
+    A writer killed between creating its ``.tmp-PID-...`` file and renaming it leaves the
+    file behind.  Whoever writes into the directory next removes those whose PID is no
+    longer alive: a live writer's file is never touched (a PID reused since only keeps a
+    stale file a while longer).  One listing per directory and process, made on the first
+    write there (and again a minute later in a long-lived process); returns the names removed.
+    """
+    now = _monotonic()
+    if now - _swept.get(directory, -SWEEP_AGAIN_AFTER) < SWEEP_AGAIN_AFTER:
+        return []
+    _swept[directory] = now
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(TMP_PREFIX)]
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        pid = name[len(TMP_PREFIX):].partition("-")[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except FileNotFoundError:
+            continue
+        except OSError:
+            continue  # not ours to remove (read-only, another owner): harmless
+        removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
 def atomic_write(path: str | PathLike[str], data: bytes, mode: int = 0o644, *,
                  durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new file only.
 
     Temp file in the same directory (a dot file, which listings skip), fsync,
     rename over the target, fsync the directory: after a crash the file is
-    either complete or unchanged.  ``durable=False`` skips both fsyncs, for caches
+    either complete or unchanged, and the temp file a kill left is removed by the
+    next write into the directory (:func:`sweep`).  ``durable=False`` skips both fsyncs, for caches
     whose loss costs only time: readers still never see a partial file.
     """
     target = os.fspath(path)
     directory = os.path.dirname(target) or "."
-    tmp = os.path.join(directory, temp_name(os.path.basename(target)))
+    sweep(directory)
+    tmp = temp_name(directory, os.path.basename(target))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         try:

@@ -18,7 +18,7 @@ from kvmnet import program as programs
 from kvmnet import starter
 from kvmnet.drivers import driver_for
 from kvmnet.drivers.base import Plan
-from kvmnet.errors import KvmnetError, OperationInvalidError
+from kvmnet.errors import HostError, KvmnetError, OperationInvalidError
 from kvmnet.model.network import Network
 from kvmnet.paths import Paths
 from kvmnet.runtime import Host, Runtime, write_file
@@ -136,10 +136,17 @@ class Manager:
         rt = Runtime(self.paths, new.name)
         before, after = plan_network(old, rt).dnsmasq, plan_network(new, rt).dnsmasq
         if before is not None and after is not None and before.conf == after.conf:
+            problem = self.host.dnsmasq_reload_problem(str(rt.pid_file), str(rt.conf))
+            if problem is not None:
+                raise HostError(
+                    f"network '{new.name}' was not updated live: its dnsmasq could not re-read "
+                    f"its hosts files ({problem}); let it search that directory (chmod o+x), "
+                    f"or restart the network (kvmnet net-destroy {new.name}; kvmnet net-start "
+                    f"{new.name}) so that dnsmasq runs as a user that can read them")
             for path, text in after.aux_files().items():
                 write_file(Path(path), text)
             if not self.host.dnsmasq_reload(str(rt.pid_file), str(rt.conf)):
-                self.host.dnsmasq_start(str(rt.conf), str(rt.pid_file))
+                self.host.dnsmasq_start(str(rt.conf), str(rt.pid_file), self.notify)
         elif before != after:
             if before is None or after is None:
                 raise OperationInvalidError(
@@ -159,4 +166,4 @@ class Manager:
         for path, text in aux.items():
             write_file(Path(path), text)
         write_file(rt.conf, runtime_conf(conf, str(rt.servers)))
-        self.host.dnsmasq_start(str(rt.conf), str(rt.pid_file))
+        self.host.dnsmasq_start(str(rt.conf), str(rt.pid_file), self.notify)

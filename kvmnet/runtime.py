@@ -12,10 +12,11 @@ TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
 from kvmnet import leases as leasedb
 from kvmnet.errors import HostError, OperationInvalidError
-from kvmnet.record import Record
-from kvmnet.fileio import atomic_write
+from kvmnet.record import ACTIVE, Record, fault_point
+from kvmnet.fileio import atomic_write, make_dirs, sweep
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from kvmnet.drivers.base import PlanContext
@@ -71,9 +72,13 @@ class Host:
 
         return sysctl.write(key, value, missing_ok=True)
 
-    def dnsmasq_start(self, conf: str, pid_file: str) -> int:
+    def dnsmasq_start(self, conf: str, pid_file: str,
+                      say: Callable[[str], None] | None = None) -> int:
         from kvmnet.host import dnsmasq
 
+        notice = dnsmasq.settle_user(conf)  # it must be able to read its hosts files
+        if notice is not None and say is not None:
+            say(notice)
         return dnsmasq.start(conf, pid_file=pid_file)
 
     def dnsmasq_stop(self, pid_file: str, conf: str) -> None:
@@ -90,9 +95,20 @@ class Host:
         pid = dnsmasq.read_pid_file(pid_file)
         return pid is not None and dnsmasq.reload(pid, expected_cmdline_contains=conf)
 
+    def dnsmasq_reload_problem(self, pid_file: str, conf: str) -> str | None:
+        """Why the running dnsmasq would not see its files re-read on SIGHUP, or None."""
+        from kvmnet.host import dnsmasq
+
+        pid = dnsmasq.read_pid_file(pid_file)
+        if pid is None or not dnsmasq.is_running(pid, conf):
+            return None
+        return dnsmasq.reload_problem(pid, conf)
+
 
 def write_file(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a file dnsmasq reads: missing directories are made searchable by others
+    (dnsmasq drops to 'nobody'), whatever the umask."""
+    make_dirs(os.fspath(path.parent), 0o755)
     atomic_write(path, text.encode("utf-8"), mode=mode)
 
 
@@ -106,13 +122,22 @@ def unlink(path: str | Path) -> None:
 def teardown(rec: Record, host: Host, store: Store, nl: Any = None) -> list[str]:
     """Remove everything ``rec`` lists; returns what could not be removed.
 
-    Every step is idempotent (an object already gone is fine), so a teardown
-    that was itself interrupted can simply be run again.  The independent
-    parts run at once -- dnsmasq stopping and the nft transaction in threads
-    while the kernel deletes the bridge (its ~35 ms are mostly RCU grace
-    periods) -- and files go last, once dnsmasq no longer uses them.
+    The order makes a kill at any instant converge.  The live status goes first: readers
+    (net-list, net-info) see the network inactive as soon as its teardown began, and the
+    next net-start or net-destroy of the name finds the record without a status, a
+    leftover (:func:`kvmnet.starter.leftover`), and finishes the teardown.  The record
+    goes last, once everything it lists is gone; it stays when something could not be
+    removed, so that a later command can try again.
+
+    Every step is idempotent (an object already gone is fine), so a teardown that was
+    itself interrupted can simply be run again.  The independent parts run at once --
+    dnsmasq stopping and the nft transaction in threads while the kernel deletes the
+    bridge (its ~35 ms are mostly RCU grace periods) -- and files go last, once dnsmasq
+    no longer uses them.
     """
     failures: list[str] = []
+    store.delete_status(rec.network)
+    fault_point("after", "status")
 
     def attempt(step: dict[str, Any], action: Any) -> None:
         try:
@@ -142,12 +167,21 @@ def teardown(rec: Record, host: Host, store: Store, nl: Any = None) -> list[str]
                 link_nl.__exit__(None, None, None)
     for t in threads:
         t.join()
+    fault_point("after", "undo")
+    # A start that did not finish may have been killed in the middle of writing a file: its
+    # temporary file is named by no record.  Sweeping costs a directory listing (~1 ms per
+    # 1,000 networks), so a clean destroy leaves it to the next write there.
+    interrupted = rec.state != ACTIVE
     for step in steps:
         if step["kind"] == "files":
             attempt(step, lambda s=step: _undo(s, host, nl))
+            if interrupted:
+                for directory in {os.path.dirname(p) for p in step["paths"]}:
+                    sweep(directory)
     if not failures:
         rec.delete()
-        store.delete_status(rec.network)
+        if interrupted:
+            sweep(os.fspath(rec.path.parent))
     return failures
 
 
@@ -168,7 +202,11 @@ def _undo(step: dict[str, Any], host: Host, nl: Any) -> None:
 
 
 def destroy(store: Store, paths: Paths, name: str, host: Host | None = None) -> None:
-    """Take network ``name`` down: exactly what its run record lists, even after a crash."""
+    """Take network ``name`` down: exactly what its run record lists, even after a crash.
+
+    A record without a live status is a teardown (or a start) that was interrupted: this
+    finishes it, so that ``net-destroy`` run again after a failure or a kill converges.
+    """
     rec = Record.load(Runtime(paths, name).record)
     if rec is None and not store.is_active(name):
         raise OperationInvalidError(f"network '{name}' is not active")
@@ -176,6 +214,7 @@ def destroy(store: Store, paths: Paths, name: str, host: Host | None = None) -> 
         failures = teardown(rec, host or Host(), store)
         if failures:
             raise HostError(f"network '{name}' was only partly taken down: "
-                            + "; ".join(failures) + "; run net-destroy again to finish")
-    store.delete_status(name)
-
+                            + "; ".join(failures) + f"; run 'kvmnet net-destroy {name}' "
+                            "again to finish")
+    else:
+        store.delete_status(name)  # a live status without a record: nothing to take down

@@ -3,8 +3,13 @@
 Works on the plain data of :mod:`kvmnet.program` only, so a cold ``net-start``
 of a compiled network imports no parser, model or renderer.  Each host change
 is preceded by a run-record entry (:mod:`kvmnet.record`); on any failure the
-record is torn down again (:func:`kvmnet.runtime.teardown`), and a start that
-was killed midway is cleaned up by the next ``net-start`` or ``net-destroy``.
+record is torn down again (:func:`kvmnet.runtime.teardown`).
+
+A network is active exactly while its live status exists: start writes it last, teardown
+drops it first.  So a start or a destroy killed at any instant leaves either an active
+network that runs (a destroy then works), or a record without a status, which the next
+``net-start``, ``net-create`` or ``net-destroy`` of the name tears down before anything
+else (:func:`leftover`), as does a start that finds it in its way (:func:`_finish_others`).
 """
 from __future__ import annotations
 
@@ -41,11 +46,46 @@ def upstream_servers(resolv_conf: str = "/etc/resolv.conf") -> str:
 
 
 def leftover(store: Store, rt: Runtime) -> Record | None:
-    """The record of a start that never finished (crash), or whose live status was lost."""
+    """The record of a start or a destroy that never finished (killed, or a failed step).
+
+    Active means a live status (``store.is_active``): a record without one belongs to a
+    start that did not get as far as writing it, or to a teardown, which drops the status
+    first (:func:`kvmnet.runtime.teardown`).  Either way, what it lists is to be removed.
+    """
     rec = Record.load(rt.record)
-    if rec is None or (rec.state == ACTIVE and store.is_active(rt.name)):
+    if rec is None or store.is_active(rt.name):
         return None
     return rec
+
+
+def interrupted_destroy(store: Store, rt: Runtime, host: Host) -> Record | None:
+    """The record of an active network whose teardown was cut short before its status went.
+
+    ``net-destroy``'s head start (:mod:`kvmnet.cli.entry`) deletes the bridge before the
+    teardown proper drops the status; a kill in between leaves a live status whose bridge
+    is gone.  Asked only when a start is about to be refused as "already active".  A
+    status without any record (left by an older kvmnet) is such a ghost too: an empty
+    record stands for it, so that the caller just drops the status.
+    """
+    rec = Record.load(rt.record)
+    if rec is None:
+        return Record(path=rt.record, network=rt.name)
+    links = [s["name"] for s in rec.steps if s["kind"] == "link"]
+    if not links:
+        return None
+    with host.netlink() as nl:
+        return rec if any(nl.link_info(link) is None for link in links) else None
+
+
+def finish(rec: Record, what: str, store: Store, host: Host, say: Callable[[str], None],
+            nl: Any = None) -> None:
+    say(f"finishing {what} of network '{rec.network}'")
+    failures = teardown(rec, host, store, nl=nl)
+    if failures:
+        raise OperationInvalidError(
+            f"network '{rec.network}' has leftovers of {what} that cannot be removed: "
+            + "; ".join(failures) + f"; remove them by hand, then run 'kvmnet net-destroy "
+            f"{rec.network}'")
 
 
 def start_defined(store: Store, paths: Paths, name: str, definition: str,
@@ -73,20 +113,22 @@ def start(program: Program, store: Store, paths: Paths, host: Host | None = None
     name = program["network"]
     rt = Runtime(paths, name)
     if store.is_active(name):
-        raise OperationInvalidError(f"network '{name}' is already active: "
-                                    f"run 'kvmnet net-destroy {name}' first to restart it")
+        ghost = interrupted_destroy(store, rt, host)
+        if ghost is None:
+            raise OperationInvalidError(f"network '{name}' is already active: "
+                                        f"run 'kvmnet net-destroy {name}' first to restart it")
+        finish(ghost, "an interrupted destroy", store, host, say)
     stale = leftover(store, rt)
     if stale is not None:
-        say(f"cleaning up an interrupted start of network '{name}'")
-        failures = teardown(stale, host, store)
-        if failures:
-            raise OperationInvalidError(
-                f"network '{name}' has leftovers of an interrupted start that cannot be removed: "
-                + "; ".join(failures))
+        finish(stale, "an interrupted start or destroy", store, host, say)
 
     problems = missing_programs(program)
     with host.netlink() as nl:
         problems += conflicts(program, nl, owner_of=lambda ifname: _owner_of(paths, ifname))
+        if problems and _finish_others(store, paths, host, nl, say):
+            # a half-destroyed network held the bridge, the subnet or a port: check again
+            problems = missing_programs(program)
+            problems += conflicts(program, nl, owner_of=lambda ifname: _owner_of(paths, ifname))
         if problems:
             if len(problems) == 1:
                 raise ValidationError([problems[0] + "; nothing was changed"])
@@ -105,6 +147,26 @@ def start(program: Program, store: Store, paths: Paths, host: Host | None = None
             raise
     rec.state = ACTIVE
     rec.save()
+
+
+def _finish_others(store: Store, paths: Paths, host: Host, nl: Any,
+                   say: Callable[[str], None]) -> bool:
+    """Finish the interrupted teardowns (and starts) of other networks; True if there were.
+
+    Asked only when a start meets a conflict (error path): a network whose destroy was
+    killed after its status went may still hold a bridge, addresses or dnsmasq's port,
+    and a transient one has no name left to run net-destroy on.  Under the store lock no
+    other start or destroy is under way, so a record without a status is a leftover.
+    """
+    found = False
+    for path in sorted(paths.run_networks.glob("*.json")):
+        rec = Record.load(path)
+        # a record names its network in its file name too; a mismatch is hand damage
+        if rec is None or rec.network != path.name[:-5] or store.is_active(rec.network):
+            continue
+        finish(rec, "an interrupted start or destroy", store, host, say, nl=nl)
+        found = True
+    return found
 
 
 def _owner_of(paths: Paths, ifname: str) -> str | None:
@@ -164,7 +226,7 @@ def _apply(p: Program, rt: Runtime, rec: Record, nl: Any, host: Host,
             write_file(Path(path), text, mode=0o755 if path == str(rt.helper) else 0o644)
         fault_point("after", "files")
         rec.add("dnsmasq", pid_file=str(rt.pid_file), conf=str(rt.conf))
-        host.dnsmasq_start(str(rt.conf), str(rt.pid_file))
+        host.dnsmasq_start(str(rt.conf), str(rt.pid_file), say)
         fault_point("after", "dnsmasq")
 
 

@@ -35,9 +35,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .claims import Claims, Tree
-from .errors import InvalidArgError, KvmnetError, XMLParseError, quote
-from .fileio import FileLock, atomic_write
 from . import paths as paths_mod
+from .errors import InvalidArgError, KvmnetError, XMLParseError, quote
+from .fileio import FileLock, atomic_write, sweep, temp_name
 from .paths import Paths
 from .fileio import fsync_dir as _fsync_dir
 
@@ -423,7 +423,8 @@ class Store:
                         return
                 except OSError:
                     pass
-                tmp = link.parent / f".tmp-{os.getpid()}-{os.urandom(6).hex()}{_SUFFIX}"
+                sweep(os.fspath(link.parent))
+                tmp = Path(temp_name(os.fspath(link.parent), f"{name}{_SUFFIX}"))
                 os.symlink(target, tmp)
                 try:
                     os.replace(tmp, link)

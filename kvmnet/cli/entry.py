@@ -12,7 +12,9 @@ else (options, ``--help``, other verbs) goes to :mod:`kvmnet.cli.main`.
 record is read with nothing but ``os`` and that deletion starts in a thread (the call
 releases the GIL), so both run at once.  The command itself then runs
 unchanged: its teardown deletes again ("already gone" is fine), so it returns only once
-the link is gone from the namespace, and it reports any error.
+the link is gone from the namespace, and it reports any error.  A kill between the head
+start and the teardown leaves an active network without its bridge: the next ``net-start``
+notices and finishes that destroy (:func:`kvmnet.starter.interrupted_destroy`).
 """
 from __future__ import annotations
 

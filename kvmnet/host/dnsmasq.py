@@ -124,6 +124,81 @@ def start(
     )
 
 
+# -- who dnsmasq reads its files as --------------------------------------------------------------
+
+#: Keys naming files dnsmasq opens by path after it dropped root: at start-up and on SIGHUP.
+_REREAD_KEYS = ("dhcp-hostsfile", "addn-hosts", "servers-file", "dhcp-optsfile")
+#: The user dnsmasq drops to when its configuration names none (its compiled-in default).
+DEFAULT_USER = "nobody"
+
+
+def _reads(conf_path: str) -> tuple[list[str], str, str | None, list[str]]:
+    """``(conf lines, user, group, files read after dropping root)`` of a configuration."""
+    with open(conf_path, encoding="utf-8", errors="replace") as f:
+        lines = f.read().splitlines()
+    user, group, files = DEFAULT_USER, None, []
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        key, value = key.strip(), value.strip()
+        if key == "user":
+            user = value
+        elif key == "group":
+            group = value
+        elif key in _REREAD_KEYS and value:
+            files.append(value)
+    return lines, user, group, files
+
+
+def settle_user(conf_path: str) -> str | None:
+    """Before dnsmasq starts: make sure the user it drops to can read the files it re-reads.
+
+    Under a state root that others cannot search (``mktemp -d`` makes 0700), ``nobody``
+    cannot open the hosts files, and dnsmasq then serves no static hosts without a word.
+    Then dnsmasq keeps root: the configuration's ``user=`` becomes ``root`` (a command-line
+    ``--user`` would not override the file).  Returns a notice saying so and how to let it
+    drop privileges, or None when nothing had to change.  Raises HostError when dnsmasq
+    still could not read them (kvmnet itself is not root).
+    """
+    from .readable import ANYONE, Identity, why_unreadable
+
+    lines, user, group, files = _reads(conf_path)
+    if user == "root" or not any(why_unreadable(f, ANYONE) for f in files):
+        return None  # the usual case, decided from mode bits alone: no account lookup
+    who = Identity.of_user(user, group)
+    if who is None:
+        raise HostError(f"dnsmasq's user '{user}' (user= in {conf_path}) does not exist: "
+                        "create that account or change the network's dnsmasq user", None, None)
+    problem = next((p for p in (why_unreadable(f, who) for f in files) if p), None)
+    if problem is None:
+        return None
+    if os.geteuid() != 0:
+        raise HostError(f"dnsmasq runs as '{user}', which cannot read the files in {conf_path}: "
+                        f"{problem}; let '{user}' search that directory (chmod o+x)", None, None)
+    from kvmnet.fileio import atomic_write
+
+    kept = [line for line in lines if not line.startswith("user=")] + ["user=root"]
+    atomic_write(conf_path, ("\n".join(kept) + "\n").encode("utf-8"), mode=0o644)
+    return (f"dnsmasq keeps running as root, because '{user}' could not read its hosts files: "
+            f"{problem}; to let it drop privileges, let others search that directory "
+            "(chmod o+x), or use a KVMNET_ROOT they can")
+
+
+def reload_problem(pid: int, conf_path: str) -> str | None:
+    """Why the running dnsmasq ``pid`` could not re-read its files on SIGHUP, or None."""
+    from .readable import Identity, why_unreadable
+
+    who = Identity.of_process(pid)
+    if who is None or who.uid == 0:
+        return None
+    try:
+        files = _reads(conf_path)[3]
+    except OSError:
+        return None
+    return next((p for p in (why_unreadable(f, who) for f in files) if p), None)
+
+
 def _mute(pid: int, conf_path: str, extra_args: Sequence[str] = ()) -> None:
     """Keep other networks' route and address changes from waking this dnsmasq (see
     :mod:`.routemute`); best effort: a dnsmasq that still wakes up is correct, only slower."""

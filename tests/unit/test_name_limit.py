@@ -115,7 +115,7 @@ def test_every_file_of_a_network_at_the_limit_fits(tmp_path: Path,
             pass
     longest = max(len(p.name.encode()) for p in paths.root.rglob("*") if name in p.name)
     assert longest <= FILE_NAME_MAX_BYTES
-    assert len(fileio.temp_name(f"{name}.hostsfile").encode()) <= FILE_NAME_MAX_BYTES
+    assert len(fileio.temp_name("", f"{name}.hostsfile").encode()) <= FILE_NAME_MAX_BYTES
 
 
 def test_over_the_limit_is_refused_with_the_limit(tmp_path: Path) -> None:
