@@ -169,7 +169,7 @@ def _cli_floor(sb: Sandbox, n: int = 5) -> float:
 def _plug_latency(root: str, network: str, n: int) -> list[float]:
     """One ``ports.plug`` + ``ports.unplug`` at a time, in process (inside the namespace)."""
     import kvmnet
-    from kvmnet import ports
+    from kvmnet.port import ports
 
     conn = kvmnet.open(root)
     out = []

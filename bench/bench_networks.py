@@ -23,7 +23,6 @@ Usage: python bench/bench_networks.py [--counts 1,10,100,1000] [--runs 10] [--li
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 import compileall
 import os
 import shutil
@@ -34,6 +33,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark of guest ports (kvmnet.ports): plug and unplug many taps on one network.
+"""Benchmark of guest ports (kvmnet.port.ports): plug and unplug many taps on one network.
 
 Runs as root in a throwaway network namespace (created and deleted here) with a temporary
 KVMNET_ROOT: defines and starts a NAT network, then in one process
@@ -59,9 +59,9 @@ def inner(n: int, serial: int) -> dict[str, float]:
                             dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     os.environ["KVMNET_ROOT"] = root
     import kvmnet
-    from kvmnet import ports
     from kvmnet.host import tap
     from kvmnet.host.netlink import Netlink
+    from kvmnet.port import ports
 
     out: dict[str, float] = {}
     conn = kvmnet.open(root)

@@ -6,7 +6,7 @@ libvirt-python user will recognise.  Errors are re-exported here.
 from __future__ import annotations
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up for every kvmnet process
-from .errors import (
+from kvmnet.errors import (
     ConflictError,
     HostError,
     InvalidArgError,
@@ -19,7 +19,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .api import Connection
+    from kvmnet.api import Connection
 
 __all__ = [
     "ConflictError",
@@ -38,6 +38,6 @@ __version__ = "0.1.0"
 
 def open(root: str | None = None) -> Connection:
     """Open a connection to the kvmnet state under ``root`` (default ``$KVMNET_ROOT`` or ``/``)."""
-    from .api import Connection
+    from kvmnet.api import Connection
 
     return Connection(root)

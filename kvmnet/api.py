@@ -7,8 +7,8 @@ written for libvirt-python reads the same.  Errors are
 :class:`~kvmnet.errors.KvmnetError` subclasses with ``get_error_code()``.
 
 Starting (``create``, ``networkCreateXML``), stopping (``destroy``) and live
-updates go to :mod:`kvmnet.starter`, :mod:`kvmnet.runtime` and
-:mod:`kvmnet.manager`, imported only when used.  Nothing here imports lxml
+updates go to :mod:`kvmnet.network.start`, :mod:`kvmnet.network.runtime` and
+:mod:`kvmnet.network.compile`, imported only when used.  Nothing here imports lxml
 until a document must be parsed, which keeps ``kvmnet net-list`` quick to
 start.  Guests (domains) have their own API in :mod:`kvmnet.guests`.
 """
@@ -17,25 +17,26 @@ from __future__ import annotations
 import os
 import time
 from types import TracebackType
+
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
-from .errors import (
+from kvmnet.config.store import CorruptStoreError, Entry, Store, canonical_uuid, is_safe_name
+from kvmnet.errors import (
     InvalidArgError,
     KvmnetError,
     NotFoundError,
     OperationInvalidError,
     XMLParseError,
 )
-from .paths import Paths
-from .store import CorruptStoreError, Entry, Store, canonical_uuid, is_safe_name
+from kvmnet.paths import Paths
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Self
 
-    from .drivers.base import Plan
-    from .manager import Manager
-    from .model.network import Network as NetworkDef
+    from kvmnet.model.network import Network as NetworkDef
+    from kvmnet.network.compile import Manager
+    from kvmnet.network.drivers.base import Plan
 
 # virConnectListAllNetworksFlags
 VIR_CONNECT_LIST_NETWORKS_INACTIVE = 1
@@ -116,13 +117,13 @@ def sort_key(name: str) -> tuple[bytes, bytes]:
 
 
 def _parse(text: str) -> NetworkDef:
-    from .xmlio.network import parse_network
+    from kvmnet.xmlio.network import parse_network
 
     return parse_network(text)
 
 
 def _format(net: NetworkDef, inactive: bool) -> str:
-    from .xmlio.network import format_network
+    from kvmnet.xmlio.network import format_network
 
     return format_network(net, inactive=inactive)
 
@@ -136,7 +137,7 @@ def canonicalNetworkXML(xml: str | bytes, flags: int = 0,
     validation error otherwise.  Backs ``kvmnet net-validate``.  Unknown elements and
     attributes: ``VIR_NETWORK_DEFINE_VALIDATE`` refuses them, else ``warn`` hears of each.
     """
-    from .define import prepare
+    from kvmnet.config.define import prepare
 
     check_size(xml)
     net = prepare(xml, strict=bool(flags & VIR_NETWORK_DEFINE_VALIDATE), warn=warn)
@@ -191,7 +192,7 @@ class Connection:
 
     # -- define / create -----------------------------------------------------------
     def networkDefineXML(self, xml: str | bytes) -> Network:
-        """Define (or redefine) a persistent network; see :mod:`kvmnet.define`.
+        """Define (or redefine) a persistent network; see :mod:`kvmnet.config.define`.
 
         ``xml`` may be bytes, so that a file's own encoding declaration is honoured.
         Unknown elements and attributes are ignored (each one told to :attr:`warn`).
@@ -202,13 +203,13 @@ class Connection:
         """``VIR_NETWORK_DEFINE_VALIDATE`` refuses unknown elements and attributes."""
         if flags & ~VIR_NETWORK_DEFINE_VALIDATE:
             raise InvalidArgError(f"unsupported flags 0x{flags:x} for networkDefineXMLFlags")
-        from .define import define
+        from kvmnet.config.define import define
 
         check_size(xml)
         net = define(self.store, xml, strict=bool(flags & VIR_NETWORK_DEFINE_VALIDATE),
                      warn=self.warn)
         assert net.uuid is not None
-        from .manager import precompile
+        from kvmnet.network.compile import precompile
 
         precompile(self.store, self.paths, net)
         return Network(self, net.name, net.uuid)
@@ -221,7 +222,7 @@ class Connection:
         """``VIR_NETWORK_CREATE_VALIDATE`` refuses unknown elements and attributes."""
         if flags & ~VIR_NETWORK_CREATE_VALIDATE:
             raise InvalidArgError(f"unsupported flags 0x{flags:x} for networkCreateXMLFlags")
-        from .define import assign, gather, prepare
+        from kvmnet.config.define import assign, gather, prepare
 
         check_size(xml)
         net = prepare(xml, strict=bool(flags & VIR_NETWORK_CREATE_VALIDATE), warn=self.warn)
@@ -244,7 +245,7 @@ class Connection:
 
     def manager(self) -> Manager:
         """The lifecycle manager (host changes) for this connection's state root."""
-        from .manager import Manager
+        from kvmnet.network.compile import Manager
 
         return Manager(self.store, self.paths, notify=self.notify)
 
@@ -268,9 +269,9 @@ class Connection:
 
     def networkPlan(self, net: NetworkDef) -> Plan:
         """What starting ``net`` would apply (nothing is applied)."""
-        from .manager import plan_network
-        from .runtime import Runtime
-        from .validate import validate_network
+        from kvmnet.config.validate import validate_network
+        from kvmnet.network.compile import plan_network
+        from kvmnet.network.runtime import Runtime
 
         validate_network(net)
         return plan_network(net, Runtime(self.paths, net.name))
@@ -284,7 +285,7 @@ class Connection:
 
     def networkLookupByUUIDString(self, uuidstr: str) -> Network:
         wanted = canonical_uuid(uuidstr)
-        from .define import other_networks
+        from kvmnet.config.define import other_networks
 
         # no network is named "": every stored one is a candidate (a damaged file names none)
         holder = other_networks(self.store, "").uuid_user(wanted)
@@ -312,10 +313,10 @@ class Connection:
 
     def _finish_interrupted_destroy(self, name: str) -> bool:
         """Finish the destroy of active network ``name`` if one was cut short after its
-        bridge went (kvmnet.starter.interrupted_destroy); True if there was one.  Asked
+        bridge went (kvmnet.network.start.interrupted_destroy); True if there was one.  Asked
         only before refusing a start as "already active"."""
-        from .runtime import Host, Runtime
-        from .starter import finish, interrupted_destroy
+        from kvmnet.network.runtime import Host, Runtime
+        from kvmnet.network.start import finish, interrupted_destroy
 
         host = Host()
         ghost = interrupted_destroy(self.store, Runtime(self.paths, name), host)
@@ -327,7 +328,7 @@ class Connection:
     def _half_destroyed(self, name: str) -> bool:
         """Whether ``name`` is known only by a run record: a transient network whose destroy
         was interrupted after its status (its only definition) went.  Its handle can only be
-        destroyed, which finishes the teardown (kvmnet.runtime.destroy)."""
+        destroyed, which finishes the teardown (kvmnet.network.runtime.destroy)."""
         return is_safe_name(name) and (self.paths.run_networks / f"{name}.json").is_file()
 
     # -- listing ---------------------------------------------------------------------
@@ -375,9 +376,9 @@ def _has_ports(conn: Connection, name: str) -> bool:
 
 
 def _replug_ports(conn: Connection, name: str) -> None:
-    """After a start: plug the network's kept guest ports back in (see kvmnet.port_keep)."""
+    """After a start: plug the network's kept guest ports back in (see kvmnet.port.keep)."""
     if _has_ports(conn, name):
-        from .port_keep import replug_network
+        from kvmnet.port.keep import replug_network
 
         replug_network(conn, name)
 
@@ -502,8 +503,8 @@ class Network:
         if not inactive and _has_ports(self._conn, self._name) and self.isActive():
             # derived from the live port records on every call, so a crash never leaves a
             # stale count behind
-            from .model.frozen import replace
-            from .port_keep import connections
+            from kvmnet.model.frozen import replace
+            from kvmnet.port.keep import connections
 
             net = replace(net, connections=connections(self._conn, self._name) or None)
         return _format(net, inactive)
@@ -527,11 +528,11 @@ class Network:
                     f"cannot undefine transient network '{self._name}'; a transient network "
                     "goes away when it is destroyed")
             store.delete_config(self._name)
-            from .program import cache_path, drop
+            from kvmnet.network.program import cache_path, drop
 
             drop(cache_path(self._conn.paths.programs, self._name))
             if not entry.active and _has_ports(self._conn, self._name):
-                from .port_keep import tell_kept
+                from kvmnet.port.keep import tell_kept
 
                 tell_kept(self._conn, self._name, "undefined")
         return 0
@@ -549,7 +550,7 @@ class Network:
             if text is None:
                 raise NotFoundError(f"network '{self._name}' has no persistent definition; "
                                     + _HINT_LIST)
-            from .starter import start_defined
+            from kvmnet.network.start import start_defined
 
             start_defined(store, self._conn.paths, self._name, text, self._conn.notify)
             _replug_ports(self._conn, self._name)
@@ -563,17 +564,17 @@ class Network:
             if entry is None and not self._conn._half_destroyed(self._name):
                 self._entry()  # raises: not found
             # The guests' ports leave the bridge first, so that no guest frame crosses a
-            # network whose firewall is half gone; they are kept (see kvmnet.port_keep).
+            # network whose firewall is half gone; they are kept (see kvmnet.port.keep).
             has_ports = _has_ports(self._conn, self._name)
             if has_ports:
-                from .port_keep import keep_network
+                from kvmnet.port.keep import keep_network
 
                 keep_network(self._conn, self._name)
-            from .runtime import destroy
+            from kvmnet.network.runtime import destroy
 
             destroy(store, self._conn.paths, self._name)
             if has_ports and (entry is None or not entry.persistent):
-                from .port_keep import tell_kept
+                from kvmnet.port.keep import tell_kept
 
                 tell_kept(self._conn, self._name, "destroyed")
         return 0
@@ -584,8 +585,8 @@ class Network:
 
     def DHCPLeases(self, mac: str | None = None, flags: int = 0) -> list[dict[str, object]]:
         """Current leases, as libvirt-python's ``virNetwork.DHCPLeases`` returns them."""
-        from . import leases as leasedb
-        from .validate import ip_network
+        from kvmnet.config.validate import ip_network
+        from kvmnet.network import leases as leasedb
 
         net = self._definition(inactive=False)
         bridge = net.bridge_name or ""
@@ -650,8 +651,8 @@ class Network:
     def _updated(self, persistent: bool, command: str, section: str, parent_index: int,
                  xml: str) -> NetworkDef:
         """The persistent (or live) definition with the update applied, validated."""
-        from .update import apply_update
-        from .validate import validate_network
+        from kvmnet.config.update import apply_update
+        from kvmnet.config.validate import validate_network
 
         old = self._definition(inactive=persistent)
         new = apply_update(old, command, section, xml, parent_index)

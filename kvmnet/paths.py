@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .fileio import TEMP_PREFIX_MAX_BYTES
+from kvmnet.fileio import TEMP_PREFIX_MAX_BYTES
 
 #: Every suffix kvmnet adds to a network's (or guest's) name to make a file name: stored and
 #: live definitions, run records and pid files, the start program, dnsmasq's files, the
@@ -42,12 +42,12 @@ class Paths:
         #: Live state of active networks: status XML, run records, dnsmasq pid files.
         self.run_networks = self.run / "networks"
         #: Guest ports of networks: ``NETWORK/UUID.xml`` (libvirt's networkport status) and
-        #: ``NETWORK/UUID.json`` (what kvmnet made on the host for it); see kvmnet.ports.
+        #: ``NETWORK/UUID.json`` (what kvmnet made on the host for it); see kvmnet.port.ports.
         self.ports = self.run / "ports"
         self.lib = self.root / "var" / "lib" / "kvmnet"
         #: dnsmasq configuration, hosts files, lease database and helper per network.
         self.dnsmasq = self.lib / "dnsmasq"
-        #: Compiled start programs (kvmnet.program), a cache.
+        #: Compiled start programs (kvmnet.network.program), a cache.
         self.programs = self.lib / "programs"
         #: Guest (domain) definitions, one ``NAME.xml`` each (kvmnet.guests).
         self.guests_etc = self.etc / "guests"

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from lxml import etree
 
-from kvmnet.define import assign, prepare
+from kvmnet.config.define import assign, prepare
 from kvmnet.errors import KvmnetError, ValidationError
-from kvmnet.manager import compile_program
 from kvmnet.model.frozen import replace
 from kvmnet.model.network import Network
+from kvmnet.network.compile import compile_program
 from kvmnet.paths import Paths
 from kvmnet.xmlio.network import format_network, parse_network
 from tests.conformance import conformance_dir, load_cases

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .main import Ctx, Skipped, verb_maker
+from kvmnet.cli.main import Ctx, Skipped, verb_maker
 
 VERBS = ("bridge",)
 
@@ -39,7 +39,7 @@ _TIMES = {"setageing": ("ageing_time", "ageing time"), "setfd": ("forward_delay"
 
 
 def cmd_bridge(ctx: Ctx, a: argparse.Namespace) -> int:
-    from ..bridges import Bridges
+    from kvmnet.bridge.brctl import Bridges
 
     ctx.trailer = False  # brctl's output, byte for byte: no virsh-style empty line
     with Bridges() as br:
@@ -47,20 +47,20 @@ def cmd_bridge(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def _run(ctx: Ctx, a: argparse.Namespace, br: Any) -> int:
-    from .. import bridges as b
+    from kvmnet.bridge import brctl as b
 
     cmd = a.command
     if cmd == "show":
         found, problems = br.show(a.bridges)
         if a.json:
-            from .output import print_json
+            from kvmnet.cli.output import print_json
 
             print_json(ctx.stdout, b.show_json(found))
         else:
             ctx.out(b.format_show(found))
         ctx.stdout.flush()
         if problems:  # brctl prints one line per missing bridge; kvmnet's errors are one line
-            from ..errors import problems_line
+            from kvmnet.errors import problems_line
 
             ctx.error(problems_line([str(p) for p in problems]))
         return 1 if problems else 0
@@ -96,7 +96,7 @@ def _run(ctx: Ctx, a: argparse.Namespace, br: Any) -> int:
 
 def _print(ctx: Ctx, a: argparse.Namespace, value: Any) -> None:
     if a.json:
-        from .output import print_json
+        from kvmnet.cli.output import print_json
 
         print_json(ctx.stdout, value)
     else:

@@ -11,12 +11,12 @@ from collections.abc import Callable
 
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
-from ..errors import KvmnetError, one_line, quote
+from kvmnet.errors import KvmnetError, one_line, quote
 
 if TYPE_CHECKING:
     from typing import TextIO
 
-    from ..api import Connection
+    from kvmnet.api import Connection
 
 
 class UsageError(Exception):
@@ -39,7 +39,7 @@ class Ctx:
 
     def conn(self) -> Connection:
         if self._conn is None:
-            from ..api import Connection
+            from kvmnet.api import Connection
 
             self._conn = Connection(self.root)
             self._conn.warn = self.warning

@@ -17,8 +17,8 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 
-from ..errors import KvmnetError
-from .main import Ctx
+from kvmnet.cli.main import Ctx
+from kvmnet.errors import KvmnetError
 
 PROMPT = "Failed. Try again? [y,n,i,f,?]: "
 HELP = ("y - yes, start editor again\n"
@@ -113,7 +113,7 @@ def edit_loop(ctx: Ctx, what: str, name: str, current: Callable[[], str],
 
 
 def edit_network(ctx: Ctx, ident: str) -> int:
-    from ..api import VIR_NETWORK_DEFINE_VALIDATE, VIR_NETWORK_XML_INACTIVE
+    from kvmnet.api import VIR_NETWORK_DEFINE_VALIDATE, VIR_NETWORK_XML_INACTIVE
 
     conn = ctx.conn()
     net = conn.lookupNetwork(ident)

@@ -14,7 +14,7 @@ releases the GIL), so both run at once.  The command itself then runs
 unchanged: its teardown deletes again ("already gone" is fine), so it returns only once
 the link is gone from the namespace, and it reports any error.  A kill between the head
 start and the teardown leaves an active network without its bridge: the next ``net-start``
-notices and finishes that destroy (:func:`kvmnet.starter.interrupted_destroy`).
+notices and finishes that destroy (:func:`kvmnet.network.start.interrupted_destroy`).
 """
 from __future__ import annotations
 
@@ -107,8 +107,8 @@ def run_plain(root: str | None, quiet: bool, verb: str, argument: str) -> int:
     """Run ``verb ARGUMENT`` through its usual handler, without argparse."""
     from types import SimpleNamespace
 
-    from . import net
-    from .ctx import Ctx, run_command, session
+    from kvmnet.cli import net
+    from kvmnet.cli.ctx import Ctx, run_command, session
 
     handler = {"net-define": net.cmd_define, "net-start": net.cmd_start,
                "net-destroy": net.cmd_destroy, "net-undefine": net.cmd_undefine}[verb]
@@ -122,7 +122,7 @@ def main() -> int:
     argv = sys.argv[1:]
     quick = plain(argv)
     if quick is None:
-        from .main import main as cli_main
+        from kvmnet.cli.main import main as cli_main
 
         return cli_main(argv)
     root, quiet, verb, network = quick

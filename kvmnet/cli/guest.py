@@ -10,11 +10,11 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgError, XMLParseError, one_line, quote
-from .main import Ctx, verb_maker
+from kvmnet.cli.main import Ctx, verb_maker
+from kvmnet.errors import InvalidArgError, XMLParseError, one_line, quote
 
 if TYPE_CHECKING:
-    from ..guests import Domain, Guests
+    from kvmnet.guests import Domain, Guests
 
 VERBS = ("define", "undefine", "start", "destroy", "list", "dumpxml", "edit", "console",
          "domiflist", "domifaddr", "attach-interface", "detach-interface")
@@ -22,7 +22,7 @@ _DOM_HELP = "domain name, id or uuid"
 
 
 def guests(ctx: Ctx) -> Guests:
-    from ..guests import Guests
+    from kvmnet.guests import Guests
 
     return Guests(ctx.conn())
 
@@ -38,7 +38,7 @@ def _notices(ctx: Ctx, dom: Domain) -> None:
 
 
 def _flags(a: argparse.Namespace, running: bool) -> int:
-    from .. import guests as g
+    from kvmnet import guests as g
 
     if a.current and (a.live or a.config or getattr(a, "persistent", False)):
         raise InvalidArgError("--current is mutually exclusive with --live, --config and "
@@ -55,7 +55,7 @@ def _flags(a: argparse.Namespace, running: bool) -> int:
 
 # -- verbs ------------------------------------------------------------------------------------
 def cmd_define(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .net import read_input
+    from kvmnet.cli.net import read_input
 
     dom = guests(ctx).defineXML(read_input(a.file))
     ctx.extra(f"Domain '{dom.name()}' defined from {a.file}\n")
@@ -87,9 +87,9 @@ def cmd_destroy(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_list(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .. import guests as g
-    from ..errors import NotFoundError
-    from .output import format_table, print_json
+    from kvmnet import guests as g
+    from kvmnet.cli.output import format_table, print_json
+    from kvmnet.errors import NotFoundError
 
     flags = g.VIR_CONNECT_LIST_DOMAINS_ACTIVE
     if a.inactive:
@@ -126,7 +126,7 @@ def cmd_list(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_dumpxml(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .. import guests as g
+    from kvmnet import guests as g
 
     dom = lookup(ctx, a.domain)
     ctx.out(dom.XMLDesc(g.VIR_DOMAIN_XML_INACTIVE if a.inactive else 0))
@@ -135,8 +135,8 @@ def cmd_dumpxml(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_edit(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .. import guests as g
-    from .edit import edit_loop
+    from kvmnet import guests as g
+    from kvmnet.cli.edit import edit_loop
 
     gs = guests(ctx)
     dom = gs.lookup(a.domain)
@@ -149,7 +149,7 @@ def cmd_console(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def _console(ctx: Ctx, dom: Domain, devname: str | None) -> int:
-    from ..errors import NotFoundError, OperationInvalidError
+    from kvmnet.errors import NotFoundError, OperationInvalidError
 
     record = dom.record()
     if record is None:
@@ -180,7 +180,7 @@ def _console(ctx: Ctx, dom: Domain, devname: str | None) -> int:
         ctx.out(data.decode("utf-8", errors="replace"))
         ctx.trailer = False
         return 0
-    from ..guests.console import attach
+    from kvmnet.guests.console import attach
 
     ctx.out(f"Connected to domain '{dom.name()}'\nEscape character is ^] (Ctrl + ])\n")
     ctx.stdout.flush()
@@ -197,7 +197,7 @@ def a_force_log(ctx: Ctx) -> bool:
 
 
 def cmd_domiflist(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .output import format_table, print_json
+    from kvmnet.cli.output import format_table, print_json
 
     dom = lookup(ctx, a.domain).definition(inactive=a.inactive)
     rows = [[i.target_dev if (i.target_dev and (dom.id is not None or not a.inactive)) else "-",
@@ -213,7 +213,7 @@ def cmd_domiflist(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_domifaddr(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .output import print_json
+    from kvmnet.cli.output import print_json
 
     if a.source not in (None, "lease"):
         raise InvalidArgError(f"unsupported data source {quote(a.source)}: kvmnet reads the "
@@ -241,9 +241,9 @@ def cmd_domifaddr(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_attach_interface(ctx: Ctx, a: argparse.Namespace) -> int:
-    from ..model.domain import NIC_MODELS, Interface
-    from ..xmlio import values as v
-    from ..xmlio.domain import format_domain
+    from kvmnet.model.domain import NIC_MODELS, Interface
+    from kvmnet.xmlio import values as v
+    from kvmnet.xmlio.domain import format_domain
 
     if a.type not in ("network", "bridge"):
         raise InvalidArgError(f"interface type {quote(a.type)} is not supported; use network or "
@@ -258,7 +258,7 @@ def cmd_attach_interface(ctx: Ctx, a: argparse.Namespace) -> int:
                       bridge=a.source if a.type == "bridge" else None, model=a.model,
                       target_dev=a.target)
     if a.print_xml:
-        from ..model.domain import Domain as DomainDef
+        from kvmnet.model.domain import Domain as DomainDef
 
         text = format_domain(DomainDef(name="x", memory_kib=1, interfaces=(iface,)))
         lines = text.splitlines()
@@ -274,7 +274,7 @@ def cmd_attach_interface(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_detach_interface(ctx: Ctx, a: argparse.Namespace) -> int:
-    from ..xmlio import values as v
+    from kvmnet.xmlio import values as v
 
     try:
         mac = v.mac_address(a.mac, "--mac", unicast=False) if a.mac else None

@@ -15,17 +15,17 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import (
+from kvmnet.cli.main import Ctx, UsageError, verb_maker
+from kvmnet.errors import (
     InvalidArgError,
     KvmnetError,
     OperationInvalidError,
     UnsupportedError,
     one_line,
 )
-from .main import Ctx, UsageError, verb_maker
 
 if TYPE_CHECKING:
-    from ..interfaces import Interfaces
+    from kvmnet.iface.interfaces import Interfaces
 
 _IFACE_HELP = "interface name or MAC address"
 #: How long ``--confirm`` waits for an answer when no ``--confirm-timeout`` is given.
@@ -33,7 +33,7 @@ DEFAULT_CONFIRM_SECONDS = 120.0
 
 
 def ifaces(ctx: Ctx) -> Interfaces:
-    from ..interfaces import Interfaces
+    from kvmnet.iface.interfaces import Interfaces
 
     return Interfaces(ctx.conn().paths)
 
@@ -45,7 +45,7 @@ def _notes(ctx: Ctx, notes: list[str]) -> None:
 
 # -- verbs ---------------------------------------------------------------------------------------
 def cmd_define(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .net import read_input
+    from kvmnet.cli.net import read_input
 
     iface = ifaces(ctx).define_xml(read_input(a.file), strict=a.validate, warn=ctx.warning)
     ctx.extra(f"Interface {iface.name} defined from {a.file}\n")
@@ -71,7 +71,7 @@ def cmd_destroy(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_list(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .output import format_table, print_json
+    from kvmnet.cli.output import format_table, print_json
 
     want_active, want_inactive = True, False
     if a.inactive:
@@ -109,7 +109,7 @@ def cmd_name(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_edit(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .edit import edit_loop
+    from kvmnet.cli.edit import edit_loop
 
     ifs = ifaces(ctx)
     name = ifs.resolve(a.interface)
@@ -138,7 +138,7 @@ def cmd_bridge(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def _netfilter_off(ctx: Ctx) -> None:
-    from ..interfaces import bridge_nf
+    from kvmnet.iface.interfaces import bridge_nf
 
     values = bridge_nf(False)
     if all(v is None for v in values.values()):
@@ -261,8 +261,8 @@ def cmd_rollback(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_bridge_nf(ctx: Ctx, a: argparse.Namespace) -> int:
-    from ..interfaces import bridge_nf
-    from .output import print_json
+    from kvmnet.cli.output import print_json
+    from kvmnet.iface.interfaces import bridge_nf
 
     value = None if a.state is None else a.state == "on"
     # Check first: turning on needs br_netfilter, and a half-applied switch helps nobody.
@@ -309,7 +309,7 @@ def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> N
     p = verb("iface-define", cmd_define, "define an inactive persistent physical host interface "
              "or modify an existing persistent one from an XML file")
     p.add_argument("file", metavar="FILE", help="file containing an XML interface description")
-    from .net import VALIDATE_HELP
+    from kvmnet.cli.net import VALIDATE_HELP
 
     p.add_argument("--validate", action="store_true", help=VALIDATE_HELP)
     iface_arg(verb("iface-undefine", cmd_undefine,

@@ -6,12 +6,12 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgError, quote
-from .main import Ctx
+from kvmnet.cli.main import Ctx
+from kvmnet.errors import InvalidArgError, quote
 
 if TYPE_CHECKING:
-    from ..drivers.base import Plan
-    from ..model.network import Network as NetworkDef
+    from kvmnet.model.network import Network as NetworkDef
+    from kvmnet.network.drivers.base import Plan
 
 SECTIONS = ("links", "addresses", "routes", "sysctls", "nftables", "dnsmasq-conf",
             "dnsmasq-hosts", "dnsmasq-addnhosts")
@@ -19,7 +19,7 @@ SECTIONS = ("links", "addresses", "routes", "sysctls", "nftables", "dnsmasq-conf
 
 def plan_sections(plan: Plan, servers_file: str) -> dict[str, str]:
     """Each section of a plan as the text a person would read (shell form or file content)."""
-    from ..manager import runtime_conf
+    from kvmnet.network.compile import runtime_conf
 
     links = [plan.bridge.shell()] if plan.bridge else []
     links += [f"# needs the existing link {dev}" for dev in plan.requires_links]
@@ -42,8 +42,8 @@ def _plan_target(ctx: Ctx, target: str) -> NetworkDef:
     """A network to plan: an XML file (with define's assignments, not stored) or a network."""
     conn = ctx.conn()
     if os.path.isfile(target):
-        from ..define import assign, gather, prepare
-        from .net import read_input
+        from kvmnet.cli.net import read_input
+        from kvmnet.config.define import assign, gather, prepare
 
         net = prepare(read_input(target), warn=ctx.warning)  # as net-define would warn
         others, previous = gather(conn.store, net.name, rebuild=False)
@@ -52,8 +52,8 @@ def _plan_target(ctx: Ctx, target: str) -> NetworkDef:
 
 
 def cmd_plan(ctx: Ctx, a: argparse.Namespace) -> int:
-    from ..runtime import Runtime
-    from .output import print_json
+    from kvmnet.cli.output import print_json
+    from kvmnet.network.runtime import Runtime
 
     conn = ctx.conn()
     net = _plan_target(ctx, a.target)
@@ -78,11 +78,11 @@ def cmd_plan(ctx: Ctx, a: argparse.Namespace) -> int:
 def cmd_dhcp_leases(ctx: Ctx, a: argparse.Namespace) -> int:
     import time
 
-    from .output import format_table, print_json
+    from kvmnet.cli.output import format_table, print_json
 
     net = ctx.conn().lookupNetwork(a.network)
     if not net.isActive():
-        from ..errors import OperationInvalidError
+        from kvmnet.errors import OperationInvalidError
 
         raise OperationInvalidError(f"network '{net.name()}' is not active, so it has no "
                                     f"leases: start it with 'kvmnet net-start {net.name()}'")
@@ -105,8 +105,8 @@ def cmd_dhcp_leases(ctx: Ctx, a: argparse.Namespace) -> int:
 
 def cmd_autostart_all(ctx: Ctx, a: argparse.Namespace) -> int:
     """Boot-time start: host interfaces marked onboot first (networks may sit on them)."""
-    from .. import interfaces
-    from ..errors import problems_line
+    from kvmnet.errors import problems_line
+    from kvmnet.iface import interfaces
 
     failed: list[str] = []  # one error line at the end, however many failed
     for name, exc in interfaces.autostart(ctx.conn()):
@@ -132,7 +132,7 @@ def lease_helper(argv: list[str]) -> int:
     """
     from pathlib import Path
 
-    from .. import leases
+    from kvmnet.network import leases
 
     opts: dict[str, str] = {}
     while argv[:1] and argv[0] in ("--root", "--network") and len(argv) >= 2:

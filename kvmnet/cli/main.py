@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, NoReturn, TextIO
 
-from .ctx import Ctx, UsageError, log_host_changes, run_command, session
+from kvmnet.cli.ctx import Ctx, UsageError, log_host_changes, run_command, session
 
 __all__ = ["Ctx", "Skipped", "UsageError", "build_parser", "main", "verb_maker"]
 
@@ -148,7 +148,7 @@ def build_parser(only: str | None = None) -> Parser:
 
 
 def _version() -> str:
-    from .. import __version__
+    from kvmnet import __version__
 
     return f"kvmnet {__version__}"
 
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None, *, stdout: TextIO | None = None,
          stderr: TextIO | None = None, stdin: TextIO | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
     if args_list[:1] == ["lease-helper"]:
-        from .live import lease_helper
+        from kvmnet.cli.live import lease_helper
 
         return lease_helper(args_list[1:])
     ctx = Ctx(stdout or sys.stdout, stderr or sys.stderr, stdin or sys.stdin)

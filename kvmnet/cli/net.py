@@ -3,15 +3,15 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
-from ..errors import InvalidArgError, NotFoundError, XMLParseError, quote
-from .ctx import Ctx
+from kvmnet.cli.ctx import Ctx
+from kvmnet.errors import InvalidArgError, NotFoundError, XMLParseError, quote
 
 if TYPE_CHECKING:
     # Only in annotations: the plain net-start/net-destroy run these handlers without argparse.
     import argparse
     from typing import Any
 
-    from ..api import Network
+    from kvmnet.api import Network
 
 _NET_HELP = "network name or uuid"
 #: --validate of net-define, net-create and iface-define (virsh's option, virsh's meaning).
@@ -21,7 +21,7 @@ VALIDATE_HELP = ("refuse elements and attributes that kvmnet does not know (a mi
 
 def read_input(path: str, what: str = "file") -> bytes:
     """Read an XML file the way virsh does (virFileReadAll with a size cap)."""
-    from ..api import MAX_XML_BYTES
+    from kvmnet.api import MAX_XML_BYTES
 
     try:
         with open(path, "rb") as fh:
@@ -50,7 +50,7 @@ def lookup(ctx: Ctx, ident: str) -> Network:
 
 # -- verbs ----------------------------------------------------------------------------------
 def cmd_define(ctx: Ctx, a: argparse.Namespace) -> int:
-    from ..api import VIR_NETWORK_DEFINE_VALIDATE
+    from kvmnet.api import VIR_NETWORK_DEFINE_VALIDATE
 
     flags = VIR_NETWORK_DEFINE_VALIDATE if a.validate else 0
     net = ctx.conn().networkDefineXMLFlags(read_input(a.file), flags)
@@ -59,7 +59,7 @@ def cmd_define(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_create(ctx: Ctx, a: argparse.Namespace) -> int:
-    from ..api import VIR_NETWORK_CREATE_VALIDATE
+    from kvmnet.api import VIR_NETWORK_CREATE_VALIDATE
 
     flags = VIR_NETWORK_CREATE_VALIDATE if a.validate else 0
     net = ctx.conn().networkCreateXMLFlags(read_input(a.file), flags)
@@ -96,8 +96,8 @@ def cmd_autostart(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_list(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .. import api
-    from .output import format_table, print_json, yes_no
+    from kvmnet import api
+    from kvmnet.cli.output import format_table, print_json, yes_no
 
     flags = api.VIR_CONNECT_LIST_NETWORKS_ACTIVE
     if a.inactive:
@@ -143,8 +143,8 @@ def cmd_list(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_info(ctx: Ctx, a: argparse.Namespace) -> int:
-    from ..errors import KvmnetError
-    from .output import print_json, yes_no
+    from kvmnet.cli.output import print_json, yes_no
+    from kvmnet.errors import KvmnetError
 
     net = lookup(ctx, a.network)
     try:
@@ -167,7 +167,7 @@ def cmd_info(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_dumpxml(ctx: Ctx, a: argparse.Namespace) -> int:
-    from ..api import VIR_NETWORK_XML_INACTIVE
+    from kvmnet.api import VIR_NETWORK_XML_INACTIVE
 
     xml = lookup(ctx, a.network).XMLDesc(VIR_NETWORK_XML_INACTIVE if a.inactive else 0)
     ctx.out(xml if xml.endswith("\n") else xml + "\n")
@@ -185,7 +185,7 @@ def cmd_name(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_validate(ctx: Ctx, a: argparse.Namespace) -> int:
-    from ..api import canonicalNetworkXML
+    from kvmnet.api import canonicalNetworkXML
 
     canonical = canonicalNetworkXML(read_input(a.file), warn=ctx.warning)
     if a.canonical:
@@ -196,7 +196,7 @@ def cmd_validate(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_update(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .. import api
+    from kvmnet import api
 
     if a.current and (a.live or a.config):
         raise InvalidArgError("Options --current and --%s are mutually exclusive"
@@ -239,7 +239,7 @@ def cmd_update(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_edit(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .edit import edit_network
+    from kvmnet.cli.edit import edit_network
 
     return edit_network(ctx, a.network)
 
@@ -252,7 +252,7 @@ VERBS = ("net-define", "net-create", "net-undefine", "net-start", "net-destroy",
 
 def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> None:
     """Add the verbs' parsers to ``sub``; with ``only``, just that verb's."""
-    from .main import verb_maker
+    from kvmnet.cli.main import verb_maker
 
     verb = verb_maker(sub, only, VERBS)
 
@@ -321,6 +321,6 @@ def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> N
     p.add_argument("--live", action="store_true", help="affect running network")
     p.add_argument("--current", action="store_true", help="affect current state of network")
 
-    from . import live
+    from kvmnet.cli import live
 
     live.register(verb, net_arg)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .main import Ctx, verb_maker
+from kvmnet.cli.main import Ctx, verb_maker
 
 VERBS = ("net-port-create", "net-port-list", "net-port-dumpxml", "net-port-delete")
 
@@ -19,8 +19,8 @@ _NET_HELP = "network name or uuid"
 
 
 def cmd_create(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .. import ports
-    from .net import read_input
+    from kvmnet.cli.net import read_input
+    from kvmnet.port import ports
 
     data = read_input(a.file)
     info = ports.create_port(ctx.conn(), a.network, data, tap_name=a.tap,
@@ -30,9 +30,9 @@ def cmd_create(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_list(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .. import ports
-    from ..errors import InvalidArgError
-    from .output import format_table, print_json
+    from kvmnet.cli.output import format_table, print_json
+    from kvmnet.errors import InvalidArgError
+    from kvmnet.port import ports
 
     if a.uuid and a.table:
         raise InvalidArgError("Only one argument from --table and --uuid may be specified.")
@@ -48,7 +48,7 @@ def cmd_list(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_dumpxml(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .. import ports
+    from kvmnet.port import ports
 
     xml = ports.port_xml(ctx.conn(), a.network, a.port)
     ctx.out(xml if xml.endswith("\n") else xml + "\n")
@@ -56,8 +56,8 @@ def cmd_dumpxml(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_delete(ctx: Ctx, a: argparse.Namespace) -> int:
-    from .. import ports
-    from ..store import canonical_uuid
+    from kvmnet.config.store import canonical_uuid
+    from kvmnet.port import ports
 
     ports.unplug(ctx.conn(), a.port, a.network)
     ctx.extra(f"Network port {canonical_uuid(a.port)} deleted\n")

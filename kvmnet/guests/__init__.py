@@ -21,14 +21,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgError, NotFoundError, OperationInvalidError
+from kvmnet.errors import InvalidArgError, NotFoundError, OperationInvalidError
 
 if TYPE_CHECKING:
-    from ..api import Connection
-    from ..model.domain import Domain as DomainDef
-    from ..model.domain import Interface
-    from .runner import Runner
-    from .store import GuestStore
+    from kvmnet.api import Connection
+    from kvmnet.guests.runner import Runner
+    from kvmnet.guests.store import GuestStore
+    from kvmnet.model.domain import Domain as DomainDef
+    from kvmnet.model.domain import Interface
 
 # virConnectListAllDomainsFlags
 VIR_CONNECT_LIST_DOMAINS_ACTIVE = 1
@@ -60,7 +60,7 @@ class Guests:
     """The guest half of a connection (libvirt's domain calls on ``virConnect``)."""
 
     def __init__(self, conn: Connection) -> None:
-        from .runner import Runner
+        from kvmnet.guests.runner import Runner
 
         self.conn = conn
         self.runner: Runner = Runner(conn)
@@ -69,8 +69,8 @@ class Guests:
     # -- define ------------------------------------------------------------------------------
     def defineXML(self, xml: str | bytes) -> Domain:
         """Define (or redefine) a persistent guest; assigns UUID, MACs and NIC models."""
-        from ..xmlio.domain import format_domain, parse_domain
-        from .define import assign, validate
+        from kvmnet.guests.define import assign, validate
+        from kvmnet.xmlio.domain import format_domain, parse_domain
 
         dom = parse_domain(xml)
         validate(dom)
@@ -91,8 +91,8 @@ class Guests:
         return Domain(self, name)
 
     def lookupByUUIDString(self, uuid: str) -> Domain:
-        from ..store import canonical_uuid
-        from .define import uuid_of
+        from kvmnet.config.store import canonical_uuid
+        from kvmnet.guests.define import uuid_of
 
         wanted = canonical_uuid(uuid)
         for name in sorted(self.names()):
@@ -167,7 +167,7 @@ class Domain:
 
     def definition(self, inactive: bool = False) -> DomainDef:
         """The parsed definition: live while running (unless ``inactive``), else persistent."""
-        from ..xmlio.domain import parse_domain
+        from kvmnet.xmlio.domain import parse_domain
 
         store = self._g.store
         if not inactive:
@@ -207,7 +207,7 @@ class Domain:
         return self._g.runner.live(self._name)
 
     def XMLDesc(self, flags: int = 0) -> str:
-        from ..xmlio.domain import format_domain
+        from kvmnet.xmlio.domain import format_domain
 
         if flags & ~VIR_DOMAIN_XML_INACTIVE:
             raise InvalidArgError(f"unsupported flags 0x{flags:x} for XMLDesc")
@@ -281,9 +281,9 @@ class Domain:
 
 def _interface_xml(xml: str) -> Interface:
     """One ``<interface>`` element parsed with the domain parser's rules."""
-    from ..errors import XMLParseError
-    from ..xmlio.domain import parse_domain
-    from ..xmlio.safe import parse_document
+    from kvmnet.errors import XMLParseError
+    from kvmnet.xmlio.domain import parse_domain
+    from kvmnet.xmlio.safe import parse_document
 
     el = parse_document(xml, "device XML")
     if el.tag != "interface":

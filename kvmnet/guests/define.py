@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..define import new_uuid, random_mac
-from ..errors import ConflictError, KvmnetError, ValidationError
-from ..model.domain import DEFAULT_NIC_MODEL, Domain
-from ..model.frozen import replace
-from .store import GuestStore, check_name
+from kvmnet.config.define import new_uuid, random_mac
+from kvmnet.errors import ConflictError, KvmnetError, ValidationError
+from kvmnet.guests.store import GuestStore, check_name
+from kvmnet.model.domain import DEFAULT_NIC_MODEL, Domain
+from kvmnet.model.frozen import replace
 
 
 def problems(dom: Domain) -> list[str]:
@@ -69,7 +69,7 @@ def validate(dom: Domain) -> None:
 
 def used_macs(store: GuestStore, skip: str | None = None) -> set[str]:
     """MACs of every other guest's persistent and live definition."""
-    from ..xmlio.domain import parse_domain
+    from kvmnet.xmlio.domain import parse_domain
 
     macs: set[str] = set()
     for name in store.defined_names() | store.recorded_names():
@@ -94,7 +94,7 @@ def unique_mac(taken: set[str]) -> str:
 
 def uuid_of(store: GuestStore, name: str) -> str | None:
     """The UUID under which ``name`` is defined or running, if it is."""
-    from ..xmlio.domain import parse_domain
+    from kvmnet.xmlio.domain import parse_domain
 
     for text, live in ((store.read_status(name), True), (store.read_config(name), False)):
         if text is not None:

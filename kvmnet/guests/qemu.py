@@ -14,9 +14,9 @@ import os
 import shutil
 from collections.abc import Sequence
 
-from ..errors import HostError, UnsupportedError
-from ..model.domain import NIC_MODELS, Disk, Domain
-from ..model.frozen import frozen
+from kvmnet.errors import HostError, UnsupportedError
+from kvmnet.model.domain import NIC_MODELS, Disk, Domain
+from kvmnet.model.frozen import frozen
 
 QEMU = "qemu-system-x86_64"
 _KVM_CREATE_VM = 0xAE01  # _IO(KVMIO, 0x01)

@@ -13,7 +13,7 @@ import time
 from types import TracebackType
 from typing import Any, Self
 
-from ..errors import HostError
+from kvmnet.errors import HostError
 
 
 class QmpError(HostError):

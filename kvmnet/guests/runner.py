@@ -1,6 +1,6 @@
 """Run guests: start, destroy, hot-plug NICs, and notice QEMUs that died.
 
-Every guest NIC is a port from :mod:`kvmnet.ports` (a persistent tap on the network's
+Every guest NIC is a port from :mod:`kvmnet.port.ports` (a persistent tap on the network's
 bridge, owned by the guest's UUID) that QEMU opens by name (``-netdev tap,ifname=vnetN``).
 QEMU runs daemonized with its pid file, QMP socket and serial console sockets under
 ``run/kvmnet/guests`` (see :mod:`kvmnet.guests.store`).
@@ -19,24 +19,24 @@ import subprocess
 import time
 from typing import TYPE_CHECKING
 
-from ..errors import (
+from kvmnet.errors import (
     ConflictError,
     HostError,
     KvmnetError,
     NotFoundError,
     OperationInvalidError,
 )
-from ..host import process
-from ..model.domain import DEFAULT_NIC_MODEL, NIC_MODELS, CharDev, Domain, Interface
-from ..model.frozen import replace
-from ..xmlio.domain import format_domain, parse_domain
-from . import qemu
-from .define import unique_mac, used_macs, validate
-from .store import GuestStore, Record
+from kvmnet.guests import qemu
+from kvmnet.guests.define import unique_mac, used_macs, validate
+from kvmnet.guests.store import GuestStore, Record
+from kvmnet.host import process
+from kvmnet.model.domain import DEFAULT_NIC_MODEL, NIC_MODELS, CharDev, Domain, Interface
+from kvmnet.model.frozen import replace
+from kvmnet.xmlio.domain import format_domain, parse_domain
 
 if TYPE_CHECKING:
-    from ..api import Connection
-    from ..ports import PortInfo
+    from kvmnet.api import Connection
+    from kvmnet.port.ports import PortInfo
 
 #: How long QEMU may take to set up the machine before daemonizing.
 LAUNCH_TIMEOUT = 60.0
@@ -79,7 +79,7 @@ class Runner:
 
     def _cleanup(self, name: str, record: Record) -> None:
         """Unplug every port of the guest and remove its run-time files."""
-        from .. import ports
+        from kvmnet.port import ports
 
         uuid = record.get("uuid")
         for port in record.get("ports") or ():
@@ -94,7 +94,7 @@ class Runner:
     # -- start -------------------------------------------------------------------------------
     def start(self, name: str) -> Record:
         """Start the defined guest ``name``; returns its run record."""
-        from .. import ports
+        from kvmnet.port import ports
 
         store = self.store
         self.notices = []
@@ -155,7 +155,7 @@ class Runner:
         return record
 
     def _plug(self, dom: Domain, iface: Interface) -> PortInfo:
-        from .. import ports
+        from kvmnet.port import ports
 
         assert iface.mac is not None
         return ports.plug(self.conn, iface.network if iface.type == "network" else None,
@@ -210,7 +210,7 @@ class Runner:
         if not isinstance(pid, int) or not isinstance(qmp_path, str) or not _alive(record):
             return
         try:
-            from .qmp import Qmp
+            from kvmnet.guests.qmp import Qmp
 
             with Qmp(qmp_path, timeout=3.0) as mon:
                 mon.execute("quit")
@@ -250,8 +250,8 @@ class Runner:
             return iface
 
     def _hotplug(self, name: str, record: Record, dom: Domain, iface: Interface) -> None:
-        from .. import ports
-        from .qmp import Qmp, QmpError
+        from kvmnet.guests.qmp import Qmp, QmpError
+        from kvmnet.port import ports
 
         used = {i.alias for i in dom.interfaces}
         alias = next(f"net{n}" for n in range(1000) if f"net{n}" not in used)
@@ -302,8 +302,8 @@ class Runner:
                 store.write_config(name, format_domain(new_conf))
 
     def _hotunplug(self, name: str, record: Record, dom: Domain, iface: Interface) -> None:
-        from .. import ports
-        from .qmp import Qmp
+        from kvmnet.guests.qmp import Qmp
+        from kvmnet.port import ports
 
         alias = iface.alias
         if not alias:

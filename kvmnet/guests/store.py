@@ -24,10 +24,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidArgError, KvmnetError
-from ..fileio import FileLock, atomic_write
-from ..paths import MAX_NAME_BYTES, Paths
-from ..store import name_problem as _name_problem
+from kvmnet.config.store import name_problem as _name_problem
+from kvmnet.errors import InvalidArgError, KvmnetError
+from kvmnet.fileio import FileLock, atomic_write
+from kvmnet.paths import MAX_NAME_BYTES, Paths
 
 #: What a run record holds: see runner.Runtime for the keys.
 Record = dict[str, Any]

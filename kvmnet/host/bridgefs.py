@@ -31,9 +31,9 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Self
 
-from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
 from kvmnet.host import rtnl
+from kvmnet.log import get as get_logger
 
 log = get_logger("kvmnet.host")
 

@@ -37,10 +37,9 @@ if TYPE_CHECKING:
 else:
     from kvmnet.tuples import NamedTuple
 
-from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
-
-from . import process
+from kvmnet.host import process
+from kvmnet.log import get as get_logger
 
 log = get_logger("kvmnet.host")
 
@@ -83,7 +82,7 @@ def start(
     Refuses (HostError, EEXIST) when ``pid_file`` names a live dnsmasq using the same conf file;
     a stale pid file is removed first.  On failure the HostError carries dnsmasq's own message.
     """
-    from .run import run, shell_form  # subprocess: not needed to stop or reload
+    from kvmnet.host.run import run, shell_form  # subprocess: not needed to stop or reload
 
     argv = [dnsmasq, f"--conf-file={conf_path}", *extra_args]
     command = shell_form(argv)
@@ -161,7 +160,7 @@ def settle_user(conf_path: str) -> str | None:
     drop privileges, or None when nothing had to change.  Raises HostError when dnsmasq
     still could not read them (kvmnet itself is not root).
     """
-    from .readable import ANYONE, Identity, why_unreadable
+    from kvmnet.host.readable import ANYONE, Identity, why_unreadable
 
     lines, user, group, files = _reads(conf_path)
     if user == "root" or not any(why_unreadable(f, ANYONE) for f in files):
@@ -187,7 +186,7 @@ def settle_user(conf_path: str) -> str | None:
 
 def reload_problem(pid: int, conf_path: str) -> str | None:
     """Why the running dnsmasq ``pid`` could not re-read its files on SIGHUP, or None."""
-    from .readable import Identity, why_unreadable
+    from kvmnet.host.readable import Identity, why_unreadable
 
     who = Identity.of_process(pid)
     if who is None or who.uid == 0:
@@ -202,7 +201,7 @@ def reload_problem(pid: int, conf_path: str) -> str | None:
 def _mute(pid: int, conf_path: str, extra_args: Sequence[str] = ()) -> None:
     """Keep other networks' route and address changes from waking this dnsmasq (see
     :mod:`.routemute`); best effort: a dnsmasq that still wakes up is correct, only slower."""
-    from .routemute import mute_route_changes, needs_address_changes
+    from kvmnet.host.routemute import mute_route_changes, needs_address_changes
 
     try:
         with open(conf_path, encoding="utf-8", errors="replace") as f:
@@ -251,7 +250,7 @@ def reload(pid: int, *, expected_cmdline_contains: str | None = None) -> bool:
 
 def version(dnsmasq: str = "dnsmasq") -> tuple[int, ...]:
     """dnsmasq's version, e.g. ``(2, 90)`` from "Dnsmasq version 2.90  Copyright ..."."""
-    from .run import run, shell_form
+    from kvmnet.host.run import run, shell_form
 
     proc = run([dnsmasq, "--version"])
     m = re.search(r"version\s+(\d+(?:\.\d+)*)", proc.stdout, re.IGNORECASE)

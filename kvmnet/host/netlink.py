@@ -38,24 +38,28 @@ import _socket as socket  # the C module: see rtnl.py
 import errno as errno_mod
 import struct
 from collections.abc import Callable, Iterable
+
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
-from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
 from kvmnet.host import rtnl, rtpack
+
 # the adapter's values and errors live in nltypes; importable from here, as before
-from kvmnet.host.nltypes import IFNAMSIZ as IFNAMSIZ, Address as Address, Route as Route
-from kvmnet.host.nltypes import LinkExistsError as LinkExistsError, _is_mac
+from kvmnet.host.nltypes import IFNAMSIZ as IFNAMSIZ
+from kvmnet.host.nltypes import Address as Address
+from kvmnet.host.nltypes import LinkExistsError as LinkExistsError
 from kvmnet.host.nltypes import LinkNotFoundError as LinkNotFoundError
+from kvmnet.host.nltypes import Route as Route
+from kvmnet.host.nltypes import _is_mac
 from kvmnet.host.nltypes import check_ifname as check_ifname
 
 # _DeferredPackage and _pyroute2 (how pyroute2 is loaded) stay importable from here, as before.
 from kvmnet.host.rtnl import Rtnl, RtnlError, _DeferredPackage, _pyroute2  # noqa: F401
+from kvmnet.log import get as get_logger
 
 if TYPE_CHECKING:
-    from typing import Any, Self
-
     import ipaddress
+    from typing import Any, Self
 
 log = get_logger("kvmnet.host")
 

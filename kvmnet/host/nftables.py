@@ -1,6 +1,6 @@
 """Apply nftables documents: one atomic transaction per document.
 
-A thin adapter: it takes the text that :mod:`kvmnet.render.nftables` produced
+A thin adapter: it takes the text that :mod:`kvmnet.network.firewall.nftables` produced
 and hands it to nftables in one piece, so the whole document is one atomic
 kernel transaction (all of it applies, or nothing does).  Nothing here knows
 about networks.
@@ -18,8 +18,8 @@ from __future__ import annotations
 import ctypes
 import os
 
-from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
+from kvmnet.log import get as get_logger
 
 log = get_logger("kvmnet.host")
 

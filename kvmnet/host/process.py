@@ -15,8 +15,8 @@ import select
 import signal
 import time
 
-from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
+from kvmnet.log import get as get_logger
 
 log = get_logger("kvmnet.host")
 

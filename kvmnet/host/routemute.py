@@ -35,9 +35,8 @@ import _socket
 import os
 import struct
 
+from kvmnet.host.rtnl import NETLINK_ROUTE, NLM_F_MULTI, RTM_DELADDR, RTM_DELROUTE, RTM_NEWADDR, RTM_NEWROUTE
 from kvmnet.log import get as get_logger
-from kvmnet.host.rtnl import (NETLINK_ROUTE, NLM_F_MULTI, RTM_DELADDR, RTM_DELROUTE,
-                              RTM_NEWADDR, RTM_NEWROUTE)
 
 log = get_logger("kvmnet.host")
 

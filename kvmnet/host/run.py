@@ -7,8 +7,8 @@ import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 
-from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
+from kvmnet.log import get as get_logger
 
 log = get_logger("kvmnet.host")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import errno as errno_mod
 import os
 
-from kvmnet.log import get as get_logger
 from kvmnet.errors import HostError
+from kvmnet.log import get as get_logger
 
 log = get_logger("kvmnet.host")
 

@@ -9,7 +9,7 @@ refused by the parser (:mod:`kvmnet.xmlio.domain`).  Plain frozen data, no I/O.
 """
 from __future__ import annotations
 
-from .frozen import frozen
+from kvmnet.model.frozen import frozen
 
 #: NIC models kvmnet can give a guest, and the QEMU device that provides each.
 NIC_MODELS: dict[str, str] = {

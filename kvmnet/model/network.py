@@ -1,7 +1,7 @@
 """The virtual network definition: plain, frozen data with no I/O.
 
 Mirrors libvirt's ``virNetworkDef`` (src/conf/network_conf.h).  Parsing lives in
-``kvmnet.xmlio.network``, semantic checks in ``kvmnet.validate``; nothing here
+``kvmnet.xmlio.network``, semantic checks in ``kvmnet.config.validate``; nothing here
 touches the host.  Addresses are kept as the canonical text libvirt would
 format; optional attributes are ``None`` when absent so that a round trip
 writes back exactly what was given.
@@ -9,6 +9,7 @@ writes back exactly what was given.
 from __future__ import annotations
 
 import enum
+
 from kvmnet.model.frozen import frozen
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import enum
 
-from .frozen import frozen
-from .network import Bandwidth, HostdevDriver, PciAddress, VirtualPort, Vlan
+from kvmnet.model.frozen import frozen
+from kvmnet.model.network import Bandwidth, HostdevDriver, PciAddress, VirtualPort, Vlan
 
 
 class PlugType(str, enum.Enum):

@@ -6,6 +6,6 @@ offending element, e.g. ``/network/ip[2]/dhcp/range[1]``.
 """
 from __future__ import annotations
 
-from .safe import MAX_DOCUMENT_BYTES, parse_document
+from kvmnet.xmlio.safe import MAX_DOCUMENT_BYTES, parse_document
 
 __all__ = ["MAX_DOCUMENT_BYTES", "parse_document"]

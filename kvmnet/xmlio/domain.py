@@ -19,12 +19,12 @@ import re
 
 from lxml import etree
 
-from ..errors import XMLParseError
-from ..model.domain import NIC_MODELS, CharDev, Disk, Domain, Interface, OSDef, RawElement
-from . import values as v
-from .domain_format import KEPT_DEVICES, KEPT_TOP, RANK, REFUSED_TOP, format_domain
-from .network_format import escape
-from .safe import parse_document
+from kvmnet.errors import XMLParseError
+from kvmnet.model.domain import NIC_MODELS, CharDev, Disk, Domain, Interface, OSDef, RawElement
+from kvmnet.xmlio import values as v
+from kvmnet.xmlio.domain_format import KEPT_DEVICES, KEPT_TOP, RANK, REFUSED_TOP, format_domain
+from kvmnet.xmlio.network_format import escape
+from kvmnet.xmlio.safe import parse_document
 
 __all__ = ["format_domain", "parse_domain", "raw"]
 

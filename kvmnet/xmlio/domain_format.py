@@ -6,8 +6,8 @@ running guest has: the ``id``, tap names, aliases and port ids.
 """
 from __future__ import annotations
 
-from ..model.domain import CharDev, Disk, Domain, Interface, OSDef, RawElement
-from .network_format import escape
+from kvmnet.model.domain import CharDev, Disk, Domain, Interface, OSDef, RawElement
+from kvmnet.xmlio.network_format import escape
 
 # Top-level elements kept verbatim, with libvirt's formatting rank (position in the document).
 KEPT_TOP = {

@@ -15,8 +15,8 @@ import re
 
 from lxml import etree
 
-from ..errors import XMLParseError, quote
-from ..model.interface import (
+from kvmnet.errors import XMLParseError, quote
+from kvmnet.model.interface import (
     ARP_VALIDATE,
     BOND_MODES,
     LINK_STATES,
@@ -33,10 +33,10 @@ from ..model.interface import (
     Protocol,
     VlanDef,
 )
-from . import strict
-from .network_format import escape
-from .safe import parse_document
-from .values import attr, children, choice, first_child, unsigned, yes_no
+from kvmnet.xmlio import strict
+from kvmnet.xmlio.network_format import escape
+from kvmnet.xmlio.safe import parse_document
+from kvmnet.xmlio.values import attr, children, choice, first_child, unsigned, yes_no
 
 #: libvirt's MTU limit (virInterfaceDefParseMtu).
 MAX_MTU = 100000

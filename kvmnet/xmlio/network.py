@@ -6,8 +6,8 @@ is the stable import point for all of them.
 """
 from __future__ import annotations
 
-from .network_format import escape, format_network
-from .network_fragments import (
+from kvmnet.xmlio.network_format import escape, format_network
+from kvmnet.xmlio.network_fragments import (
     expect_tag,
     parse_bandwidth,
     parse_dhcp_host,
@@ -25,7 +25,7 @@ from .network_fragments import (
     require_complete_dns_srv,
     require_complete_dns_txt,
 )
-from .network_parse import DNSMASQ_NS, network_from_element, parse_network
+from kvmnet.xmlio.network_parse import DNSMASQ_NS, network_from_element, parse_network
 
 __all__ = [
     "DNSMASQ_NS",

@@ -9,7 +9,7 @@ is a device pool that was expanded from a ``<pf>``.
 """
 from __future__ import annotations
 
-from ..model.network import (
+from kvmnet.model.network import (
     Bandwidth,
     Dns,
     Forward,
@@ -23,7 +23,7 @@ from ..model.network import (
     VirtualPort,
     Vlan,
 )
-from .network_fragments import VPORT_PARAMS
+from kvmnet.xmlio.network_fragments import VPORT_PARAMS
 
 DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from ..errors import XMLParseError, quote
-from ..model.network import (
+from kvmnet.errors import XMLParseError, quote
+from kvmnet.model.network import (
     Bandwidth,
     DhcpHost,
     DhcpRange,
@@ -27,7 +27,7 @@ from ..model.network import (
     Vlan,
     VlanTag,
 )
-from . import values as v
+from kvmnet.xmlio import values as v
 
 LEASE_UNITS = ("seconds", "minutes", "hours")
 VPORT_TYPES = ("802.1Qbg", "802.1Qbh", "openvswitch", "midonet")

@@ -7,7 +7,7 @@ and MAC text, ``<forward dev='X'>`` becoming the first pool interface, the
 ``stp='on' delay='0'`` bridge defaults of nat/route/open/isolated networks,
 ``ipv6='no'`` dropped, lease units filled in).  Cross-element rules (ranges
 inside subnets, duplicates, forward mode vs. devices) live in
-:mod:`kvmnet.validate` so that every problem is reported at once.
+:mod:`kvmnet.config.validate` so that every problem is reported at once.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from typing import TypeVar
 
 from lxml import etree
 
-from ..errors import XMLParseError, quote
-from ..model.network import (
+from kvmnet.errors import XMLParseError, quote
+from kvmnet.model.network import (
     Bridge,
     Dhcp,
     DhcpHost,
@@ -41,9 +41,9 @@ from ..model.network import (
     PortGroup,
     Route,
 )
-from . import strict
-from . import values as v
-from .network_fragments import (
+from kvmnet.xmlio import strict
+from kvmnet.xmlio import values as v
+from kvmnet.xmlio.network_fragments import (
     parse_bandwidth,
     parse_dhcp_host,
     parse_dhcp_range,
@@ -59,7 +59,7 @@ from .network_fragments import (
     require_complete_dns_srv,
     require_complete_dns_txt,
 )
-from .safe import parse_document
+from kvmnet.xmlio.safe import parse_document
 
 DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
 ROOT = "/network"

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from lxml import etree
 
-from ..errors import XMLParseError
-from ..model.network import Bandwidth, HostdevDriver, PciAddress, Rate, VirtualPort, Vlan
-from ..model.port import DIRECT_MODES, MAC_TABLE_MANAGERS, NetworkPort, Plug, PlugType
-from . import values as v
-from .network_format import escape
-from .network_fragments import VPORT_PARAMS, parse_virtualport, parse_vlan
-from .safe import parse_document
+from kvmnet.errors import XMLParseError
+from kvmnet.model.network import Bandwidth, HostdevDriver, PciAddress, Rate, VirtualPort, Vlan
+from kvmnet.model.port import DIRECT_MODES, MAC_TABLE_MANAGERS, NetworkPort, Plug, PlugType
+from kvmnet.xmlio import values as v
+from kvmnet.xmlio.network_format import escape
+from kvmnet.xmlio.network_fragments import VPORT_PARAMS, parse_virtualport, parse_vlan
+from kvmnet.xmlio.safe import parse_document
 
 ROOT = "/networkport"
 _PLUG_TYPES = tuple(t.value for t in PlugType)

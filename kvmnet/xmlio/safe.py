@@ -12,7 +12,7 @@ import re
 
 from lxml import etree
 
-from ..errors import XMLParseError
+from kvmnet.errors import XMLParseError
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 

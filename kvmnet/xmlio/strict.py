@@ -29,7 +29,7 @@ import _thread  # not threading or contextvars: this sits on net-define's cold-s
 
 from lxml import etree
 
-from ..errors import KvmnetError, SchemaError
+from kvmnet.errors import KvmnetError, SchemaError
 
 TYPE_CHECKING = False  # typing costs milliseconds of a cold start: annotations only
 if TYPE_CHECKING:

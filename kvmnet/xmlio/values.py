@@ -14,8 +14,8 @@ import re
 
 from lxml import etree
 
-from ..errors import XMLParseError, quote
-from .strict import asked, looked_into
+from kvmnet.errors import XMLParseError, quote
+from kvmnet.xmlio.strict import asked, looked_into
 
 _MAC = re.compile(r"^[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}$")
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.functional.guest_image import requires_guests, MARKER, GuestImage, tiny_guest
+from tests.functional.guest_image import MARKER, GuestImage, requires_guests, tiny_guest
 from tests.functional.kvmnet_env import (
     IP,
     KVMNET,

@@ -684,7 +684,7 @@ def test_conflict_lookups_match_the_full_listings(ns: NetNS) -> None:
     import ipaddress
 
     from kvmnet.host import procnet
-    from kvmnet.preflight import _span
+    from kvmnet.network.preflight import _span
 
     for i in range(1, 6):
         ns.ip("link", "add", f"b{i}", "type", "bridge")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmnet.interfaces import autostart
+from kvmnet.iface.interfaces import autostart
 from kvmnet.paths import Paths
 from tests.functional.kvmnet_env import (
     IP,

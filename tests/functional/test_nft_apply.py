@@ -27,7 +27,7 @@ import pytest
 
 from kvmnet.errors import HostError
 from kvmnet.host import nftables as host_nft
-from kvmnet.render.nftables import (
+from kvmnet.network.firewall.nftables import (
     NetFirewall,
     chain_names,
     render_base,

@@ -1,7 +1,7 @@
 """Guest ports on real networks: taps plugged into started kvmnet networks, in namespaces.
 
 Everything runs in the namespaces of :mod:`tests.functional.kvmnet_env` (the ``host``
-namespace plays the KVM host).  The Python API (:mod:`kvmnet.ports`) runs inside the host
+namespace plays the KVM host).  The Python API (:mod:`kvmnet.port.ports`) runs inside the host
 namespace through ``NetNS.call``; the CLI through ``kvenv.kv``.
 
 A tap has no peer until QEMU opens it, so packet tests either open the tap the way QEMU does
@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from kvmnet import ports
 from kvmnet.model.network import Bandwidth, Rate, Vlan, VlanTag
+from kvmnet.port import ports
 from tests.functional.kvmnet_env import (
     BUSYBOX,
     KvEnv,
@@ -577,7 +577,7 @@ def test_kept_port_whose_tap_vanished_is_dropped_at_start(kvenv: KvEnv) -> None:
 
     # a plug that never finished (a crash before its XML was written) goes at start, tap too
     kvenv.ok("net-destroy", name)
-    (kvenv.root / "run/kvmnet/ports" / name / f"{stays.uuid}.xml").unlink()
+    (kvenv.root / "run/kvmnet/port/ports" / name / f"{stays.uuid}.xml").unlink()
     proc = kvenv.ok("net-start", name)
     assert f"{stays.uuid} (its plug never finished)" in proc.stderr, describe(proc)
     assert_no_port_left(kvenv)
@@ -586,7 +586,8 @@ def test_kept_port_whose_tap_vanished_is_dropped_at_start(kvenv: KvEnv) -> None:
 def test_keeping_converges_after_an_interrupted_restart(kvenv: KvEnv) -> None:
     """A net-destroy killed after its ports step, or a net-start killed while plugging ports
     back: the next net-destroy and net-start bring every port back on the bridge."""
-    from kvmnet import port_host, port_keep
+    from kvmnet.port import keep as port_keep
+    from kvmnet.port.plugs import tap_bridge as port_host
 
     name = kvenv.start(nat())
     a = plug(kvenv, name)

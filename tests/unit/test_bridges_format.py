@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kvmnet.bridges import (
+from kvmnet.bridge.brctl import (
     check_name,
     format_seconds,
     format_show,

@@ -1,4 +1,4 @@
-"""The claim index behind define's UUID and bridge checks (kvmnet.claims).
+"""The claim index behind define's UUID and bridge checks (kvmnet.config.claims).
 
 What a user relies on: define refuses what another network uses and picks the lowest free
 virbrN, whether the index is fresh, left over from a crash, missing (an older kvmnet), or
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from kvmnet.api import Connection
-from kvmnet.claims import BRIDGE, UUID, decode, encode
-from kvmnet.define import ClaimedOthers, OtherList, define, gather
+from kvmnet.config.claims import BRIDGE, UUID, decode, encode
+from kvmnet.config.define import ClaimedOthers, OtherList, define, gather
+from kvmnet.config.store import Layout, Store, peek_xml
 from kvmnet.errors import ConflictError, NotFoundError
-from kvmnet.store import Layout, Store, peek_xml
 
 U = "0b5c8b1e-3c39-4e4b-9a55-1f6c2b0a7d{:02x}"
 

@@ -271,7 +271,7 @@ def test_help(root: Path) -> None:
 
 
 def test_list_and_info_show_live_state(root: Path, tmp_path: Path) -> None:
-    from kvmnet.store import Layout, Store
+    from kvmnet.config.store import Layout, Store
 
     define(root, tmp_path, "persist")
     store = Store(Layout(root))

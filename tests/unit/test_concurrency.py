@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kvmnet.store import Layout, Store, peek_xml
+from kvmnet.config.store import Layout, Store, peek_xml
 from kvmnet.xmlio.network import parse_network
 
 REPO = Path(__file__).resolve().parents[2]

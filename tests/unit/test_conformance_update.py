@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from kvmnet.config.update import apply_update
 from kvmnet.errors import KvmnetError
-from kvmnet.update import apply_update
 from kvmnet.xmlio.network import format_network, parse_network
 from tests.conformance import load_cases, read_unwrapped
 

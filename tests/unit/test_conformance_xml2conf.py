@@ -30,7 +30,7 @@ def _options(text: str) -> list[str]:
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_xml2conf(case: dict[str, Any], conformance: Path) -> None:
     network_mod = pytest.importorskip("kvmnet.xmlio.network", reason="network XML parser not available")
-    from kvmnet.render import render_dnsmasq
+    from kvmnet.network.dnsmasq import render_dnsmasq
 
     assert not case["expect_fail"], "no xml2conf case is expected to fail"
     flags = case["flags"]
@@ -62,7 +62,7 @@ def test_line_break_never_reaches_conf(case: dict[str, Any], conformance: Path) 
     """CVE-2026-61477 inputs: the parser or, failing that, the renderer must refuse."""
     network_mod = pytest.importorskip("kvmnet.xmlio.network", reason="network XML parser not available")
     from kvmnet.errors import KvmnetError, ValidationError
-    from kvmnet.render import render_dnsmasq
+    from kvmnet.network.dnsmasq import render_dnsmasq
 
     data = (conformance / case["input"]).read_text()
     try:

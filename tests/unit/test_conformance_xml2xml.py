@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from kvmnet.config.validate import validate_network
 from kvmnet.errors import KvmnetError, ValidationError, XMLParseError
-from kvmnet.validate import validate_network
 from kvmnet.xmlio.network import format_network, parse_network
 from tests.conformance import load_cases, read_unwrapped
 

@@ -19,12 +19,14 @@ from typing import Any, Self
 
 import pytest
 
-from kvmnet import fileio, runtime, starter
+from kvmnet import fileio
+from kvmnet.config.store import Store
+from kvmnet.engine.record import Record
 from kvmnet.errors import OperationInvalidError
+from kvmnet.network import runtime
+from kvmnet.network import start as starter
+from kvmnet.network.runtime import Host, Runtime
 from kvmnet.paths import Paths
-from kvmnet.record import Record
-from kvmnet.runtime import Host, Runtime
-from kvmnet.store import Store
 
 
 class Killed(BaseException):

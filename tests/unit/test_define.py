@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmnet.define import (
+from kvmnet.config.define import (
     Other,
     assign,
     define,
@@ -15,9 +15,9 @@ from kvmnet.define import (
     prepare,
     random_mac,
 )
+from kvmnet.config.store import Layout, Peek, Store, peek_xml
 from kvmnet.errors import ConflictError, InvalidArgError, ValidationError
 from kvmnet.model.network import Bridge, Forward, ForwardMode, Network
-from kvmnet.store import Layout, Peek, Store, peek_xml
 
 MAC_RE = re.compile(r"^52:54:00(:[0-9a-f]{2}){3}$")
 U1 = "11111111-2222-4333-8444-555555555555"

@@ -25,8 +25,14 @@ from kvmnet.model.network import (
     Lease,
     Network,
 )
-from kvmnet.render import DnsmasqFiles, dnsmasq_needed, render_dnsmasq
-from kvmnet.render.dnsmasq import format_addr, lease_time, ptr_domain
+from kvmnet.network.dnsmasq import (
+    DnsmasqFiles,
+    dnsmasq_needed,
+    format_addr,
+    lease_time,
+    ptr_domain,
+    render_dnsmasq,
+)
 
 CONF_DIR = "/var/lib/libvirt/dnsmasq"
 NAT = Forward(mode=ForwardMode.NAT)

@@ -3,7 +3,7 @@
 Each field is a place in a small definition; each hostile value is one that the
 consumer would read differently from what the definition says (another interface,
 another option, a keyword, a comment, a quoted string, a cut-off line).  Define
-(:func:`kvmnet.define.prepare`, what ``net-define`` and ``net-validate`` run) must
+(:func:`kvmnet.config.define.prepare`, what ``net-define`` and ``net-validate`` run) must
 refuse each with a one-line diagnosis that names the field; an ordinary value in
 the same place must pass, so the matrix tests the rule and not a broken template.
 The same values through ``net-update`` are refused and nothing is stored.
@@ -18,9 +18,9 @@ import pytest
 from lxml import etree
 
 from kvmnet.cli.main import main
-from kvmnet.define import assign, prepare
+from kvmnet.config.define import assign, prepare
 from kvmnet.errors import KvmnetError, ValidationError
-from kvmnet.manager import compile_program
+from kvmnet.network.compile import compile_program
 from kvmnet.paths import MAX_NAME_BYTES, Paths
 
 DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from kvmnet.cli.main import main
-from kvmnet.define import assign, prepare
+from kvmnet.config.define import assign, prepare
 from kvmnet.errors import KvmnetError
-from kvmnet.manager import compile_program
 from kvmnet.model.frozen import replace
 from kvmnet.model.network import DnsTxt, PortGroup
+from kvmnet.network.compile import compile_program
 from kvmnet.paths import Paths
 from kvmnet.xmlio.network import format_network, parse_network
 

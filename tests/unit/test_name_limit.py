@@ -13,13 +13,13 @@ import pytest
 
 from kvmnet import fileio
 from kvmnet.cli.main import main
-from kvmnet.define import prepare
+from kvmnet.config.define import prepare
+from kvmnet.config.store import Store, check_name, name_problem
 from kvmnet.errors import KvmnetError
 from kvmnet.fileio import atomic_write
-from kvmnet.leases import status_path
+from kvmnet.network.leases import status_path
+from kvmnet.network.runtime import Runtime
 from kvmnet.paths import FILE_NAME_MAX_BYTES, MAX_NAME_BYTES, Paths
-from kvmnet.runtime import Runtime
-from kvmnet.store import Store, check_name, name_problem
 
 #: The longest PID Linux hands out (pid_max is at most 2**22): the longest temporary names.
 LONGEST_PID = 4194304

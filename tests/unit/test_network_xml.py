@@ -279,7 +279,7 @@ def test_missing_name_and_wrong_root() -> None:
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "a/b", ".", ".."])
 def test_hostile_names_parse_but_are_kept_verbatim(name: str) -> None:
-    # Parsing keeps the name; kvmnet.validate refuses it (see test_validate).
+    # Parsing keeps the name; kvmnet.config.validate refuses it (see test_validate).
     assert parse_network(f"<network><name>{name}</name></network>").name == name
 
 

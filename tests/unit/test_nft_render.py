@@ -1,4 +1,4 @@
-"""Golden tests for kvmnet.render.nftables: pure text, no root needed.
+"""Golden tests for kvmnet.network.firewall.nftables: pure text, no root needed.
 
 The goldens pin the exact documents; the corpus test checks that what we render
 means what libvirt's own nftables backend does for the same XML (accepted
@@ -28,7 +28,7 @@ from kvmnet.model.network import (
     Nat,
     Network,
 )
-from kvmnet.render.nftables import (
+from kvmnet.network.firewall.nftables import (
     NetFirewall,
     chain_names,
     firewall_for,

@@ -197,8 +197,8 @@ def test_host_error_with_a_here_document_shows_its_first_line() -> None:
 
 
 def test_autostart_failures_share_one_line(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kvmnet import interfaces
     from kvmnet.api import Connection
+    from kvmnet.iface import interfaces
 
     monkeypatch.setattr(interfaces, "autostart", lambda conn: [])
     monkeypatch.setattr(Connection, "autostartAll", lambda self: [

@@ -1,5 +1,5 @@
 """Guest ports without a host: ``<networkport>`` parsing and formatting, what a port gets on a
-network (``kvmnet.ports.allocate``), the pure host command builders of ``kvmnet.host.tap``,
+network (``kvmnet.port.ports.allocate``), the pure host command builders of ``kvmnet.host.tap``,
 argument checks of the plug API and the run-time records (no root needed)."""
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 from lxml import etree
 
 import kvmnet
-from kvmnet import ports
 from kvmnet.errors import (
     VIR_ERR_NO_NETWORK_PORT,
     InvalidArgError,
@@ -25,6 +24,7 @@ from kvmnet.host import tap
 from kvmnet.model.frozen import replace
 from kvmnet.model.network import Bandwidth, Network, Rate, Vlan, VlanTag
 from kvmnet.model.port import NetworkPort, PlugType
+from kvmnet.port import ports
 from kvmnet.xmlio.network import parse_network
 from kvmnet.xmlio.port import format_port, parse_port
 from tests.conformance import conformance_dir

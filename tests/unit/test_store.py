@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmnet.errors import InvalidArgError, XMLParseError
-from kvmnet.paths import MAX_NAME_BYTES, Paths
-from kvmnet.store import (
+from kvmnet.config.store import (
     CorruptStoreError,
     Entry,
     Layout,
@@ -22,6 +20,8 @@ from kvmnet.store import (
     peek_xml,
     strip_header,
 )
+from kvmnet.errors import InvalidArgError, XMLParseError
+from kvmnet.paths import MAX_NAME_BYTES, Paths
 
 NET = """<network>
   <name>{name}</name>

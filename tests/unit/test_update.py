@@ -1,11 +1,11 @@
-"""Unit tests for kvmnet.update (net-update on the model), section by section."""
+"""Unit tests for kvmnet.config.update (net-update on the model), section by section."""
 from __future__ import annotations
 
-from kvmnet.model.frozen import replace
 from typing import Any
 
 import pytest
 
+from kvmnet.config.update import Command, Section, apply_update, parse_command, parse_section
 from kvmnet.errors import (
     VIR_ERR_OPERATION_INVALID,
     ConflictError,
@@ -17,6 +17,7 @@ from kvmnet.errors import (
     ValidationError,
     XMLParseError,
 )
+from kvmnet.model.frozen import replace
 from kvmnet.model.network import (
     Dhcp,
     DhcpHost,
@@ -32,7 +33,6 @@ from kvmnet.model.network import (
     Network,
     PortGroup,
 )
-from kvmnet.update import Command, Section, apply_update, parse_command, parse_section
 
 H10 = DhcpHost(mac="00:16:3e:77:e2:ed", name="a.example.com", ip="192.168.122.10")
 H11 = DhcpHost(mac="00:16:3e:3e:a9:1a", name="b.example.com", ip="192.168.122.11")

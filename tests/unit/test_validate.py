@@ -1,11 +1,19 @@
-"""Semantic validation rules (kvmnet.validate): each rule, and all problems at once."""
+"""Semantic validation rules (kvmnet.config.validate): each rule, and all problems at once."""
 from __future__ import annotations
-
-from kvmnet.model import frozen as dataclasses
 
 import pytest
 
+from kvmnet.config.validate import (
+    dhcp_range_problems,
+    ip_network,
+    ip_prefix,
+    network_problems,
+    validate_dhcp_host_in_ip,
+    validate_dhcp_range_in_ip,
+    validate_network,
+)
 from kvmnet.errors import ValidationError
+from kvmnet.model import frozen as dataclasses
 from kvmnet.model.network import (
     Dhcp,
     DhcpHost,
@@ -15,15 +23,6 @@ from kvmnet.model.network import (
     DnsTxt,
     IPDef,
     Network,
-)
-from kvmnet.validate import (
-    dhcp_range_problems,
-    ip_network,
-    ip_prefix,
-    network_problems,
-    validate_dhcp_host_in_ip,
-    validate_dhcp_range_in_ip,
-    validate_network,
 )
 from kvmnet.paths import MAX_NAME_BYTES
 from kvmnet.xmlio.network import parse_network

@@ -1,0 +1,602 @@
+"""Live host interface state: capture it, and converge the host to a wanted state.
+
+Every live change of the ``iface-*`` verbs -- starting a definition, turning a NIC into a
+bridge and back, rolling a transaction back -- is expressed as a *target* :class:`LiveState`
+(links with their master, MTU and up/down state; addresses; routes; a few sysctls) and applied
+by :func:`converge`.  One routine, used everywhere, means one carefully ordered sequence that
+keeps connectivity while layer-3 configuration moves between a NIC and a bridge:
+
+1. create missing bridges, with STP still off and the MAC of the port that carries the
+   addresses (peers' ARP caches stay valid), and set MTUs;
+2. add the new addresses (IPv6 without DAD) while the old ones still exist, so the host keeps
+   answering on the address the whole time;
+3. change masters: enslave/release ports that carry the addresses first;
+4. turn STP on only now: a port enslaved while STP is off is forwarding at once and stays so
+   when STP starts, instead of blocking for 2 x forward delay (>= 4 s) -- other ports are
+   enslaved after STP is on and go through listening/learning as STP intends;
+5. move routes: for each route that has to appear, first delete the route it replaces (same
+   destination and metric, e.g. the default route on the old device), then add it;
+6. delete the old addresses, then the links that must go, then set sysctls and up/down.
+
+Links are deleted only when they are in the caller's ``deletable`` set (links kvmnet created,
+or the bridge the user asked to remove).  IPv6 link-local addresses, kernel-made subnet routes
+and the loopback device are never touched: the kernel manages them.
+"""
+from __future__ import annotations
+
+import functools
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kvmnet.errors import HostError, KvmnetError, UnsupportedError
+from kvmnet.host import sysctl
+from kvmnet.host.netlink import Address, Netlink, Route
+from kvmnet.model.interface import InterfaceDef
+
+#: The bridge netfilter switches (exist only while br_netfilter is loaded).
+BRIDGE_NF_KEYS = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables",
+                  "net.bridge.bridge-nf-call-arptables")
+#: The kernel's default bridge forward delay (15 s) and its clamp while STP runs (2..30 s).
+DEFAULT_FORWARD_DELAY_CS = 1500
+_STP_MIN_CS, _STP_MAX_CS = 200, 3000
+
+
+@dataclass(frozen=True)
+class LinkState:
+    name: str
+    kind: str | None = None
+    mac: str | None = None
+    mtu: int | None = None
+    up: bool = True
+    master: str | None = None
+    stp: bool | None = None
+    forward_delay_cs: int | None = None
+    operstate: str | None = None
+
+
+@dataclass
+class LiveState:
+    links: dict[str, LinkState] = field(default_factory=dict)
+    addresses: list[Address] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)
+
+    def copy(self) -> LiveState:
+        return LiveState(dict(self.links), list(self.addresses), list(self.routes),
+                         dict(self.sysctls))
+
+    def addresses_of(self, ifname: str) -> list[Address]:
+        """Addresses kvmnet manages on ``ifname`` (IPv6 link-local ones are the kernel's)."""
+        return [a for a in self.addresses if a.ifname == ifname and managed_address(a)]
+
+    def static_routes(self) -> list[Route]:
+        """Routes kvmnet manages: not the kernel's subnet/link-local routes, not on lo."""
+        nets = {(a.ifname, str(ipaddress.ip_interface(f"{a.address}/{a.prefixlen}").network))
+                for a in self.addresses}
+        out = []
+        for r in self.routes:
+            if r.ifname is None or r.ifname == "lo":
+                continue
+            if r.gateway is None and ((r.ifname, f"{r.dst}/{r.prefixlen}") in nets
+                                      or (r.family == 6 and r.dst == "fe80::"
+                                          and r.prefixlen == 64)):
+                continue
+            out.append(r)
+        return out
+
+    def ports_of(self, bridge: str) -> list[str]:
+        return sorted(n for n, link in self.links.items() if link.master == bridge)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"links": [vars(link) for link in self.links.values()],
+                "addresses": [list(a) for a in self.addresses],
+                "routes": [list(r) for r in self.routes], "sysctls": self.sysctls}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LiveState:
+        return cls(links={d["name"]: LinkState(**d) for d in data.get("links", [])},
+                   addresses=[Address(*a) for a in data.get("addresses", [])],
+                   routes=[Route(*r) for r in data.get("routes", [])],
+                   sysctls=dict(data.get("sysctls", {})))
+
+
+def managed_address(a: Address) -> bool:
+    if a.ifname == "lo":
+        return False
+    return not (a.family == 6 and ipaddress.ip_address(a.address).is_link_local)
+
+
+def capture(nl: Netlink) -> LiveState:
+    """The host's links, addresses, main-table routes and bridge-nf switches right now."""
+    links: dict[str, LinkState] = {}
+    for info in nl.list_links():
+        name = str(info["ifname"])
+        links[name] = LinkState(
+            name=name, kind=info.get("kind"), mac=info.get("mac"), mtu=info.get("mtu"),
+            up=info.get("state") == "up", master=info.get("master"), stp=info.get("stp"),
+            forward_delay_cs=info.get("forward_delay_cs"), operstate=info.get("operstate"))
+    sysctls = {k: v for k in BRIDGE_NF_KEYS if (v := sysctl.read(k)) is not None}
+    return LiveState(links, nl.list_addresses(), nl.list_routes(), sysctls)
+
+
+def route_key(r: Route) -> tuple[str, int, int, int]:
+    """What the kernel treats as the same route slot: destination and metric."""
+    metric = r.metric if r.metric is not None else (0 if r.family == 4 else 1024)
+    return (r.dst, r.prefixlen, metric, r.family)
+
+
+def _norm(r: Route) -> Route:
+    """IPv4 routes added without a metric have none; IPv6 ones get 1024: compare alike."""
+    if r.family == 4 and r.metric == 0:
+        return r._replace(metric=None)
+    if r.family == 6 and r.metric is None:
+        return r._replace(metric=1024)
+    return r
+
+
+@dataclass
+class Outcome:
+    created: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+
+
+class _Runner:
+    """Runs steps; in best-effort mode a failing step is recorded and the next one runs."""
+
+    def __init__(self, best_effort: bool, outcome: Outcome) -> None:
+        self.best_effort = best_effort
+        self.outcome = outcome
+
+    def __call__(self, what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KvmnetError as exc:
+            if not self.best_effort:
+                raise
+            self.outcome.problems.append(f"{what}: {exc}")
+            return None
+
+
+def converge(nl: Netlink, target: LiveState, *, deletable: set[str],
+             best_effort: bool = False) -> Outcome:
+    """Change the host from its current state to ``target`` (see the module docstring)."""
+    cur = capture(nl)
+    out = Outcome()
+    step = _Runner(best_effort, out)
+    new_bridges: set[str] = set()
+    # 1. links that must exist
+    for name, want in target.links.items():
+        if name in cur.links:
+            continue
+        if want.kind != "bridge":
+            out.problems.append(f"{name} ({want.kind or 'device'}) no longer exists and kvmnet "
+                                "cannot recreate it; check the host's devices")
+            continue
+        fd = want.forward_delay_cs if want.forward_delay_cs is not None else \
+            DEFAULT_FORWARD_DELAY_CS
+        if step(f"creating bridge {name}", nl.create_bridge, name, stp=False,
+                forward_delay_cs=fd, mtu=want.mtu, mac=want.mac, up=want.up) is not None:
+            new_bridges.add(name)
+            out.created.add(name)
+    now = set(cur.links) | new_bridges
+    for name, want in target.links.items():
+        have = cur.links.get(name)
+        if name in now and want.mtu and have is not None and have.mtu != want.mtu:
+            step(f"setting the MTU of {name}", nl.set_mtu, name, want.mtu)
+    # 2. new addresses first, old ones stay until the end
+    have_addrs = {(a.ifname, a.address, a.prefixlen) for a in cur.addresses}
+    for a in target.addresses:
+        if managed_address(a) and a.ifname in now and (a.ifname, a.address, a.prefixlen) \
+                not in have_addrs:
+            step(f"adding {a.address}/{a.prefixlen} to {a.ifname}", nl.add_address, a.ifname,
+                 a.address, a.prefixlen, nodad=a.family == 6)
+    # 3. masters: ports carrying addresses first, then STP, then the others.  A bridge that
+    # goes is deleted here instead of releasing its ports one by one: released ports would
+    # receive while replies still follow the doomed bridge's routes into a bridge without
+    # ports; deleting it takes its addresses and routes away in one step.
+    doomed = {n for n in cur.links if n not in target.links and n in deletable}
+    changes = [(n, w.master) for n, w in target.links.items()
+               if n in cur.links and cur.links[n].master != w.master
+               and not (w.master is None and cur.links[n].master in doomed)]
+    first = [c for c in changes if not (c[1] in new_bridges and not cur.addresses_of(c[0]))]
+    later = [c for c in changes if c not in first]
+    for name, master in first:
+        step(f"attaching {name} to {master or 'no bridge'}", nl.set_master, name, master)
+        if target.links[name].up and not cur.links[name].up:
+            step(f"bringing {name} up", nl.set_link_up, name)
+    for name in sorted(n for n in doomed if cur.ports_of(n)):
+        if step(f"deleting {name}", nl.delete_link, name) is not None:
+            out.deleted.add(name)
+    # 4. STP and forward delay of the bridges that stay
+    for name, want in target.links.items():
+        if want.kind == "bridge" and name in now:
+            have = cur.links.get(name)
+            # A new bridge was created with STP off and the right delay: only turn STP on.
+            if name in new_bridges:
+                needed = bool(want.stp)
+            else:
+                needed = have is None or _stp_differs(have, want)
+            if needed:
+                step(f"setting STP on {name}", set_bridge_stp, name, bool(want.stp),
+                     want.forward_delay_cs)
+    for name, master in later:
+        step(f"attaching {name} to {master or 'no bridge'}", nl.set_master, name, master)
+    # 5. routes
+    cur_routes = {_norm(r) for r in cur.static_routes()}
+    want_routes = {_norm(r) for r in target.static_routes() if r.ifname in now}
+    extra = cur_routes - want_routes
+    for r in sorted(want_routes - cur_routes, key=lambda r: r.prefixlen, reverse=True):
+        for old in [e for e in extra if route_key(e) == route_key(r)]:
+            step(f"deleting route {old.dst}/{old.prefixlen}", _delete_route, nl, old)
+            extra.discard(old)
+        step(f"adding route {r.dst}/{r.prefixlen} via {r.gateway or r.ifname}", nl.add_route,
+             r.dst, r.prefixlen, r.gateway, metric=r.metric, ifname=r.ifname)
+    for old in extra:
+        if old.ifname in target.links:  # routes of links that go are removed with them
+            step(f"deleting route {old.dst}/{old.prefixlen}", _delete_route, nl, old)
+    # 6. old addresses, links that go, sysctls, up/down
+    want_addrs = {(a.ifname, a.address, a.prefixlen) for a in target.addresses}
+    for a in cur.addresses:
+        if managed_address(a) and a.ifname in target.links and \
+                (a.ifname, a.address, a.prefixlen) not in want_addrs:
+            step(f"removing {a.address}/{a.prefixlen} from {a.ifname}", nl.delete_address,
+                 a.ifname, a.address, a.prefixlen)
+    for name in sorted(doomed - out.deleted):
+        if step(f"deleting {name}", nl.delete_link, name) is not None:
+            out.deleted.add(name)
+    for key, value in target.sysctls.items():
+        if cur.sysctls.get(key) != value:
+            step(f"setting {key}", sysctl.write, key, value, missing_ok=True)
+    for name, want in target.links.items():
+        have = cur.links.get(name)
+        if have is not None and have.up != want.up and name != "lo":
+            step(f"bringing {name} {'up' if want.up else 'down'}",
+                 nl.set_link_up if want.up else nl.set_link_down, name)
+    return out
+
+
+def _stp_differs(have: LinkState, want: LinkState) -> bool:
+    if bool(have.stp) != bool(want.stp):
+        return True
+    if want.forward_delay_cs is None:
+        return False
+    fd = want.forward_delay_cs
+    if want.stp:  # the kernel keeps the delay within 2..30 s while STP runs
+        fd = min(max(fd, _STP_MIN_CS), _STP_MAX_CS)
+    return have.forward_delay_cs != fd
+
+
+def _delete_route(nl: Netlink, r: Route) -> bool:
+    return nl.delete_route(r.dst, r.prefixlen, r.gateway, metric=r.metric, ifname=r.ifname)
+
+
+# -- link kinds netlink.Netlink does not create --------------------------------------------------
+def _ip(argv: list[str], what: str, missing_module: str | None = None) -> None:
+    from kvmnet.host.run import CommandError, run
+
+    try:
+        run(argv)
+    except CommandError as exc:
+        text = f"{exc.stderr} {exc.stdout}".lower()
+        if missing_module and ("unknown device type" in text or "not supported" in text):
+            raise UnsupportedError(missing_module) from None
+        raise HostError(f"{what} failed: {(exc.stderr or exc.stdout).strip()}", exc.command,
+                        exc.errno) from None
+
+
+def set_bridge_stp(name: str, stp: bool, forward_delay_cs: int | None) -> None:
+    argv = ["ip", "link", "set", "dev", name, "type", "bridge", "stp_state", "1" if stp else "0"]
+    if forward_delay_cs is not None:
+        fd = min(max(forward_delay_cs, _STP_MIN_CS), _STP_MAX_CS) if stp else forward_delay_cs
+        argv += ["forward_delay", str(fd)]
+    _ip(argv, f"setting STP on bridge {name}")
+
+
+NO_8021Q = ("this kernel has no 802.1Q support (module 8021q), so VLAN interface {name} cannot "
+            "be created; load it with 'modprobe 8021q' or use a kernel built with "
+            "CONFIG_VLAN_8021Q")
+NO_BONDING = ("this kernel has no bonding support (module bonding), so bond {name} cannot be "
+              "created; load it with 'modprobe bonding' or use a kernel built with "
+              "CONFIG_BONDING")
+
+
+def create_vlan(name: str, device: str, tag: int) -> None:
+    """``ip link add link DEVICE name NAME type vlan id TAG``; UnsupportedError without 8021q."""
+    _ip(["ip", "link", "add", "link", device, "name", name, "type", "vlan", "id", str(tag)],
+        f"creating VLAN {name}", NO_8021Q.format(name=name))
+
+
+def create_bond(name: str, mode: str | None, miimon: tuple[int, int, int, str | None] | None,
+                arpmon: tuple[int, str, str | None] | None) -> None:
+    """``ip link add NAME type bond ...``; UnsupportedError without the bonding module."""
+    argv = ["ip", "link", "add", "name", name, "type", "bond"]
+    if mode:
+        argv += ["mode", mode]
+    if miimon is not None:
+        freq, down, up, carrier = miimon
+        argv += ["miimon", str(freq), "downdelay", str(down), "updelay", str(up)]
+        if carrier:
+            argv += ["use_carrier", "0" if carrier == "ioctl" else "1"]
+    if arpmon is not None:
+        interval, target, validate = arpmon
+        argv += ["arp_interval", str(interval), "arp_ip_target", target]
+        if validate:
+            argv += ["arp_validate", validate]
+    _ip(argv, f"creating bond {name}", NO_BONDING.format(name=name))
+
+
+def _enslave_step(slave: str, bond: str, nl: Netlink) -> None:
+    enslave_to_bond(nl, slave, bond)
+
+
+def enslave_to_bond(nl: Netlink, slave: str, bond: str) -> None:
+    # The bonding driver takes only slaves that are down; it brings them up itself.
+    nl.set_link_down(slave)
+    nl.set_master(slave, bond)
+    nl.set_link_up(slave)
+
+
+# -- transforms used by the verbs ------------------------------------------------------------------
+def move_l3(state: LiveState, src: str, dst: str) -> None:
+    """In ``state``: re-home ``src``'s managed addresses and static routes onto ``dst``."""
+    moving = {(a.address, a.prefixlen) for a in state.addresses_of(src)}
+    statics = set(state.static_routes())
+    kept = [a for a in state.addresses if not (a.ifname == src and
+                                               (a.address, a.prefixlen) in moving)]
+    have = {(a.ifname, a.address, a.prefixlen) for a in kept}
+    for a in state.addresses_of(src):
+        if (dst, a.address, a.prefixlen) not in have:
+            kept.append(a._replace(ifname=dst))
+    state.addresses = kept
+    # The kernel's subnet routes of the moved addresses go with them (it makes new ones on
+    # ``dst``); static routes are re-homed.
+    state.routes = [r._replace(ifname=dst) if r in statics and r.ifname == src else r
+                    for r in state.routes if r.ifname != src or r in statics]
+
+
+def drop_link(state: LiveState, name: str) -> None:
+    """In ``state``: the link is gone, with its addresses and routes; its ports are released."""
+    state.links.pop(name, None)
+    state.addresses = [a for a in state.addresses if a.ifname != name]
+    state.routes = [r for r in state.routes if r.ifname != name]
+    for port in state.ports_of(name):
+        state.links[port] = replace(state.links[port], master=None)
+
+
+def bridge_nf(value: bool | None) -> dict[str, str | None]:
+    """Read (``value`` None) or set the bridge netfilter switches; key -> value or None."""
+    out: dict[str, str | None] = {}
+    for key in BRIDGE_NF_KEYS:
+        if value is None:
+            out[key] = sysctl.read(key)
+        else:
+            out[key] = "1" if value else "0"
+            if sysctl.write(key, out[key] or "0", missing_ok=True) is None:
+                out[key] = None
+    return out
+
+
+# -- plans: what starting or stopping a definition changes -----------------------------------------
+@dataclass
+class StartPlan:
+    """The target state of a start, plus links to create first (VLANs, bonds).
+
+    Creating those first means a kernel without 8021q/bonding fails before anything changed.
+    """
+
+    target: LiveState
+    precreate: list[Callable[[Netlink], None]] = field(default_factory=list)
+    new_links: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+
+def default_prefix(address: str) -> int:
+    """The prefix of an ``<ip>`` without one: the classful one for IPv4, /64 for IPv6."""
+    addr = ipaddress.ip_address(address)
+    if addr.version == 6:
+        return 64
+    first = int(addr.packed[0])
+    return 8 if first < 128 else 16 if first < 192 else 24 if first < 224 else 32
+
+
+def plan_start(d: InterfaceDef, cur: LiveState) -> StartPlan:
+    """What starting ``d`` does to the host in state ``cur``; raises before any change when
+    the definition cannot be applied (missing device, port of another bridge, MAC mismatch)."""
+    plan = StartPlan(cur.copy())
+    if d.type == "ethernet":
+        _need(cur, d.name, d.name)
+        _check_free(cur, d.name, None)
+        _check_mac(cur, d)
+    elif d.type == "vlan":
+        _plan_vlan(plan, cur, d, None)
+    elif d.type == "bond":
+        _plan_bond(plan, cur, d, None)
+    else:
+        _plan_bridge(plan, cur, d)
+    _configure(plan, d)
+    return plan
+
+
+def _need(cur: LiveState, name: str, owner: str) -> None:
+    if name not in cur.links:
+        from kvmnet.errors import VIR_ERR_NO_INTERFACE, NotFoundError
+
+        which = "" if name == owner else f" (needed by '{owner}')"
+        raise NotFoundError(f"interface '{name}'{which} does not exist on this host; check "
+                            "the name ('kvmnet iface-list --all' lists the devices)",
+                            code=VIR_ERR_NO_INTERFACE)
+
+
+def _check_free(cur: LiveState, name: str, allowed: str | None) -> None:
+    master = cur.links[name].master
+    if master is not None and master != allowed:
+        from kvmnet.errors import ConflictError
+
+        raise ConflictError(f"interface '{name}' is already attached to '{master}'; a device "
+                            "can be attached to one bridge or bond only: detach it first "
+                            f"({release_hint(cur, name, master)})")
+
+
+def release_hint(cur: LiveState, port: str, master: str) -> str:
+    """How to take ``port`` out of ``master``: brctl's way for a bridge (iface-unbridge would
+    take the whole bridge apart, and refuses one with other ports)."""
+    link = cur.links.get(master)
+    if link is not None and link.kind == "bridge":
+        return f"'kvmnet bridge delif {master} {port}'"
+    return f"'ip link set {port} nomaster'"
+
+
+def _check_mac(cur: LiveState, d: InterfaceDef) -> None:
+    have = cur.links[d.name].mac
+    if d.mac and have and d.mac.lower() != have.lower():
+        from kvmnet.errors import ConflictError
+
+        raise ConflictError(f"the definition of '{d.name}' says MAC {d.mac}, but the device "
+                            f"has {have}; correct or remove the <mac> element")
+
+
+def _plan_vlan(plan: StartPlan, cur: LiveState, d: InterfaceDef, master: str | None) -> None:
+    assert d.vlan is not None
+    name, dev, tag = d.name, d.vlan.device, d.vlan.tag
+    have = cur.links.get(name)
+    if have is not None and have.kind != "vlan":
+        from kvmnet.errors import ConflictError
+
+        raise ConflictError(f"'{name}' exists and is a {have.kind or 'device'}, not a VLAN; "
+                            "choose another name")
+    _need(cur, dev, name)
+    if have is None:
+        plan.precreate.append(lambda nl: create_vlan(name, dev, tag))
+        plan.new_links.add(name)
+        plan.target.links[name] = LinkState(name, kind="vlan", master=master)
+    else:
+        _check_free(cur, name, master)
+        plan.target.links[name] = replace(have, up=True, master=master)
+    plan.target.links[dev] = replace(plan.target.links[dev], up=True)
+
+
+def _plan_bond(plan: StartPlan, cur: LiveState, d: InterfaceDef, master: str | None) -> None:
+    assert d.bond is not None
+    name, bond = d.name, d.bond
+    have = cur.links.get(name)
+    if have is not None and have.kind != "bond":
+        from kvmnet.errors import ConflictError
+
+        raise ConflictError(f"'{name}' exists and is a {have.kind or 'device'}, not a bond; "
+                            "choose another name")
+    for s in bond.interfaces:
+        _need(cur, s.name, name)
+        _check_free(cur, s.name, name)
+        _check_mac(cur, s)
+    if have is None:
+        mii = bond.miimon
+        arp = bond.arpmon
+        plan.precreate.append(lambda nl: create_bond(
+            name, bond.mode, (mii.freq, mii.downdelay, mii.updelay, mii.carrier) if mii else None,
+            (arp.interval, arp.target, arp.validate) if arp else None))
+        plan.new_links.add(name)
+        plan.target.links[name] = LinkState(name, kind="bond", master=master)
+    else:
+        _check_free(cur, name, master)
+        plan.target.links[name] = replace(have, up=True, master=master)
+    for s in bond.interfaces:
+        if cur.links[s.name].master != name:
+            plan.precreate.append(functools.partial(_enslave_step, s.name, name))
+        plan.target.links[s.name] = replace(plan.target.links[s.name], master=name, up=True)
+        move_l3(plan.target, s.name, name)
+
+
+def _plan_bridge(plan: StartPlan, cur: LiveState, d: InterfaceDef) -> None:
+    assert d.bridge is not None
+    name, br = d.name, d.bridge
+    have = cur.links.get(name)
+    if have is not None and have.kind != "bridge":
+        from kvmnet.errors import ConflictError
+
+        raise ConflictError(f"'{name}' exists and is a {have.kind or 'network device'}, not a "
+                            "bridge; choose another bridge name")
+    ports = []
+    for c in br.interfaces:
+        if c.type == "vlan":
+            _plan_vlan(plan, cur, c, name)
+        elif c.type == "bond":
+            _plan_bond(plan, cur, c, name)
+        else:
+            _need(cur, c.name, name)
+            _check_free(cur, c.name, name)
+            _check_mac(cur, c)
+        ports.append(c.name)
+    # The bridge takes the MAC of the port whose addresses it takes over: peers keep
+    # talking to the same MAC, so their ARP/ND caches stay right across the change.
+    carrier = next((p for p in ports if cur.addresses_of(p)), None) or \
+        next((p for p in ports if p in cur.links), None)
+    fd = round(br.delay_seconds * 100) if br.delay is not None else \
+        (have.forward_delay_cs if have is not None else None)
+    stp = bool(br.stp) if br.stp is not None else bool(have is not None and have.stp)
+    if have is not None:
+        plan.target.links[name] = replace(have, up=True, stp=stp, forward_delay_cs=fd,
+                                          mtu=d.mtu or have.mtu)
+    else:
+        plan.target.links[name] = LinkState(
+            name, kind="bridge", mac=cur.links[carrier].mac if carrier else None,
+            mtu=d.mtu or None, stp=stp, forward_delay_cs=fd)
+        plan.new_links.add(name)
+    for p in ports:
+        link = plan.target.links[p]
+        plan.target.links[p] = replace(link, master=name, up=True, mtu=d.mtu or link.mtu)
+        move_l3(plan.target, p, name)
+
+
+def _configure(plan: StartPlan, d: InterfaceDef) -> None:
+    """MTU, addresses and the default route of the top-level interface."""
+    t, name = plan.target, d.name
+    t.links[name] = replace(t.links[name], up=True, mtu=d.mtu or t.links[name].mtu)
+    for proto in d.protocols:
+        version = 4 if proto.family == "ipv4" else 6
+        have = {(a.ifname, a.address, a.prefixlen) for a in t.addresses}
+        for ip in proto.ips:
+            addr = str(ipaddress.ip_address(ip.address))
+            prefix = ip.prefix or default_prefix(addr)
+            if (name, addr, prefix) not in have:
+                t.addresses.append(Address(name, addr, prefix, version))
+        if proto.gateway is not None:
+            gw = str(ipaddress.ip_address(proto.gateway))
+            route = Route("0.0.0.0" if version == 4 else "::", 0, gw, name,
+                          None if version == 4 else 1024, version)
+            clash = [r for r in t.static_routes() if route_key(r) == route_key(route)]
+            if not clash:
+                t.routes.append(route)
+            elif not any(r.gateway == gw and r.ifname == name for r in clash):
+                plan.notes.append(f"kept the existing IPv{version} default route via "
+                                  f"{clash[0].gateway} dev {clash[0].ifname}; the gateway "
+                                  f"{gw} of '{name}' was not added")
+        if proto.dhcp:
+            plan.notes.append(f"'{name}' asks for DHCP ({proto.family}); kvmnet runs no DHCP "
+                              "client for host interfaces, so only static addresses and the "
+                              "addresses already on its devices are configured")
+        if proto.autoconf:
+            t.sysctls[sysctl.iface_key(6, name, "autoconf")] = "1"
+            t.sysctls[sysctl.iface_key(6, name, "accept_ra")] = "2"
+
+
+def plan_destroy(d: InterfaceDef | None, cur: LiveState, name: str,
+                 created: set[str]) -> tuple[LiveState, set[str]]:
+    """Target and deletable links of ``iface-destroy``: virtual links kvmnet manages are
+    deleted (releasing their ports); other devices lose the definition's addresses and go
+    down."""
+    t = cur.copy()
+    link = cur.links[name]
+    if link.kind in ("bridge", "vlan", "bond") and (d is not None or name in created):
+        drop_link(t, name)
+        return t, {name}
+    t.links[name] = replace(link, up=False)
+    if d is not None:
+        drop = {str(ipaddress.ip_address(ip.address)) for p in d.protocols for ip in p.ips}
+        gateways = {str(ipaddress.ip_address(p.gateway)) for p in d.protocols if p.gateway}
+        t.addresses = [a for a in t.addresses if not (a.ifname == name and a.address in drop)]
+        t.routes = [r for r in t.routes if not (r.ifname == name and r.gateway in gateways
+                                                 and r.prefixlen == 0)]
+    return t, set()

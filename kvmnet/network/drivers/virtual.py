@@ -1,0 +1,136 @@
+"""Networks on a bridge that kvmnet creates: nat, route, open and isolated.
+
+The four modes share the bridge, its addresses and routes, dnsmasq and the
+per-bridge IPv6 sysctls; they differ in forwarding and firewall.  Each mode is
+its own small class so that the registry, not scattered ``if mode ==`` tests,
+decides behaviour.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import ClassVar
+
+from kvmnet.errors import InvalidArgError
+from kvmnet.host import sysctl
+from kvmnet.model.network import ForwardMode, Network
+from kvmnet.network.dnsmasq import dnsmasq_needed, render_dnsmasq
+from kvmnet.network.drivers.base import (
+    AddressSpec,
+    BridgeSpec,
+    NetworkDriver,
+    Plan,
+    PlanContext,
+    RouteSpec,
+    SysctlSpec,
+    ip_network,
+)
+from kvmnet.network.firewall.nftables import firewall_for, render_destroy, render_start
+
+
+def _ipv6_key(ifname: str, leaf: str) -> str:
+    return sysctl.iface_key(6, ifname, leaf)
+
+
+class VirtualBridgeDriver(NetworkDriver):
+    # Does the mode route packets off the bridge (needs kernel forwarding)?
+    forwards: ClassVar[bool] = True
+    # Does the mode get kvmnet firewall rules?
+    firewalled: ClassVar[bool] = True
+
+    def plan(self, net: Network, ctx: PlanContext) -> Plan:
+        bridge = net.bridge_name
+        if not bridge:
+            raise InvalidArgError(
+                f"network '{net.name}' has no bridge name: define it first (kvmnet assigns "
+                "virbrN) or add <bridge name='...'/>")
+        stp = True if net.bridge is None or net.bridge.stp is None else net.bridge.stp
+        delay = 0 if net.bridge is None or net.bridge.delay is None else net.bridge.delay
+        spec = BridgeSpec(name=bridge, stp=stp, delay=delay, mtu=net.mtu, mac=net.mac)
+
+        addresses: list[AddressSpec] = []
+        has_v4 = has_v6 = False
+        for ip in net.ips:
+            iface = ip_network(ip)
+            if iface is None:
+                continue
+            addresses.append(AddressSpec(bridge, str(iface.ip), iface.network.prefixlen))
+            has_v4 = has_v4 or iface.version == 4
+            has_v6 = has_v6 or iface.version == 6
+        routes = tuple(self._routes(net))
+
+        sysctls: list[SysctlSpec] = []
+        if self.forwards and has_v4:
+            sysctls.append(SysctlSpec("net.ipv4.ip_forward", "1",
+                                      f"{self.label} forwards IPv4 off {bridge}", "shared"))
+        if self.forwards and has_v6:
+            sysctls.append(SysctlSpec("net.ipv6.conf.all.forwarding", "1",
+                                      f"{self.label} forwards IPv6 off {bridge}", "shared"))
+        if has_v6 or net.ipv6:
+            # the bridge is a router for its guests: it must not autoconfigure from their RAs
+            sysctls.append(SysctlSpec(_ipv6_key(bridge, "disable_ipv6"), "0", "IPv6 wanted", "link"))
+            sysctls.append(SysctlSpec(_ipv6_key(bridge, "accept_ra"), "0",
+                                      "the bridge routes for its guests; ignore their RAs", "link"))
+            sysctls.append(SysctlSpec(_ipv6_key(bridge, "autoconf"), "0",
+                                      "no SLAAC address on the bridge", "link"))
+        else:
+            sysctls.append(SysctlSpec(_ipv6_key(bridge, "disable_ipv6"), "1",
+                                      "the network has no IPv6 address", "link"))
+
+        nft_start = nft_fast = nft_destroy = None
+        if self.firewalled:
+            fw = firewall_for(net)
+            if fw is not None:
+                nft_start, nft_destroy = render_start(fw), render_destroy(fw)
+                nft_fast = render_start(fw, base=False)
+
+        files = None
+        listens: list[tuple[str, int, str]] = []
+        if dnsmasq_needed(net):
+            files = render_dnsmasq(
+                net, config_dir=ctx.dnsmasq_dir, pid_file=ctx.pid_file,
+                lease_helper=ctx.lease_helper, user=ctx.user)
+            if net.dns is None or net.dns.enable is not False:
+                for a in addresses:
+                    listens.append((a.address, 53, "udp"))
+                    listens.append((a.address, 53, "tcp"))
+        return Plan(
+            network=net.name, mode=net.forward_mode, bridge=spec, addresses=tuple(addresses),
+            routes=routes, sysctls=tuple(sysctls), nft_start=nft_start, nft_start_fast=nft_fast,
+            nft_destroy=nft_destroy,
+            dnsmasq=files, listens=tuple(listens),
+        )
+
+    @staticmethod
+    def _routes(net: Network) -> list[RouteSpec]:
+        out = []
+        for r in net.routes:
+            if r.prefix is not None:
+                prefix = r.prefix
+            elif r.netmask is not None:
+                prefix = ipaddress.IPv4Network(f"0.0.0.0/{r.netmask}").prefixlen
+            else:
+                prefix = 32 if ":" not in r.address else 128
+            out.append(RouteSpec(r.address, prefix, r.gateway, r.metric))
+        return out
+
+
+class NatDriver(VirtualBridgeDriver):
+    mode = ForwardMode.NAT
+    label = "NAT network"
+
+
+class RouteDriver(VirtualBridgeDriver):
+    mode = ForwardMode.ROUTE
+    label = "routed network"
+
+
+class OpenDriver(VirtualBridgeDriver):
+    mode = ForwardMode.OPEN
+    label = "open network"
+    firewalled = False
+
+
+class IsolatedDriver(VirtualBridgeDriver):
+    mode = ForwardMode.NONE
+    label = "isolated network"
+    forwards = False
