@@ -6,21 +6,16 @@ for many calls; every change is logged on ``kvmnet.host`` at debug level as the 
 ``ip``/``bridge`` command, and every failure is a :class:`HostError` naming that command, the
 errno and the fix.
 
-Design (start-up cost): kvmnet's ``net-start``/``net-destroy`` are cold processes, so what they
-import matters more than the kernel work (a few ms, plus ~30 ms for a link delete).  pyroute2's
-asyncio-based ``IPRoute`` cost 65-90 ms to import, so pyroute2 is used only through
-:mod:`.rtnl`, a short synchronous socket loop (one request with a sequence number and
-``NLM_F_ACK``, replies read until the ack, the error or ``NLMSG_DONE``), and only for what the
-start path does not need: pyroute2's message classes encode and decode route dumps,
-``IFLA_PROTINFO`` with ``IFLA_BRPORT_*`` for port flags, other link kinds' data.  The start
-path's own messages -- link lookups and dumps, the bridge's ``IFLA_LINKINFO``/
-``IFLA_INFO_DATA`` (``IFLA_BR_STP_STATE``, ``IFLA_BR_FORWARD_DELAY``),
-``IFLA_ADDRESS``/``IFLA_MTU``/``IFLA_MASTER``, ``IFA_*``, ``RTA_*`` -- are packed and read by
-:mod:`.rtpack` in the same ``(fields, [(NLA name, value)])`` form, checked byte for byte
-against pyroute2 by the tests, because loading the classes (~30 ms) was a quarter of a cold
-``net-start``.  This module builds each request as ``ip``/``bridge`` would (the logged command)
-and turns replies and errnos into plain values and diagnosed :class:`HostError`.  Importing it
-imports no pyroute2.
+Design (one path per concern): kvmnet's ``net-start``/``net-destroy`` are cold processes, so
+what they import matters more than the kernel work (a few ms, plus ~30 ms for a link delete),
+and importing pyroute2's public package costs ~150-230 ms.  So this class -- the link, address
+and route operations of those verbs, which port plugging shares (set master, up, down, MTU,
+delete) -- packs its fixed-layout messages with :mod:`.rtpack` and sends them on :mod:`.rtnl`'s
+socket, without pyroute2; bench/bench_netlink.py shows the two side by side.  Everything cold
+(bridge-port flags here; VLANs, the FDB, tc, other link kinds, bridge options elsewhere) goes
+through pyroute2's public ``IPRoute`` in :mod:`.iproute`.  This module builds each request as
+``ip``/``bridge`` would (the logged command) and turns replies and errnos into plain values and
+diagnosed :class:`HostError`.  Importing it imports no pyroute2.
 
 Kernel calls here are synchronous: the kernel acknowledges RTM_NEWLINK/RTM_DELLINK only after
 the change is complete (a deleted link's name is free again once ``delete_link`` returns), so
@@ -52,9 +47,7 @@ from kvmnet.host.nltypes import LinkNotFoundError as LinkNotFoundError
 from kvmnet.host.nltypes import Route as Route
 from kvmnet.host.nltypes import _is_mac
 from kvmnet.host.nltypes import check_ifname as check_ifname
-
-# _DeferredPackage and _pyroute2 (how pyroute2 is loaded) stay importable from here, as before.
-from kvmnet.host.rtnl import Rtnl, RtnlError, _DeferredPackage, _pyroute2  # noqa: F401
+from kvmnet.host.rtnl import Rtnl, RtnlError
 from kvmnet.log import get as get_logger
 
 if TYPE_CHECKING:
@@ -114,33 +107,27 @@ class Netlink:
     def _request(self, cls: str, msg_type: int, fields: dict[str, Any],
                  attrs: list[Any] | None = None, flags: int = 0, raw: bool = False) -> list[Any]:
         """One request: a message of class ``cls`` (ifinfmsg/ifaddrmsg/rtmsg) with these header
-        fields and attributes; returns the decoded replies (a dump's messages).
-
-        The start path's messages are packed by :mod:`.rtpack` (no pyroute2 import); others,
-        and dumps whose replies need pyroute2 to decode, go through pyroute2's classes."""
+        fields and attributes, packed by :mod:`.rtpack`; returns the replies (a dump's
+        messages): raw bytes with ``raw``, else decoded links or routes."""
         if self._rtnl is None:
             self.open()
         assert self._rtnl is not None
-        dump = flags & rtnl.NLM_F_DUMP == rtnl.NLM_F_DUMP
-        if raw or cls == "ifinfmsg" or not dump:
-            try:
-                body = rtpack.encode(cls, fields, attrs)
-            except (struct.error, ValueError, TypeError, OverflowError, OSError) as exc:
-                raise RtnlError(errno_mod.EINVAL, f"a value does not fit its netlink attribute "
-                                f"({exc})", local=True) from exc
-            if body is not None:
-                replies = self._rtnl.request_raw(msg_type, flags, body)
-                if raw:
-                    return replies
-                if cls == "ifinfmsg":
-                    return [rtpack.decode_link(r) for r in replies]
-                if not replies:
-                    return []  # an ack: nothing to decode
-        msg = getattr(self._rtnl.api, cls)()
-        for key, value in fields.items():
-            msg[key] = value
-        msg["attrs"] = attrs or []
-        return self._rtnl.request(msg, msg_type, flags, raw=raw)
+        try:
+            body = rtpack.encode(cls, fields, attrs)
+        except (struct.error, ValueError, TypeError, OverflowError, OSError) as exc:
+            raise RtnlError(errno_mod.EINVAL, f"a value does not fit its netlink attribute "
+                            f"({exc})", local=True) from exc
+        if body is None:  # a programming error: only the hot path's messages belong here
+            raise RtnlError(errno_mod.EINVAL, f"{cls} with {fields}, {attrs} is not a hot-path "
+                            "message: use kvmnet.host.iproute", local=True)
+        replies = self._rtnl.request_raw(msg_type, flags, body)
+        if raw or not replies:
+            return replies
+        if cls == "ifinfmsg":
+            return [rtpack.decode_link(r) for r in replies]
+        if cls == "rtmsg":
+            return [rtpack.decode_route(r) for r in replies]
+        return replies
 
     def _call(self, command: str, what: str, cls: str, msg_type: int, fields: dict[str, Any],
               attrs: list[Any] | None = None, flags: int = 0) -> list[Any]:
@@ -361,34 +348,32 @@ class Netlink:
         self, port: str, *, isolated: bool | None = None, hairpin: bool | None = None
     ) -> None:
         """Set bridge-port flags (``bridge link set dev PORT isolated on hairpin off``)."""
-        brport: list[tuple[str, int]] = []
+        brport: dict[str, int] = {}
         words = ["bridge", "link", "set", "dev", port]
         if isolated is not None:
-            brport.append(("IFLA_BRPORT_ISOLATED", int(isolated)))
+            brport["isolated"] = int(isolated)  # IFLA_BRPORT_ISOLATED
             words += ["isolated", "on" if isolated else "off"]
         if hairpin is not None:
-            brport.append(("IFLA_BRPORT_MODE", int(hairpin)))  # the hairpin mode flag
+            brport["mode"] = int(hairpin)  # IFLA_BRPORT_MODE: the hairpin flag
             words += ["hairpin", "on" if hairpin else "off"]
         if not brport:
             return
         command = " ".join(words)
         check_ifname(port, command)
         index = self._index(port, command)
-        log.debug("%s", command)
-        # As bridge(8): RTM_SETLINK for family AF_BRIDGE with a nested IFLA_PROTINFO, which the
-        # kernel hands to the port's bridge (without NLA_F_NESTED it would read a bare STP state).
+        from kvmnet.host import iproute  # cold: pyroute2's public API (isolated ports only)
+
         try:
-            self._request("ifinfmsg", rtnl.RTM_SETLINK, {"family": rtnl.AF_BRIDGE, "index": index},
-                          [("IFLA_PROTINFO", {"attrs": brport}, rtnl.NLA_F_NESTED)])
-        except RtnlError as exc:
-            if exc.code == errno_mod.EOPNOTSUPP and self._master_of(index) is None:
+            iproute.brport_set(port, command, f"setting bridge-port flags on {port}", **brport)
+        except HostError as exc:
+            if exc.errno == errno_mod.EOPNOTSUPP and self._master_of(index) is None:
                 raise HostError(
                     f"setting bridge-port flags on {port} failed: {port} is not attached to a "
                     f"bridge: attach it first (ip link set {port} master BRIDGE)",
                     command,
                     errno_mod.EOPNOTSUPP,
                 ) from exc
-            raise exc.diagnose(command, f"setting bridge-port flags on {port}") from exc
+            raise
 
     def _master_of(self, index: int) -> int | None:
         try:
@@ -611,6 +596,8 @@ class Netlink:
         out: list[Route] = []
         for m in self._call("ip route show", "listing routes", "rtmsg", rtnl.RTM_GETROUTE,
                             {"family": socket.AF_UNSPEC}, flags=rtnl.NLM_F_DUMP):
+            if m["family"] not in (socket.AF_INET, socket.AF_INET6):
+                continue
             table = m.get("RTA_TABLE") or m.get("table")
             if table != rtnl.RT_TABLE_MAIN or m.get("type") != rtnl.RTN_UNICAST:
                 continue
