@@ -162,3 +162,68 @@ def fdb_add_temp(port: str, mac: str, *, command: str) -> None:
 def link_add(command: str, what: str, **spec: Any) -> None:
     """Create a link of any kind pyroute2 knows (``ifname=``, ``kind=``, its options)."""
     call(command, what, "link", "add", **spec)
+
+
+# -- link kinds beyond the bridge (kvmnet iface) -----------------------------------------------
+
+_BOND_MODES = {"balance-rr": 0, "active-backup": 1, "balance-xor": 2, "broadcast": 3,
+               "802.3ad": 4, "balance-tlb": 5, "balance-alb": 6}
+_ARP_VALIDATE = {"none": 0, "active": 1, "backup": 2, "all": 3, "filter": 4,
+                 "filter_active": 5, "filter_backup": 6}
+
+
+def add_link_kind(command: str, what: str, missing: str | None, **spec: Any) -> None:
+    """Create a link with pyroute2's ``link('add', ...)``; ``missing``: the message of the
+    :class:`~kvmnet.errors.UnsupportedError` raised when the kernel lacks the kind
+    (EOPNOTSUPP, what ``ip`` prints as "Unknown device type")."""
+    from kvmnet.errors import UnsupportedError
+
+    try:
+        call(command, what, "link", "add", **spec)
+    except HostError as exc:
+        if missing is not None and exc.errno == errno_mod.EOPNOTSUPP:
+            raise UnsupportedError(missing) from None
+        raise
+
+
+def create_vlan(name: str, device: str, tag: int, missing: str | None = None) -> None:
+    """``ip link add link DEVICE name NAME type vlan id TAG``."""
+    command = f"ip link add link {device} name {name} type vlan id {tag}"
+    add_link_kind(command, f"creating VLAN {name}", missing, ifname=name, kind="vlan",
+                  link=link_index(device, command), vlan_id=tag)
+
+
+def create_bond(name: str, mode: str | None, miimon: tuple[int, int, int, str | None] | None,
+                arpmon: tuple[int, str, str | None] | None, missing: str | None = None) -> None:
+    """``ip link add NAME type bond [mode M] [miimon F downdelay D updelay U [use_carrier C]]
+    [arp_interval I arp_ip_target T [arp_validate V]]`` (libvirt's bond options)."""
+    words = ["ip", "link", "add", "name", name, "type", "bond"]
+    spec: dict[str, Any] = {"ifname": name, "kind": "bond"}
+    if mode:
+        words += ["mode", mode]
+        spec["bond_mode"] = _BOND_MODES[mode] if mode in _BOND_MODES else int(mode)
+    if miimon is not None:
+        freq, down, up, carrier = miimon
+        words += ["miimon", str(freq), "downdelay", str(down), "updelay", str(up)]
+        spec.update(bond_miimon=freq, bond_downdelay=down, bond_updelay=up)
+        if carrier:
+            words += ["use_carrier", "0" if carrier == "ioctl" else "1"]
+            spec["bond_use_carrier"] = 0 if carrier == "ioctl" else 1
+    if arpmon is not None:
+        interval, target, validate = arpmon
+        words += ["arp_interval", str(interval), "arp_ip_target", target]
+        spec.update(bond_arp_interval=interval, bond_arp_ip_target=[target])
+        if validate:
+            words += ["arp_validate", validate]
+            spec["bond_arp_validate"] = _ARP_VALIDATE[validate]
+    add_link_kind(" ".join(words), f"creating bond {name}", missing, **spec)
+
+
+def set_bridge_stp(name: str, stp: bool, forward_delay_cs: int | None) -> None:
+    """``ip link set dev NAME type bridge stp_state S [forward_delay F]`` (as given)."""
+    command = f"ip link set dev {name} type bridge stp_state {1 if stp else 0}"
+    options = {"br_stp_state": 1 if stp else 0}
+    if forward_delay_cs is not None:
+        command += f" forward_delay {forward_delay_cs}"
+        options["br_forward_delay"] = forward_delay_cs
+    bridge_set(name, command, f"setting STP on bridge {name}", **options)
