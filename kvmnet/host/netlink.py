@@ -42,6 +42,7 @@ from kvmnet.host import rtnl, rtpack
 # the adapter's values and errors live in nltypes; importable from here, as before
 from kvmnet.host.nltypes import IFNAMSIZ as IFNAMSIZ
 from kvmnet.host.nltypes import Address as Address
+from kvmnet.host.nltypes import Link as Link
 from kvmnet.host.nltypes import LinkExistsError as LinkExistsError
 from kvmnet.host.nltypes import LinkNotFoundError as LinkNotFoundError
 from kvmnet.host.nltypes import Route as Route
@@ -176,30 +177,25 @@ class Netlink:
         return str(msg.get("IFLA_IFNAME")) if msg is not None else None
 
     @staticmethod
-    def _link_dict(msg: Any, names: dict[int, str] | None = None) -> dict[str, Any]:
+    def _link(msg: Any, names: dict[int, str] | None = None) -> Link:
         flags = int(msg.get("flags") or 0)
         linkinfo = msg.get("IFLA_LINKINFO")
         kind = linkinfo.get("IFLA_INFO_KIND") if linkinfo is not None else None
         master = msg.get("IFLA_MASTER")
-        info: dict[str, Any] = {
-            "ifname": msg.get("IFLA_IFNAME"),
-            "ifindex": int(msg["index"]),
-            "kind": kind,
-            "mac": msg.get("IFLA_ADDRESS"),
-            "mtu": msg.get("IFLA_MTU"),
-            "state": "up" if flags & rtnl.IFF_UP else "down",
-            "operstate": msg.get("IFLA_OPERSTATE"),
-            "master_ifindex": int(master) if master else None,
-            "master": None,
-        }
-        if master and names is not None:
-            info["master"] = names.get(int(master))
-        if kind == "bridge" and linkinfo is not None:
-            data = linkinfo.get("IFLA_INFO_DATA")
-            if data is not None:
-                info["stp"] = bool(data.get("IFLA_BR_STP_STATE"))
-                info["forward_delay_cs"] = data.get("IFLA_BR_FORWARD_DELAY")
-        return info
+        data = linkinfo.get("IFLA_INFO_DATA") if kind == "bridge" and linkinfo else None
+        return Link(
+            ifname=str(msg.get("IFLA_IFNAME")),
+            ifindex=int(msg["index"]),
+            kind=kind,
+            mac=msg.get("IFLA_ADDRESS"),
+            mtu=msg.get("IFLA_MTU"),
+            state="up" if flags & rtnl.IFF_UP else "down",
+            operstate=msg.get("IFLA_OPERSTATE"),
+            master=names.get(int(master)) if master and names is not None else None,
+            master_ifindex=int(master) if master else None,
+            stp=bool(data.get("IFLA_BR_STP_STATE")) if data is not None else None,
+            forward_delay_cs=data.get("IFLA_BR_FORWARD_DELAY") if data is not None else None,
+        )
 
     def _links(self) -> list[Any]:
         return self._call("ip link show", "listing links", "ifinfmsg", rtnl.RTM_GETLINK, {},
@@ -211,22 +207,21 @@ class Netlink:
     def link_exists(self, name: str) -> bool:
         return self._get_link_msg(name) is not None
 
-    def link_info(self, name: str) -> dict[str, Any] | None:
-        """``{ifname, ifindex, kind, mac, mtu, state ('up'/'down'), operstate, master,
-        master_ifindex}`` (+ ``stp``, ``forward_delay_cs`` for bridges), or None if absent."""
+    def link_info(self, name: str) -> Link | None:
+        """The link called ``name`` (its master named too), or None if there is none."""
         msg = self._get_link_msg(name)
         if msg is None:
             return None
-        info = self._link_dict(msg)
-        if info["master_ifindex"] is not None:
-            info["master"] = self._name_of(info["master_ifindex"])
-        return info
+        link = self._link(msg)
+        if link.master_ifindex is not None:
+            link = link._replace(master=self._name_of(link.master_ifindex))
+        return link
 
-    def list_links(self) -> list[dict[str, Any]]:
-        """Every link in this network namespace, as :meth:`link_info` dicts, by ifindex."""
+    def list_links(self) -> list[Link]:
+        """Every link in this network namespace, by ifindex."""
         msgs = self._links()
         names = {int(m["index"]): str(m.get("IFLA_IFNAME")) for m in msgs}
-        return sorted((self._link_dict(m, names) for m in msgs), key=lambda d: int(d["ifindex"]))
+        return sorted((self._link(m, names) for m in msgs), key=lambda link: link.ifindex)
 
     # -- links ---------------------------------------------------------------------------------
 
@@ -282,7 +277,7 @@ class Netlink:
         except RtnlError as exc:
             if exc.code == errno_mod.EEXIST:
                 existing = self.link_info(name)
-                kind = existing["kind"] if existing else None
+                kind = existing.kind if existing else None
                 what = f"a {kind} link" if kind else "a link"
                 raise LinkExistsError(
                     f"cannot create bridge {name}: {what} with that name already exists; "
@@ -292,7 +287,7 @@ class Netlink:
                     errno_mod.EEXIST,
                     ifname=name,
                     kind=kind,
-                    ifindex=existing["ifindex"] if existing else None,
+                    ifindex=existing.ifindex if existing else None,
                 ) from exc
             raise exc.diagnose(command, f"creating bridge {name}") from exc
         return self._index(name, command)

@@ -378,7 +378,7 @@ def check_linux_bridge(nl: Netlink, bridge: str) -> None:
     if info is None:
         raise NotFoundError(f"bridge {bridge} does not exist in this network namespace; create "
                             "it first (kvmnet bridge / ip link add BRIDGE type bridge)")
-    kind = info.get("kind")
+    kind = info.kind
     if kind == "openvswitch":
         raise UnsupportedError(f"{bridge} is an Open vSwitch bridge; kvmnet's guest ports cannot "
                                "plug into Open vSwitch yet")

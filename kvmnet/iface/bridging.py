@@ -112,11 +112,11 @@ def capture(nl: Netlink) -> LiveState:
     """The host's links, addresses, main-table routes and bridge-nf switches right now."""
     links: dict[str, LinkState] = {}
     for info in nl.list_links():
-        name = str(info["ifname"])
+        name = info.ifname
         links[name] = LinkState(
-            name=name, kind=info.get("kind"), mac=info.get("mac"), mtu=info.get("mtu"),
-            up=info.get("state") == "up", master=info.get("master"), stp=info.get("stp"),
-            forward_delay_cs=info.get("forward_delay_cs"), operstate=info.get("operstate"))
+            name=name, kind=info.kind, mac=info.mac, mtu=info.mtu, up=info.state == "up",
+            master=info.master, stp=info.stp, forward_delay_cs=info.forward_delay_cs,
+            operstate=info.operstate)
     sysctls = {k: v for k in BRIDGE_NF_KEYS if (v := sysctl.read(k)) is not None}
     return LiveState(links, nl.list_addresses(), nl.list_routes(), sysctls)
 

@@ -79,8 +79,8 @@ def test_create_bridge_without_stp_keeps_delay_and_can_stay_down(ns: NetNS) -> N
     assert j["linkinfo"]["info_data"]["forward_delay"] == 1500
     assert "UP" not in j["flags"]
     info = ns.call(with_netlink(lambda nl: nl.link_info("kvbr1")))
-    assert info["kind"] == "bridge" and info["state"] == "down"
-    assert info["stp"] is False and info["forward_delay_cs"] == 1500
+    assert info.kind == "bridge" and info.state == "down"
+    assert info.stp is False and info.forward_delay_cs == 1500
 
 
 @root_only
@@ -141,11 +141,11 @@ def test_link_info_and_list_links(ns: NetNS) -> None:
         return nl.link_info("kvp0"), nl.link_info("nope0"), nl.list_links(), nl.link_exists("kvp1")
     port, missing, links, exists = ns.call(with_netlink(look))
     assert missing is None and exists is True
-    assert port["kind"] == "veth" and port["master"] == "kvbr0"
-    assert {lk["ifname"] for lk in links} == {"lo", "kvbr0", "kvp0", "kvp1"}
-    br = next(lk for lk in links if lk["ifname"] == "kvbr0")
-    assert br["mac"] == "52:54:00:00:00:01" and br["kind"] == "bridge"
-    assert next(lk for lk in links if lk["ifname"] == "kvp0")["master"] == "kvbr0"
+    assert port.kind == "veth" and port.master == "kvbr0"
+    assert {lk.ifname for lk in links} == {"lo", "kvbr0", "kvp0", "kvp1"}
+    br = next(lk for lk in links if lk.ifname == "kvbr0")
+    assert br.mac == "52:54:00:00:00:01" and br.kind == "bridge"
+    assert next(lk for lk in links if lk.ifname == "kvp0").master == "kvbr0"
 
 
 @root_only
@@ -469,7 +469,7 @@ def test_opening_the_socket_does_not_import_asyncio() -> None:
         "from kvmnet.host.netlink import Netlink\n"
         "with Netlink() as nl:\n"
         "    assert nl.link_exists('lo')\n"
-        "    assert nl.link_info('lo')['kind'] is None\n"
+        "    assert nl.link_info('lo').kind is None\n"
         "    assert not any(m.startswith('pyroute2') for m in sys.modules), 'pyroute2 loaded'\n"
         "    nl.list_routes()  # read by kvmnet.host.rtpack too\n"
         "assert not any(m.startswith('pyroute2') for m in sys.modules), 'pyroute2 loaded'\n"
@@ -554,8 +554,8 @@ def test_dumps_spanning_many_receives(ns: NetNS) -> None:
                     for i in range(n))
     ns.run(["ip", "-batch", "-"], input=batch)
     links, addrs = ns.call(with_netlink(lambda nl: (nl.list_links(), nl.list_addresses())))
-    assert {lk["ifname"] for lk in links} == {"lo"} | {f"kvd{i}" for i in range(n)}
-    assert all(lk["kind"] == "bridge" for lk in links if lk["ifname"] != "lo")
+    assert {lk.ifname for lk in links} == {"lo"} | {f"kvd{i}" for i in range(n)}
+    assert all(lk.kind == "bridge" for lk in links if lk.ifname != "lo")
     mine = {a for a in addrs if a.ifname.startswith("kvd")}
     assert len(mine) == n
     assert Address("kvd249", "10.77.1.50", 32, 4) in mine
@@ -566,7 +566,8 @@ def test_many_requests_on_one_socket(ns: NetNS) -> None:
     def churn(nl: Netlink) -> tuple[int, bool]:
         for i in range(50):
             nl.create_bridge("kvbr0", stp=False, forward_delay_cs=i * 100, up=i % 2 == 0)
-            assert nl.link_info("kvbr0")["forward_delay_cs"] == i * 100  # type: ignore[index]
+            info = nl.link_info("kvbr0")
+            assert info is not None and info.forward_delay_cs == i * 100
             assert nl.add_address("kvbr0", "192.0.2.1", 24) is True
             assert nl.delete_link("kvbr0") is True
         return len(nl.list_links()), nl.link_exists("kvbr0")
