@@ -32,12 +32,30 @@ NUD_REACHABLE = 0x02
 
 _lock = threading.Lock()
 _client: Any = None
+_owner: tuple[int, int] = (0, 0)  # (pid, network namespace inode) the client was opened in
+
+
+def _where() -> tuple[int, int]:
+    import os
+
+    try:
+        netns = os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        netns = 0
+    return os.getpid(), netns
 
 
 def client() -> Any:
-    """The process's ``pyroute2.IPRoute`` (opened on first use, in the caller's namespace)."""
-    global _client
+    """The process's ``pyroute2.IPRoute``, opened on first use in the caller's namespace.
+
+    A client inherited through fork, or opened before the process moved to another network
+    namespace, is not reused: its socket would change the other namespace (the tests fork into
+    theirs), so a new one is opened where the caller is now."""
+    global _client, _owner
     with _lock:
+        here = _where()
+        if _client is not None and _owner != here:
+            _client = None  # not closed: its socket and event loop belong to the other owner
         if _client is None:
             try:
                 from pyroute2 import IPRoute
@@ -46,6 +64,7 @@ def client() -> Any:
                                 "(pip install -e .)", None, errno_mod.ENOENT) from exc
             try:
                 _client = IPRoute()
+                _owner = here
             except OSError as exc:
                 raise HostError(f"cannot open an rtnetlink socket: {exc.strerror}",
                                 "ip link show", exc.errno) from exc

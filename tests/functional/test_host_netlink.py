@@ -6,6 +6,7 @@ through ``NetNS.call`` (fork + setns) and the result is checked with ``ip -j`` i
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import subprocess
@@ -290,6 +291,50 @@ def test_changes_are_logged_in_shell_form(ns: NetNS) -> None:
         "ip link del virbr9",
         f"sysctl -w net.ipv4.ip_forward={target}",
     ]
+
+
+@root_only
+def test_cold_changes_go_through_pyroute2_and_are_logged(ns: NetNS) -> None:
+    # Bridge-port flags and the FDB go through pyroute2's public IPRoute (kvmnet.host.iproute),
+    # logged in the shell form as the hot path's changes are; and a client opened in the test
+    # process's own namespace is never the one used in the test's namespace.
+    from kvmnet.host import iproute, tap
+
+    outside = iproute.client()  # this process's (the machine's) namespace
+    ns.ip("link", "add", "kvp0", "type", "veth", "peer", "name", "kvp1")
+
+    def cold() -> tuple[list[str], bool]:
+        records: list[str] = []
+
+        class Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                records.append(record.getMessage())
+        logger = logging.getLogger("kvmnet.host")
+        logger.addHandler(Keep())
+        logger.setLevel(logging.DEBUG)
+        fresh = iproute.client() is not outside
+        with Netlink() as nl:
+            nl.create_bridge("kvbr0", stp=False, forward_delay_cs=0)
+            nl.set_master("kvp0", "kvbr0")
+            nl.bridge_port_set("kvp0", isolated=True, hairpin=True)
+            tap.bridge_batch(tap.libvirt_mac_table_batch("kvp0", "52:54:00:00:00:07"))
+        return records, fresh
+    records, fresh = ns.call(cold)
+    assert fresh
+    assert records[-3:] == [
+        "bridge link set dev kvp0 isolated on hairpin on",
+        "bridge link set dev kvp0 learning off flood off",
+        "bridge fdb add 52:54:00:00:00:07 dev kvp0 master temp",
+    ]
+    (port,) = ns.ip_json("-d", "link", "show", "dev", "kvp0")
+    slave = port["linkinfo"]["info_slave_data"]
+    assert slave["isolated"] is True and slave["hairpin"] is True
+    assert slave["learning"] is False and slave["flood"] is False
+    fdb = json.loads(ns.run(["bridge", "-j", "fdb", "show", "dev", "kvp0"]).stdout)
+    assert any(e["mac"] == "52:54:00:00:00:07" and "permanent" not in e.get("state", "")
+               for e in fdb), fdb
+    assert not os.path.exists("/sys/class/net/kvbr0"), "the change reached the machine's namespace"
+    iproute.close()
 
 
 @root_only
