@@ -23,7 +23,8 @@ This is a cold path (``kvmnet bridge``, brctl's verbs), so it speaks pyroute2's 
 (:mod:`.iproute`): ``get_links``, ``fdb('dump')``, ``link('set', kind='bridge', br_...)`` and
 ``brport('set', ...)``.
 
-Everything crossing this module's boundary is a plain value; failures are :class:`HostError`
+Everything crossing this module's boundary is a plain value (typed NamedTuples, the record
+style of every host adapter); failures are :class:`HostError`
 with the equivalent ``ip``/``bridge`` command and the errno (``exc.errno``), so that callers
 can turn ``ERANGE`` into a message naming the allowed range.  Link creation, deletion and
 enslaving stay with :class:`kvmnet.host.netlink.Netlink`.
@@ -32,8 +33,7 @@ from __future__ import annotations
 
 import errno as errno_mod
 import struct
-from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from kvmnet.errors import HostError
 from kvmnet.host import iproute
@@ -66,8 +66,7 @@ PORT_OPTIONS: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     """Any link of the namespace, with what deciding "can it be a bridge port?" needs."""
 
     name: str
@@ -83,8 +82,7 @@ class Link:
         return self.kind == "bridge"
 
 
-@dataclass(frozen=True)
-class PortInfo:
+class PortInfo(NamedTuple):
     """One bridge port as ``/sys/class/net/PORT/brport/*`` shows it (timers in centiseconds)."""
 
     name: str
@@ -106,8 +104,7 @@ class PortInfo:
     hairpin: bool
 
 
-@dataclass(frozen=True)
-class BridgeInfo:
+class BridgeInfo(NamedTuple):
     """One bridge as ``/sys/class/net/BR/bridge/*`` shows it; ports sorted by name as brctl
     lists ``brif/`` (byte order).  Times and timers are in centiseconds."""
 
@@ -133,8 +130,7 @@ class BridgeInfo:
     ports: tuple[PortInfo, ...] = ()
 
 
-@dataclass(frozen=True)
-class FdbEntry:
+class FdbEntry(NamedTuple):
     """One MAC table entry as ``brforward`` holds it (``ageing_timer`` in centiseconds)."""
 
     port_no: int
@@ -145,8 +141,7 @@ class FdbEntry:
     vlan: int | None = None
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """Every link of the namespace and every bridge with its ports, from one dump."""
 
     links: dict[str, Link]
