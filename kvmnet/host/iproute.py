@@ -64,6 +64,10 @@ def client() -> Any:
                                 "(pip install -e .)", None, errno_mod.ENOENT) from exc
             try:
                 _client = IPRoute()
+                if _owner == (0, 0):  # the first client of this process: close at exit
+                    import atexit
+
+                    atexit.register(close)
                 _owner = here
             except OSError as exc:
                 raise HostError(f"cannot open an rtnetlink socket: {exc.strerror}",
@@ -75,9 +79,10 @@ def close() -> None:
     """Close the process's client (a later call opens a new one)."""
     global _client
     with _lock:
-        if _client is not None:
+        if _client is not None and _owner == _where():
             _client, old = None, _client
             old.close()
+        _client = None  # another process's or namespace's: not ours to close
 
 
 def call(command: str, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
