@@ -1,19 +1,20 @@
 #!/usr/bin/env python3
-"""Benchmark of kvmnet's rtnetlink adapter (kvmnet.host.netlink): start-up and kernel calls.
+"""Benchmark of kvmnet's two paths to rtnetlink: hand-packed (hot path) vs pyroute2's public API.
 
-Prints:
-  * import + first socket: in a fresh interpreter, the time from before
-    ``import kvmnet.host.netlink`` to an open rtnetlink socket (``Netlink().open()``, which
-    loads pyroute2's message classes), median of 20 interpreters; also split into the module
-    import and the socket/pyroute2 part, as CPU time (less sensitive to other load on the
-    machine), the increment over the standard modules a kvmnet host command loads anyway, and,
-    for reference, what pyroute2's asyncio-based ``IPRoute`` (the adapter's previous transport)
-    adds on top in the same way;
-  * (root only) create-bridge + add address + link up + delete in a throwaway network
-    namespace: per-operation medians on a warm socket, and a cold process doing all of it
-    (import + socket + the four calls), median of 20.
+kvmnet packs the messages of ``net-start``/``net-destroy`` itself (kvmnet.host.rtpack on
+kvmnet.host.rtnl) and uses pyroute2's public ``IPRoute`` (kvmnet.host.iproute) for everything
+else.  A hand-packed message stays only where it saves >= 5 ms on a hot verb; this prints the
+numbers that decide it:
 
-Target: import + socket median <= 35 ms.
+  * start-up, fresh interpreters (median of --runs, interleaved): ``import kvmnet.host.netlink``
+    + an open socket (hand-packed) against ``from pyroute2 import IPRoute`` + ``IPRoute()`` and
+    against ``from pyroute2.iproute.linux import IPRoute`` + ``IPRoute()`` (which still runs
+    pyroute2's package ``__init__``);
+  * (root only) the hot path's operations -- create bridge (STP, delay, MTU), add address, link
+    up, address dump, route dump, link delete -- both ways, per operation on a warm socket and
+    as a whole cold process in a throwaway network namespace.
+
+Target: hand-packed import + socket median <= 35 ms.
 
 Byte-code is compiled first (``compileall`` of kvmnet and pyroute2): an installed package ships
 it, and ``PYTHONDONTWRITEBYTECODE`` would otherwise make every interpreter recompile.
@@ -51,17 +52,6 @@ print(json.dumps({"total": (t2 - t0) * 1e3, "module": (t1 - t0) * 1e3, "socket":
                   "cpu": (c2 - c0) * 1e3}))
 """
 
-# Only pyroute2's four message classes (ifinfmsg, ifaddrmsg, rtmsg,
-# nlmsgerr) through the same stand-in package, without kvmnet.host.netlink and without a socket.
-FLOOR_SNIPPET = """
-import json, time
-t0 = time.perf_counter()
-from kvmnet.host.rtnl import _pyroute2
-p = _pyroute2(); p.ifaddrmsg; p.rtmsg
-t1 = time.perf_counter()
-print(json.dumps({"total": (t1 - t0) * 1e3}))
-"""
-
 # The same after the standard modules every kvmnet host command loads anyway (typing for the
 # CLI, logging for every host adapter, socket): what the netlink adapter itself adds.
 INCREMENT_SNIPPET = """
@@ -73,20 +63,25 @@ t1 = time.perf_counter()
 print(json.dumps({"total": (t1 - t0) * 1e3}))
 """
 
-IPROUTE_SNIPPET = """
+# pyroute2's public client, as the cold verbs load it (kvmnet.host.iproute), and its
+# "lighter" module path, which runs the same package __init__.
+PUBLIC_SNIPPET = """
 import json, time
-from kvmnet.host.netlink import Netlink
-nl = Netlink(); nl.open()
-from kvmnet.host.rtnl import _pyroute2
-t0 = time.perf_counter()
-ipr = _pyroute2().IPRoute(groups=0)
+c0, t0 = time.process_time(), time.perf_counter()
+from pyroute2 import IPRoute
 t1 = time.perf_counter()
+ipr = IPRoute()
+c2, t2 = time.process_time(), time.perf_counter()
 ipr.close()
-import sys
-print(json.dumps({"iproute": (t1 - t0) * 1e3, "asyncio": "asyncio" in sys.modules}))
+print(json.dumps({"total": (t2 - t0) * 1e3, "module": (t1 - t0) * 1e3, "socket": (t2 - t1) * 1e3,
+                  "cpu": (c2 - c0) * 1e3}))
 """
+LINUX_SNIPPET = PUBLIC_SNIPPET.replace("from pyroute2 import IPRoute",
+                                       "from pyroute2.iproute.linux import IPRoute")
 
-COLD_SNIPPET = """
+# The hot path of a cold net-start + net-destroy, both ways: create a bridge, add an address,
+# bring it up, the conflict check's address dump and the route dump, delete the bridge.
+COLD_PACKED = """
 import json, time
 t0 = time.perf_counter()
 from kvmnet.host.netlink import Netlink
@@ -95,8 +90,29 @@ with Netlink() as nl:
     nl.create_bridge("kvbench0", stp=True, forward_delay_cs=0, mtu=1500, up=False)
     nl.add_address("kvbench0", "192.0.2.1", 24)
     nl.set_link_up("kvbench0")
+    nl.addresses_within([(4, 0xC0000200, 0xC00002FF)])
+    nl.list_routes()
     t2 = time.perf_counter()
     nl.delete_link("kvbench0")
+    t3 = time.perf_counter()
+print(json.dumps({"total": (t3 - t0) * 1e3, "open": (t1 - t0) * 1e3, "start": (t2 - t1) * 1e3,
+                  "delete": (t3 - t2) * 1e3}))
+"""
+COLD_PUBLIC = """
+import json, time
+t0 = time.perf_counter()
+from pyroute2 import IPRoute
+with IPRoute() as ipr:
+    t1 = time.perf_counter()
+    ipr.link("add", ifname="kvbench0", kind="bridge", br_stp_state=1, br_forward_delay=0,
+             mtu=1500)
+    (idx,) = ipr.link_lookup(ifname="kvbench0")
+    ipr.addr("add", index=idx, address="192.0.2.1", prefixlen=24, broadcast="192.0.2.255")
+    ipr.link("set", index=idx, state="up")
+    ipr.get_addr()
+    ipr.get_routes()
+    t2 = time.perf_counter()
+    ipr.link("del", index=idx)
     t3 = time.perf_counter()
 print(json.dumps({"total": (t3 - t0) * 1e3, "open": (t1 - t0) * 1e3, "start": (t2 - t1) * 1e3,
                   "delete": (t3 - t2) * 1e3}))
@@ -147,49 +163,78 @@ def interpreter_floor(runs: int) -> float:
     return statistics.median(times)
 
 
-def warm_operations(runs: int) -> dict[str, float]:
-    """Per-call medians on one open socket, inside the current (test) namespace."""
+OPS = ("create_bridge", "add_address", "set_link_up", "address_dump", "route_dump",
+       "delete_link")
+
+
+def warm_operations(runs: int) -> dict[str, dict[str, float]]:
+    """Per-call medians on one open socket each way, inside the current (test) namespace."""
+    from pyroute2 import IPRoute
+
     from kvmnet.host.netlink import Netlink
 
-    samples: dict[str, list[float]] = {"create_bridge": [], "add_address": [],
-                                       "set_link_up": [], "delete_link": []}
-    with Netlink() as nl:
-        nl.list_links()  # socket open, classes loaded
+    samples = {way: {op: [] for op in OPS} for way in ("packed", "public")}
+    idx: dict[str, int] = {}  # the public side's bridge index, per round
+    with Netlink() as nl, IPRoute() as ipr:
+        nl.list_links()
+        ipr.get_links()
         for _ in range(runs):
-            steps: list[tuple[str, Callable[[], object]]] = [
-                ("create_bridge", lambda: nl.create_bridge("kvbench0", stp=True, forward_delay_cs=0,
-                                                           mtu=1500, up=False)),
+            packed: list[tuple[str, Callable[[], object]]] = [
+                ("create_bridge", lambda: nl.create_bridge("kvbench0", stp=True,
+                                                           forward_delay_cs=0, mtu=1500,
+                                                           up=False)),
                 ("add_address", lambda: nl.add_address("kvbench0", "192.0.2.1", 24)),
                 ("set_link_up", lambda: nl.set_link_up("kvbench0")),
+                ("address_dump", lambda: nl.addresses_within([(4, 0xC0000200, 0xC00002FF)])),
+                ("route_dump", nl.list_routes),
                 ("delete_link", lambda: nl.delete_link("kvbench0")),
             ]
-            for name, step in steps:
-                t0 = time.perf_counter()
-                step()
-                samples[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: statistics.median(values) for name, values in samples.items()}
+            public: list[tuple[str, Callable[[], object]]] = [
+                ("create_bridge", lambda: idx.update(bridge=(ipr.link(
+                    "add", ifname="kvbench1", kind="bridge", br_stp_state=1, br_forward_delay=0,
+                    mtu=1500) and ipr.link_lookup(ifname="kvbench1")[0]))),
+                ("add_address", lambda: ipr.addr("add", index=idx["bridge"], address="192.0.2.1",
+                                                 prefixlen=24, broadcast="192.0.2.255")),
+                ("set_link_up", lambda: ipr.link("set", index=idx["bridge"], state="up")),
+                ("address_dump", ipr.get_addr),
+                ("route_dump", ipr.get_routes),
+                ("delete_link", lambda: ipr.link("del", index=idx["bridge"])),
+            ]
+            for way, steps in (("packed", packed), ("public", public)):
+                for name, step in steps:
+                    t0 = time.perf_counter()
+                    step()
+                    samples[way][name].append((time.perf_counter() - t0) * 1e3)
+    return {way: {op: statistics.median(v) for op, v in ops.items()}
+            for way, ops in samples.items()}
 
 
 def namespace_part(runs: int) -> None:
     from tests.functional.netns import NetNS, have_root
 
     if not have_root():
-        print("\n(create/address/up/delete skipped: needs root to create a network namespace)")
+        print("\n(hot-path operations skipped: needs root to create a network namespace)")
         return
     with NetNS("bench") as ns:
         warm = ns.call(warm_operations, runs)
-        print("\nkernel calls on a warm socket, in a throwaway namespace "
-              f"(median of {runs}):")
-        for name, ms in warm.items():
-            print(f"  {name:14} {ms:6.2f} ms")
-        print(f"  {'all four':14} {sum(warm.values()):6.2f} ms")
-        cold = fresh({"cold": COLD_SNIPPET}, runs, prefix=["ip", "netns", "exec", ns.name])["cold"]
-        print(f"\ncold process in the namespace: import + socket + create/address/up + delete "
-              f"(median of {runs}):")
-        print(f"  total            {spread(cold, 'total')}")
-        print(f"  import + socket  {spread(cold, 'open')}")
-        print(f"  create+addr+up   {spread(cold, 'start')}")
-        print(f"  delete           {spread(cold, 'delete')}")
+        print(f"\nhot-path kernel calls on a warm socket, in a throwaway namespace (median of "
+              f"{runs}, ms):")
+        print(f"  {'operation':14} {'hand-packed':>11} {'pyroute2':>9} {'saved':>7}")
+        for op in OPS:
+            a, b = warm["packed"][op], warm["public"][op]
+            print(f"  {op:14} {a:11.2f} {b:9.2f} {b - a:7.2f}")
+        ta, tb = sum(warm["packed"].values()), sum(warm["public"].values())
+        print(f"  {'all':14} {ta:11.2f} {tb:9.2f} {tb - ta:7.2f}")
+        cold = fresh({"packed": COLD_PACKED, "public": COLD_PUBLIC}, runs,
+                     prefix=["ip", "netns", "exec", ns.name])
+        print(f"\ncold process in the namespace: import + socket + create/address/up/dumps + "
+              f"delete (median of {runs}):")
+        for key, label in (("total", "total"), ("open", "import + socket"),
+                           ("start", "create..dumps"), ("delete", "delete")):
+            print(f"  {label:16} hand-packed {spread(cold['packed'], key)}")
+            print(f"  {'':16} pyroute2    {spread(cold['public'], key)}")
+        saved = median(cold["public"], "total") - median(cold["packed"], "total")
+        print(f"  hand-packed saves {saved:.1f} ms per cold net-start/net-destroy pair")
 
 
 def main() -> int:
@@ -201,20 +246,23 @@ def main() -> int:
 
     compile_bytecode()
     print(f"python -c pass (interpreter start-up, wall): median {interpreter_floor(args.runs):.1f} ms")
-    timings = fresh({"import": IMPORT_SNIPPET, "floor": FLOOR_SNIPPET, "increment": INCREMENT_SNIPPET,
-                     "iproute": IPROUTE_SNIPPET}, args.runs)
+    timings = fresh({"import": IMPORT_SNIPPET, "increment": INCREMENT_SNIPPET,
+                     "public": PUBLIC_SNIPPET, "linux": LINUX_SNIPPET}, args.runs)
     rows = timings["import"]
     print(f"\nfresh interpreters, {args.runs} runs each, interleaved:")
-    print(f"  import kvmnet.host.netlink + Netlink().open(): {spread(rows, 'total')}"
+    print(f"  hand-packed: import kvmnet.host.netlink + open: {spread(rows, 'total')}"
           f"   target <= {IMPORT_TARGET_MS:.0f} ms")
-    print(f"    import kvmnet.host.netlink (no pyroute2):   {spread(rows, 'module')}")
-    print(f"    open (pyroute2's link classes + socket):    {spread(rows, 'socket')}")
-    print(f"    the same in CPU time (process_time):        {spread(rows, 'cpu')}")
-    print(f"  all 4 pyroute2 classes alone (same loader):   {spread(timings['floor'], 'total')}")
-    print(f"  after typing+logging+socket (loaded anyway):  {spread(timings['increment'], 'total')}")
-    ref = timings["iproute"]
-    print(f"  reference: pyroute2 IPRoute on top of that:   {spread(ref, 'iproute')}"
-          f"   (imports asyncio: {ref[0]['asyncio']})")
+    print(f"    import kvmnet.host.netlink (no pyroute2):     {spread(rows, 'module')}")
+    print(f"    open (socket):                                {spread(rows, 'socket')}")
+    print(f"    the same in CPU time (process_time):          {spread(rows, 'cpu')}")
+    print(f"    after typing+logging+socket (loaded anyway):  "
+          f"{spread(timings['increment'], 'total')}")
+    for key, label in (("public", "from pyroute2 import IPRoute"),
+                       ("linux", "from pyroute2.iproute.linux import IPRoute")):
+        print(f"  pyroute2: {label} + IPRoute():")
+        print(f"    total                                         {spread(timings[key], 'total')}")
+        print(f"    import                                        {spread(timings[key], 'module')}")
+        print(f"    CPU time                                      {spread(timings[key], 'cpu')}")
     namespace_part(args.runs)
 
     total = median(rows, "total")

@@ -6,8 +6,25 @@ type (``ip link add virbr0 type bridge ...``, ``sysctl -w net.ipv4.ip_forward=1`
 :class:`kvmnet.errors.HostError` naming that command and the errno.
 
 - :mod:`.run`: argv-only subprocess runner with clear "not installed" and "failed" errors.
-- :mod:`.netlink`: links, addresses and routes over rtnetlink, on :mod:`.rtnl` (a synchronous
-  socket loop around pyroute2's message classes: the only place pyroute2 is imported).
+One path to the kernel per concern:
+
+- rtnetlink on the hot path of ``net-start``/``net-destroy`` (and the link operations of the
+  same shape that port plugging shares): :mod:`.netlink`'s :class:`~.netlink.Netlink`, whose
+  few fixed-layout messages :mod:`.rtpack` packs and reads, on :mod:`.rtnl`'s synchronous
+  socket; no pyroute2 (its import costs more than the verbs: bench/bench_netlink.py).
+- rtnetlink for everything cold: pyroute2's public ``IPRoute``, one per process, in
+  :mod:`.iproute` (bridge-port flags, bridge options, VLAN filtering, the FDB, vlan and bond
+  links, the detailed link dump of :mod:`.bridgefs`).
+- the tun driver's ioctls for taps (:mod:`.tap`: exclusive create, the kernel's ``vnet%d``
+  name back, persistent only once set up -- what pyroute2's tuntap cannot do).
+- ``tc`` argv (:mod:`.tap`'s bandwidth): libvirt's exact commands, kept as they are.
+
+What is read back is one record style: typed NamedTuples in :mod:`.nltypes` (``Link``,
+``Address``, ``Route``).
+
+- :mod:`.run`: argv-only subprocess runner with clear "not installed" and "failed" errors.
+- :mod:`.netlink`: links, addresses and routes over rtnetlink (the hot path, above).
+- :mod:`.iproute`: pyroute2's public API for the cold changes (above).
 - :mod:`.bridgefs`: bridge and bridge-port settings and the MAC table (brctl's data).
 - :mod:`.nftables`: one atomic nftables transaction per document (libnftables in-process, or nft).
 - :mod:`.sysctl`: ``/proc/sys`` keys, read and write with the previous value returned.

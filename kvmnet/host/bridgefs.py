@@ -19,7 +19,12 @@ kvmnet's design requires.  The values are the same kernel fields either way:
   ``RTM_SETLINK`` with a nested ``IFLA_PROTINFO`` (``bridge link set dev P cost N``); the
   kernel runs the same checks as for a sysfs write (``ERANGE`` for a hello time of 0 s...).
 
-Everything crossing this module's boundary is a plain value; failures are :class:`HostError`
+This is a cold path (``kvmnet bridge``, brctl's verbs), so it speaks pyroute2's public API
+(:mod:`.iproute`): ``get_links``, ``fdb('dump')``, ``link('set', kind='bridge', br_...)`` and
+``brport('set', ...)``.
+
+Everything crossing this module's boundary is a plain value (typed NamedTuples, the record
+style of every host adapter); failures are :class:`HostError`
 with the equivalent ``ip``/``bridge`` command and the errno (``exc.errno``), so that callers
 can turn ``ERANGE`` into a message naming the allowed range.  Link creation, deletion and
 enslaving stay with :class:`kvmnet.host.netlink.Netlink`.
@@ -28,11 +33,10 @@ from __future__ import annotations
 
 import errno as errno_mod
 import struct
-from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from kvmnet.errors import HostError
-from kvmnet.host import rtnl
+from kvmnet.host import iproute
 from kvmnet.log import get as get_logger
 
 log = get_logger("kvmnet.host")
@@ -41,7 +45,6 @@ ARPHRD_ETHER = 1
 ARPHRD_LOOPBACK = 772
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
-RTM_GETNEIGH = 30
 NTF_SELF = 0x02
 NUD_STALE = 0x04
 NUD_NOARP = 0x40
@@ -63,8 +66,7 @@ PORT_OPTIONS: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     """Any link of the namespace, with what deciding "can it be a bridge port?" needs."""
 
     name: str
@@ -80,8 +82,7 @@ class Link:
         return self.kind == "bridge"
 
 
-@dataclass(frozen=True)
-class PortInfo:
+class PortInfo(NamedTuple):
     """One bridge port as ``/sys/class/net/PORT/brport/*`` shows it (timers in centiseconds)."""
 
     name: str
@@ -103,8 +104,7 @@ class PortInfo:
     hairpin: bool
 
 
-@dataclass(frozen=True)
-class BridgeInfo:
+class BridgeInfo(NamedTuple):
     """One bridge as ``/sys/class/net/BR/bridge/*`` shows it; ports sorted by name as brctl
     lists ``brif/`` (byte order).  Times and timers are in centiseconds."""
 
@@ -130,8 +130,7 @@ class BridgeInfo:
     ports: tuple[PortInfo, ...] = ()
 
 
-@dataclass(frozen=True)
-class FdbEntry:
+class FdbEntry(NamedTuple):
     """One MAC table entry as ``brforward`` holds it (``ageing_timer`` in centiseconds)."""
 
     port_no: int
@@ -142,8 +141,7 @@ class FdbEntry:
     vlan: int | None = None
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """Every link of the namespace and every bridge with its ports, from one dump."""
 
     links: dict[str, Link]
@@ -229,23 +227,13 @@ def _bridge(msg: Any, data: Any, ports: list[PortInfo]) -> BridgeInfo:
 
 
 class BridgeFS:
-    """One rtnetlink socket for bridge state and settings; use as a context manager."""
-
-    def __init__(self) -> None:
-        self._rtnl: rtnl.Rtnl | None = None
+    """Bridge state and settings through the process's pyroute2 client; a context manager."""
 
     def open(self) -> None:
-        if self._rtnl is None:
-            try:
-                self._rtnl = rtnl.Rtnl()
-            except OSError as exc:
-                raise HostError(f"cannot open an rtnetlink socket: {exc.strerror}",
-                                "ip link show", exc.errno) from exc
+        iproute.client()
 
     def close(self) -> None:
-        if self._rtnl is not None:
-            sock, self._rtnl = self._rtnl, None
-            sock.close()
+        pass  # the client is the process's (kvmnet.host.iproute), shared with other adapters
 
     def __enter__(self) -> Self:
         self.open()
@@ -254,32 +242,11 @@ class BridgeFS:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _socket(self) -> rtnl.Rtnl:
-        self.open()
-        assert self._rtnl is not None
-        return self._rtnl
-
-    def _request(self, command: str, what: str, msg: Any, msg_type: int,
-                 flags: int = 0) -> list[Any]:
-        try:
-            return self._socket().request(msg, msg_type, flags)
-        except rtnl.RtnlError as exc:
-            raise exc.diagnose(command, what) from exc
-
-    def _ifinfmsg(self, fields: dict[str, Any], attrs: list[Any]) -> Any:
-        msg = self._socket().api.ifinfmsg()
-        for key, value in fields.items():
-            msg[key] = value
-        msg["attrs"] = attrs
-        return msg
-
     # -- reading -------------------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
         """Every link, and every bridge with its ports, from one ``RTM_GETLINK`` dump."""
-        msgs = self._request("ip -d link show", "listing links", self._ifinfmsg(
-            {}, [("IFLA_EXT_MASK", rtnl.RTEXT_FILTER_SKIP_STATS)]), rtnl.RTM_GETLINK,
-            rtnl.NLM_F_DUMP)
+        msgs = iproute.link_dump("ip -d link show")
         links: dict[str, Link] = {}
         bridge_msgs: list[tuple[Any, Any]] = []
         ports: dict[int, list[PortInfo]] = {}
@@ -310,15 +277,7 @@ class BridgeFS:
 
     def fdb(self, bridge: BridgeInfo) -> list[FdbEntry]:
         """The bridge's MAC table as ``brforward`` has it, in kernel order."""
-        self._socket()  # first: it loads pyroute2's message modules without the package's init
-        from pyroute2.netlink.rtnl.ndmsg import ndmsg
-
-        msg = ndmsg()
-        msg["family"] = rtnl.AF_BRIDGE
-        msg["attrs"] = []
-        replies = self._request(f"bridge fdb show br {bridge.name}",
-                                f"reading the MAC table of {bridge.name}", msg, RTM_GETNEIGH,
-                                rtnl.NLM_F_DUMP)
+        replies = iproute.fdb_dump(f"bridge fdb show br {bridge.name}")
         ports = {p.ifindex: p for p in bridge.ports}
         out: list[FdbEntry] = []
         for entry in replies:
@@ -345,26 +304,17 @@ class BridgeFS:
         """Change one bridge setting (``BRIDGE_OPTIONS``); times in centiseconds."""
         attr, word = BRIDGE_OPTIONS[option]
         command = f"ip link set dev {bridge.name} type bridge {word} {value}"
-        log.debug("%s", command)
         # RTM_NEWLINK without NLM_F_CREATE changes the existing link (rtnl_changelink).
-        self._request(command, f"setting {word} of {bridge.name} to {value}", self._ifinfmsg(
-            {"index": bridge.ifindex},
-            [("IFLA_LINKINFO", {"attrs": [
-                ("IFLA_INFO_KIND", "bridge"),
-                ("IFLA_INFO_DATA", {"attrs": [(attr, value)]}),
-            ]})]), rtnl.RTM_NEWLINK)
+        iproute.call(command, f"setting {word} of {bridge.name} to {value}", "link", "set",
+                     index=bridge.ifindex, kind="bridge", **{attr[len("IFLA_"):].lower(): value})
 
     def set_port(self, port: PortInfo, option: str, value: int) -> None:
         """Change one port setting (``PORT_OPTIONS``) of a port that is in a bridge."""
         attr, word = PORT_OPTIONS[option]
         command = f"bridge link set dev {port.name} {word} {value}"
-        log.debug("%s", command)
-        # As bridge(8): AF_BRIDGE RTM_SETLINK with a nested IFLA_PROTINFO for the port's bridge.
-        self._request(command, f"setting the {word} of port {port.name} to {value}",
-                      self._ifinfmsg({"family": rtnl.AF_BRIDGE, "index": port.ifindex},
-                                     [("IFLA_PROTINFO", {"attrs": [(attr, value)]},
-                                       rtnl.NLA_F_NESTED)]),
-                      rtnl.RTM_SETLINK)
+        # As bridge(8): the port's IFLA_BRPORT_* for its bridge (pyroute2's brport('set')).
+        iproute.call(command, f"setting the {word} of port {port.name} to {value}", "brport",
+                     "set", index=port.ifindex, **{attr[len("IFLA_BRPORT_"):].lower(): value})
 
 
 def range_error(exc: HostError) -> bool:

@@ -6,21 +6,16 @@ for many calls; every change is logged on ``kvmnet.host`` at debug level as the 
 ``ip``/``bridge`` command, and every failure is a :class:`HostError` naming that command, the
 errno and the fix.
 
-Design (start-up cost): kvmnet's ``net-start``/``net-destroy`` are cold processes, so what they
-import matters more than the kernel work (a few ms, plus ~30 ms for a link delete).  pyroute2's
-asyncio-based ``IPRoute`` cost 65-90 ms to import, so pyroute2 is used only through
-:mod:`.rtnl`, a short synchronous socket loop (one request with a sequence number and
-``NLM_F_ACK``, replies read until the ack, the error or ``NLMSG_DONE``), and only for what the
-start path does not need: pyroute2's message classes encode and decode route dumps,
-``IFLA_PROTINFO`` with ``IFLA_BRPORT_*`` for port flags, other link kinds' data.  The start
-path's own messages -- link lookups and dumps, the bridge's ``IFLA_LINKINFO``/
-``IFLA_INFO_DATA`` (``IFLA_BR_STP_STATE``, ``IFLA_BR_FORWARD_DELAY``),
-``IFLA_ADDRESS``/``IFLA_MTU``/``IFLA_MASTER``, ``IFA_*``, ``RTA_*`` -- are packed and read by
-:mod:`.rtpack` in the same ``(fields, [(NLA name, value)])`` form, checked byte for byte
-against pyroute2 by the tests, because loading the classes (~30 ms) was a quarter of a cold
-``net-start``.  This module builds each request as ``ip``/``bridge`` would (the logged command)
-and turns replies and errnos into plain values and diagnosed :class:`HostError`.  Importing it
-imports no pyroute2.
+Design (one path per concern): kvmnet's ``net-start``/``net-destroy`` are cold processes, so
+what they import matters more than the kernel work (a few ms, plus ~30 ms for a link delete),
+and importing pyroute2's public package costs ~150-230 ms.  So this class -- the link, address
+and route operations of those verbs, which port plugging shares (set master, up, down, MTU,
+delete) -- packs its fixed-layout messages with :mod:`.rtpack` and sends them on :mod:`.rtnl`'s
+socket, without pyroute2; bench/bench_netlink.py shows the two side by side.  Everything cold
+(bridge-port flags here; VLANs, the FDB, tc, other link kinds, bridge options elsewhere) goes
+through pyroute2's public ``IPRoute`` in :mod:`.iproute`.  This module builds each request as
+``ip``/``bridge`` would (the logged command) and turns replies and errnos into plain values and
+diagnosed :class:`HostError`.  Importing it imports no pyroute2.
 
 Kernel calls here are synchronous: the kernel acknowledges RTM_NEWLINK/RTM_DELLINK only after
 the change is complete (a deleted link's name is free again once ``delete_link`` returns), so
@@ -47,14 +42,13 @@ from kvmnet.host import rtnl, rtpack
 # the adapter's values and errors live in nltypes; importable from here, as before
 from kvmnet.host.nltypes import IFNAMSIZ as IFNAMSIZ
 from kvmnet.host.nltypes import Address as Address
+from kvmnet.host.nltypes import Link as Link
 from kvmnet.host.nltypes import LinkExistsError as LinkExistsError
 from kvmnet.host.nltypes import LinkNotFoundError as LinkNotFoundError
 from kvmnet.host.nltypes import Route as Route
 from kvmnet.host.nltypes import _is_mac
 from kvmnet.host.nltypes import check_ifname as check_ifname
-
-# _DeferredPackage and _pyroute2 (how pyroute2 is loaded) stay importable from here, as before.
-from kvmnet.host.rtnl import Rtnl, RtnlError, _DeferredPackage, _pyroute2  # noqa: F401
+from kvmnet.host.rtnl import Rtnl, RtnlError
 from kvmnet.log import get as get_logger
 
 if TYPE_CHECKING:
@@ -114,33 +108,27 @@ class Netlink:
     def _request(self, cls: str, msg_type: int, fields: dict[str, Any],
                  attrs: list[Any] | None = None, flags: int = 0, raw: bool = False) -> list[Any]:
         """One request: a message of class ``cls`` (ifinfmsg/ifaddrmsg/rtmsg) with these header
-        fields and attributes; returns the decoded replies (a dump's messages).
-
-        The start path's messages are packed by :mod:`.rtpack` (no pyroute2 import); others,
-        and dumps whose replies need pyroute2 to decode, go through pyroute2's classes."""
+        fields and attributes, packed by :mod:`.rtpack`; returns the replies (a dump's
+        messages): raw bytes with ``raw``, else decoded links or routes."""
         if self._rtnl is None:
             self.open()
         assert self._rtnl is not None
-        dump = flags & rtnl.NLM_F_DUMP == rtnl.NLM_F_DUMP
-        if raw or cls == "ifinfmsg" or not dump:
-            try:
-                body = rtpack.encode(cls, fields, attrs)
-            except (struct.error, ValueError, TypeError, OverflowError, OSError) as exc:
-                raise RtnlError(errno_mod.EINVAL, f"a value does not fit its netlink attribute "
-                                f"({exc})", local=True) from exc
-            if body is not None:
-                replies = self._rtnl.request_raw(msg_type, flags, body)
-                if raw:
-                    return replies
-                if cls == "ifinfmsg":
-                    return [rtpack.decode_link(r) for r in replies]
-                if not replies:
-                    return []  # an ack: nothing to decode
-        msg = getattr(self._rtnl.api, cls)()
-        for key, value in fields.items():
-            msg[key] = value
-        msg["attrs"] = attrs or []
-        return self._rtnl.request(msg, msg_type, flags, raw=raw)
+        try:
+            body = rtpack.encode(cls, fields, attrs)
+        except (struct.error, ValueError, TypeError, OverflowError, OSError) as exc:
+            raise RtnlError(errno_mod.EINVAL, f"a value does not fit its netlink attribute "
+                            f"({exc})", local=True) from exc
+        if body is None:  # a programming error: only the hot path's messages belong here
+            raise RtnlError(errno_mod.EINVAL, f"{cls} with {fields}, {attrs} is not a hot-path "
+                            "message: use kvmnet.host.iproute", local=True)
+        replies = self._rtnl.request_raw(msg_type, flags, body)
+        if raw or not replies:
+            return replies
+        if cls == "ifinfmsg":
+            return [rtpack.decode_link(r) for r in replies]
+        if cls == "rtmsg":
+            return [rtpack.decode_route(r) for r in replies]
+        return replies
 
     def _call(self, command: str, what: str, cls: str, msg_type: int, fields: dict[str, Any],
               attrs: list[Any] | None = None, flags: int = 0) -> list[Any]:
@@ -189,30 +177,25 @@ class Netlink:
         return str(msg.get("IFLA_IFNAME")) if msg is not None else None
 
     @staticmethod
-    def _link_dict(msg: Any, names: dict[int, str] | None = None) -> dict[str, Any]:
+    def _link(msg: Any, names: dict[int, str] | None = None) -> Link:
         flags = int(msg.get("flags") or 0)
         linkinfo = msg.get("IFLA_LINKINFO")
         kind = linkinfo.get("IFLA_INFO_KIND") if linkinfo is not None else None
         master = msg.get("IFLA_MASTER")
-        info: dict[str, Any] = {
-            "ifname": msg.get("IFLA_IFNAME"),
-            "ifindex": int(msg["index"]),
-            "kind": kind,
-            "mac": msg.get("IFLA_ADDRESS"),
-            "mtu": msg.get("IFLA_MTU"),
-            "state": "up" if flags & rtnl.IFF_UP else "down",
-            "operstate": msg.get("IFLA_OPERSTATE"),
-            "master_ifindex": int(master) if master else None,
-            "master": None,
-        }
-        if master and names is not None:
-            info["master"] = names.get(int(master))
-        if kind == "bridge" and linkinfo is not None:
-            data = linkinfo.get("IFLA_INFO_DATA")
-            if data is not None:
-                info["stp"] = bool(data.get("IFLA_BR_STP_STATE"))
-                info["forward_delay_cs"] = data.get("IFLA_BR_FORWARD_DELAY")
-        return info
+        data = linkinfo.get("IFLA_INFO_DATA") if kind == "bridge" and linkinfo else None
+        return Link(
+            ifname=str(msg.get("IFLA_IFNAME")),
+            ifindex=int(msg["index"]),
+            kind=kind,
+            mac=msg.get("IFLA_ADDRESS"),
+            mtu=msg.get("IFLA_MTU"),
+            state="up" if flags & rtnl.IFF_UP else "down",
+            operstate=msg.get("IFLA_OPERSTATE"),
+            master=names.get(int(master)) if master and names is not None else None,
+            master_ifindex=int(master) if master else None,
+            stp=bool(data.get("IFLA_BR_STP_STATE")) if data is not None else None,
+            forward_delay_cs=data.get("IFLA_BR_FORWARD_DELAY") if data is not None else None,
+        )
 
     def _links(self) -> list[Any]:
         return self._call("ip link show", "listing links", "ifinfmsg", rtnl.RTM_GETLINK, {},
@@ -224,22 +207,21 @@ class Netlink:
     def link_exists(self, name: str) -> bool:
         return self._get_link_msg(name) is not None
 
-    def link_info(self, name: str) -> dict[str, Any] | None:
-        """``{ifname, ifindex, kind, mac, mtu, state ('up'/'down'), operstate, master,
-        master_ifindex}`` (+ ``stp``, ``forward_delay_cs`` for bridges), or None if absent."""
+    def link_info(self, name: str) -> Link | None:
+        """The link called ``name`` (its master named too), or None if there is none."""
         msg = self._get_link_msg(name)
         if msg is None:
             return None
-        info = self._link_dict(msg)
-        if info["master_ifindex"] is not None:
-            info["master"] = self._name_of(info["master_ifindex"])
-        return info
+        link = self._link(msg)
+        if link.master_ifindex is not None:
+            link = link._replace(master=self._name_of(link.master_ifindex))
+        return link
 
-    def list_links(self) -> list[dict[str, Any]]:
-        """Every link in this network namespace, as :meth:`link_info` dicts, by ifindex."""
+    def list_links(self) -> list[Link]:
+        """Every link in this network namespace, by ifindex."""
         msgs = self._links()
         names = {int(m["index"]): str(m.get("IFLA_IFNAME")) for m in msgs}
-        return sorted((self._link_dict(m, names) for m in msgs), key=lambda d: int(d["ifindex"]))
+        return sorted((self._link(m, names) for m in msgs), key=lambda link: link.ifindex)
 
     # -- links ---------------------------------------------------------------------------------
 
@@ -295,7 +277,7 @@ class Netlink:
         except RtnlError as exc:
             if exc.code == errno_mod.EEXIST:
                 existing = self.link_info(name)
-                kind = existing["kind"] if existing else None
+                kind = existing.kind if existing else None
                 what = f"a {kind} link" if kind else "a link"
                 raise LinkExistsError(
                     f"cannot create bridge {name}: {what} with that name already exists; "
@@ -305,7 +287,7 @@ class Netlink:
                     errno_mod.EEXIST,
                     ifname=name,
                     kind=kind,
-                    ifindex=existing["ifindex"] if existing else None,
+                    ifindex=existing.ifindex if existing else None,
                 ) from exc
             raise exc.diagnose(command, f"creating bridge {name}") from exc
         return self._index(name, command)
@@ -361,34 +343,32 @@ class Netlink:
         self, port: str, *, isolated: bool | None = None, hairpin: bool | None = None
     ) -> None:
         """Set bridge-port flags (``bridge link set dev PORT isolated on hairpin off``)."""
-        brport: list[tuple[str, int]] = []
+        brport: dict[str, int] = {}
         words = ["bridge", "link", "set", "dev", port]
         if isolated is not None:
-            brport.append(("IFLA_BRPORT_ISOLATED", int(isolated)))
+            brport["isolated"] = int(isolated)  # IFLA_BRPORT_ISOLATED
             words += ["isolated", "on" if isolated else "off"]
         if hairpin is not None:
-            brport.append(("IFLA_BRPORT_MODE", int(hairpin)))  # the hairpin mode flag
+            brport["mode"] = int(hairpin)  # IFLA_BRPORT_MODE: the hairpin flag
             words += ["hairpin", "on" if hairpin else "off"]
         if not brport:
             return
         command = " ".join(words)
         check_ifname(port, command)
         index = self._index(port, command)
-        log.debug("%s", command)
-        # As bridge(8): RTM_SETLINK for family AF_BRIDGE with a nested IFLA_PROTINFO, which the
-        # kernel hands to the port's bridge (without NLA_F_NESTED it would read a bare STP state).
+        from kvmnet.host import iproute  # cold: pyroute2's public API (isolated ports only)
+
         try:
-            self._request("ifinfmsg", rtnl.RTM_SETLINK, {"family": rtnl.AF_BRIDGE, "index": index},
-                          [("IFLA_PROTINFO", {"attrs": brport}, rtnl.NLA_F_NESTED)])
-        except RtnlError as exc:
-            if exc.code == errno_mod.EOPNOTSUPP and self._master_of(index) is None:
+            iproute.brport_set(port, command, f"setting bridge-port flags on {port}", **brport)
+        except HostError as exc:
+            if exc.errno == errno_mod.EOPNOTSUPP and self._master_of(index) is None:
                 raise HostError(
                     f"setting bridge-port flags on {port} failed: {port} is not attached to a "
                     f"bridge: attach it first (ip link set {port} master BRIDGE)",
                     command,
                     errno_mod.EOPNOTSUPP,
                 ) from exc
-            raise exc.diagnose(command, f"setting bridge-port flags on {port}") from exc
+            raise
 
     def _master_of(self, index: int) -> int | None:
         try:
@@ -611,6 +591,8 @@ class Netlink:
         out: list[Route] = []
         for m in self._call("ip route show", "listing routes", "rtmsg", rtnl.RTM_GETROUTE,
                             {"family": socket.AF_UNSPEC}, flags=rtnl.NLM_F_DUMP):
+            if m["family"] not in (socket.AF_INET, socket.AF_INET6):
+                continue
             table = m.get("RTA_TABLE") or m.get("table")
             if table != rtnl.RT_TABLE_MAIN or m.get("type") != rtnl.RTN_UNICAST:
                 continue

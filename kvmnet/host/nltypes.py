@@ -1,5 +1,9 @@
 """The plain values and errors of kvmnet's netlink adapter (:mod:`.netlink`), and the rule
-for interface names: what callers handle without importing the adapter itself."""
+for interface names: what callers handle without importing the adapter itself.
+
+One record style for what is read back from the kernel: a typed NamedTuple per kind of
+object (:class:`Link`, :class:`Address`, :class:`Route`), light enough for the cold start path
+(kvmnet.tuples), with the ``ip`` command's units and names."""
 from __future__ import annotations
 
 import errno as errno_mod
@@ -42,6 +46,22 @@ class LinkExistsError(HostError):
 
 class LinkNotFoundError(HostError):
     """The named link does not exist in this network namespace."""
+
+
+class Link(NamedTuple):
+    """A link as ``ip -d link show`` describes it."""
+
+    ifname: str
+    ifindex: int
+    kind: str | None  # IFLA_INFO_KIND: "bridge", "veth", "tun"...; None for a plain device
+    mac: str | None
+    mtu: int | None
+    state: str  # administrative state: "up" or "down"
+    operstate: str | None  # RFC 2863 operstate: "UP", "DOWN", "UNKNOWN"...
+    master: str | None  # the master's name (when it was looked up)
+    master_ifindex: int | None
+    stp: bool | None = None  # bridges only
+    forward_delay_cs: int | None = None  # bridges only: centiseconds
 
 
 class Address(NamedTuple):

@@ -22,13 +22,18 @@ rates, so a kernel built without them still gets the limit and the result says w
 a kernel without ``htb`` or the ``police`` action cannot enforce the limit at all and gets a clear
 :class:`~kvmnet.errors.UnsupportedError`.
 
-Everything here takes plain values; ``tc`` and ``bridge`` run argv-only through :mod:`.run`.
+Everything here takes plain values.  Bridge-port settings (VLANs, learning, the FDB, VLAN
+filtering) go through pyroute2's public API (:mod:`.iproute`); ``tc`` still runs argv-only
+through :mod:`.run` (see :func:`apply_bandwidth`).  Taps are made by the tun driver's ioctls
+because pyroute2's ``link('add', kind='tuntap')`` cannot do what a guest port needs: it has no
+``IFF_TUN_EXCL`` (an existing tap of that name would be silently re-used), does not return the
+name the kernel completed from ``vnet%d``, and makes the tap persistent before its MAC and MTU
+are set (a failure half-way would leave a device behind).
 """
 from __future__ import annotations
 
 import errno as errno_mod
 import fcntl
-import json
 import os
 import socket
 import struct
@@ -297,6 +302,11 @@ def apply_bandwidth(ifname: str, inbound: Rate | None, outbound: Rate | None) ->
     """Apply libvirt's tc set-up to ``ifname``; returns the optional parts the kernel lacks.
 
     On failure everything applied so far is removed again before the error is raised.
+
+    Why ``tc`` and not pyroute2's ``tc()``: these are libvirt's exact commands, whose rate
+    tables, burst and police buffer computations tc makes; pyroute2 computes its own (and has
+    no ``kbps`` unit), and the kernel of kvmnet's test machine lacks sfq, fw and the police
+    action, so a port of them could not be checked against tc here.  Kept as it works today.
     """
     skipped: list[str] = []
     try:
@@ -342,20 +352,24 @@ def clear_bandwidth(ifname: str) -> None:
 # -- VLANs, learning (bridge) ---------------------------------------------------------------------
 def bridge_vlan_filtering(bridge: str) -> bool:
     """Whether Linux bridge ``bridge`` filters by VLAN (``vlan_filtering`` 1)."""
-    proc = run(("ip", "-d", "-j", "link", "show", "dev", bridge))
+    from kvmnet.host import iproute
+
     try:
-        info = json.loads(proc.stdout)[0]["linkinfo"]["info_data"]
-    except (ValueError, LookupError, TypeError):
+        msg = iproute.link_get(bridge, f"ip -d link show dev {bridge}")
+    except HostError:
         return False
-    return bool(info.get("vlan_filtering"))
+    return bool(msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_BR_VLAN_FILTERING"))
 
 
 def enable_vlan_filtering(bridge: str) -> None:
-    argv = ("ip", "link", "set", "dev", bridge, "type", "bridge", "vlan_filtering", "1")
+    from kvmnet.host import iproute
+
+    command = f"ip link set dev {bridge} type bridge vlan_filtering 1"
     try:
-        run(argv)
-    except CommandError as exc:
-        if "not supported" in exc.stderr:
+        iproute.bridge_set(bridge, command, f"turning on VLAN filtering on {bridge}",
+                           br_vlan_filtering=1)
+    except HostError as exc:
+        if exc.errno == errno_mod.EOPNOTSUPP:
             raise UnsupportedError(
                 f"cannot turn on VLAN filtering on bridge {bridge}: this kernel's bridge has "
                 "no VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING); remove the <vlan> or use a "
@@ -369,7 +383,7 @@ def check_linux_bridge(nl: Netlink, bridge: str) -> None:
     if info is None:
         raise NotFoundError(f"bridge {bridge} does not exist in this network namespace; create "
                             "it first (kvmnet bridge / ip link add BRIDGE type bridge)")
-    kind = info.get("kind")
+    kind = info.kind
     if kind == "openvswitch":
         raise UnsupportedError(f"{bridge} is an Open vSwitch bridge; kvmnet's guest ports cannot "
                                "plug into Open vSwitch yet")
@@ -425,10 +439,35 @@ def libvirt_mac_table_batch(ifname: str, guest_mac: str) -> list[str]:
 
 
 def bridge_batch(lines: Sequence[str]) -> None:
-    """Run ``bridge -batch -`` with these lines (one process for all of them)."""
-    if lines:
+    """Apply these ``bridge`` lines (from :func:`vlan_batch`, :func:`libvirt_mac_table_batch`)
+    through pyroute2's public API, in order; each is logged as ``bridge LINE``.
+
+    The lines are this module's own description of the change (what ``bridge -batch`` would
+    take, and what ``--debug`` shows); only their four forms are understood."""
+    for line in lines:
         try:
-            run(("bridge", "-batch", "-"), input="".join(f"{ln}\n" for ln in lines))
-        except CommandError as exc:
-            raise HostError(f"configuring the bridge port failed: {exc.stderr.strip()}",
-                            "bridge -batch - <<< " + "; ".join(lines)) from exc
+            _apply_bridge_line(line)
+        except HostError as exc:
+            raise HostError(f"configuring the bridge port failed: {exc.message}",
+                            f"bridge {line}", exc.errno) from exc
+
+
+def _apply_bridge_line(line: str) -> None:
+    from kvmnet.host import iproute
+
+    command = f"bridge {line}"
+    w = line.split()
+    if w[:2] == ["vlan", "add"] and w[2] == "dev" and w[4] == "vid":
+        iproute.vlan_add(w[3], int(w[5]), pvid="pvid" in w[6:], untagged="untagged" in w[6:],
+                         command=command)
+    elif w[:2] == ["vlan", "del"] and w[2] == "dev" and w[4] == "vid":
+        iproute.vlan_del(w[3], int(w[5]), command=command)
+    elif w[:3] == ["link", "set", "dev"]:
+        words = dict(zip(w[4::2], w[5::2]))
+        names = {"learning": "learning", "flood": "unicast_flood"}
+        flags = {names[k]: int(v == "on") for k, v in words.items()}
+        iproute.brport_set(w[3], command, f"setting bridge-port flags on {w[3]}", **flags)
+    elif w[:2] == ["fdb", "add"] and w[3] == "dev" and w[5:] == ["master", "temp"]:
+        iproute.fdb_add_temp(w[4], w[2], command=command)
+    else:
+        raise ValueError(f"not a bridge line this module makes: {line!r}")

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kvmnet.errors import HostError, KvmnetError, UnsupportedError
+from kvmnet.errors import KvmnetError
 from kvmnet.host import sysctl
 from kvmnet.host.netlink import Address, Netlink, Route
 from kvmnet.model.interface import InterfaceDef
@@ -112,11 +112,11 @@ def capture(nl: Netlink) -> LiveState:
     """The host's links, addresses, main-table routes and bridge-nf switches right now."""
     links: dict[str, LinkState] = {}
     for info in nl.list_links():
-        name = str(info["ifname"])
+        name = info.ifname
         links[name] = LinkState(
-            name=name, kind=info.get("kind"), mac=info.get("mac"), mtu=info.get("mtu"),
-            up=info.get("state") == "up", master=info.get("master"), stp=info.get("stp"),
-            forward_delay_cs=info.get("forward_delay_cs"), operstate=info.get("operstate"))
+            name=name, kind=info.kind, mac=info.mac, mtu=info.mtu, up=info.state == "up",
+            master=info.master, stp=info.stp, forward_delay_cs=info.forward_delay_cs,
+            operstate=info.operstate)
     sysctls = {k: v for k in BRIDGE_NF_KEYS if (v := sysctl.read(k)) is not None}
     return LiveState(links, nl.list_addresses(), nl.list_routes(), sysctls)
 
@@ -273,26 +273,14 @@ def _delete_route(nl: Netlink, r: Route) -> bool:
     return nl.delete_route(r.dst, r.prefixlen, r.gateway, metric=r.metric, ifname=r.ifname)
 
 
-# -- link kinds netlink.Netlink does not create --------------------------------------------------
-def _ip(argv: list[str], what: str, missing_module: str | None = None) -> None:
-    from kvmnet.host.run import CommandError, run
-
-    try:
-        run(argv)
-    except CommandError as exc:
-        text = f"{exc.stderr} {exc.stdout}".lower()
-        if missing_module and ("unknown device type" in text or "not supported" in text):
-            raise UnsupportedError(missing_module) from None
-        raise HostError(f"{what} failed: {(exc.stderr or exc.stdout).strip()}", exc.command,
-                        exc.errno) from None
-
-
+# -- link kinds netlink.Netlink does not create: pyroute2's public API (kvmnet.host.iproute) --
 def set_bridge_stp(name: str, stp: bool, forward_delay_cs: int | None) -> None:
-    argv = ["ip", "link", "set", "dev", name, "type", "bridge", "stp_state", "1" if stp else "0"]
-    if forward_delay_cs is not None:
-        fd = min(max(forward_delay_cs, _STP_MIN_CS), _STP_MAX_CS) if stp else forward_delay_cs
-        argv += ["forward_delay", str(fd)]
-    _ip(argv, f"setting STP on bridge {name}")
+    from kvmnet.host import iproute
+
+    fd = forward_delay_cs
+    if fd is not None and stp:  # the kernel keeps the delay within 2..30 s while STP runs
+        fd = min(max(fd, _STP_MIN_CS), _STP_MAX_CS)
+    iproute.set_bridge_stp(name, stp, fd)
 
 
 NO_8021Q = ("this kernel has no 802.1Q support (module 8021q), so VLAN interface {name} cannot "
@@ -305,27 +293,17 @@ NO_BONDING = ("this kernel has no bonding support (module bonding), so bond {nam
 
 def create_vlan(name: str, device: str, tag: int) -> None:
     """``ip link add link DEVICE name NAME type vlan id TAG``; UnsupportedError without 8021q."""
-    _ip(["ip", "link", "add", "link", device, "name", name, "type", "vlan", "id", str(tag)],
-        f"creating VLAN {name}", NO_8021Q.format(name=name))
+    from kvmnet.host import iproute
+
+    iproute.create_vlan(name, device, tag, NO_8021Q.format(name=name))
 
 
 def create_bond(name: str, mode: str | None, miimon: tuple[int, int, int, str | None] | None,
                 arpmon: tuple[int, str, str | None] | None) -> None:
     """``ip link add NAME type bond ...``; UnsupportedError without the bonding module."""
-    argv = ["ip", "link", "add", "name", name, "type", "bond"]
-    if mode:
-        argv += ["mode", mode]
-    if miimon is not None:
-        freq, down, up, carrier = miimon
-        argv += ["miimon", str(freq), "downdelay", str(down), "updelay", str(up)]
-        if carrier:
-            argv += ["use_carrier", "0" if carrier == "ioctl" else "1"]
-    if arpmon is not None:
-        interval, target, validate = arpmon
-        argv += ["arp_interval", str(interval), "arp_ip_target", target]
-        if validate:
-            argv += ["arp_validate", validate]
-    _ip(argv, f"creating bond {name}", NO_BONDING.format(name=name))
+    from kvmnet.host import iproute
+
+    iproute.create_bond(name, mode, miimon, arpmon, NO_BONDING.format(name=name))
 
 
 def _enslave_step(slave: str, bond: str, nl: Netlink) -> None:

@@ -21,10 +21,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any, Protocol
 
+    from kvmnet.host.nltypes import Link
     from kvmnet.network.program import Program
 
     class HostView(Protocol):
-        def link_info(self, name: str) -> dict[str, Any] | None: ...
+        def link_info(self, name: str) -> Link | None: ...
         def addresses_within(self, spans: Iterable[tuple[int, int, int]]) -> list[Any]: ...
 
 PROGRAMS = {
@@ -68,7 +69,7 @@ def conflicts(program: Program, host: HostView, *, own_links: Iterable[str] = ()
 
     existing = host.link_info(bridge) if bridge is not None and bridge not in owned else None
     if existing is not None:
-        kind = existing.get("kind") or "network"
+        kind = existing.kind or "network"
         problems.append(
             f"network '{net}' wants bridge {bridge}, but a {kind} link with that name already "
             "exists and kvmnet did not create it: choose another name with <bridge name='...'/> "

@@ -238,7 +238,7 @@ def _keep_router_advertisements(nl: Any, host: Host, say: Callable[[str], None])
     """
     routes = nl.list_routes()
     for link in nl.list_links():
-        ifname = str(link["ifname"])
+        ifname = link.ifname
         key = sysctl.iface_key(6, ifname, "accept_ra")
         if ifname == "lo" or host.sysctl_read(key) != "1":
             continue

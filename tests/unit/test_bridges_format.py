@@ -5,7 +5,6 @@ whose state is rebuilt here as plain values.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -42,13 +41,13 @@ _BRIDGE = BridgeInfo(
 
 
 def port(name: str, no: int, **kw: Any) -> PortInfo:
-    return dataclasses.replace(_PORT, name=name, ifindex=10 + no, port_no=no,
+    return _PORT._replace(name=name, ifindex=10 + no, port_no=no,
                                port_id=0x8000 + no, designated_port=0x8000 + no, **kw)
 
 
 def bridge(name: str, bridge_id: str = BR0_ID, ports: tuple[PortInfo, ...] = (),
            **kw: Any) -> BridgeInfo:
-    return dataclasses.replace(_BRIDGE, name=name, bridge_id=bridge_id,
+    return _BRIDGE._replace(name=name, bridge_id=bridge_id,
                                designated_root=bridge_id, ports=ports, **kw)
 
 
@@ -146,7 +145,7 @@ def test_show_stp_column_and_single_port() -> None:
         "bridge name\tbridge id\t\tSTP enabled\tinterfaces\n"
         "virbr10\t\t0008.4edfe67783db\tyes\t\tv0\n")
     # user-space STP (stp_state 2) is "yes" too
-    assert "\tyes\t" in format_show([dataclasses.replace(b, stp_state=2)])
+    assert "\tyes\t" in format_show([b._replace(stp_state=2)])
 
 
 def test_showstp_matches_brctl() -> None:

@@ -23,6 +23,7 @@ from kvmnet import fileio
 from kvmnet.config.store import Store
 from kvmnet.engine.record import Record
 from kvmnet.errors import OperationInvalidError
+from kvmnet.host.nltypes import Link
 from kvmnet.network import runtime
 from kvmnet.network import start as starter
 from kvmnet.network.runtime import Host, Runtime
@@ -85,8 +86,9 @@ class FakeNetlink:
         self.world.links.discard(name)
         self.clock.tick()
 
-    def link_info(self, name: str) -> dict[str, Any] | None:
-        return {"kind": "bridge"} if name in self.world.links else None
+    def link_info(self, name: str) -> Link | None:
+        return Link(name, 1, "bridge", None, None, "up", None, None, None) \
+            if name in self.world.links else None
 
     def addresses_within(self, spans: Any) -> list[Any]:
         return []
