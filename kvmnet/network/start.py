@@ -133,7 +133,7 @@ def start(program: Program, store: Store, paths: Paths, host: Host | None = None
             note_failures(exc, undo_all(rec, Context(host, nl=nl)))
             raise
     rec.state = ACTIVE
-    rec.save()
+    rec.save(durable=False)  # losing 'active' is harmless (see Journal.save)
 
 
 def _finish_others(store: Store, paths: Paths, host: Host, nl: Any,
