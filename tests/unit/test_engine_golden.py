@@ -295,3 +295,38 @@ def test_every_step_round_trips_through_json(tmp_path: Path) -> None:
         for step in start_steps(env.net, env.paths):
             again = Step.from_json(step.to_json())
             assert again == step and again.describe() == step.describe()
+
+
+def test_start_after_a_start_killed_after_nft_finishes_it_then_starts(tmp_path: Path) -> None:
+    """The converge sequence, golden: what the killed start made is undone (in teardown's
+    phases), then the whole start runs again."""
+    env = Env(tmp_path, "nat")
+    kill_after = GOLDEN["nat"].index("nft -f - <<'EOF'") + 1  # the change after nft
+    env.host.kill_at = kill_after + 1
+    with pytest.raises(Killed):
+        env.start()
+    env.host.kill_at = None
+    assert not env.store.is_active("nat1")
+    env.host.log.clear()
+    env.start()
+    log = outlines(env.host.log, tmp_path)
+    # the killed start journalled its files before the kill: they are removed too (last)
+    assert sorted(log[:2]) == sorted(["nft -f - <<'EOF'", "ip link del virbr11"])
+    assert log[2].startswith("rm -f $ROOT/var/lib/kvmnet/dnsmasq/nat1.conf ")
+    assert log[3:] == GOLDEN["nat"]
+    env.destroy()
+    assert env.host.leftovers() == [] and env.journals() == []
+
+
+def test_destroy_after_a_destroy_killed_midway_finishes_it(tmp_path: Path) -> None:
+    env = Env(tmp_path, "nat")
+    env.start()
+    env.host.kill_at, env.host.changes = 4, 0  # the files, after dnsmasq, nft and the link
+    with pytest.raises(Killed):
+        env.destroy()
+    env.host.kill_at = None
+    env.host.log.clear()
+    env.destroy()  # no status any more, but a journal: finish it (idempotently)
+    log = outlines(env.host.log, tmp_path)
+    assert len(log) == 4 and log[3].startswith("rm -f ")
+    assert env.host.leftovers() == [] and env.journals() == []
