@@ -9,17 +9,19 @@ prints: the only place that orders a network start.
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, ClassVar, Literal
 
 from kvmnet.config.validate import ip_prefix
 from kvmnet.model.frozen import frozen
 from kvmnet.model.network import ForwardMode, IPDef, Network
 
+TYPE_CHECKING = False  # annotations only: no typing import on define's path from here (kvmnet/tuples.py)
 if TYPE_CHECKING:
+    from typing import ClassVar, Literal
+
     from kvmnet.engine.step import Step
     from kvmnet.network.dnsmasq_setup import DnsmasqSetup
 
-Scope = Literal["shared", "link"]
+    Scope = Literal["shared", "link"]
 
 
 @frozen
