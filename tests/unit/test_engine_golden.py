@@ -330,3 +330,38 @@ def test_destroy_after_a_destroy_killed_midway_finishes_it(tmp_path: Path) -> No
     log = outlines(env.host.log, tmp_path)
     assert len(log) == 4 and log[3].startswith("rm -f ")
     assert env.host.leftovers() == [] and env.journals() == []
+
+
+def test_net_plan_prints_the_cached_program_steps(tmp_path: Path) -> None:
+    """net-plan NAME and net-start of the cached program cannot disagree: same steps, and
+    the text sections are those steps' describe(), in the order start applies them."""
+    import io
+    import json
+
+    from kvmnet.cli.main import main
+    from kvmnet.network import program as programs
+
+    root = tmp_path / "root"
+    f = tmp_path / "iso1.xml"
+    f.write_text(NETWORKS["isolated"])
+
+    def cli(*args: str) -> str:
+        out, err = io.StringIO(), io.StringIO()
+        assert main(["--root", str(root), *args], stdout=out, stderr=err,
+                    stdin=io.StringIO()) == 0, err.getvalue()
+        return out.getvalue()
+
+    cli("net-define", str(f))
+    paths = Paths(root)
+    cached = programs.load(programs.cache_path(paths.programs, "iso1"),
+                           programs.cache_key(Store(paths).read_config("iso1") or "", str(root)))
+    assert cached is not None  # compiled at define
+    doc = json.loads(cli("net-plan", "iso1", "--json"))
+    assert doc["steps"] == cached["steps"]
+    steps = steps_from_json(cached["steps"])
+    assert cli("net-plan", "iso1", "--section", "addresses") == "".join(
+        s.describe() + "\n" for s in steps if s.section == "addresses")
+    whole = cli("net-plan", "iso1")
+    positions = [whole.index(s.describe().splitlines()[0]) for s in steps
+                 if s.section in ("links", "addresses")]
+    assert positions == sorted(positions)
