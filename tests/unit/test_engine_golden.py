@@ -365,3 +365,29 @@ def test_net_plan_prints_the_cached_program_steps(tmp_path: Path) -> None:
     positions = [whole.index(s.describe().splitlines()[0]) for s in steps
                  if s.section in ("links", "addresses")]
     assert positions == sorted(positions)
+
+
+def test_live_update_reloads_or_reapplies_the_same_dnsmasq_steps(tmp_path: Path) -> None:
+    from kvmnet.network.compile import Manager
+
+    env = Env(tmp_path, "isolated")
+    env.start()
+    manager = Manager(env.store, env.paths, host=env.host)
+    # a DHCP host: only the hosts file changes, dnsmasq re-reads it on SIGHUP
+    more = parse_network(NETWORKS["isolated"].replace(
+        "</dhcp></ip><ip family", "<host mac='52:54:00:00:00:06' name='h2' ip='192.0.2.6'/>"
+        "</dhcp></ip><ip family"))
+    env.host.log.clear()
+    manager.update_live(env.net, more, "ip-dhcp-host")
+    assert outlines(env.host.log, tmp_path) == [
+        ("kill -HUP $(cat $ROOT/run/kvmnet/networks/iso1.pid)  # dnsmasq "
+        "--conf-file=$ROOT/var/lib/kvmnet/dnsmasq/iso1.conf")]
+    hosts = env.paths.dnsmasq / "iso1.hostsfile"
+    assert "52:54:00:00:00:06,192.0.2.6,h2" in hosts.read_text()
+    # a range: the configuration changes, so dnsmasq restarts with the start's own steps
+    ranged = parse_network(NETWORKS["isolated"].replace("192.0.2.254", "192.0.2.200"))
+    env.host.log.clear()
+    manager.update_live(more, ranged, "ip-dhcp-range")
+    log = outlines(env.host.log, tmp_path)
+    assert log[0].startswith("kill $(cat $ROOT/run/kvmnet/networks/iso1.pid)")
+    assert log[1:] == GOLDEN["isolated"][-len(DNSMASQ):]
