@@ -141,10 +141,12 @@ def register_undo(cls: U) -> U:
 def _load(kind: str) -> None:
     module = kind.partition(".")[0]
     if module.isidentifier():
+        name = f"kvmnet.engine.steps.{module}"
         try:
-            __import__(f"kvmnet.engine.steps.{module}")
-        except ModuleNotFoundError:
-            pass
+            __import__(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise  # the kind's module exists but lacks something it needs: say so
 
 
 def step_class(kind: str) -> type[Step]:
