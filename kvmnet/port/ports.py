@@ -49,9 +49,11 @@ from kvmnet.errors import (
     XMLParseError,
 )
 from kvmnet.model.frozen import fields, frozen, replace
-from kvmnet.model.network import Bandwidth, ForwardMode, Vlan
+from kvmnet.model.network import Bandwidth, Vlan
 from kvmnet.model.port import NetworkPort, Plug, PlugType
-from kvmnet.port.plugs import tap_bridge as port_host
+from kvmnet.network.drivers import mode_of
+from kvmnet.port import plugs
+from kvmnet.port.plugs.base import PlugOptions, unlink, write
 
 if TYPE_CHECKING:
     from kvmnet.api import Connection
@@ -203,35 +205,18 @@ def allocate(net: NetworkDef, port: NetworkPort) -> NetworkPort:
                  and pg.trust_guest_rx_filters is not None else net.trust_guest_rx_filters)
     vport = port.virtualport or (pg.virtualport if pg is not None else None) or net.virtualport
     isolated = port.isolated if port.isolated is not None else net.port_isolated
-    mode = net.forward_mode
     mgr = net.bridge.mac_table_manager if net.bridge is not None else None
-    if mode.uses_bridge_device:
-        if vport is not None:
-            raise ValidationError([(f"<virtualport type='{vport.type}'> not supported for network "
-                                   f"'{net.name}' which uses IP forwarding")])
-        plug = Plug(type=PlugType.NETWORK, bridge=net.bridge_name, mac_table_manager=mgr)
-    elif mode is ForwardMode.BRIDGE and net.bridge_name:
-        if vport is not None and vport.type != "openvswitch":
-            raise ValidationError([(f"<virtualport type='{vport.type}'> not supported for network "
-                                   f"'{net.name}' which uses a bridge device")])
-        if vport is not None:
-            raise UnsupportedError(f"network '{net.name}' is on Open vSwitch bridge "
-                                   f"{net.bridge_name}; kvmnet's guest ports cannot plug into "
-                                   "Open vSwitch yet: use a Linux bridge network")
-        plug = Plug(type=PlugType.BRIDGE, bridge=net.bridge_name, mac_table_manager=mgr)
-    else:
-        kind = "macvtap" if mode is not ForwardMode.HOSTDEV else "SR-IOV hostdev"
-        raise UnsupportedError(f"network '{net.name}' (forward mode '{mode.value}') hands out "
-                               f"{kind} devices, which kvmnet's guest ports cannot plug yet; "
-                               "use a bridge, NAT, routed, open or isolated network")
+    # the network's driver decides the plug; a plugger must exist for it
+    port = replace(port, plug=mode_of(net).plug_for(net, vport, mgr), virtualport=vport)
+    plugs.require(net, port)
     if bandwidth is not None and bandwidth.inbound is not None and bandwidth.inbound.floor:
         if net.bandwidth is None or net.bandwidth.inbound is None:
             raise ValidationError([(f"invalid use of 'floor' on interface with MAC address "
                                    f"{port.mac} - network '{net.name}' has no inbound QoS set")])
         raise UnsupportedError("a guaranteed 'floor' needs network-wide QoS classes on the "
                                "bridge, which kvmnet does not set up yet; remove floor=")
-    return replace(port, plug=plug, bandwidth=bandwidth, vlan=vlan,
-                   trust_guest_rx_filters=trust, virtualport=vport, isolated=isolated)
+    return replace(port, bandwidth=bandwidth, vlan=vlan, trust_guest_rx_filters=trust,
+                   isolated=isolated)
 
 
 # -- plugging ----------------------------------------------------------------------------------
@@ -319,7 +304,7 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
         if network is not None:
             net = live_network(conn, network)
             port = allocate(net, port)
-            key, owned_bridge = net.name, net.forward_mode.uses_bridge_device
+            key, owned_bridge = net.name, mode_of(net).owns_bridge
             mtu = mtu if mtu is not None else net.mtu
         else:
             port = replace(port, plug=Plug(type=PlugType.BRIDGE, bridge=bridge))
@@ -327,18 +312,19 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
         if find(conn, port.uuid) is not None:
             raise ConflictError(f"network port with UUID {port.uuid} already exists; give the "
                                 "new port another UUID")
+        plugger = plugs.plugger(plugs.key_of(port))
+        opts = PlugOptions(mtu=mtu, tap_name=tap_name, device=device, multi_queue=multi_queue,
+                           vlan_filtering=vlan_filtering, owned_bridge=owned_bridge)
         directory = port_dir(conn, key)
         directory.mkdir(parents=True, exist_ok=True)
         with Netlink() as nl:
-            rec = port_host.make(nl, directory, port, key, mtu=mtu, tap_name=tap_name, device=device,
-                                 multi_queue=multi_queue, vlan_filtering=vlan_filtering,
-                                 owned_bridge=owned_bridge)
+            rec = plugger.plug(nl, directory, port, key, opts)
             try:
                 port = replace(port, owner_name=rec["owner_name"])
-                port_host.write(directory / f"{port.uuid}.xml", format_port(port))
+                write(directory / f"{port.uuid}.xml", format_port(port))
             except BaseException:
-                port_host.unplug(nl, rec, quiet=True)
-                port_host.unlink(directory / f"{port.uuid}.json")
+                plugger.unplug(nl, rec, quiet=True)
+                unlink(directory / f"{port.uuid}.json")
                 raise
     if rec["skipped"]:
         conn.notify(f"port {port.uuid} on {rec['tap']}: this kernel lacks tc's "
@@ -372,12 +358,13 @@ def remove_ports(conn: Connection, items: list[tuple[str | None, str]]) -> list[
         directory = port_dir(conn, item[0])
         rec = load_record(directory, item[1]) or {}
         try:
-            with Netlink() as nl:
-                port_host.unplug(nl, rec)
+            if rec:
+                with Netlink() as nl:
+                    plugs.plugger(plugs.record_key(rec)).unplug(nl, rec)
         except KvmnetError as exc:
             return f"port {item[1]} ({rec.get('tap', '?')}): {exc}"
-        port_host.unlink(directory / f"{item[1]}.xml")
-        port_host.unlink(directory / f"{item[1]}.json")
+        unlink(directory / f"{item[1]}.xml")
+        unlink(directory / f"{item[1]}.json")
         return None
 
     if len(items) <= 1:

@@ -1,4 +1,5 @@
-"""The host side of a guest port: its tap, its place on a bridge, its run record.
+"""The tap-on-a-Linux-bridge plugger (:class:`TapBridgePlugger`, plug types ``network`` and
+``bridge``): a guest port's tap, its place on a bridge, its run record.
 
 One function per job, shared by every caller:
 
@@ -18,8 +19,6 @@ without fsync (run-time state on tmpfs).
 """
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,34 +29,11 @@ from kvmnet.errors import (
     NotFoundError,
     OperationInvalidError,
 )
+from kvmnet.port.plugs.base import Plugger, PlugOptions, save, unlink
 
 if TYPE_CHECKING:
     from kvmnet.host.netlink import Netlink
     from kvmnet.model.port import NetworkPort
-
-
-def write(path: Path, text: str) -> None:
-    """Replace ``path`` atomically (temp file + rename); see the module docstring for no fsync."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{os.urandom(4).hex()}-{path.name}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        unlink(tmp)
-        raise
-
-
-def unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-
-
-def save(record: Path, rec: dict[str, Any]) -> None:
-    write(record, json.dumps(rec))
 
 
 def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *,
@@ -209,3 +185,68 @@ def unplug(nl: Netlink, rec: dict[str, Any], quiet: bool = False) -> None:
     except KvmnetError:
         if not quiet:
             raise
+
+
+class TapBridgePlugger(Plugger):
+    """A tap (or an adopted link) on a Linux bridge: plug types ``network`` (the network's
+    own bridge) and ``bridge`` (a host bridge)."""
+
+    label = "tap on a Linux bridge"
+
+    def plug(self, nl: Netlink, directory: Path, port: NetworkPort, network: str | None,
+             opts: PlugOptions) -> dict[str, Any]:
+        return make(nl, directory, port, network, mtu=opts.mtu, tap_name=opts.tap_name,
+                    device=opts.device, multi_queue=opts.multi_queue,
+                    vlan_filtering=opts.vlan_filtering, owned_bridge=opts.owned_bridge)
+
+    def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False) -> None:
+        unplug(nl, rec, quiet=quiet)
+
+    def attach(self, nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
+               vlan_filtering: bool) -> None:
+        attach(nl, rec, port, vlan_filtering=vlan_filtering)
+
+    def detach(self, nl: Netlink, rec: dict[str, Any]) -> None:
+        detach(nl, rec)
+
+    def is_ours(self, rec: dict[str, Any]) -> bool:
+        return is_ours(rec)
+
+    def describe(self, port: NetworkPort, opts: PlugOptions) -> list[str]:
+        from kvmnet.host import tap as taps
+
+        assert port.plug is not None and port.plug.bridge is not None
+        bridge, tap = port.plug.bridge, opts.device or opts.tap_name or "vnet%d"
+        mtu = f" mtu {opts.mtu}" if opts.mtu is not None else ""
+        lines = []
+        if opts.device is None:
+            lines.append(f"ip tuntap add dev {tap} mode tap"
+                         + (" multi_queue" if opts.multi_queue else ""))
+            lines.append(f"ip link set dev {tap} address {taps.host_side_mac(port.mac)}{mtu} up")
+        else:
+            lines.append(f"ip link set dev {tap} address {taps.host_side_mac(port.mac)}{mtu}")
+        lines.append(f"ip link set dev {tap} master {bridge}")
+        if port.isolated:
+            lines.append(f"bridge link set dev {tap} isolated on")
+        batch: list[str] = []
+        if port.plug.mac_table_manager == "libvirt":
+            batch += taps.libvirt_mac_table_batch(tap, port.mac)
+        vlan = port.vlan
+        if vlan is not None and vlan.tags:
+            native = next((t for t in vlan.tags if t.native_mode), None)
+            if opts.vlan_filtering:
+                lines.append(f"ip link set dev {bridge} type bridge vlan_filtering 1")
+            batch += taps.vlan_batch(tap, [t.id for t in vlan.tags], trunk=bool(vlan.trunk),
+                                     native=native.id if native is not None else None,
+                                     native_tagged=native is not None
+                                     and native.native_mode == "tagged")
+        lines += [f"bridge {line}" for line in batch]
+        if opts.device is not None:
+            lines.append(f"ip link set dev {tap} up")
+        bw = port.bandwidth
+        if bw is not None:
+            for step in taps.bandwidth_steps(tap, *(
+                    taps.Rate(r.average, r.peak, r.burst) if r is not None and r.average else None
+                    for r in (bw.inbound, bw.outbound))):
+                lines.append(" ".join(step.argv))
+        return lines
