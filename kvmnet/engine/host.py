@@ -1,0 +1,87 @@
+"""The host adapters steps act through, replaceable as a whole (tests, the recording host).
+
+:class:`Host` forwards to the narrow adapters in :mod:`kvmnet.host` (imported when first
+used).  ``perform`` and ``revert`` are where the executor hands a step or an undo record to
+the host: the real host applies it; :class:`kvmnet.engine.recording.RecordingHost` only
+writes down what would be done.
+"""
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from kvmnet.engine.executor import Context
+    from kvmnet.engine.step import Step, Undo
+
+
+class Host:
+    """The adapters start, destroy and live updates use."""
+
+    def perform(self, step: Step, ctx: Context) -> None:
+        step.apply(ctx)
+
+    def revert(self, handler: type[Undo], entry: dict[str, Any], ctx: Context) -> None:
+        handler.undo(entry, ctx)
+
+    def netlink(self) -> Any:
+        from kvmnet.host.netlink import Netlink
+
+        return Netlink()
+
+    def nft_apply(self, document: str) -> None:
+        from kvmnet.host import nftables
+
+        nftables.apply(document)
+
+    def sysctl_read(self, key: str) -> str | None:
+        from kvmnet.host import sysctl
+
+        return sysctl.read(key)
+
+    def sysctl_write(self, key: str, value: str) -> str | None:
+        from kvmnet.host import sysctl
+
+        return sysctl.write(key, value, missing_ok=True)
+
+    def dnsmasq_start(self, conf: str, pid_file: str,
+                      say: Callable[[str], None] | None = None) -> int:
+        from kvmnet.host import dnsmasq
+
+        notice = dnsmasq.settle_user(conf)  # it must be able to read its hosts files
+        if notice is not None and say is not None:
+            say(notice)
+        return dnsmasq.start(conf, pid_file=pid_file)
+
+    def dnsmasq_stop(self, pid_file: str, conf: str) -> None:
+        from kvmnet.host import dnsmasq
+
+        pid = dnsmasq.read_pid_file(pid_file)
+        if pid is not None:
+            dnsmasq.stop(pid, expected_cmdline_contains=conf, pid_file=pid_file)
+        unlink(pid_file)
+
+    def dnsmasq_reload(self, pid_file: str, conf: str) -> bool:
+        from kvmnet.host import dnsmasq
+
+        pid = dnsmasq.read_pid_file(pid_file)
+        return pid is not None and dnsmasq.reload(pid, expected_cmdline_contains=conf)
+
+    def dnsmasq_reload_problem(self, pid_file: str, conf: str) -> str | None:
+        """Why the running dnsmasq would not see its files re-read on SIGHUP, or None."""
+        from kvmnet.host import dnsmasq
+
+        pid = dnsmasq.read_pid_file(pid_file)
+        if pid is None or not dnsmasq.is_running(pid, conf):
+            return None
+        return dnsmasq.reload_problem(pid, conf)
+
+
+def unlink(path: str | os.PathLike[str]) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
