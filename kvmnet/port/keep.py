@@ -33,13 +33,12 @@ from typing import TYPE_CHECKING
 from kvmnet.errors import KvmnetError, OperationInvalidError
 from kvmnet.model.frozen import replace
 from kvmnet.port import plugs
-from kvmnet.port.plugs.base import save, write
+from kvmnet.port.plugs.base import load_record, save, write
 from kvmnet.port.ports import (
     PortInfo,
     allocate,
     list_dir,
     live_network,
-    load_record,
     port_dir,
     port_files,
     remove_ports,

@@ -30,7 +30,6 @@ side of a port (tap, attach, detach, unplug) is :mod:`kvmnet.port.plugs.tap_brid
 """
 from __future__ import annotations
 
-import json
 import os
 import uuid as uuid_mod
 from pathlib import Path
@@ -53,7 +52,7 @@ from kvmnet.model.network import Bandwidth, Vlan
 from kvmnet.model.port import NetworkPort, Plug, PlugType
 from kvmnet.network.drivers import mode_of
 from kvmnet.port import plugs
-from kvmnet.port.plugs.base import PlugOptions, unlink, write
+from kvmnet.port.plugs.base import PlugOptions, load_record, unlink, write
 
 if TYPE_CHECKING:
     from kvmnet.api import Connection
@@ -136,14 +135,6 @@ def _dirs(conn: Connection) -> list[str | None]:
     except FileNotFoundError:
         return []
     return [None if n == BRIDGE_ONLY else n for n in names]
-
-
-def load_record(directory: Path, port_uuid: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads((directory / f"{port_uuid}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # missing or damaged: a port without host state (its files still go)
-    return data if isinstance(data, dict) and "tap" in data else None
 
 
 def port_info(rec: dict[str, Any]) -> PortInfo:

@@ -587,6 +587,7 @@ def test_keeping_converges_after_an_interrupted_restart(kvenv: KvEnv) -> None:
     """A net-destroy killed after its ports step, or a net-start killed while plugging ports
     back: the next net-destroy and net-start bring every port back on the bridge."""
     from kvmnet.port import keep as port_keep
+    from kvmnet.port.plugs import base as port_records
     from kvmnet.port.plugs import tap_bridge as port_host
 
     name = kvenv.start(nat())
@@ -605,7 +606,7 @@ def test_keeping_converges_after_an_interrupted_restart(kvenv: KvEnv) -> None:
         rec = ports.load_record(directory, a.uuid)
         assert rec is not None
         rec["kept"] = True
-        port_host.save(directory / f"{a.uuid}.json", rec)
+        port_records.save(directory / f"{a.uuid}.json", rec)
         with Netlink() as nl:
             port_host.detach(nl, rec)
 

@@ -21,7 +21,7 @@ from kvmnet.model.network import Bandwidth, Network, Rate, Vlan, VlanTag
 from kvmnet.model.port import NetworkPort, PlugType
 from kvmnet.network.drivers import MODES, driver_for, mode_of
 from kvmnet.port import plugs, ports
-from kvmnet.port.plugs.base import PlugOptions
+from kvmnet.port.plugs.base import PlugOptions, load_record
 from kvmnet.port.plugs.tap_bridge import TapBridgePlugger
 from kvmnet.xmlio.network import parse_network
 
@@ -116,8 +116,13 @@ def test_plug_then_unplug_golden(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         "vlan add dev vnet0 vid 42 pvid untagged; vlan del dev vnet0 vid 1"),
         "tc vnet0 in=(1000, 2000, 512) out=(500, None, None)",
     ]
-    assert json.loads((tmp_path / f"{UUID}.json").read_text()) == rec
+    assert load_record(tmp_path, UUID) == rec
     assert rec["tap"] == "vnet0" and rec["tc"] is True and rec["plug_type"] == "network"
+    # the port's journal, in the engine's one format: a created tap takes its qdiscs along
+    data = json.loads((tmp_path / f"{UUID}.json").read_text())
+    assert data["owner"] == UUID and data["state"] == "active"
+    assert data["steps"] == [{"kind": "tap", "name": "vnet0", "ifindex": 2}]
+    assert data["info"]["tap"] == "vnet0" and "undo" not in data["info"]
 
     host.calls.clear()
     plugs.plugger(plugs.record_key(rec)).unplug(host, rec)  # type: ignore[arg-type]
@@ -159,6 +164,50 @@ def test_failed_plug_undoes_everything(monkeypatch: pytest.MonkeyPatch, tmp_path
                                 PlugOptions(owned_bridge=True))
     assert host.calls[-1] == "delete_link vnet0"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plug_runs_on_the_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The executor runs the plug's steps (its undo journalled first); their describe() is
+    what a person would type."""
+    from kvmnet.engine.host import Host
+
+    host = RecordingHost(monkeypatch)
+    host.links["veth1"] = 5
+    monkeypatch.setattr(taps, "get_mac", lambda name: "02:00:00:00:00:05")
+    monkeypatch.setattr(taps, "set_mac", lambda name, mac: None)
+    monkeypatch.setattr(taps, "set_mtu", lambda name, mtu: None)
+    seen: list[tuple[str, str, int]] = []
+    perform = Host.perform
+
+    def recording(self: Host, step: Any, ctx: Any) -> None:
+        seen.append((step.kind, step.describe(), len(ctx_journal(tmp_path))))
+        perform(self, step, ctx)
+
+    def ctx_journal(directory: Path) -> list[dict[str, Any]]:
+        steps: list[dict[str, Any]] = json.loads(
+            (directory / f"{UUID}.json").read_text())["steps"]
+        return steps
+
+    monkeypatch.setattr(Host, "perform", recording)
+    port = a_port(nat(), bandwidth=Bandwidth(outbound=Rate(average=500)))
+    rec = TapBridgePlugger().plug(host, tmp_path, port, "nat1",  # type: ignore[arg-type]
+                                  PlugOptions(device="veth1", mtu=1400, owned_bridge=True))
+    assert seen == [
+        ("tap.adopt", "ip link set dev veth1 address fe:54:00:00:00:01 mtu 1400", 1),
+        ("tap.attach", ("ip link set dev veth1 master virbr9\n"
+                       "bridge link set dev veth1 learning off flood off\n"
+                       "bridge fdb add 52:54:00:00:00:01 dev veth1 master temp\n"
+                       "ip link set dev veth1 up"), 1),
+        ("tap.tc", ("tc qdisc add dev veth1 ingress\n"
+                   "tc filter add dev veth1 parent ffff: protocol all u32 match u32 0 0 police "
+                   "rate 500kbps burst 500kb mtu 64kb drop flowid :1"), 2),
+    ]  # each undo is on disk before its step runs (the third number)
+    assert rec["undo"] == [
+        {"kind": "tap.restore", "name": "veth1", "mac": "02:00:00:00:00:05", "mtu": 1500},
+        {"kind": "tap.tc", "name": "veth1"}]
+    host.calls.clear()
+    TapBridgePlugger().unplug(host, rec)  # type: ignore[arg-type]
+    assert host.calls == ["tc clear veth1", "set_master veth1 None"]
 
 
 def test_describe_golden() -> None:

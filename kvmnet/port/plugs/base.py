@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from kvmnet.engine.journal import Journal
 from kvmnet.model.frozen import frozen
 
 if TYPE_CHECKING:
@@ -41,7 +42,51 @@ def unlink(path: Path) -> None:
 
 
 def save(record: Path, rec: dict[str, Any]) -> None:
-    write(record, json.dumps(rec))
+    """Write a port's run record: its journal (see :class:`PortJournal`)."""
+    if "undo" not in rec:  # written by a kvmnet older than port journals
+        write(record, json.dumps(rec))
+        return
+    info = {k: v for k, v in rec.items() if k not in ("undo", "state")}
+    write(record, json.dumps({"owner": rec.get("uuid"), "state": rec.get("state", "active"),
+                              "steps": rec["undo"], "info": info}))
+
+
+def load_record(directory: Path, port_uuid: str) -> dict[str, Any] | None:
+    """A port's run record (``info``, with its journal's steps under ``"undo"`` and state under
+    ``"state"``), or None when it is missing or damaged (a port without host state: its files
+    still go)."""
+    try:
+        data = json.loads((directory / f"{port_uuid}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("info"), dict):
+        rec = data["info"]
+        rec["undo"] = list(data.get("steps") or [])
+        rec["state"] = str(data.get("state"))
+        data = rec
+    return data if isinstance(data, dict) and "tap" in data else None
+
+
+class PortJournal(Journal):
+    """A port's journal in the engine's one format, kept in the port's record ``rec`` (which
+    the rest of the port code reads): its undo records are ``rec["undo"]``, its state
+    ``rec["state"]``.  Saved without fsync (run-time state; plugging must be fast)."""
+
+    def __init__(self, path: Path, rec: dict[str, Any]) -> None:
+        self.rec = rec
+        super().__init__(path, str(rec.get("uuid")), str(rec.get("state") or "starting"),
+                         rec.setdefault("undo", []), rec)
+
+    @property  # type: ignore[override]
+    def state(self) -> str:
+        return str(self.rec.get("state"))
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self.rec["state"] = value
+
+    def save(self) -> None:
+        save(self.path, self.rec)
 
 
 @frozen

@@ -1,21 +1,26 @@
 """The tap-on-a-Linux-bridge plugger (:class:`TapBridgePlugger`, plug types ``network`` and
 ``bridge``): a guest port's tap, its place on a bridge, its run record.
 
-One function per job, shared by every caller:
+Its host changes are engine steps (:mod:`kvmnet.engine.steps.tap`) run by the one executor
+with the port's journal, so a plug that fails midway, or a process killed at any step
+(``KVMNET_FAULT_KILL_AFTER=tap.create``...), leaves a journal that unplugging takes back:
 
-* :func:`make` creates the tap (or adopts an existing device), :func:`attach`s it and applies
-  its bandwidth limits: a new port (:func:`kvmnet.port.ports.plug`);
-* :func:`attach` puts a tap on a bridge with the port's bridge-side settings (isolation,
-  static MAC table, VLANs): a new port, and a kept port when its network starts again
-  (:mod:`kvmnet.port.keep`);
+* :func:`make`: create the tap (``tap.create``) or adopt a link (``tap.adopt``), attach it
+  (``tap.attach``: isolation, libvirt's static MAC table, VLANs), limit its bandwidth
+  (``tap.tc``): a new port (:func:`kvmnet.port.ports.plug`);
+* :func:`attach`: the ``tap.attach`` step again, for a kept port when its network starts
+  again (:mod:`kvmnet.port.keep`);
 * :func:`detach` takes a tap off its bridge, down, and keeps it (``net-destroy``): what lives
   on the tap itself (MTU, MAC, the tc qdiscs of its bandwidth limits) stays, what lives on the
   bridge port (isolation, VLANs, learning, FDB entries) goes with the bridge and is re-applied
   by :func:`attach`;
-* :func:`unplug` removes what a record lists.
+* :func:`unplug` undoes the port's journal.
 
-Run records (``NETWORK/UUID.json``, see :mod:`kvmnet.port.ports`) are written here, atomically but
-without fsync (run-time state on tmpfs).
+The run record (``NETWORK/UUID.json``, see :mod:`kvmnet.port.ports`) is the port's journal, in
+the engine's one journal format: ``{"owner": UUID, "state", "steps": [undo records], "info":
+{tap, ifindex, bridge, mac...}}``; in memory it is the ``info`` dict with the undo records
+under ``"undo"`` and the state under ``"state"`` (:func:`kvmnet.port.plugs.base.load_record`).
+Written atomically but without fsync (run-time state on tmpfs, and plugging must be fast).
 """
 from __future__ import annotations
 
@@ -29,11 +34,23 @@ from kvmnet.errors import (
     NotFoundError,
     OperationInvalidError,
 )
-from kvmnet.port.plugs.base import Plugger, PlugOptions, save, unlink
+from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from kvmnet.engine.executor import Context
+    from kvmnet.engine.step import Step
     from kvmnet.host.netlink import Netlink
+    from kvmnet.model.network import Bandwidth
     from kvmnet.model.port import NetworkPort
+
+
+def _context(nl: Netlink) -> Context:
+    from kvmnet.engine.executor import Context
+    from kvmnet.engine.host import Host
+
+    return Context(Host(), nl=nl)
 
 
 def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *,
@@ -41,9 +58,10 @@ def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *
          vlan_filtering: bool, owned_bridge: bool) -> dict[str, Any]:
     """Make the tap (or adopt ``device``), attach and configure it; returns its run record.
 
-    The record is written as soon as there is something to undo; any failure undoes
-    everything and removes it again.
+    Each step's undo is journalled before it runs; any failure undoes everything and
+    removes the journal again.
     """
+    from kvmnet.engine.executor import run
     from kvmnet.host import tap as taps
 
     assert port.plug is not None and port.plug.bridge is not None
@@ -58,50 +76,70 @@ def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *
             "active but its bridge is gone; restart it (net-destroy, net-start)") from None
     mtu = mtu if mtu is not None else bridge_mtu
     tap_mac = taps.host_side_mac(port.mac)
+    if device is not None and taps.ifindex(device) is None:
+        raise NotFoundError(f"device {device} does not exist in this network namespace")
     rec: dict[str, Any] = {
         "uuid": port.uuid, "network": network, "bridge": bridge, "mac": port.mac,
         "tap_mac": tap_mac, "mtu": mtu, "owner_uuid": port.owner_uuid, "group": port.group,
         "isolated": bool(port.isolated), "plug_type": port.plug.type.value,
         "created": device is None, "tc": False, "skipped": [],
     }
-    if device is None:
-        try:
-            # Up from the start: without carrier (no QEMU yet) it passes nothing, and it saves
-            # the two netlink round trips of set_link_up, a fifth of a plug.
-            name = taps.create_tap(tap_name or "vnet%d", mac=tap_mac, mtu=mtu,
-                                   multi_queue=multi_queue, up=True)
-        except taps.TapExistsError as exc:
-            raise ConflictError(f"cannot create tap {tap_name}: a network interface with that "
-                                "name already exists; choose another tap name or leave it out "
-                                "(kvmnet then picks the first free vnetN)") from exc
-    else:
-        if taps.ifindex(device) is None:
-            raise NotFoundError(f"device {device} does not exist in this network namespace")
-        name = device
-        rec["restore"] = {"mac": taps.get_mac(device), "mtu": taps.get_mtu(device)}
-    rec.update(tap=name, ifindex=taps.ifindex(name),
-               owner_name=port.owner_name or name)  # an anonymous port is named by its tap
-    record = directory / f"{port.uuid}.json"
-    try:
-        save(record, rec)
-        if device is not None:
-            taps.set_mac(name, tap_mac)
-            taps.set_mtu(name, mtu)
-        attach(nl, rec, port, vlan_filtering=vlan_filtering)
+    journal = PortJournal(directory / f"{port.uuid}.json", rec)
+
+    def steps() -> Iterator[Step]:
+        # a generator: the executor applies each step before the next one is made, so the
+        # later steps know the tap's real name
+        from kvmnet.engine.steps.tap import AdoptLink, CreateTap, LimitBandwidth
+
+        if device is None:
+            create = CreateTap(name=tap_name or "vnet%d", mac=tap_mac, mtu=mtu,
+                               multi_queue=multi_queue)
+            yield create
+            assert create.made is not None
+            name = create.made
+        else:
+            yield AdoptLink(name=device, mac=tap_mac, mtu=mtu)
+            name = device
+        rec.update(tap=name, ifindex=taps.ifindex(name),
+                   owner_name=port.owner_name or name)  # an anonymous port is named by its tap
+        journal.save()  # the tap's name and ifindex: a crash from here on can remove it
+        yield attach_step(rec, port, vlan_filtering=vlan_filtering)
         bw = port.bandwidth
         if bw is not None and (bw.inbound is not None or bw.outbound is not None):
             rec["tc"] = True
-            save(record, rec)
-            rec["skipped"] = taps.apply_bandwidth(name, *(
-                taps.Rate(r.average, r.peak, r.burst) if r is not None and r.average else None
-                for r in (bw.inbound, bw.outbound)))
-            if rec["skipped"]:
-                save(record, rec)
-    except BaseException:
-        unplug(nl, rec, quiet=True)
-        unlink(record)
-        raise
+            limit = LimitBandwidth(name=name, adopted=device is not None, **_rates(bw))
+            yield limit
+            rec["skipped"] = list(limit.skipped)
+
+    try:
+        run(steps(), journal, _context(nl))
+    except taps.TapExistsError as exc:
+        raise ConflictError(f"cannot create tap {tap_name}: a network interface with that "
+                            "name already exists; choose another tap name or leave it out "
+                            "(kvmnet then picks the first free vnetN)") from exc
+    journal.state = "active"
+    journal.save()
     return rec
+
+
+def attach_step(rec: dict[str, Any], port: NetworkPort, *, vlan_filtering: bool) -> Step:
+    """The ``tap.attach`` step that puts the tap of ``rec`` on ``port``'s bridge."""
+    from kvmnet.engine.steps.tap import AttachTap
+
+    assert port.plug is not None and port.plug.bridge is not None
+    vlan = port.vlan
+    vlans: dict[str, Any] | None = None
+    if vlan is not None and vlan.tags:
+        native = next((t for t in vlan.tags if t.native_mode), None)
+        vlans = {"tags": [t.id for t in vlan.tags], "trunk": bool(vlan.trunk),
+                 "native": native.id if native is not None else None,
+                 "native_tagged": native is not None and native.native_mode == "tagged"}
+    # as libvirt, an adopted device goes up once attached and configured; so does a kept
+    # tap (see detach).  A new tap was made up: it saves two netlink round trips.
+    return AttachTap(name=rec["tap"], bridge=port.plug.bridge, isolated=bool(port.isolated),
+                     guest_mac=port.mac if port.plug.mac_table_manager == "libvirt" else None,
+                     vlan=vlans, vlan_filtering=vlan_filtering,
+                     up=bool(rec.get("kept") or not rec.get("created", True)))
 
 
 def attach(nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
@@ -109,33 +147,11 @@ def attach(nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
     """Put the tap of ``rec`` on ``port``'s bridge with the port's bridge-side settings:
     isolation, libvirt's static MAC table, VLANs (``vlan_filtering``: turn VLAN filtering on
     on the bridge if a VLAN needs it).  Bandwidth lives on the tap, not here."""
-    from kvmnet.host import tap as taps
+    from kvmnet.engine.executor import apply_steps
 
-    assert port.plug is not None and port.plug.bridge is not None
-    name, bridge = rec["tap"], port.plug.bridge
-    try:
-        nl.set_master(name, bridge)
-    except HostError as exc:
-        raise HostError(f"attaching {name} to bridge {bridge} failed: {exc.message}",
-                        exc.command, exc.errno) from exc
-    if port.isolated:
-        nl.bridge_port_set(name, isolated=True)
-    batch: list[str] = []
-    if port.plug.mac_table_manager == "libvirt":
-        batch += taps.libvirt_mac_table_batch(name, port.mac)
-    vlan = port.vlan
-    if vlan is not None and vlan.tags:
-        native = next((t for t in vlan.tags if t.native_mode), None)
-        batch += taps.port_vlans(name, bridge, [t.id for t in vlan.tags],
-                                 trunk=bool(vlan.trunk),
-                                 native=native.id if native is not None else None,
-                                 native_tagged=native is not None
-                                 and native.native_mode == "tagged", enable=vlan_filtering)
-    taps.bridge_batch(batch)
-    if rec.get("kept") or not rec.get("created", True):
-        # as libvirt, an adopted device goes up once attached and configured; so does a kept
-        # tap (see detach).  A new tap was made up: it saves two netlink round trips.
-        nl.set_link_up(name)
+    # nothing to journal (the step goes with the tap): the journal is not written
+    apply_steps([attach_step(rec, port, vlan_filtering=vlan_filtering)],
+                PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl))
 
 
 def is_ours(rec: dict[str, Any]) -> bool:
@@ -162,7 +178,20 @@ def detach(nl: Netlink, rec: dict[str, Any]) -> None:
 
 
 def unplug(nl: Netlink, rec: dict[str, Any], quiet: bool = False) -> None:
-    """Undo what ``rec`` lists; a tap already gone (or replaced by another link) is fine."""
+    """Undo what the port's journal lists; a tap already gone (or replaced by another link)
+    is fine.  Raises HostError naming what could not be undone, unless ``quiet``."""
+    if "undo" not in rec:
+        _legacy_unplug(nl, rec, quiet)
+        return
+    from kvmnet.engine.executor import undo
+
+    failures = undo(PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl))
+    if failures and not quiet:
+        raise HostError("; ".join(failures))
+
+
+def _legacy_unplug(nl: Netlink, rec: dict[str, Any], quiet: bool) -> None:
+    """A record written before ports had journals (a port plugged by an older kvmnet)."""
     from kvmnet.host import tap as taps
 
     name = rec.get("tap")
@@ -213,40 +242,32 @@ class TapBridgePlugger(Plugger):
         return is_ours(rec)
 
     def describe(self, port: NetworkPort, opts: PlugOptions) -> list[str]:
-        from kvmnet.host import tap as taps
+        """The shell form of :meth:`plug`, from the very steps it runs (the bridge's MTU is
+        left out when ``opts.mtu`` is None: only the live bridge knows it)."""
+        return [line for step in steps_of(port, opts) for line in step.describe().splitlines()]
 
-        assert port.plug is not None and port.plug.bridge is not None
-        bridge, tap = port.plug.bridge, opts.device or opts.tap_name or "vnet%d"
-        mtu = f" mtu {opts.mtu}" if opts.mtu is not None else ""
-        lines = []
-        if opts.device is None:
-            lines.append(f"ip tuntap add dev {tap} mode tap"
-                         + (" multi_queue" if opts.multi_queue else ""))
-            lines.append(f"ip link set dev {tap} address {taps.host_side_mac(port.mac)}{mtu} up")
-        else:
-            lines.append(f"ip link set dev {tap} address {taps.host_side_mac(port.mac)}{mtu}")
-        lines.append(f"ip link set dev {tap} master {bridge}")
-        if port.isolated:
-            lines.append(f"bridge link set dev {tap} isolated on")
-        batch: list[str] = []
-        if port.plug.mac_table_manager == "libvirt":
-            batch += taps.libvirt_mac_table_batch(tap, port.mac)
-        vlan = port.vlan
-        if vlan is not None and vlan.tags:
-            native = next((t for t in vlan.tags if t.native_mode), None)
-            if opts.vlan_filtering:
-                lines.append(f"ip link set dev {bridge} type bridge vlan_filtering 1")
-            batch += taps.vlan_batch(tap, [t.id for t in vlan.tags], trunk=bool(vlan.trunk),
-                                     native=native.id if native is not None else None,
-                                     native_tagged=native is not None
-                                     and native.native_mode == "tagged")
-        lines += [f"bridge {line}" for line in batch]
-        if opts.device is not None:
-            lines.append(f"ip link set dev {tap} up")
-        bw = port.bandwidth
-        if bw is not None:
-            for step in taps.bandwidth_steps(tap, *(
-                    taps.Rate(r.average, r.peak, r.burst) if r is not None and r.average else None
-                    for r in (bw.inbound, bw.outbound))):
-                lines.append(" ".join(step.argv))
-        return lines
+
+def steps_of(port: NetworkPort, opts: PlugOptions) -> list[Step]:
+    """The steps of plugging ``port`` (pure; the tap named by its template until made)."""
+    from kvmnet.engine.steps.tap import AdoptLink, CreateTap, LimitBandwidth
+    from kvmnet.host import tap as taps
+
+    tap_mac = taps.host_side_mac(port.mac)
+    first: Step
+    if opts.device is None:
+        first = CreateTap(name=opts.tap_name or "vnet%d", mac=tap_mac, mtu=opts.mtu,
+                          multi_queue=opts.multi_queue)
+    else:
+        first = AdoptLink(name=opts.device, mac=tap_mac, mtu=opts.mtu)
+    name = opts.device or opts.tap_name or "vnet%d"
+    rec = {"tap": name, "created": opts.device is None}
+    out = [first, attach_step(rec, port, vlan_filtering=opts.vlan_filtering)]
+    bw = port.bandwidth
+    if bw is not None and (bw.inbound is not None or bw.outbound is not None):
+        out.append(LimitBandwidth(name=name, adopted=opts.device is not None, **_rates(bw)))
+    return out
+
+
+def _rates(bw: Bandwidth) -> dict[str, list[int | None] | None]:
+    return {key: [r.average, r.peak, r.burst] if r is not None and r.average else None
+            for key, r in (("inbound", bw.inbound), ("outbound", bw.outbound))}
