@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Self
 
+    from kvmnet.engine.step import Step
     from kvmnet.model.network import Network as NetworkDef
     from kvmnet.network.compile import Manager
-    from kvmnet.network.drivers.base import Plan
 
 # virConnectListAllNetworksFlags
 VIR_CONNECT_LIST_NETWORKS_INACTIVE = 1
@@ -267,14 +267,11 @@ class Connection:
                 results.append((net.name(), exc))
         return results
 
-    def networkPlan(self, net: NetworkDef) -> Plan:
-        """What starting ``net`` would apply (nothing is applied)."""
-        from kvmnet.config.validate import validate_network
-        from kvmnet.network.compile import plan_network
-        from kvmnet.network.runtime import Runtime
+    def networkPlan(self, net: NetworkDef) -> tuple[Step, ...]:
+        """The steps starting ``net`` would apply, in order (nothing is applied)."""
+        from kvmnet.network.compile import start_steps
 
-        validate_network(net)
-        return plan_network(net, Runtime(self.paths, net.name))
+        return start_steps(net, self.paths)
 
     # -- lookup ----------------------------------------------------------------------
     def networkLookupByName(self, name: str) -> Network:

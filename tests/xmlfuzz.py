@@ -27,6 +27,7 @@ from kvmnet.errors import KvmnetError, ValidationError
 from kvmnet.model.frozen import replace
 from kvmnet.model.network import Network
 from kvmnet.network.compile import compile_program
+from kvmnet.network.program import dnsmasq_files
 from kvmnet.paths import Paths
 from kvmnet.xmlio.network import format_network, parse_network
 from tests.conformance import conformance_dir, load_cases
@@ -291,10 +292,9 @@ def check(label: str, doc: bytes, tally: Tally, root: Path, keep_confs: int) -> 
         tally.defects.append(f"{label}: accepted, then {type(exc).__name__}: {exc}\n"
                              f"{doc.decode(errors='replace')}")
         return
-    dnsmasq = program.get("dnsmasq")
-    if dnsmasq is None:
+    files = dnsmasq_files(program)
+    if files is None:
         return
-    files: dict[str, str] = dnsmasq["files"]
     for problem in misread(back, files):
         tally.defects.append(f"{label}: dnsmasq would misread the files: {problem}")
     if len(tally.confs) < keep_confs:

@@ -10,32 +10,21 @@ from kvmnet.cli.main import Ctx
 from kvmnet.errors import InvalidArgError, quote
 
 if TYPE_CHECKING:
+    from kvmnet.engine.step import Step
     from kvmnet.model.network import Network as NetworkDef
-    from kvmnet.network.drivers.base import Plan
 
+#: net-plan's sections, in print order: each shows the steps (or files) of that part
 SECTIONS = ("links", "addresses", "routes", "sysctls", "nftables", "dnsmasq-conf",
-            "dnsmasq-hosts", "dnsmasq-addnhosts")
+            "dnsmasq-hosts", "dnsmasq-addnhosts", "files", "dnsmasq")
 
 
-def plan_sections(plan: Plan, servers_file: str) -> dict[str, str]:
-    """Each section of a plan as the text a person would read (shell form or file content)."""
-    from kvmnet.network.compile import runtime_conf
-
-    links = [plan.bridge.shell()] if plan.bridge else []
-    links += [f"# needs the existing link {dev}" for dev in plan.requires_links]
-    if plan.bridge:
-        links.append(f"ip link set {plan.bridge.name} up")
-    files = plan.dnsmasq
-    return {
-        "links": "".join(f"{line}\n" for line in links),
-        "addresses": "".join(f"{a.shell()}\n" for a in plan.addresses),
-        "routes": "".join(f"{r.shell()}\n" for r in plan.routes),
-        "sysctls": "".join(f"{s.shell()}  # {s.reason}\n" for s in plan.sysctls),
-        "nftables": plan.nft_start or "",
-        "dnsmasq-conf": runtime_conf(files.conf, servers_file) if files else "",
-        "dnsmasq-hosts": (files.hostsfile or "") if files else "",
-        "dnsmasq-addnhosts": (files.addnhosts or "") if files else "",
-    }
+def plan_sections(steps: tuple[Step, ...]) -> dict[str, str]:
+    """Each section of a start: the describe() of its steps, in the order start applies them."""
+    out = dict.fromkeys(SECTIONS, "")
+    for step in steps:
+        for section, text in step.sections():
+            out[section] = out.get(section, "") + text + "\n"
+    return out
 
 
 def _plan_target(ctx: Ctx, target: str) -> NetworkDef:
@@ -53,18 +42,18 @@ def _plan_target(ctx: Ctx, target: str) -> NetworkDef:
 
 def cmd_plan(ctx: Ctx, a: argparse.Namespace) -> int:
     from kvmnet.cli.output import print_json
-    from kvmnet.network.runtime import Runtime
 
     conn = ctx.conn()
     net = _plan_target(ctx, a.target)
-    plan = conn.networkPlan(net)
-    sections = plan_sections(plan, str(Runtime(conn.paths, net.name).servers))
+    steps = conn.networkPlan(net)
+    sections = plan_sections(steps)
     if a.section is not None and a.section not in sections:
         raise InvalidArgError(f"unknown plan section {quote(a.section)}; use one of "
                               + ", ".join(SECTIONS))
     ctx.trailer = False
     if a.json:
-        print_json(ctx.stdout, {"network": net.name, "mode": plan.mode.value, **sections}
+        print_json(ctx.stdout, {"network": net.name, "mode": net.forward_mode.value, **sections,
+                                "steps": [step.to_json() for step in steps]}
                    if a.section is None else {a.section: sections[a.section]})
     elif a.section is not None:
         ctx.out(sections[a.section])

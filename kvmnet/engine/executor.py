@@ -88,22 +88,29 @@ def apply_steps(steps: Iterable[Step], journal: Journal, ctx: Context) -> None:
             fault_point("after", step.kind)
 
 
-def run(steps: Iterable[Step], journal: Journal, ctx: Context) -> None:
+def run(steps: Iterable[Step], journal: Journal, ctx: Context,
+        on_failure: Callable[[Journal, Context], list[str]] | None = None) -> None:
     """Apply ``steps`` in order, each undo journalled first; on failure leave nothing behind.
 
     A failure (or an interrupt) undoes what the journal lists, in reverse, deletes the
     journal when that worked, and re-raises; undo problems are added to a kvmnet error's
-    message (the journal then stays, for a later command to finish).
+    message (the journal then stays, for a later command to finish).  ``on_failure``
+    replaces that clean-up (a network also drops its live status first).
     """
     journal.save()
     try:
         apply_steps(steps, journal, ctx)
     except BaseException as exc:
-        failures = undo(journal, ctx)
-        if not failures:
-            journal.delete()
-        note_failures(exc, failures)
+        note_failures(exc, (on_failure or undo_and_forget)(journal, ctx))
         raise
+
+
+def undo_and_forget(journal: Journal, ctx: Context) -> list[str]:
+    """Undo ``journal``, then delete it if everything went (else it stays for a retry)."""
+    failures = undo(journal, ctx)
+    if not failures:
+        journal.delete()
+    return failures
 
 
 def note_failures(exc: BaseException, failures: list[str]) -> None:

@@ -1,27 +1,26 @@
 """Network lifecycle: turns definitions into start programs, and updates running networks.
 
-This is the module that sequences drivers, renderers, adapters and store.
-``compile_program`` renders a definition (pure: plan, nft documents, dnsmasq
-files, live status XML) into a :mod:`kvmnet.network.program`; :mod:`kvmnet.network.start`
-applies it (from the cache when the stored definition has not changed) and
-:mod:`kvmnet.network.runtime` takes it down.
+``compile_program`` renders a definition (pure: the driver's plan, turned into the ordered
+engine steps by :meth:`~kvmnet.network.drivers.base.Plan.steps`, and the live status XML)
+into a :mod:`kvmnet.network.program`; :mod:`kvmnet.network.start` runs those steps through
+the executor (from the cache when the stored definition has not changed) and
+:mod:`kvmnet.network.runtime` takes them down.  ``net-plan`` prints the same steps.
 """
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from kvmnet.config.store import Store
+from kvmnet.engine.executor import Context
+from kvmnet.engine.step import Step
+from kvmnet.engine.steps.files import write_file
 from kvmnet.errors import HostError, KvmnetError, OperationInvalidError
 from kvmnet.model.network import Network
-from kvmnet.network import leases as leasedb
 from kvmnet.network import program as programs
 from kvmnet.network import start as starter
 from kvmnet.network.drivers import driver_for
 from kvmnet.network.drivers.base import Plan
-from kvmnet.network.runtime import Host, Runtime, write_file
+from kvmnet.network.runtime import Host, Runtime
 from kvmnet.paths import Paths
 
 
@@ -29,61 +28,22 @@ def plan_network(net: Network, rt: Runtime) -> Plan:
     return driver_for(net).plan(net, rt.context())
 
 
-def runtime_conf(conf: str, servers_file: str) -> str:
-    """The rendered (libvirt-identical) conf, with the run-time changes that let kvmnet scale.
+def start_steps(net: Network, paths: Paths) -> tuple[Step, ...]:
+    """What starting ``net`` applies, in order (validates first; nothing is applied)."""
+    from kvmnet.config.validate import validate_network
 
-    Measured here, both matter from a few hundred networks on:
-
-    * A dnsmasq that reads /etc/resolv.conf watches it with inotify, and the per-user
-      limit of inotify instances (128 by default) stops the 129th network -- where
-      libvirt stops.  Unless the network already says ``no-resolv`` or serves no DNS,
-      kvmnet passes the host's upstream servers in a servers-file (written at each
-      start) and tells dnsmasq not to watch resolv.conf.
-    * ``bind-dynamic`` makes every dnsmasq re-read all interfaces on every address change
-      in the namespace: starting network N+1 costs CPU in all N dnsmasq processes
-      (1.9 s of CPU per 20 bridge changes with 100 networks; quadratic overall).
-      ``bind-interfaces`` binds the bridge's addresses once at start -- kvmnet creates them
-      before dnsmasq, without DAD, and never changes them while it runs -- and then the
-      same changes cost nothing measurable.
-    """
-    lines = conf.splitlines()
-    lines = ["bind-interfaces" if line == "bind-dynamic" else line for line in lines]
-    if "no-resolv" not in lines and "port=0" not in lines:
-        lines += ["no-resolv", f"servers-file={servers_file}"]
-    return "\n".join(lines) + "\n"
+    validate_network(net)
+    return plan_network(net, Runtime(paths, net.name)).steps()
 
 
 def compile_program(net: Network, paths: Paths, key: str = "") -> programs.Program:
     """Everything ``net-start`` applies for ``net``, as plain data (validates first)."""
-    from kvmnet.config.validate import validate_network
     from kvmnet.xmlio.network import format_network
 
-    validate_network(net)
-    rt = Runtime(paths, net.name)
-    plan = plan_network(net, rt)
-    dnsmasq = None
-    if plan.dnsmasq is not None:
-        files = dict(plan.dnsmasq.aux_files())
-        files[str(rt.helper)] = leasedb.helper_script(os.path.realpath(sys.executable), str(paths.root), net.name)
-        files[str(rt.conf)] = runtime_conf(plan.dnsmasq.conf, str(rt.servers))
-        dnsmasq = {"files": files}
-    br = plan.bridge
+    steps = start_steps(net, paths)
     return {
         "format": programs.FORMAT, "key": key, "network": net.name, "uuid": net.uuid,
-        "mode": plan.mode.value,
-        "bridge": None if br is None else {"name": br.name, "stp": br.stp, "delay": br.delay,
-                                           "mtu": br.mtu, "mac": br.mac},
-        "addresses": [{"ifname": a.ifname, "address": a.address, "prefixlen": a.prefixlen}
-                      for a in plan.addresses],
-        "routes": [{"dst": r.dst, "prefixlen": r.prefixlen, "gateway": r.gateway,
-                    "metric": r.metric} for r in plan.routes],
-        "sysctls": [{"key": s.key, "value": s.value, "scope": s.scope, "reason": s.reason}
-                    for s in plan.sysctls],
-        "nft_start": plan.nft_start, "nft_start_fast": plan.nft_start_fast,
-        "nft_destroy": plan.nft_destroy,
-        "dnsmasq": dnsmasq,
-        "requires_links": list(plan.requires_links),
-        "listens": [list(x) for x in plan.listens],
+        "mode": net.forward_mode.value, "steps": [step.to_json() for step in steps],
         "status_xml": format_network(net),
     }
 
@@ -143,8 +103,8 @@ class Manager:
                     f"its hosts files ({problem}); let it search that directory (chmod o+x), "
                     f"or restart the network (kvmnet net-destroy {new.name}; kvmnet net-start "
                     f"{new.name}) so that dnsmasq runs as a user that can read them")
-            for path, text in after.aux_files().items():
-                write_file(Path(path), text)
+            for path, text in after.reloadable_files().items():
+                write_file(path, text)
             if not self.host.dnsmasq_reload(str(rt.pid_file), str(rt.conf)):
                 self.host.dnsmasq_start(str(rt.conf), str(rt.pid_file), self.notify)
         elif before != after:
@@ -154,16 +114,15 @@ class Manager:
                     "DHCP/DNS service, which cannot be done live: use --config and restart the "
                     "network")
             self.host.dnsmasq_stop(str(rt.pid_file), str(rt.conf))
+            ctx = Context(self.host, say=self.notify)
             try:
-                self._write_dnsmasq(after.aux_files(), after.conf, rt)
+                # the same steps a start runs (their undo is in the network's journal already:
+                # same paths, same pid file)
+                for step in after.steps():
+                    self.host.perform(step, ctx)
             except KvmnetError:
                 # put the old service back so the network keeps serving its guests
-                self._write_dnsmasq(before.aux_files(), before.conf, rt)
+                for step in before.steps():
+                    self.host.perform(step, ctx)
                 raise
         self.store.write_status(new.name, format_network(new))
-
-    def _write_dnsmasq(self, aux: dict[str, str], conf: str, rt: Runtime) -> None:
-        for path, text in aux.items():
-            write_file(Path(path), text)
-        write_file(rt.conf, runtime_conf(conf, str(rt.servers)))
-        self.host.dnsmasq_start(str(rt.conf), str(rt.pid_file), self.notify)

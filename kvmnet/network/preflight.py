@@ -6,7 +6,8 @@ addresses (one netlink dump, read raw: an address on a link that is down has
 no route yet), the routes and listening sockets (/proc/net, as libvirt's
 route-collision check does) and PATH.  Nothing is decoded attribute by
 attribute in Python, so the checks stay in the milliseconds with a thousand
-networks running.  Works on a start program (plain data, kvmnet.network.program).
+networks running.  Works on a start's steps (:mod:`kvmnet.engine.steps`): what they create,
+bind and need.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any, Protocol
 
-    from kvmnet.network.program import Program
+    from kvmnet.engine.step import Step
 
     class HostView(Protocol):
         def link_info(self, name: str) -> dict[str, Any] | None: ...
@@ -40,11 +41,12 @@ def _span(address: str, prefixlen: int) -> procnet.Span:
     return procnet.span(6 if v6 else 4, int.from_bytes(raw, "big"), prefixlen)
 
 
-def missing_programs(program: Program, path: str | None = None) -> list[str]:
+def missing_programs(steps: Iterable[Step], path: str | None = None) -> list[str]:
+    kinds = {step.kind for step in steps}
     problems = []
-    if program.get("dnsmasq") is not None and which("dnsmasq", path=path) is None:
+    if "dnsmasq" in kinds and which("dnsmasq", path=path) is None:
         problems.append(f"dnsmasq not found in PATH: install {PROGRAMS['dnsmasq']}")
-    if program.get("nft_start"):
+    if "nft" in kinds:
         from kvmnet.host import nftables
 
         # libnftables in-process is preferred; the nft program is the fallback
@@ -54,17 +56,23 @@ def missing_programs(program: Program, path: str | None = None) -> list[str]:
     return problems
 
 
-def conflicts(program: Program, host: HostView, *, own_links: Iterable[str] = (),
+def conflicts(net: str, steps: Iterable[Step], host: HostView, *, own_links: Iterable[str] = (),
               owner_of: Callable[[str], str | None] = lambda ifname: None) -> list[str]:
-    """Every reason the program cannot start on this host now (empty when it can).
+    """Every reason network ``net``'s steps cannot run on this host now (empty when they can).
 
     ``owner_of(ifname)`` names the kvmnet network that owns a link, so that a clash
     with another network says which one (it is asked only when there is a clash).
     """
     problems: list[str] = []
     owned = set(own_links)
-    net = program["network"]
-    bridge = program["bridge"]["name"] if program.get("bridge") else None
+    by_kind: dict[str, list[Any]] = {}
+    for step in steps:
+        by_kind.setdefault(step.kind, []).append(step)
+    bridges = by_kind.get("link.bridge", [])
+    bridge = bridges[0].name if bridges else None
+    addresses = [(s.address, s.prefixlen) for s in by_kind.get("ip.addr", ())]
+    routes = [(s.dst, s.prefixlen) for s in by_kind.get("ip.route", ())]
+    listens = [tuple(x) for s in by_kind.get("dnsmasq", ()) for x in s.listens]
 
     existing = host.link_info(bridge) if bridge is not None and bridge not in owned else None
     if existing is not None:
@@ -73,15 +81,15 @@ def conflicts(program: Program, host: HostView, *, own_links: Iterable[str] = ()
             f"network '{net}' wants bridge {bridge}, but a {kind} link with that name already "
             "exists and kvmnet did not create it: choose another name with <bridge name='...'/> "
             "or remove that link")
-    for dev in program.get("requires_links", ()):
+    for dev in (s.name for s in by_kind.get("link.exists", ())):
         if host.link_info(dev) is None:
             problems.append(f"network '{net}' needs the host interface {dev}, which does not "
                             "exist: create it first or change the network's definition")
 
     # Integer ranges: with a thousand networks there are thousands of addresses and routes
     # to compare, and ipaddress objects for each would cost tens of milliseconds.
-    ours = [_span(a["address"], a["prefixlen"]) for a in program["addresses"]]
-    ours += [_span(r["dst"], r["prefixlen"]) for r in program["routes"]]
+    ours = [_span(address, prefixlen) for address, prefixlen in addresses]
+    ours += [_span(dst, prefixlen) for dst, prefixlen in routes]
     taken: set[str] = set()  # our addresses already reported as clashing
 
     def clash(address: str, prefixlen: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
@@ -92,8 +100,7 @@ def conflicts(program: Program, host: HostView, *, own_links: Iterable[str] = ()
         other = ipaddress.ip_network(f"{address}/{prefixlen}", strict=False)
         if other.is_link_local or other.is_loopback or other.is_multicast:
             return None
-        taken.update(a["address"] for a in program["addresses"]
-                     if ipaddress.ip_address(a["address"]) in other)
+        taken.update(a for a, _prefixlen in addresses if ipaddress.ip_address(a) in other)
         return other
 
     if ours:
@@ -123,7 +130,7 @@ def conflicts(program: Program, host: HostView, *, own_links: Iterable[str] = ()
                 where = f"{other} on {route.ifname}"
             problems.append(f"network '{net}' overlaps {where}: choose another subnet")
 
-    for address, port, proto in program.get("listens", ()):
+    for address, port, proto in listens:
         if address in taken or procnet.can_bind(address, port, proto):
             continue  # free, or the subnet clash is the problem to fix, not the port
         hits = procnet.conflicting_listeners([address], port, proto)

@@ -1,5 +1,7 @@
-"""A network's start program: its plan rendered to plain JSON data, cached per definition.
+"""A network's start program: its steps and live status as plain JSON data, cached per definition.
 
+A program is ``{"format", "key", "network", "uuid", "mode", "steps": [STEP JSON, ...],
+"status_xml"}``: the engine steps (:mod:`kvmnet.engine.steps`) a start runs, in order.
 ``net-start`` of a defined network only has to *apply* what the definition
 renders to.  The rendering (parse, validate, plan, nft documents, dnsmasq
 files, the live status XML) is pure, so kvmnet keeps its result in
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 
 # Bump when what a definition compiles to changes (renderers, program layout): programs
 # cached by an older kvmnet of the same version are then compiled again.
-FORMAT = 5
+FORMAT = 6
 
 
 def cache_key(definition: str, root: str) -> str:
@@ -65,3 +67,11 @@ def drop(path: Path) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def dnsmasq_files(program: Program) -> dict[str, str] | None:
+    """path -> text of the files a program writes for dnsmasq, or None when it runs none."""
+    if not any(step["kind"] == "dnsmasq" for step in program["steps"]):
+        return None
+    return {str(f[0]): str(f[1]) for step in program["steps"] if step["kind"] == "files"
+            for f in step["files"]}

@@ -1,9 +1,9 @@
-"""Applying a start program to the host: checks first, then each step recorded before it runs.
+"""Starting a network: checks first, then its steps through the engine's executor.
 
-Works on the plain data of :mod:`kvmnet.network.program` only, so a cold ``net-start``
-of a compiled network imports no parser, model or renderer.  Each host change
-is preceded by a run-record entry (:mod:`kvmnet.engine.record`); on any failure the
-record is torn down again (:func:`kvmnet.network.runtime.teardown`).
+Works on the plain data of :mod:`kvmnet.network.program` only (the steps as JSON and the
+live status), so a cold ``net-start`` of a compiled network imports no parser, model or
+renderer.  :func:`kvmnet.engine.executor.run` journals each step's undo before applying it;
+on any failure the journal is torn down again (:func:`kvmnet.network.runtime.teardown`).
 
 A network is active exactly while its live status exists: start writes it last, teardown
 drops it first.  So a start or a destroy killed at any instant leaves either an active
@@ -13,13 +13,12 @@ else (:func:`leftover`), as does a start that finds it in its way (:func:`_finis
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from kvmnet.engine.record import ACTIVE, Record, fault_point
-from kvmnet.errors import KvmnetError, OperationInvalidError, ValidationError
-from kvmnet.host import sysctl
+from kvmnet.engine.executor import Context, note_failures, run
+from kvmnet.engine.journal import ACTIVE, Journal
+from kvmnet.engine.step import steps_from_json
+from kvmnet.errors import OperationInvalidError, ValidationError
 from kvmnet.network.preflight import conflicts, missing_programs
-from kvmnet.network.runtime import Host, Runtime, teardown, write_file
+from kvmnet.network.runtime import Host, Runtime, teardown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,34 +30,20 @@ if TYPE_CHECKING:
     from kvmnet.paths import Paths
 
 
-def upstream_servers(resolv_conf: str = "/etc/resolv.conf") -> str:
-    """``server=`` lines for dnsmasq from the host's resolver configuration, read at start."""
-    lines = []
-    try:
-        with open(resolv_conf, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                words = line.split()
-                if len(words) >= 2 and words[0] == "nameserver":
-                    lines.append(f"server={words[1]}\n")
-    except OSError:
-        pass
-    return "".join(lines)
-
-
-def leftover(store: Store, rt: Runtime) -> Record | None:
+def leftover(store: Store, rt: Runtime) -> Journal | None:
     """The record of a start or a destroy that never finished (killed, or a failed step).
 
     Active means a live status (``store.is_active``): a record without one belongs to a
     start that did not get as far as writing it, or to a teardown, which drops the status
     first (:func:`kvmnet.network.runtime.teardown`).  Either way, what it lists is to be removed.
     """
-    rec = Record.load(rt.record)
+    rec = Journal.load(rt.record)
     if rec is None or store.is_active(rt.name):
         return None
     return rec
 
 
-def interrupted_destroy(store: Store, rt: Runtime, host: Host) -> Record | None:
+def interrupted_destroy(store: Store, rt: Runtime, host: Host) -> Journal | None:
     """The record of an active network whose teardown was cut short before its status went.
 
     ``net-destroy``'s head start (:mod:`kvmnet.cli.entry`) deletes the bridge before the
@@ -67,9 +52,9 @@ def interrupted_destroy(store: Store, rt: Runtime, host: Host) -> Record | None:
     status without any record (left by an older kvmnet) is such a ghost too: an empty
     record stands for it, so that the caller just drops the status.
     """
-    rec = Record.load(rt.record)
+    rec = Journal.load(rt.record)
     if rec is None:
-        return Record(path=rt.record, network=rt.name)
+        return Journal(rt.record, rt.name)
     links = [s["name"] for s in rec.steps if s["kind"] == "link"]
     if not links:
         return None
@@ -77,7 +62,7 @@ def interrupted_destroy(store: Store, rt: Runtime, host: Host) -> Record | None:
         return rec if any(nl.link_info(link) is None for link in links) else None
 
 
-def finish(rec: Record, what: str, store: Store, host: Host, say: Callable[[str], None],
+def finish(rec: Journal, what: str, store: Store, host: Host, say: Callable[[str], None],
             nl: Any = None) -> None:
     say(f"finishing {what} of network '{rec.network}'")
     failures = teardown(rec, host, store, nl=nl)
@@ -122,28 +107,30 @@ def start(program: Program, store: Store, paths: Paths, host: Host | None = None
     if stale is not None:
         finish(stale, "an interrupted start or destroy", store, host, say)
 
-    problems = missing_programs(program)
+    steps = steps_from_json(program["steps"])
+    problems = missing_programs(steps)
     with host.netlink() as nl:
-        problems += conflicts(program, nl, owner_of=lambda ifname: _owner_of(paths, ifname))
+        problems += conflicts(name, steps, nl, owner_of=lambda ifname: _owner_of(paths, ifname))
         if problems and _finish_others(store, paths, host, nl, say):
             # a half-destroyed network held the bridge, the subnet or a port: check again
-            problems = missing_programs(program)
-            problems += conflicts(program, nl, owner_of=lambda ifname: _owner_of(paths, ifname))
+            problems = missing_programs(steps)
+            problems += conflicts(name, steps, nl,
+                                  owner_of=lambda ifname: _owner_of(paths, ifname))
         if problems:
             if len(problems) == 1:
                 raise ValidationError([problems[0] + "; nothing was changed"])
             raise ValidationError(problems, subject=f"cannot start network '{name}' "
                                                     "(nothing was changed)")
-        rec = Record(path=rt.record, network=name, info={"uuid": program.get("uuid")})
-        rec.save()
+        rec = Journal(rt.record, name, info={"uuid": program.get("uuid")})
+
+        def undo_all(journal: Journal, ctx: Context) -> list[str]:
+            return teardown(journal, host, store, nl=nl)
+
+        run(steps, rec, Context(host, nl=nl, say=say), on_failure=undo_all)
         try:
-            _apply(program, rt, rec, nl, host, say)
             store.write_status(name, program["status_xml"])
         except BaseException as exc:
-            failures = teardown(rec, host, store, nl=nl)
-            if failures and isinstance(exc, KvmnetError):
-                exc.message += "; cleanup also failed: " + "; ".join(failures)
-                exc.args = (exc.message,)
+            note_failures(exc, undo_all(rec, Context(host, nl=nl)))
             raise
     rec.state = ACTIVE
     rec.save()
@@ -160,7 +147,7 @@ def _finish_others(store: Store, paths: Paths, host: Host, nl: Any,
     """
     found = False
     for path in sorted(paths.run_networks.glob("*.json")):
-        rec = Record.load(path)
+        rec = Journal.load(path)
         # a record names its network in its file name too; a mismatch is hand damage
         if rec is None or rec.network != path.name[:-5] or store.is_active(rec.network):
             continue
@@ -172,79 +159,8 @@ def _finish_others(store: Store, paths: Paths, host: Host, nl: Any,
 def _owner_of(paths: Paths, ifname: str) -> str | None:
     """The active kvmnet network whose run record created link ``ifname`` (error path only)."""
     for path in sorted(paths.run_networks.glob("*.json")):
-        rec = Record.load(path)
+        rec = Journal.load(path)
         if rec is not None and any(s["kind"] == "link" and s.get("name") == ifname
                                    for s in rec.steps):
             return rec.network
     return None
-
-
-def _apply(p: Program, rt: Runtime, rec: Record, nl: Any, host: Host,
-           say: Callable[[str], None]) -> None:
-    br = p.get("bridge")
-    if br is not None:
-        rec.add("link", name=br["name"])
-        nl.create_bridge(br["name"], stp=br["stp"], forward_delay_cs=br["delay"] * 100,
-                         mtu=br["mtu"], mac=br["mac"], up=False)
-        fault_point("after", "link")
-    for s in p["sysctls"]:
-        if s["scope"] == "shared":
-            old = host.sysctl_read(s["key"])
-            if old != s["value"]:
-                if s["key"] == "net.ipv6.conf.all.forwarding":
-                    _keep_router_advertisements(nl, host, say)
-                rec.add("sysctl", key=s["key"], old=old, new=s["value"], scope=s["scope"])
-                host.sysctl_write(s["key"], s["value"])
-        else:
-            host.sysctl_write(s["key"], s["value"])
-    if br is not None:
-        # Up before the addresses, once IPv6 is off where unused: an address on a link that
-        # is up brings its local, prefix and broadcast routes in one kernel call, so a
-        # dnsmasq that still hears route changes (see host/routemute.py) wakes once per
-        # start, not twice.
-        nl.set_link_up(br["name"])
-    for a in p["addresses"]:
-        # no DAD: the bridge is the only router of its own subnet, and dnsmasq binds the
-        # address right away (a tentative IPv6 address cannot be bound)
-        nl.add_address(a["ifname"], a["address"], a["prefixlen"], nodad=":" in a["address"])
-    for r in p["routes"]:
-        nl.add_route(r["dst"], r["prefixlen"], r["gateway"], metric=r["metric"])
-    if p.get("nft_start"):
-        rec.add("nft", destroy=p["nft_destroy"])
-        try:
-            # the common case: kvmnet's base is in place, add just this network
-            host.nft_apply(p.get("nft_start_fast") or p["nft_start"])
-        except KvmnetError:
-            host.nft_apply(p["nft_start"])  # first network here, or a stale base: all of it
-        fault_point("after", "nft")
-    dm = p.get("dnsmasq")
-    if dm is not None:
-        files: dict[str, str] = dict(dm["files"])
-        files[str(rt.servers)] = upstream_servers()
-        rec.add("files", paths=[*files, str(rt.leases), str(rt.leases) + ".lock"])
-        for path, text in files.items():
-            write_file(Path(path), text, mode=0o755 if path == str(rt.helper) else 0o644)
-        fault_point("after", "files")
-        rec.add("dnsmasq", pid_file=str(rt.pid_file), conf=str(rt.conf))
-        host.dnsmasq_start(str(rt.conf), str(rt.pid_file), say)
-        fault_point("after", "dnsmasq")
-
-
-def _keep_router_advertisements(nl: Any, host: Host, say: Callable[[str], None]) -> None:
-    """Turning on IPv6 forwarding makes the kernel ignore RAs on interfaces with accept_ra=1.
-
-    libvirt refuses to start in that case; kvmnet sets accept_ra=2 on those interfaces
-    (accept RAs even when forwarding), which keeps their default route, and says so.
-    """
-    routes = nl.list_routes()
-    for link in nl.list_links():
-        ifname = str(link["ifname"])
-        key = sysctl.iface_key(6, ifname, "accept_ra")
-        if ifname == "lo" or host.sysctl_read(key) != "1":
-            continue
-        if not any(r.ifname == ifname and r.prefixlen == 0 and r.gateway and ":" in r.gateway
-                   for r in routes):
-            continue
-        host.sysctl_write(key, "2")
-        say(f"set {key}=2 so that {ifname} keeps its IPv6 default route from router "
-            "advertisements while IPv6 forwarding is on")

@@ -21,7 +21,12 @@ import pytest
 
 from kvmnet import fileio
 from kvmnet.config.store import Store
-from kvmnet.engine.record import Record
+from kvmnet.engine.journal import Journal
+from kvmnet.engine.steps import files as files_step
+from kvmnet.engine.steps.dnsmasq import StartDnsmasq
+from kvmnet.engine.steps.files import WriteFiles
+from kvmnet.engine.steps.link import CreateBridge
+from kvmnet.engine.steps.nft import NftTransaction
 from kvmnet.errors import OperationInvalidError
 from kvmnet.network import runtime
 from kvmnet.network import start as starter
@@ -127,12 +132,18 @@ class FakeHost(Host):
 
 def program(paths: Paths, name: str, bridge: str) -> dict[str, Any]:
     rt = Runtime(paths, name)
+    steps = (
+        CreateBridge(name=bridge, stp=True, delay=0),
+        NftTransaction(document=f"add {name}", destroy=f"delete {name}"),
+        WriteFiles(files=[[str(rt.conf), "user=root\n", 0o644, "dnsmasq-conf"],
+                          [str(rt.helper), "#!/bin/sh\n", 0o755, "files"]],
+                   servers=[str(rt.servers), "/etc/resolv.conf"],
+                   remove=[str(rt.leases), str(rt.leases) + ".lock"]),
+        StartDnsmasq(conf=str(rt.conf), pid_file=str(rt.pid_file)),
+    )
     return {
         "network": name, "uuid": "c0ffee00-0000-4000-8000-000000000001", "mode": "nat",
-        "bridge": {"name": bridge, "stp": True, "delay": 0, "mtu": None, "mac": None},
-        "addresses": [], "routes": [], "sysctls": [], "requires_links": [], "listens": [],
-        "nft_start": f"add {name}", "nft_start_fast": None, "nft_destroy": f"delete {name}",
-        "dnsmasq": {"files": {str(rt.conf): "user=root\n", str(rt.helper): "#!/bin/sh\n"}},
+        "steps": [step.to_json() for step in steps],
         "status_xml": f"<network><name>{name}</name><bridge name='{bridge}'/></network>\n",
     }
 
@@ -179,13 +190,13 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
             return result
         return wrapper
 
-    monkeypatch.setattr(Record, "save", ticking(Record.save))
-    monkeypatch.setattr(Record, "delete", ticking(Record.delete))
+    monkeypatch.setattr(Journal, "save", ticking(Journal.save))
+    monkeypatch.setattr(Journal, "delete", ticking(Journal.delete))
     monkeypatch.setattr(Store, "write_status", ticking(Store.write_status))
     monkeypatch.setattr(Store, "delete_status", ticking(Store.delete_status))
-    monkeypatch.setattr(starter, "write_file", ticking(starter.write_file))
-    monkeypatch.setattr(runtime, "unlink", ticking(runtime.unlink))
-    monkeypatch.setattr(starter, "missing_programs", lambda program: [])
+    monkeypatch.setattr(files_step, "write_file", ticking(files_step.write_file))
+    monkeypatch.setattr(files_step, "unlink", ticking(files_step.unlink))
+    monkeypatch.setattr(starter, "missing_programs", lambda steps: [])
     monkeypatch.setattr(os, "fsync", lambda fd: None)  # hundreds of starts: durability is not tested here
     hook = threading.excepthook  # a "killed" teardown thread just ends, as in a real kill
     monkeypatch.setattr(threading, "excepthook",
@@ -339,7 +350,7 @@ def test_next_write_removes_temporaries_of_dead_writers_only(tmp_path: Path) -> 
 def test_destroy_removes_temporaries_a_killed_start_left(tmp_path: Path, clock: Clock) -> None:
     env = Env(tmp_path, clock)
     env.start()
-    rec = Record.load(Runtime(env.paths, "net1").record)
+    rec = Journal.load(Runtime(env.paths, "net1").record)
     assert rec is not None
     rec.state = "starting"  # killed before it finished
     rec.save()

@@ -18,6 +18,7 @@ from kvmnet.errors import KvmnetError
 from kvmnet.model.frozen import replace
 from kvmnet.model.network import DnsTxt, PortGroup
 from kvmnet.network.compile import compile_program
+from kvmnet.network.program import dnsmasq_files
 from kvmnet.paths import Paths
 from kvmnet.xmlio.network import format_network, parse_network
 
@@ -154,7 +155,7 @@ def test_what_define_accepts_plans(tmp_path: Path) -> None:
                              "</dns>", hosts="<host mac='52:54:00:00:00:05' name='h1' "
                              "ip='192.168.150.5'/>")), [])
     program = compile_program(net, Paths(tmp_path))
-    assert program["dnsmasq"] is not None
+    assert dnsmasq_files(program) is not None
 
 
 # -------------------------------------------------- net-update validates like define
@@ -215,7 +216,8 @@ def test_accepted_definition_passes_dnsmasq_test(tmp_path: Path) -> None:
     net = assign(prepare(nat("<domain name='example.com'/><dns><txt name='t' value='a, b'/>"
                              "<srv service='ldap' protocol='tcp' target='l.example.com' "
                              "port='389'/></dns>")), [])
-    files = compile_program(net, Paths(tmp_path))["dnsmasq"]["files"]
+    files = dnsmasq_files(compile_program(net, Paths(tmp_path)))
+    assert files is not None
     conf = next(p for p in files if p.endswith(".conf"))
     Path(conf).parent.mkdir(parents=True, exist_ok=True)
     Path(conf).write_text(files[conf])

@@ -23,7 +23,7 @@ class CreateBridge(Step):
     mac: str | None
 
     def describe(self) -> str:
-        words = ["ip", "link", "add", "name", self.name]
+        words = ["ip", "link", "add", self.name]
         if self.mac:
             words += ["address", self.mac]
         if self.mtu:

@@ -1,9 +1,10 @@
 """What a driver produces: a start plan, pure data rendered from the definition.
 
 A driver never touches the host.  It turns a :class:`~kvmnet.model.network.Network`
-into a :class:`Plan` (links, addresses, routes, sysctls, nft documents, dnsmasq
-files, links that must already exist); ``kvmnet.network.compile`` applies plans through
-the host adapters with an undo stack, and ``net-plan`` prints them.
+into a :class:`Plan` (links, addresses, routes, sysctls, nft documents, what dnsmasq gets,
+links that must already exist), and :meth:`Plan.steps` turns a plan into the one ordered
+tuple of engine steps (:mod:`kvmnet.engine`) that ``net-start`` runs and ``net-plan``
+prints: the only place that orders a network start.
 """
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from kvmnet.config.validate import ip_prefix
 from kvmnet.model.frozen import frozen
 from kvmnet.model.network import ForwardMode, IPDef, Network
 from kvmnet.model.port import Plug
-from kvmnet.network.dnsmasq import DnsmasqFiles
 from kvmnet.network.drivers.modes import MODES, ModeRules
 
 if TYPE_CHECKING:
+    from kvmnet.engine.step import Step
     from kvmnet.model.network import VirtualPort
+    from kvmnet.network.dnsmasq_setup import DnsmasqSetup
 
 Scope = Literal["shared", "link"]
 
@@ -30,16 +32,6 @@ class BridgeSpec:
     delay: int  # seconds, as in the XML
     mtu: int | None = None
     mac: str | None = None
-
-    def shell(self) -> str:
-        words = ["ip", "link", "add", self.name]
-        if self.mac:
-            words += ["address", self.mac]
-        if self.mtu:
-            words += ["mtu", str(self.mtu)]
-        words += ["type", "bridge", "stp_state", "1" if self.stp else "0",
-                  "forward_delay", str(self.delay * 100)]
-        return " ".join(words)
 
 
 @frozen
@@ -56,9 +48,6 @@ class AddressSpec:
     def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         return ipaddress.ip_network(f"{self.address}/{self.prefixlen}", strict=False)
 
-    def shell(self) -> str:
-        return f"ip addr add {self.address}/{self.prefixlen} dev {self.ifname}"
-
 
 @frozen
 class RouteSpec:
@@ -71,10 +60,6 @@ class RouteSpec:
     def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         return ipaddress.ip_network(f"{self.dst}/{self.prefixlen}", strict=False)
 
-    def shell(self) -> str:
-        text = f"ip route add {self.network} via {self.gateway}"
-        return text + (f" metric {self.metric}" if self.metric is not None else "")
-
 
 @frozen
 class SysctlSpec:
@@ -84,9 +69,6 @@ class SysctlSpec:
     # 'shared' settings (forwarding) serve every network and stay after destroy, as with
     # libvirt; 'link' settings live on our bridge and vanish with it.
     scope: Scope = "link"
-
-    def shell(self) -> str:
-        return f"sysctl -w {self.key}={self.value}"
 
 
 @frozen
@@ -101,12 +83,45 @@ class Plan:
     # the same without the base, for when the base is already installed (faster)
     nft_start_fast: str | None = None
     nft_destroy: str | None = None
-    dnsmasq: DnsmasqFiles | None = None
+    dnsmasq: DnsmasqSetup | None = None
     # Host links that must exist already (a host bridge, a macvtap parent).
     requires_links: tuple[str, ...] = ()
-    # (address, port, proto) that dnsmasq will bind: checked free before anything changes.
-    listens: tuple[tuple[str, int, str], ...] = ()
     notes: tuple[str, ...] = ()
+
+    def steps(self) -> tuple[Step, ...]:
+        """The start, in the one order it is applied and printed.
+
+        Links that must exist (checked by preflight), the bridge (created down), its
+        sysctls (the accept_ra guard just before IPv6 forwarding goes on), the bridge up,
+        then its addresses -- up first, so that each address brings its routes in one
+        kernel call (see LinkUp) -- routes, the nft transaction, dnsmasq's files, dnsmasq.
+        """
+        from kvmnet.engine.steps.ip import AddAddress, AddRoute
+        from kvmnet.engine.steps.link import CreateBridge, LinkUp, NeedLink
+        from kvmnet.engine.steps.nft import NftTransaction
+        from kvmnet.engine.steps.sysctl import IPV6_FORWARDING, KeepRouterAdvertisements, SetSysctl
+
+        out: list[Step] = [NeedLink(name=dev) for dev in self.requires_links]
+        br = self.bridge
+        if br is not None:
+            out.append(CreateBridge(name=br.name, stp=br.stp, delay=br.delay, mtu=br.mtu,
+                                    mac=br.mac))
+        for s in self.sysctls:
+            if s.key == IPV6_FORWARDING and s.scope == "shared":
+                out.append(KeepRouterAdvertisements())
+            out.append(SetSysctl(key=s.key, value=s.value, scope=s.scope, reason=s.reason))
+        if br is not None:
+            out.append(LinkUp(name=br.name))
+        out += [AddAddress(ifname=a.ifname, address=a.address, prefixlen=a.prefixlen)
+                for a in self.addresses]
+        out += [AddRoute(dst=r.dst, prefixlen=r.prefixlen, gateway=r.gateway, metric=r.metric)
+                for r in self.routes]
+        if self.nft_start:
+            out.append(NftTransaction(document=self.nft_start, fast=self.nft_start_fast,
+                                      destroy=self.nft_destroy))
+        if self.dnsmasq is not None:
+            out += self.dnsmasq.steps()
+        return tuple(out)
 
 
 @frozen
@@ -115,8 +130,12 @@ class PlanContext:
 
     dnsmasq_dir: str
     pid_file: str
-    lease_helper: str | None = None
-    servers_file: str | None = None
+    lease_helper: str
+    servers_file: str
+    conf_file: str
+    leases_file: str
+    root: str  # the state root and the Python the lease helper runs (kvmnet.network.leases)
+    python: str
     user: str | None = None
 
 

@@ -13,7 +13,7 @@ from typing import ClassVar
 from kvmnet.errors import InvalidArgError
 from kvmnet.host import sysctl
 from kvmnet.model.network import ForwardMode, Network
-from kvmnet.network.dnsmasq import dnsmasq_needed, render_dnsmasq
+from kvmnet.network.dnsmasq_setup import setup_for
 from kvmnet.network.drivers.base import (
     AddressSpec,
     BridgeSpec,
@@ -84,21 +84,11 @@ class VirtualBridgeDriver(NetworkDriver):
                 nft_start, nft_destroy = render_start(fw), render_destroy(fw)
                 nft_fast = render_start(fw, base=False)
 
-        files = None
-        listens: list[tuple[str, int, str]] = []
-        if dnsmasq_needed(net):
-            files = render_dnsmasq(
-                net, config_dir=ctx.dnsmasq_dir, pid_file=ctx.pid_file,
-                lease_helper=ctx.lease_helper, user=ctx.user)
-            if net.dns is None or net.dns.enable is not False:
-                for a in addresses:
-                    listens.append((a.address, 53, "udp"))
-                    listens.append((a.address, 53, "tcp"))
+        dnsmasq = setup_for(net, ctx, [a.address for a in addresses])
         return Plan(
             network=net.name, mode=net.forward_mode, bridge=spec, addresses=tuple(addresses),
             routes=routes, sysctls=tuple(sysctls), nft_start=nft_start, nft_start_fast=nft_fast,
-            nft_destroy=nft_destroy,
-            dnsmasq=files, listens=tuple(listens),
+            nft_destroy=nft_destroy, dnsmasq=dnsmasq,
         )
 
     @staticmethod
