@@ -201,9 +201,10 @@ class DeleteTap(Undo):
     def undo(entry: dict[str, Any], ctx: Context) -> None:
         from kvmnet.host import tap as taps
 
-        name = entry.get("name") or ""
-        index = taps.ifindex(name) if name and "%" not in name else None
-        if index is not None and entry.get("ifindex") in (None, index):
+        # ifindex None: the journal was written before the tap was made (and the name may
+        # well be someone else's: creating it failed because it exists); nothing to remove
+        name, made = entry.get("name") or "", entry.get("ifindex")
+        if made is not None and taps.ifindex(name) == made:
             ctx.nl.delete_link(name)
 
     @staticmethod
