@@ -48,7 +48,10 @@ class CreateTap(Step):
                 + f"\nip link set dev {self.name} address {self.mac}{mtu} up")
 
     def undo_record(self, ctx: Context) -> dict[str, Any]:
-        self._undo = {"kind": "tap", "name": self.name, "ifindex": None}
+        # "pending": nothing made yet (the name may be a template, or someone else's link
+        # that makes the create fail), so nothing to undo: a port journal holding only
+        # pending records is not written (kvmnet.port.plugs.base.PortJournal)
+        self._undo = {"kind": "tap", "name": self.name, "ifindex": None, "pending": True}
         return self._undo
 
     def apply(self, ctx: Context) -> None:
@@ -56,8 +59,9 @@ class CreateTap(Step):
 
         self.made = taps.create_tap(self.name, mac=self.mac, mtu=self.mtu,
                                     multi_queue=self.multi_queue, up=True)
-        if self._undo is not None:  # saved with the journal's next write
+        if self._undo is not None:  # the plugger saves the journal right after this
             self._undo.update(name=self.made, ifindex=taps.ifindex(self.made))
+            del self._undo["pending"]
 
 
 @register
