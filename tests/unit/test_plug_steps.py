@@ -121,7 +121,8 @@ def test_plug_then_unplug_golden(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     # the port's journal, in the engine's one format: a created tap takes its qdiscs along
     data = json.loads((tmp_path / f"{UUID}.json").read_text())
     assert data["owner"] == UUID and data["state"] == "active"
-    assert data["steps"] == [{"kind": "tap", "name": "vnet0", "ifindex": 2}]
+    assert data["steps"] == [{"kind": "tap", "name": "vnet0", "mac": "fe:54:00:00:00:01",
+                              "ifindex": 2}]
     assert data["info"]["tap"] == "vnet0" and "undo" not in data["info"]
 
     host.calls.clear()
@@ -208,6 +209,34 @@ def test_plug_runs_on_the_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     host.calls.clear()
     TapBridgePlugger().unplug(host, rec)  # type: ignore[arg-type]
     assert host.calls == ["tc clear veth1", "set_master veth1 None"]
+
+
+def test_a_tap_journalled_before_it_was_made_is_found_by_its_mac(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed right after creating the tap, the journal on disk still has the template name
+    and no ifindex: the undo deletes the link of that template with the tap's MAC, and never
+    a link whose name made the create fail."""
+    import socket
+
+    from kvmnet.engine.executor import Context, undo
+    from kvmnet.engine.host import Host
+    from kvmnet.engine.journal import Journal
+
+    host = RecordingHost(monkeypatch)
+    macs = {"vnet0": "fe:54:00:00:00:09", "vnet1": "fe:54:00:00:00:01", "lo": "00:00:00:00:00:00"}
+    monkeypatch.setattr(taps, "get_mac", lambda name: macs[name])
+    monkeypatch.setattr(socket, "if_nameindex",
+                        lambda: [(1, "lo"), (2, "vnet0"), (3, "vnet1"), (4, "virbr9")])
+    entries = [{"kind": "tap", "name": "vnet%d", "mac": "fe:54:00:00:00:01", "ifindex": None},
+               {"kind": "tap", "name": "lo", "mac": "fe:54:00:00:00:01", "ifindex": None}]
+    failures = undo(Journal(Path("x.json"), "p", "starting", entries),
+                    Context(Host(), nl=host))
+    assert failures == [] and host.calls == ["delete_link vnet1"]
+    host.calls.clear()  # a create that failed made nothing, whatever has the name and MAC
+    failed = [{"kind": "tap", "name": "vnet1", "mac": "fe:54:00:00:00:01", "ifindex": None,
+               "made": False}]
+    assert undo(Journal(Path("x.json"), "p", "starting", failed), Context(Host(), nl=host)) == []
+    assert host.calls == []
 
 
 def test_describe_golden() -> None:

@@ -12,6 +12,7 @@ and a created tap's attach and qdiscs journal nothing, since deleting the tap re
 from __future__ import annotations
 
 from kvmnet.engine.step import KERNEL, Step, Undo, register, register_undo
+from kvmnet.errors import KvmnetError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,20 +49,27 @@ class CreateTap(Step):
                 + f"\nip link set dev {self.name} address {self.mac}{mtu} up")
 
     def undo_record(self, ctx: Context) -> dict[str, Any]:
-        # "pending": nothing made yet (the name may be a template, or someone else's link
-        # that makes the create fail), so nothing to undo: a port journal holding only
-        # pending records is not written (kvmnet.port.plugs.base.PortJournal)
-        self._undo = {"kind": "tap", "name": self.name, "ifindex": None, "pending": True}
+        # Before the tap exists its name may be a template and its ifindex is unknown: the
+        # undo then finds it by its MAC (see DeleteTap); apply() fills both in, and the
+        # plugger's next journal write records them.
+        self._undo = {"kind": "tap", "name": self.name, "mac": self.mac, "ifindex": None}
         return self._undo
 
     def apply(self, ctx: Context) -> None:
         from kvmnet.host import tap as taps
 
-        self.made = taps.create_tap(self.name, mac=self.mac, mtu=self.mtu,
-                                    multi_queue=self.multi_queue, up=True)
-        if self._undo is not None:  # the plugger saves the journal right after this
+        try:
+            self.made = taps.create_tap(self.name, mac=self.mac, mtu=self.mtu,
+                                        multi_queue=self.multi_queue, up=True)
+        except BaseException:
+            # create_tap leaves nothing behind when it fails (the tap dies with its
+            # descriptor until made persistent): nothing to undo, and the link whose name
+            # made it fail (maybe another port's tap, with the same MAC) is not ours
+            if self._undo is not None:
+                self._undo["made"] = False
+            raise
+        if self._undo is not None:
             self._undo.update(name=self.made, ifindex=taps.ifindex(self.made))
-            del self._undo["pending"]
 
 
 @register
@@ -205,11 +213,32 @@ class DeleteTap(Undo):
     def undo(entry: dict[str, Any], ctx: Context) -> None:
         from kvmnet.host import tap as taps
 
-        # ifindex None: the journal was written before the tap was made (and the name may
-        # well be someone else's: creating it failed because it exists); nothing to remove
         name, made = entry.get("name") or "", entry.get("ifindex")
-        if made is not None and taps.ifindex(name) == made:
-            ctx.nl.delete_link(name)
+        if entry.get("made") is False:
+            return
+        if made is not None:
+            if taps.ifindex(name) == made:
+                ctx.nl.delete_link(name)
+            return
+        # Journalled before the tap was made and the process killed right after creating it:
+        # the link of that name, or of that template, with the tap's MAC is ours.
+        mac = entry.get("mac")
+        if not mac or not name:
+            return
+        if "%d" in name:
+            import re
+            import socket
+
+            pattern = re.compile(re.escape(name).replace("%d", "[0-9]+") + "$")
+            names = [n for _, n in socket.if_nameindex() if pattern.match(n)]
+        else:
+            names = [name]
+        for candidate in names:
+            try:
+                if taps.get_mac(candidate) == mac:
+                    ctx.nl.delete_link(candidate)
+            except KvmnetError:
+                continue  # gone meanwhile
 
     @staticmethod
     def describe(entry: dict[str, Any]) -> str:

@@ -83,6 +83,8 @@ def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *
         "tap_mac": tap_mac, "mtu": mtu, "owner_uuid": port.owner_uuid, "group": port.group,
         "isolated": bool(port.isolated), "plug_type": port.plug.type.value,
         "created": device is None, "tc": False, "skipped": [],
+        # until the tap exists: its template (an interrupted plug is listed by it)
+        "tap": device or tap_name or "vnet%d", "owner_name": port.owner_name,
     }
     journal = PortJournal(directory / f"{port.uuid}.json", rec)
 
@@ -102,7 +104,6 @@ def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *
             name = device
         rec.update(tap=name, ifindex=taps.ifindex(name),
                    owner_name=port.owner_name or name)  # an anonymous port is named by its tap
-        journal.save()  # the tap's name and ifindex: a crash from here on can remove it
         yield attach_step(rec, port, vlan_filtering=vlan_filtering)
         bw = port.bandwidth
         if bw is not None and (bw.inbound is not None or bw.outbound is not None):
