@@ -1,17 +1,21 @@
 """Guest ports: plugging a guest NIC into a kvmnet network, as libvirt does.
 
-:func:`plug` makes a persistent tap ``vnetN`` (the first free N in this network namespace)
-with the host side's MAC (the guest's with first byte ``fe``), the network's MTU, attaches it
-to the network's live bridge with the port's isolation, VLANs and bandwidth limits, brings it
-up and records the port; QEMU then opens the tap by name.  What the port gets follows libvirt's
-``networkAllocatePort`` (see :func:`allocate`): the interface's own settings first, then its
-portgroup's (the default portgroup when none is named), then the network's.
+:func:`plug` allocates the port (:func:`allocate`, libvirt's ``networkAllocatePort``: the
+interface's own settings first, then its portgroup's -- the default portgroup when none is
+named -- then the network's; the network's driver decides the ``<plug>``,
+:meth:`kvmnet.network.drivers.modes.ModeRules.plug_for`), then hands it to the plugger of its
+plug type (:mod:`kvmnet.port.plugs`; no plug-type branches here), and records the port.  The
+tap-on-a-Linux-bridge plugger makes a persistent tap ``vnetN`` (the first free N in this
+network namespace) with the host side's MAC (the guest's with first byte ``fe``), the
+network's MTU, attaches it to the network's live bridge with the port's isolation, VLANs and
+bandwidth limits, as engine steps run by the one executor; QEMU then opens the tap by name.
 
 Records, one pair per port (``paths.ports``)::
 
-    run/kvmnet/ports/NETWORK/UUID.json   what kvmnet made on the host (tap, ifindex, tc...);
-                                         written right after the tap exists, so that a crash
-                                         mid-plug leaves something to clean up with
+    run/kvmnet/ports/NETWORK/UUID.json   the port's journal (the engine's one format): the undo
+                                         of each step, written before the step runs, so that a
+                                         crash mid-plug leaves something to clean up with, and
+                                         what kvmnet made (tap, ifindex, tc...) as its "info"
     run/kvmnet/ports/NETWORK/UUID.xml    the <networkport> status, as libvirt keeps it;
                                          written last: the port exists when this file does
     run/kvmnet/ports/.bridge/...         ports plugged straight into a bridge (no network;
@@ -25,7 +29,7 @@ kernel's RCU grace periods, which overlap across threads.
 
 A network's ports outlive a restart: ``net-destroy`` takes their taps off the bridge but keeps
 them and their records, ``net-start`` plugs them back in (:mod:`kvmnet.port.keep`); the host
-side of a port (tap, attach, detach, unplug) is :mod:`kvmnet.port.plugs.tap_bridge`.
+side of a port (plug, attach, detach, unplug) is its plugger's (:mod:`kvmnet.port.plugs`).
 :func:`unplug_network` removes every port of a network outright.
 """
 from __future__ import annotations
