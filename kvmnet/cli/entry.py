@@ -9,7 +9,7 @@ else (options, ``--help``, other verbs) goes to :mod:`kvmnet.cli.main`.
 
 ``net-destroy`` also gets a head start: deleting a bridge keeps the kernel busy for ~40 ms
 (RCU grace periods inside the netlink call).  Before importing the rest, the network's run
-record is read with nothing but ``os`` and that deletion starts in a thread (the call
+journal is read with nothing but ``os`` and that deletion starts in a thread (the call
 releases the GIL), so both run at once.  The command itself then runs
 unchanged: its teardown deletes again ("already gone" is fine), so it returns only once
 the link is gone from the namespace, and it reports any error.  A kill between the head
@@ -46,7 +46,7 @@ def plain(argv: list[str]) -> tuple[str | None, bool, str, str] | None:
 
 
 def _record_links(text: str) -> list[str]:
-    """The link names in a run record's text (``"kind": "link"`` steps), read without the
+    """The link names in a network journal's text (``"kind": "link"`` undo records), read without the
     json module (its import, with re's, is ~9 ms of a cold start).  Any name this simple
     scan cannot read surely (an escape, an odd layout) makes it give up: the teardown
     still deletes every link."""

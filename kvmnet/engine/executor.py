@@ -97,7 +97,7 @@ def run(steps: Iterable[Step], journal: Journal, ctx: Context,
     message (the journal then stays, for a later command to finish).  ``on_failure``
     replaces that clean-up (a network also drops its live status first).
     """
-    journal.save()
+    # no save before the first undo record: a run killed before it changed nothing
     try:
         apply_steps(steps, journal, ctx)
     except BaseException as exc:

@@ -58,11 +58,15 @@ class Journal:
         return cls(path, str(owner), str(data.get("state")), list(data.get("steps", [])),
                    dict(data.get("info", {})))
 
-    def save(self) -> None:
+    def save(self, durable: bool = True) -> None:
+        """Write the journal (atomically; fsynced unless ``durable=False``, for changes whose
+        loss is harmless, such as the final 'active' state: a 'starting' journal only makes
+        a later teardown look for temporary files too)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         body = {"owner": self.owner, "state": self.state, "steps": self.steps,
                 "info": self.info}
-        atomic_write(self.path, json.dumps(body, indent=1).encode("utf-8"), mode=0o600)
+        atomic_write(self.path, json.dumps(body, indent=1).encode("utf-8"), mode=0o600,
+                     durable=durable)
 
     def add(self, entry: dict[str, Any]) -> None:
         """Persist the intent to make a change (its undo record), before making it."""

@@ -17,7 +17,6 @@ from kvmnet.engine.steps.files import write_file
 from kvmnet.errors import HostError, KvmnetError, OperationInvalidError
 from kvmnet.model.network import Network
 from kvmnet.network import program as programs
-from kvmnet.network import start as starter
 from kvmnet.network.drivers import driver_for
 from kvmnet.network.drivers.base import Plan
 from kvmnet.network.runtime import Host, Runtime
@@ -78,6 +77,8 @@ class Manager:
 
     def start(self, net: Network) -> None:
         """Start ``net`` as given (a transient network): compile, then apply."""
+        from kvmnet.network import start as starter
+
         starter.start(compile_program(net, self.paths), self.store, self.paths, self.host,
                       self.notify)
 

@@ -59,7 +59,8 @@ def load(path: Path, key: str) -> Program | None:
 
 def save(path: Path, program: Program) -> None:
     os.makedirs(path.parent, exist_ok=True)
-    atomic_write(path, json.dumps(program).encode("utf-8"), mode=0o600)
+    # a cache: losing it to a power cut costs a compile, so no fsyncs (two per define)
+    atomic_write(path, json.dumps(program).encode("utf-8"), mode=0o600, durable=False)
 
 
 def drop(path: Path) -> None:

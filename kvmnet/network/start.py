@@ -7,7 +7,7 @@ on any failure the journal is torn down again (:func:`kvmnet.network.runtime.tea
 
 A network is active exactly while its live status exists: start writes it last, teardown
 drops it first.  So a start or a destroy killed at any instant leaves either an active
-network that runs (a destroy then works), or a record without a status, which the next
+network that runs (a destroy then works), or a journal without a status, which the next
 ``net-start``, ``net-create`` or ``net-destroy`` of the name tears down before anything
 else (:func:`leftover`), as does a start that finds it in its way (:func:`_finish_others`).
 """
@@ -31,9 +31,9 @@ if TYPE_CHECKING:
 
 
 def leftover(store: Store, rt: Runtime) -> Journal | None:
-    """The record of a start or a destroy that never finished (killed, or a failed step).
+    """The journal of a start or a destroy that never finished (killed, or a failed step).
 
-    Active means a live status (``store.is_active``): a record without one belongs to a
+    Active means a live status (``store.is_active``): a journal without one belongs to a
     start that did not get as far as writing it, or to a teardown, which drops the status
     first (:func:`kvmnet.network.runtime.teardown`).  Either way, what it lists is to be removed.
     """
@@ -44,13 +44,13 @@ def leftover(store: Store, rt: Runtime) -> Journal | None:
 
 
 def interrupted_destroy(store: Store, rt: Runtime, host: Host) -> Journal | None:
-    """The record of an active network whose teardown was cut short before its status went.
+    """The journal of an active network whose teardown was cut short before its status went.
 
     ``net-destroy``'s head start (:mod:`kvmnet.cli.entry`) deletes the bridge before the
     teardown proper drops the status; a kill in between leaves a live status whose bridge
     is gone.  Asked only when a start is about to be refused as "already active".  A
-    status without any record (left by an older kvmnet) is such a ghost too: an empty
-    record stands for it, so that the caller just drops the status.
+    status without any journal (left by an older kvmnet) is such a ghost too: an empty
+    journal stands for it, so that the caller just drops the status.
     """
     rec = Journal.load(rt.record)
     if rec is None:
@@ -133,7 +133,7 @@ def start(program: Program, store: Store, paths: Paths, host: Host | None = None
             note_failures(exc, undo_all(rec, Context(host, nl=nl)))
             raise
     rec.state = ACTIVE
-    rec.save()
+    rec.save(durable=False)  # losing 'active' is harmless (see Journal.save)
 
 
 def _finish_others(store: Store, paths: Paths, host: Host, nl: Any,
@@ -143,12 +143,12 @@ def _finish_others(store: Store, paths: Paths, host: Host, nl: Any,
     Asked only when a start meets a conflict (error path): a network whose destroy was
     killed after its status went may still hold a bridge, addresses or dnsmasq's port,
     and a transient one has no name left to run net-destroy on.  Under the store lock no
-    other start or destroy is under way, so a record without a status is a leftover.
+    other start or destroy is under way, so a journal without a status is a leftover.
     """
     found = False
     for path in sorted(paths.run_networks.glob("*.json")):
         rec = Journal.load(path)
-        # a record names its network in its file name too; a mismatch is hand damage
+        # a journal names its network in its file name too; a mismatch is hand damage
         if rec is None or rec.network != path.name[:-5] or store.is_active(rec.network):
             continue
         finish(rec, "an interrupted start or destroy", store, host, say, nl=nl)
@@ -157,7 +157,7 @@ def _finish_others(store: Store, paths: Paths, host: Host, nl: Any,
 
 
 def _owner_of(paths: Paths, ifname: str) -> str | None:
-    """The active kvmnet network whose run record created link ``ifname`` (error path only)."""
+    """The active kvmnet network whose journal created link ``ifname`` (error path only)."""
     for path in sorted(paths.run_networks.glob("*.json")):
         rec = Journal.load(path)
         if rec is not None and any(s["kind"] == "link" and s.get("name") == ifname

@@ -12,6 +12,10 @@ transaction, a macvtap, a VF setting, a tap -- write (or extend) that one module
   ``"kind"``), ``phase`` (background, kernel, last or keep) and ``undo(entry, ctx)``, which
   must succeed when the thing is already gone.
 
+``apply`` and ``undo`` may use the adapters of ``ctx.host`` (:class:`kvmnet.engine.host.Host`)
+or call :mod:`kvmnet.host` modules directly: the recording host
+(:mod:`kvmnet.engine.recording`) never calls them, it records ``describe()`` instead.
+
 Keep the modules cheap to import (plain classes, adapters imported inside methods): the cold
 ``net-start`` and ``net-destroy`` load the ones their steps and journal name.
 

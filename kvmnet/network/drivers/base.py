@@ -9,7 +9,6 @@ prints: the only place that orders a network start.
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, ClassVar, Literal
 
 from kvmnet.config.validate import ip_prefix
 from kvmnet.model.frozen import frozen
@@ -17,12 +16,15 @@ from kvmnet.model.network import ForwardMode, IPDef, Network
 from kvmnet.model.port import Plug
 from kvmnet.network.drivers.modes import MODES, ModeRules
 
+TYPE_CHECKING = False  # annotations only: no typing import on define's path from here (kvmnet/tuples.py)
 if TYPE_CHECKING:
+    from typing import ClassVar, Literal
+
     from kvmnet.engine.step import Step
     from kvmnet.model.network import VirtualPort
     from kvmnet.network.dnsmasq_setup import DnsmasqSetup
 
-Scope = Literal["shared", "link"]
+    Scope = Literal["shared", "link"]
 
 
 @frozen
