@@ -300,3 +300,71 @@ def test_every_mode_has_rules_and_a_driver() -> None:
         assert driver.mode.value == name and driver.rules is rules
         assert driver.owns_bridge is (name in ("nat", "route", "open", "none"))
         assert net.forward_mode.uses_bridge_device is driver.owns_bridge
+
+
+# -- on the engine's recording host (no kernel at all) ------------------------------------------
+def recorded(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The engine's recording host, with the plugger's reads before its steps (bridge MTU,
+    ifindex, an adopted link's MAC) answered here."""
+    from kvmnet.engine.recording import RecordingHost as EngineRecordingHost
+
+    monkeypatch.setattr(taps, "get_mtu", lambda name: 1500)
+    monkeypatch.setattr(taps, "ifindex", lambda name: 7)
+    monkeypatch.setattr(taps, "get_mac", lambda name: "02:00:00:00:00:05")
+    return EngineRecordingHost(links=["virbr9"])
+
+
+def test_plug_and_unplug_step_list(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    host = recorded(monkeypatch)
+    port = a_port(nat(), **FULL)
+    plugger = plugs.plugger(plugs.key_of(port))
+    rec = plugger.plug(host.netlink(), tmp_path, port, "nat1",
+                       PlugOptions(vlan_filtering=True, owned_bridge=True), host=host)
+    assert host.log == [
+        ("ip tuntap add dev vnet%d mode tap\n"
+        "ip link set dev vnet%d address fe:54:00:00:00:01 mtu 1500 up"),
+        ("ip link set dev vnet%d master virbr9\n"
+        "bridge link set dev vnet%d isolated on\n"
+        "ip link set dev virbr9 type bridge vlan_filtering 1\n"
+        "bridge link set dev vnet%d learning off flood off\n"
+        "bridge fdb add 52:54:00:00:00:01 dev vnet%d master temp\n"
+        "bridge vlan add dev vnet%d vid 42 pvid untagged\n"
+        "bridge vlan del dev vnet%d vid 1"),
+        ("tc qdisc add dev vnet%d root handle 1: htb default 1\n"
+        "tc class add dev vnet%d parent 1: classid 1:1 htb rate 1000kbps ceil 2000kbps "
+        "burst 512kb quantum 85\n"
+        "tc qdisc add dev vnet%d parent 1:1 handle 2: sfq perturb 10\n"
+        "tc filter add dev vnet%d parent 1:0 protocol all prio 1 handle 1 fw flowid 1\n"
+        "tc qdisc add dev vnet%d ingress\n"
+        "tc filter add dev vnet%d parent ffff: protocol all u32 match u32 0 0 police rate "
+        "500kbps burst 500kb mtu 64kb drop flowid :1"),
+    ]
+    assert host.leftovers() == [host.log[0]]
+    assert plugger.describe(port, PlugOptions(mtu=1500, vlan_filtering=True)) == \
+        "\n".join(host.log).splitlines()  # describe() is the step list
+    host.log.clear()
+    plugger.unplug(host.netlink(), rec, host=host)
+    assert host.log == ["ip link del vnet%d"] and host.leftovers() == []
+
+
+@pytest.mark.parametrize("device", [None, "veth1"])
+def test_plug_killed_at_each_change_converges(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                              device: str | None) -> None:
+    """Killed at each change of a plug, the journal left on disk undoes everything."""
+    from kvmnet.engine.recording import Killed
+
+    port = a_port(nat(), bandwidth=Bandwidth(outbound=Rate(average=500)))
+    opts = PlugOptions(device=device, owned_bridge=True)
+    for k in range(1, 4):
+        host = recorded(monkeypatch)
+        host.kill_at = k
+        with pytest.raises(Killed):
+            TapBridgePlugger().plug(host.netlink(), tmp_path, port, "nat1", opts, host=host)
+        host.kill_at = None
+        rec = load_record(tmp_path, UUID)
+        if rec is None:  # killed before the first undo record: nothing was changed
+            assert host.leftovers() == [], k
+            continue
+        TapBridgePlugger().unplug(host.netlink(), rec, host=host)
+        assert host.leftovers() == [], (k, host.log)
+        (tmp_path / f"{UUID}.json").unlink()

@@ -16,6 +16,7 @@ from kvmnet.engine.journal import Journal
 from kvmnet.model.frozen import frozen
 
 if TYPE_CHECKING:
+    from kvmnet.engine.host import Host
     from kvmnet.host.netlink import Netlink
     from kvmnet.model.port import NetworkPort
 
@@ -85,8 +86,9 @@ class PortJournal(Journal):
     def state(self, value: str) -> None:
         self.rec["state"] = value
 
-    def save(self) -> None:
-        # Nothing journalled yet, nothing to undo: the executor's first write is not needed
+    def save(self, durable: bool = True) -> None:
+        # Never fsynced, whatever ``durable`` says: run-time state that does not outlive a
+        # reboot (see write).  Nothing journalled yet, nothing to undo: the executor's first write is not needed
         # (~0.15 ms of every plug, bench/bench_ports.py).
         if self.steps:
             save(self.path, self.rec)
@@ -111,13 +113,17 @@ class Plugger:
     label: ClassVar[str] = "plugger"
 
     def plug(self, nl: Netlink, directory: Path, port: NetworkPort, network: str | None,
-             opts: PlugOptions) -> dict[str, Any]:
-        """Make the host side of ``port`` (allocated: it has its ``<plug>``); returns its run
-        record, written to ``directory/UUID.json``.  On failure everything is undone."""
+             opts: PlugOptions, host: Host | None = None) -> dict[str, Any]:
+        """Make the host side of ``port`` (allocated: it has its ``<plug>``) as engine steps
+        run by the executor through ``host`` (default: the real one; a recording host in
+        golden tests); returns its run record, the journal ``directory/UUID.json``.  On
+        failure everything is undone."""
         raise NotImplementedError
 
-    def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False) -> None:
-        """Undo what ``rec`` lists; what is already gone is fine (``quiet``: no errors)."""
+    def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False,
+               host: Host | None = None) -> None:
+        """Undo what ``rec``'s journal lists; what is already gone is fine (``quiet``: no
+        errors)."""
         raise NotImplementedError
 
     def attach(self, nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,

@@ -40,22 +40,27 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from kvmnet.engine.executor import Context
+    from kvmnet.engine.host import Host
     from kvmnet.engine.step import Step
     from kvmnet.host.netlink import Netlink
     from kvmnet.model.network import Bandwidth
     from kvmnet.model.port import NetworkPort
 
 
-def _context(nl: Netlink) -> Context:
+def _context(nl: Netlink, host: Host | None) -> Context:
+    """The executor's context: the real host adapters, or a recording host (golden tests)."""
     from kvmnet.engine.executor import Context
-    from kvmnet.engine.host import Host
 
-    return Context(Host(), nl=nl)
+    if host is None:
+        from kvmnet.engine.host import Host
+
+        host = Host()
+    return Context(host, nl=nl)
 
 
 def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *,
          mtu: int | None, tap_name: str | None, device: str | None, multi_queue: bool,
-         vlan_filtering: bool, owned_bridge: bool) -> dict[str, Any]:
+         vlan_filtering: bool, owned_bridge: bool, host: Host | None = None) -> dict[str, Any]:
     """Make the tap (or adopt ``device``), attach and configure it; returns its run record.
 
     Each step's undo is journalled before it runs; any failure undoes everything and
@@ -97,8 +102,7 @@ def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *
             create = CreateTap(name=tap_name or "vnet%d", mac=tap_mac, mtu=mtu,
                                multi_queue=multi_queue)
             yield create
-            assert create.made is not None
-            name = create.made
+            name = create.made or create.name  # a recording host makes nothing
         else:
             yield AdoptLink(name=device, mac=tap_mac, mtu=mtu)
             name = device
@@ -113,7 +117,7 @@ def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *
             rec["skipped"] = list(limit.skipped)
 
     try:
-        run(steps(), journal, _context(nl))
+        run(steps(), journal, _context(nl, host))
     except taps.TapExistsError as exc:
         raise ConflictError(f"cannot create tap {tap_name}: a network interface with that "
                             "name already exists; choose another tap name or leave it out "
@@ -152,7 +156,7 @@ def attach(nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
 
     # nothing to journal (the step goes with the tap): the journal is not written
     apply_steps([attach_step(rec, port, vlan_filtering=vlan_filtering)],
-                PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl))
+                PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl, None))
 
 
 def is_ours(rec: dict[str, Any]) -> bool:
@@ -178,7 +182,8 @@ def detach(nl: Netlink, rec: dict[str, Any]) -> None:
         nl.set_master(rec["tap"], None)
 
 
-def unplug(nl: Netlink, rec: dict[str, Any], quiet: bool = False) -> None:
+def unplug(nl: Netlink, rec: dict[str, Any], quiet: bool = False,
+           host: Host | None = None) -> None:
     """Undo what the port's journal lists; a tap already gone (or replaced by another link)
     is fine.  Raises HostError naming what could not be undone, unless ``quiet``."""
     if "undo" not in rec:
@@ -186,7 +191,7 @@ def unplug(nl: Netlink, rec: dict[str, Any], quiet: bool = False) -> None:
         return
     from kvmnet.engine.executor import undo
 
-    failures = undo(PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl))
+    failures = undo(PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl, host))
     if failures and not quiet:
         raise HostError("; ".join(failures))
 
@@ -224,13 +229,15 @@ class TapBridgePlugger(Plugger):
     label = "tap on a Linux bridge"
 
     def plug(self, nl: Netlink, directory: Path, port: NetworkPort, network: str | None,
-             opts: PlugOptions) -> dict[str, Any]:
+             opts: PlugOptions, host: Host | None = None) -> dict[str, Any]:
         return make(nl, directory, port, network, mtu=opts.mtu, tap_name=opts.tap_name,
                     device=opts.device, multi_queue=opts.multi_queue,
-                    vlan_filtering=opts.vlan_filtering, owned_bridge=opts.owned_bridge)
+                    vlan_filtering=opts.vlan_filtering, owned_bridge=opts.owned_bridge,
+                    host=host)
 
-    def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False) -> None:
-        unplug(nl, rec, quiet=quiet)
+    def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False,
+               host: Host | None = None) -> None:
+        unplug(nl, rec, quiet=quiet, host=host)
 
     def attach(self, nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
                vlan_filtering: bool) -> None:
