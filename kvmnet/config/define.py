@@ -28,6 +28,7 @@ from kvmnet.config.store import CorruptStoreError, Peek, Store, canonical_uuid, 
 from kvmnet.errors import ConflictError, InvalidArgError, KvmnetError
 from kvmnet.model.frozen import replace
 from kvmnet.model.network import Bridge, Network
+from kvmnet.network.drivers.modes import mode_of
 
 #: libvirt's default bridge name template.  libvirt gives up after id 255 (MAX_BRIDGE_ID),
 #: which caps it at 256 networks with generated bridge names; kvmnet goes on while the name
@@ -156,10 +157,6 @@ def free_bridge_name(template: str, used: Iterable[str]) -> str:
         "give the network an explicit <bridge name='...'/> or undefine unused networks")
 
 
-def _owns_bridge(net: Network) -> bool:
-    return net.forward_mode.uses_bridge_device
-
-
 def assign(net: Network, others: Others | Iterable[Other],
            previous: Iterable[Peek] = ()) -> Network:
     """Fill in the UUID, bridge name and MAC that define assigns, then check conflicts.
@@ -187,7 +184,7 @@ def assign(net: Network, others: Others | Iterable[Other],
             f"uuid {net.uuid} is already used by network '{user}'; leave <uuid> out "
             f"to get a fresh one, or undefine '{user}' first if it should be replaced")
 
-    if _owns_bridge(net):
+    if mode_of(net).owns_bridge:
         net = _assign_bridge(net, others, previous)
         if net.mac is None:
             prev_mac = next((p.mac for p in previous if p.mac and p.owns_bridge), None)

@@ -39,6 +39,7 @@ from kvmnet.config.claims import Claims, Tree
 from kvmnet.errors import InvalidArgError, KvmnetError, XMLParseError, quote
 from kvmnet.fileio import FileLock, atomic_write, sweep, temp_name
 from kvmnet.fileio import fsync_dir as _fsync_dir
+from kvmnet.network.drivers.modes import owns_bridge
 from kvmnet.paths import Paths
 
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
@@ -49,9 +50,6 @@ if TYPE_CHECKING:
 
 # The one name limit lives with the file layout it protects (kvmnet.paths).
 MAX_NAME_BYTES = paths_mod.MAX_NAME_BYTES
-
-#: Modes whose bridge kvmnet creates and owns (libvirt: NONE, NAT, ROUTE, OPEN).
-BRIDGE_OWNING_MODES = frozenset({"none", "nat", "route", "open"})
 
 _HEADER_START = "<!--\nWARNING: THIS IS AN AUTO-GENERATED FILE."
 _SUFFIX = ".xml"
@@ -150,7 +148,7 @@ class Peek:
 
     @property
     def owns_bridge(self) -> bool:
-        return self.mode in BRIDGE_OWNING_MODES
+        return owns_bridge(self.mode)  # the mode's fact (kvmnet.network.drivers.modes)
 
     def _key(self) -> tuple[str | None, ...]:
         return (self.name, self.uuid, self.mode, self.bridge, self.mac)

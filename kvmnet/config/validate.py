@@ -19,11 +19,11 @@ from kvmnet.model.network import (
     DhcpHost,
     DhcpRange,
     ForwardInterface,
-    ForwardMode,
     IPDef,
     Network,
     PciAddress,
 )
+from kvmnet.network.drivers.modes import mode_of
 from kvmnet.paths import MAX_NAME_BYTES  # the one name limit, beside the file layout it protects
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -247,30 +247,14 @@ def _dupes(items: Iterable[str]) -> list[str]:
 
 
 def forward_device_problem(net: Network) -> str | None:
-    """Why a bridge or macvtap network has nothing to attach to, or None.
-
-    The drivers plan from the same answer, so define refuses what start cannot run.
-    """
-    mode = net.forward_mode
-    fwd = net.forward
-    devs = bool(fwd is not None and (fwd.interfaces or fwd.dev or fwd.pf))
-    if mode is ForwardMode.BRIDGE and not net.bridge_name and not devs:
-        return (f"network {net.name!r} has forward mode 'bridge' but names no bridge and no "
-                "forward device: add <bridge name='br0'/> or <forward dev='eth0'/>")
-    if mode in (ForwardMode.PRIVATE, ForwardMode.VEPA, ForwardMode.PASSTHROUGH) and not devs:
-        return (f"network {net.name!r} has forward mode '{mode.value}' but no forward device: "
-                "add <forward dev='eth0'/> or <interface dev='...'/> children")
-    if mode is ForwardMode.HOSTDEV and not devs and not (fwd is not None and fwd.addresses):
-        return (f"network {net.name!r} has forward mode 'hostdev' but no devices: add a "
-                "<pf dev='...'/> or PCI <address> elements")
-    return None
+    """Why a bridge or macvtap network has nothing to attach to, or None (the mode's rule,
+    :meth:`kvmnet.network.drivers.modes.ModeRules.device_problem`)."""
+    return mode_of(net).device_problem(net)
 
 
 def _forward_problems(net: Network) -> list[str]:
     out: list[str] = []
-    mode = net.forward_mode
     fwd = net.forward
-    m = mode.value
     pool = list(fwd.interfaces) if fwd is not None else []
     if fwd is not None and not pool and fwd.dev and fwd.pf is None and not fwd.addresses:
         # dev= without <interface> only happens in hand-built models; it is the pool.
@@ -288,67 +272,13 @@ def _forward_problems(net: Network) -> list[str]:
         out.append("<address>, <interface> and <pf> in <forward> are mutually exclusive; "
                    "use only one kind")
 
-    if mode in (ForwardMode.NAT, ForwardMode.ROUTE, ForwardMode.OPEN):
-        if not net.ips:
-            out.append(f"{m} forwarding requested, but no IP address provided; add an <ip> "
-                       "element")
-        if mode is ForwardMode.OPEN and pool:
-            out.append("forward dev not allowed with forward mode='open': an open network "
-                       "places no restriction on where traffic goes; remove dev/<interface>")
-        elif len(pool) > 1:
-            out.append(f"multiple forwarding interfaces specified for a {m} network; only one "
-                       "is supported")
-    if mode is ForwardMode.HOSTDEV:
-        for i in pool:
-            out.append(f"hostdev network lists {i.dev!r} by device name; hostdev networks "
-                       "need PCI <address> elements or a <pf>")
-    elif addresses:
-        out.append(f"forward mode '{m}' lists devices by PCI address; that is only supported "
-                   "with forward mode='hostdev'")
-    if not mode.uses_bridge_device:
-        if net.mac is not None:
-            out.append(f"<mac> is not supported with forward mode='{m}' (kvmnet does not own "
-                       "the bridge); remove it")
-        if net.ips:
-            out.append(f"<ip> is not supported with forward mode='{m}'; addresses belong on "
-                       "the host's own interfaces")
-        if net.dns is not None and (net.dns.txts or net.dns.hosts or net.dns.srvs):
-            out.append(f"<dns> records are not supported with forward mode='{m}'")
-        if net.domain is not None:
-            out.append(f"<domain> is not supported with forward mode='{m}'")
-        if net.mtu:
-            out.append(f"<mtu> is only allowed in open, route, nat and isolated mode, not in "
-                       f"{m}")
-    bandwidth_ok = mode.uses_bridge_device or (mode is ForwardMode.BRIDGE
-                                               and net.bridge_name is not None)
-    if net.bandwidth is not None and not bandwidth_ok:
-        out.append(f"network-wide <bandwidth> is not supported with forward mode='{m}'")
+    out += mode_of(net).forward_problems(net, pool, addresses)
     return out
 
 
 def _bridge_problems(net: Network) -> list[str]:
-    out: list[str] = []
-    mode = net.forward_mode
-    br = net.bridge
-    if br is None:
-        return out
-    m = mode.value
-    if mode in (ForwardMode.PRIVATE, ForwardMode.VEPA, ForwardMode.PASSTHROUGH,
-                ForwardMode.HOSTDEV):
-        if br.name:
-            out.append(f"bridge name not allowed in {m} mode; remove <bridge name=...>")
-        if br.mac_table_manager:
-            out.append(f"bridge macTableManager not allowed in {m} mode")
-    if not mode.uses_bridge_device:
-        if br.delay or br.stp is not None or br.zone:
-            out.append(f"bridge delay/stp/zone options are only allowed in route, nat, open and "
-                       f"isolated mode, not in {m}")
-        fwd = net.forward
-        if br.name and fwd is not None and (fwd.interfaces or fwd.pf or fwd.dev):
-            out.append(f"a network with forward mode='{m}' can name a bridge or a forward dev, "
-                       "but not both")
     # the name itself: validate_values.bridge_name_problem (through value_problems)
-    return out
+    return mode_of(net).bridge_problems(net)
 
 
 def _dns_problems(net: Network) -> list[str]:
@@ -465,24 +395,19 @@ def _portgroup_problems(net: Network) -> list[str]:
     if len(defaults) > 1:
         out.append(f"multiple default portgroups ({', '.join(defaults)}); only one may have "
                    "default='yes'")
-    bandwidth_ok = mode.uses_bridge_device or (mode is ForwardMode.BRIDGE
-                                               and net.bridge_name is not None)
-    ovs = net.virtualport is not None and net.virtualport.type == "openvswitch"
-    vlan_allowed = mode in (ForwardMode.HOSTDEV, ForwardMode.PASSTHROUGH) or (
-        mode is ForwardMode.BRIDGE and ovs)
+    rules = mode_of(net)
+    bandwidth_ok = rules.portgroup_bandwidth_ok(net)
+    vlan_allowed = rules.vlan_ok(net)
     vlan_used = net.vlan is not None and bool(net.vlan.tags)
     bad_vlan = False
     for pg in net.portgroups:
         if vlan_used or (pg.vlan is not None and pg.vlan.tags):
             if pg.virtualport is not None:
-                # A portgroup <virtualport> without type is merged with the
-                # network's own, so it inherits the network's type.
-                pg_type = pg.virtualport.type or (net.virtualport.type if net.virtualport else None)
-                if mode is not ForwardMode.BRIDGE or pg_type != "openvswitch":
+                if not rules.portgroup_vlan_ok(net, pg):
                     bad_vlan = True
             elif not vlan_allowed:
                 bad_vlan = True
-        if pg.bandwidth is not None and (not bandwidth_ok or mode is ForwardMode.HOSTDEV):
+        if pg.bandwidth is not None and not bandwidth_ok:
             out.append(f"<bandwidth> in portgroup '{pg.name}' is not supported with forward "
                        f"mode='{mode.value}'")
     if bad_vlan or (vlan_used and not vlan_allowed and not defaults):

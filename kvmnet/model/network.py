@@ -28,8 +28,11 @@ class ForwardMode(str, enum.Enum):
 
     @property
     def uses_bridge_device(self) -> bool:
-        """Modes where kvmnet creates and owns a bridge (needs a bridge name)."""
-        return self in (ForwardMode.NONE, ForwardMode.NAT, ForwardMode.ROUTE, ForwardMode.OPEN)
+        """Whether kvmnet creates and owns the bridge of a network in this mode: the mode's
+        fact in :mod:`kvmnet.network.drivers.modes` (a leaf module without imports)."""
+        from kvmnet.network.drivers.modes import owns_bridge
+
+        return owns_bridge(self.value)
 
 
 @frozen

@@ -30,15 +30,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kvmnet.errors import KvmnetError
+from kvmnet.errors import KvmnetError, OperationInvalidError
 from kvmnet.model.frozen import replace
-from kvmnet.port.plugs import tap_bridge as port_host
+from kvmnet.port import plugs
+from kvmnet.port.plugs.base import load_record, save, write
 from kvmnet.port.ports import (
     PortInfo,
     allocate,
     list_dir,
     live_network,
-    load_record,
     port_dir,
     port_files,
     remove_ports,
@@ -69,8 +69,8 @@ def keep_network(conn: Connection, network: str) -> None:
                     if not rec.get("kept"):
                         # marked first: a crash after this still finds the port at start
                         rec["kept"] = True
-                        port_host.save(directory / f"{puuid}.json", rec)
-                    port_host.detach(nl, rec)
+                        save(directory / f"{puuid}.json", rec)
+                    plugs.plugger(plugs.record_key(rec)).detach(nl, rec)
                 except (KvmnetError, OSError) as exc:
                     failures.append(f"port {puuid} ({rec.get('tap', '?')}): {exc}")
     if failures:
@@ -102,7 +102,8 @@ def replug_network(conn: Connection, network: str) -> None:
                 if rec is None:
                     drop.append((puuid, "its run record is missing or damaged"))
                     continue
-                if not port_host.is_ours(rec):
+                plugger = plugs.plugger(plugs.record_key(rec))
+                if not plugger.is_ours(rec):
                     drop.append((puuid, f"its tap {rec['tap']} is gone"))
                     continue
                 try:
@@ -111,15 +112,21 @@ def replug_network(conn: Connection, network: str) -> None:
                     port = allocate(net, replace(port, plug=None))
                     assert port.plug is not None
                     # it had its VLANs on the old bridge: the new one must carry them too
-                    port_host.attach(nl, rec, port, vlan_filtering=True)
+                    if type(plugs.plugger(plugs.key_of(port))) is not type(plugger):
+                        # the network now hands out another kind of plug: this device cannot go
+                        raise OperationInvalidError(
+                            f"network '{net.name}' now plugs ports as "
+                            f"'{plugs.key_of(port)}', this port is a "
+                            f"'{plugs.record_key(rec)}' port; delete it and plug the guest again")
+                    plugger.attach(nl, rec, port, vlan_filtering=True)
                     rec.update(bridge=port.plug.bridge, plug_type=port.plug.type.value,
                                isolated=bool(port.isolated), network=net.name)
                     rec.pop("kept", None)
-                    port_host.write(directory / f"{puuid}.xml", format_port(port))
-                    port_host.save(directory / f"{puuid}.json", rec)
+                    write(directory / f"{puuid}.xml", format_port(port))
+                    save(directory / f"{puuid}.json", rec)
                 except (KvmnetError, OSError) as exc:
                     try:  # half-configured (e.g. without its VLAN) is worse than off
-                        port_host.detach(nl, rec)
+                        plugger.detach(nl, rec)
                     except KvmnetError:
                         pass
                     problems.append(f"port {puuid} ({rec['tap']} of {rec.get('owner_name')}): "

@@ -1,17 +1,21 @@
 """Guest ports: plugging a guest NIC into a kvmnet network, as libvirt does.
 
-:func:`plug` makes a persistent tap ``vnetN`` (the first free N in this network namespace)
-with the host side's MAC (the guest's with first byte ``fe``), the network's MTU, attaches it
-to the network's live bridge with the port's isolation, VLANs and bandwidth limits, brings it
-up and records the port; QEMU then opens the tap by name.  What the port gets follows libvirt's
-``networkAllocatePort`` (see :func:`allocate`): the interface's own settings first, then its
-portgroup's (the default portgroup when none is named), then the network's.
+:func:`plug` allocates the port (:func:`allocate`, libvirt's ``networkAllocatePort``: the
+interface's own settings first, then its portgroup's -- the default portgroup when none is
+named -- then the network's; the network's driver decides the ``<plug>``,
+:meth:`kvmnet.network.drivers.modes.ModeRules.plug_for`), then hands it to the plugger of its
+plug type (:mod:`kvmnet.port.plugs`; no plug-type branches here), and records the port.  The
+tap-on-a-Linux-bridge plugger makes a persistent tap ``vnetN`` (the first free N in this
+network namespace) with the host side's MAC (the guest's with first byte ``fe``), the
+network's MTU, attaches it to the network's live bridge with the port's isolation, VLANs and
+bandwidth limits, as engine steps run by the one executor; QEMU then opens the tap by name.
 
 Records, one pair per port (``paths.ports``)::
 
-    run/kvmnet/ports/NETWORK/UUID.json   what kvmnet made on the host (tap, ifindex, tc...);
-                                         written right after the tap exists, so that a crash
-                                         mid-plug leaves something to clean up with
+    run/kvmnet/ports/NETWORK/UUID.json   the port's journal (the engine's one format): the undo
+                                         of each step, written before the step runs, so that a
+                                         crash mid-plug leaves something to clean up with, and
+                                         what kvmnet made (tap, ifindex, tc...) as its "info"
     run/kvmnet/ports/NETWORK/UUID.xml    the <networkport> status, as libvirt keeps it;
                                          written last: the port exists when this file does
     run/kvmnet/ports/.bridge/...         ports plugged straight into a bridge (no network;
@@ -25,12 +29,11 @@ kernel's RCU grace periods, which overlap across threads.
 
 A network's ports outlive a restart: ``net-destroy`` takes their taps off the bridge but keeps
 them and their records, ``net-start`` plugs them back in (:mod:`kvmnet.port.keep`); the host
-side of a port (tap, attach, detach, unplug) is :mod:`kvmnet.port.plugs.tap_bridge`.
+side of a port (plug, attach, detach, unplug) is its plugger's (:mod:`kvmnet.port.plugs`).
 :func:`unplug_network` removes every port of a network outright.
 """
 from __future__ import annotations
 
-import json
 import os
 import uuid as uuid_mod
 from pathlib import Path
@@ -49,9 +52,11 @@ from kvmnet.errors import (
     XMLParseError,
 )
 from kvmnet.model.frozen import fields, frozen, replace
-from kvmnet.model.network import Bandwidth, ForwardMode, Vlan
+from kvmnet.model.network import Bandwidth, Vlan
 from kvmnet.model.port import NetworkPort, Plug, PlugType
-from kvmnet.port.plugs import tap_bridge as port_host
+from kvmnet.network.drivers import mode_of
+from kvmnet.port import plugs
+from kvmnet.port.plugs.base import PlugOptions, load_record, unlink, write
 
 if TYPE_CHECKING:
     from kvmnet.api import Connection
@@ -136,14 +141,6 @@ def _dirs(conn: Connection) -> list[str | None]:
     return [None if n == BRIDGE_ONLY else n for n in names]
 
 
-def load_record(directory: Path, port_uuid: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads((directory / f"{port_uuid}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # missing or damaged: a port without host state (its files still go)
-    return data if isinstance(data, dict) and "tap" in data else None
-
-
 def port_info(rec: dict[str, Any]) -> PortInfo:
     return PortInfo(uuid=rec["uuid"], network=rec.get("network"), tap=rec["tap"],
                     bridge=rec["bridge"], mac=rec["mac"], tap_mac=rec["tap_mac"],
@@ -203,35 +200,18 @@ def allocate(net: NetworkDef, port: NetworkPort) -> NetworkPort:
                  and pg.trust_guest_rx_filters is not None else net.trust_guest_rx_filters)
     vport = port.virtualport or (pg.virtualport if pg is not None else None) or net.virtualport
     isolated = port.isolated if port.isolated is not None else net.port_isolated
-    mode = net.forward_mode
     mgr = net.bridge.mac_table_manager if net.bridge is not None else None
-    if mode.uses_bridge_device:
-        if vport is not None:
-            raise ValidationError([(f"<virtualport type='{vport.type}'> not supported for network "
-                                   f"'{net.name}' which uses IP forwarding")])
-        plug = Plug(type=PlugType.NETWORK, bridge=net.bridge_name, mac_table_manager=mgr)
-    elif mode is ForwardMode.BRIDGE and net.bridge_name:
-        if vport is not None and vport.type != "openvswitch":
-            raise ValidationError([(f"<virtualport type='{vport.type}'> not supported for network "
-                                   f"'{net.name}' which uses a bridge device")])
-        if vport is not None:
-            raise UnsupportedError(f"network '{net.name}' is on Open vSwitch bridge "
-                                   f"{net.bridge_name}; kvmnet's guest ports cannot plug into "
-                                   "Open vSwitch yet: use a Linux bridge network")
-        plug = Plug(type=PlugType.BRIDGE, bridge=net.bridge_name, mac_table_manager=mgr)
-    else:
-        kind = "macvtap" if mode is not ForwardMode.HOSTDEV else "SR-IOV hostdev"
-        raise UnsupportedError(f"network '{net.name}' (forward mode '{mode.value}') hands out "
-                               f"{kind} devices, which kvmnet's guest ports cannot plug yet; "
-                               "use a bridge, NAT, routed, open or isolated network")
+    # the network's driver decides the plug; a plugger must exist for it
+    port = replace(port, plug=mode_of(net).plug_for(net, vport, mgr), virtualport=vport)
+    plugs.require(net, port)
     if bandwidth is not None and bandwidth.inbound is not None and bandwidth.inbound.floor:
         if net.bandwidth is None or net.bandwidth.inbound is None:
             raise ValidationError([(f"invalid use of 'floor' on interface with MAC address "
                                    f"{port.mac} - network '{net.name}' has no inbound QoS set")])
         raise UnsupportedError("a guaranteed 'floor' needs network-wide QoS classes on the "
                                "bridge, which kvmnet does not set up yet; remove floor=")
-    return replace(port, plug=plug, bandwidth=bandwidth, vlan=vlan,
-                   trust_guest_rx_filters=trust, virtualport=vport, isolated=isolated)
+    return replace(port, bandwidth=bandwidth, vlan=vlan, trust_guest_rx_filters=trust,
+                   isolated=isolated)
 
 
 # -- plugging ----------------------------------------------------------------------------------
@@ -319,7 +299,7 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
         if network is not None:
             net = live_network(conn, network)
             port = allocate(net, port)
-            key, owned_bridge = net.name, net.forward_mode.uses_bridge_device
+            key, owned_bridge = net.name, mode_of(net).owns_bridge
             mtu = mtu if mtu is not None else net.mtu
         else:
             port = replace(port, plug=Plug(type=PlugType.BRIDGE, bridge=bridge))
@@ -327,18 +307,19 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
         if find(conn, port.uuid) is not None:
             raise ConflictError(f"network port with UUID {port.uuid} already exists; give the "
                                 "new port another UUID")
+        plugger = plugs.plugger(plugs.key_of(port))
+        opts = PlugOptions(mtu=mtu, tap_name=tap_name, device=device, multi_queue=multi_queue,
+                           vlan_filtering=vlan_filtering, owned_bridge=owned_bridge)
         directory = port_dir(conn, key)
         directory.mkdir(parents=True, exist_ok=True)
         with Netlink() as nl:
-            rec = port_host.make(nl, directory, port, key, mtu=mtu, tap_name=tap_name, device=device,
-                                 multi_queue=multi_queue, vlan_filtering=vlan_filtering,
-                                 owned_bridge=owned_bridge)
+            rec = plugger.plug(nl, directory, port, key, opts)
             try:
                 port = replace(port, owner_name=rec["owner_name"])
-                port_host.write(directory / f"{port.uuid}.xml", format_port(port))
+                write(directory / f"{port.uuid}.xml", format_port(port))
             except BaseException:
-                port_host.unplug(nl, rec, quiet=True)
-                port_host.unlink(directory / f"{port.uuid}.json")
+                plugger.unplug(nl, rec, quiet=True)
+                unlink(directory / f"{port.uuid}.json")
                 raise
     if rec["skipped"]:
         conn.notify(f"port {port.uuid} on {rec['tap']}: this kernel lacks tc's "
@@ -372,12 +353,13 @@ def remove_ports(conn: Connection, items: list[tuple[str | None, str]]) -> list[
         directory = port_dir(conn, item[0])
         rec = load_record(directory, item[1]) or {}
         try:
-            with Netlink() as nl:
-                port_host.unplug(nl, rec)
+            if rec:
+                with Netlink() as nl:
+                    plugs.plugger(plugs.record_key(rec)).unplug(nl, rec)
         except KvmnetError as exc:
             return f"port {item[1]} ({rec.get('tap', '?')}): {exc}"
-        port_host.unlink(directory / f"{item[1]}.xml")
-        port_host.unlink(directory / f"{item[1]}.json")
+        unlink(directory / f"{item[1]}.xml")
+        unlink(directory / f"{item[1]}.json")
         return None
 
     if len(items) <= 1:

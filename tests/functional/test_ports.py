@@ -412,6 +412,22 @@ PORT_XML = """<networkport>
 PORT_UUID = "5d744f21-ba4a-4d6e-bdb2-30a35ff3207d"
 
 
+@pytest.mark.parametrize("kind", ["tap.create", "tap.attach", "tap.tc"])
+def test_killed_plug_leaves_nothing_behind(kvenv: KvEnv, kind: str) -> None:
+    """A plug killed after any of its engine steps leaves a journal (no XML: not a port) that
+    the next net-destroy takes back: no tap, no record."""
+    name = kvenv.start(nat(extra="  <portgroup name='web1'/>\n"))
+    path = kvenv.write_xml("port", PORT_XML.replace(
+        "</networkport>", "<bandwidth><inbound average='1000'/></bandwidth></networkport>"))
+    proc = kvenv.kv("net-port-create", name, str(path), env={"KVMNET_FAULT_KILL_AFTER": kind})
+    assert proc.returncode in (-9, 137), describe(proc)
+    assert "vnet0" in links(kvenv), kvenv.debug_state()
+    assert records(kvenv) == [f"{name}/{PORT_UUID}.json"]
+    assert kvenv.ok("net-port-list", name, "--uuid").stdout == "\n"  # not a port yet
+    kvenv.ok("net-destroy", name)
+    assert_no_port_left(kvenv)
+
+
 def test_net_port_cli(kvenv: KvEnv) -> None:
     name = kvenv.start(nat(extra="  <portgroup name='web1'/>\n"))
     path = kvenv.write_xml("port", PORT_XML)
@@ -587,6 +603,7 @@ def test_keeping_converges_after_an_interrupted_restart(kvenv: KvEnv) -> None:
     """A net-destroy killed after its ports step, or a net-start killed while plugging ports
     back: the next net-destroy and net-start bring every port back on the bridge."""
     from kvmnet.port import keep as port_keep
+    from kvmnet.port.plugs import base as port_records
     from kvmnet.port.plugs import tap_bridge as port_host
 
     name = kvenv.start(nat())
@@ -605,7 +622,7 @@ def test_keeping_converges_after_an_interrupted_restart(kvenv: KvEnv) -> None:
         rec = ports.load_record(directory, a.uuid)
         assert rec is not None
         rec["kept"] = True
-        port_host.save(directory / f"{a.uuid}.json", rec)
+        port_records.save(directory / f"{a.uuid}.json", rec)
         with Netlink() as nl:
             port_host.detach(nl, rec)
 

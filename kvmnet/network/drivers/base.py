@@ -13,12 +13,15 @@ import ipaddress
 from kvmnet.config.validate import ip_prefix
 from kvmnet.model.frozen import frozen
 from kvmnet.model.network import ForwardMode, IPDef, Network
+from kvmnet.model.port import Plug
+from kvmnet.network.drivers.modes import MODES, ModeRules
 
 TYPE_CHECKING = False  # annotations only: no typing import on define's path from here (kvmnet/tuples.py)
 if TYPE_CHECKING:
     from typing import ClassVar, Literal
 
     from kvmnet.engine.step import Step
+    from kvmnet.model.network import VirtualPort
     from kvmnet.network.dnsmasq_setup import DnsmasqSetup
 
     Scope = Literal["shared", "link"]
@@ -147,6 +150,20 @@ class NetworkDriver:
 
     def plan(self, net: Network, ctx: PlanContext) -> Plan:
         raise NotImplementedError
+
+    @property
+    def rules(self) -> ModeRules:
+        """The mode's facts and define-time rules (:mod:`kvmnet.network.drivers.modes`)."""
+        return MODES[self.mode.value]
+
+    @property
+    def owns_bridge(self) -> bool:
+        """Whether kvmnet creates and owns this network's bridge."""
+        return self.rules.owns_bridge
+
+    def plug_for(self, net: Network, vport: VirtualPort | None, mac_table: str | None) -> Plug:
+        """How a guest port on ``net`` is plugged (see ``ModeRules.plug_for``)."""
+        return self.rules.plug_for(net, vport, mac_table)
 
 
 def ip_network(ip: IPDef) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | None:

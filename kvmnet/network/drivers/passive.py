@@ -5,15 +5,15 @@ that must exist, and guest ports do the real work when they are plugged.
 """
 from __future__ import annotations
 
-from kvmnet.config.validate import forward_device_problem
 from kvmnet.errors import ValidationError
 from kvmnet.model.network import ForwardMode, Network
 from kvmnet.network.drivers.base import NetworkDriver, Plan, PlanContext
+from kvmnet.network.drivers.modes import MODES
 
 
 def _require_device(net: Network) -> None:
     """The rule define applies (kvmnet.config.validate), for a plan made without define."""
-    problem = forward_device_problem(net)
+    problem = MODES[net.forward_mode.value].device_problem(net)
     if problem is not None:
         raise ValidationError([problem])
 
@@ -22,7 +22,7 @@ class HostBridgeDriver(NetworkDriver):
     """``<forward mode='bridge'>``: guests join an existing Linux or Open vSwitch bridge."""
 
     mode = ForwardMode.BRIDGE
-    label = "bridge network"
+    label = MODES["bridge"].label
 
     def plan(self, net: Network, ctx: PlanContext) -> Plan:
         fwd = net.forward
@@ -39,7 +39,7 @@ class HostBridgeDriver(NetworkDriver):
 class DirectDriver(NetworkDriver):
     """macvtap modes: guests get a macvtap on one of the forward devices."""
 
-    label = "macvtap network"
+    label = MODES["vepa"].label
 
     def plan(self, net: Network, ctx: PlanContext) -> Plan:
         fwd = net.forward
@@ -68,7 +68,7 @@ class HostdevDriver(DirectDriver):
     """SR-IOV VF pool: the PF (or the listed VFs' parent) must exist."""
 
     mode = ForwardMode.HOSTDEV
-    label = "hostdev network"
+    label = MODES["hostdev"].label
 
     def plan(self, net: Network, ctx: PlanContext) -> Plan:
         fwd = net.forward

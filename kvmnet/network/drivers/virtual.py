@@ -24,6 +24,7 @@ from kvmnet.network.drivers.base import (
     SysctlSpec,
     ip_network,
 )
+from kvmnet.network.drivers.modes import MODES
 from kvmnet.network.firewall.nftables import firewall_for, render_destroy, render_start
 
 
@@ -106,21 +107,21 @@ class VirtualBridgeDriver(NetworkDriver):
 
 class NatDriver(VirtualBridgeDriver):
     mode = ForwardMode.NAT
-    label = "NAT network"
+    label = MODES["nat"].label
 
 
 class RouteDriver(VirtualBridgeDriver):
     mode = ForwardMode.ROUTE
-    label = "routed network"
+    label = MODES["route"].label
 
 
 class OpenDriver(VirtualBridgeDriver):
     mode = ForwardMode.OPEN
-    label = "open network"
+    label = MODES["open"].label
     firewalled = False
 
 
 class IsolatedDriver(VirtualBridgeDriver):
     mode = ForwardMode.NONE
-    label = "isolated network"
+    label = MODES["none"].label
     forwards = False

@@ -86,12 +86,13 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Literal, cast
 
 from kvmnet.config.values import ifname_problem
 from kvmnet.errors import InvalidArgError
 from kvmnet.model.frozen import frozen
-from kvmnet.model.network import ForwardMode, IPDef, Network
+from kvmnet.model.network import IPDef, Network
+from kvmnet.network.drivers.modes import mode_of
 
 TABLE = "kvmnet"
 FAMILY = "inet"
@@ -514,14 +515,6 @@ def _ip_subnet(ip: IPDef, net_name: str) -> ipaddress.IPv4Network | ipaddress.IP
         ) from None
 
 
-_MODE_OF: dict[ForwardMode, Mode] = {
-    ForwardMode.NAT: "nat",
-    ForwardMode.ROUTE: "route",
-    ForwardMode.NONE: "isolated",
-    ForwardMode.OPEN: "open",
-}
-
-
 def firewall_for(net: Network) -> NetFirewall | None:
     """The firewall parameters of ``net``, or None when its mode has no kvmnet bridge.
 
@@ -529,7 +522,8 @@ def firewall_for(net: Network) -> NetFirewall | None:
     configured (dnsmasq may serve static hosts or relays); DNS unless
     ``<dns enable='no'>``; TFTP when an IPv4 ``<ip>`` has ``<tftp root>``.
     """
-    mode = _MODE_OF.get(net.forward_mode)
+    # the mode's fact (kvmnet.network.drivers.modes); render_start checks it is a Mode
+    mode = cast("Mode | None", mode_of(net).firewall)
     if mode is None:
         return None
     if not net.bridge_name:

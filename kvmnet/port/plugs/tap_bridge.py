@@ -1,25 +1,29 @@
-"""The host side of a guest port: its tap, its place on a bridge, its run record.
+"""The tap-on-a-Linux-bridge plugger (:class:`TapBridgePlugger`, plug types ``network`` and
+``bridge``): a guest port's tap, its place on a bridge, its run record.
 
-One function per job, shared by every caller:
+Its host changes are engine steps (:mod:`kvmnet.engine.steps.tap`) run by the one executor
+with the port's journal, so a plug that fails midway, or a process killed at any step
+(``KVMNET_FAULT_KILL_AFTER=tap.create``...), leaves a journal that unplugging takes back:
 
-* :func:`make` creates the tap (or adopts an existing device), :func:`attach`s it and applies
-  its bandwidth limits: a new port (:func:`kvmnet.port.ports.plug`);
-* :func:`attach` puts a tap on a bridge with the port's bridge-side settings (isolation,
-  static MAC table, VLANs): a new port, and a kept port when its network starts again
-  (:mod:`kvmnet.port.keep`);
+* :func:`make`: create the tap (``tap.create``) or adopt a link (``tap.adopt``), attach it
+  (``tap.attach``: isolation, libvirt's static MAC table, VLANs), limit its bandwidth
+  (``tap.tc``): a new port (:func:`kvmnet.port.ports.plug`);
+* :func:`attach`: the ``tap.attach`` step again, for a kept port when its network starts
+  again (:mod:`kvmnet.port.keep`);
 * :func:`detach` takes a tap off its bridge, down, and keeps it (``net-destroy``): what lives
   on the tap itself (MTU, MAC, the tc qdiscs of its bandwidth limits) stays, what lives on the
   bridge port (isolation, VLANs, learning, FDB entries) goes with the bridge and is re-applied
   by :func:`attach`;
-* :func:`unplug` removes what a record lists.
+* :func:`unplug` undoes the port's journal.
 
-Run records (``NETWORK/UUID.json``, see :mod:`kvmnet.port.ports`) are written here, atomically but
-without fsync (run-time state on tmpfs).
+The run record (``NETWORK/UUID.json``, see :mod:`kvmnet.port.ports`) is the port's journal, in
+the engine's one journal format: ``{"owner": UUID, "state", "steps": [undo records], "info":
+{tap, ifindex, bridge, mac...}}``; in memory it is the ``info`` dict with the undo records
+under ``"undo"`` and the state under ``"state"`` (:func:`kvmnet.port.plugs.base.load_record`).
+Written atomically but without fsync (run-time state on tmpfs, and plugging must be fast).
 """
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,44 +34,39 @@ from kvmnet.errors import (
     NotFoundError,
     OperationInvalidError,
 )
+from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from kvmnet.engine.executor import Context
+    from kvmnet.engine.host import Host
+    from kvmnet.engine.step import Step
     from kvmnet.host.netlink import Netlink
+    from kvmnet.model.network import Bandwidth
     from kvmnet.model.port import NetworkPort
 
 
-def write(path: Path, text: str) -> None:
-    """Replace ``path`` atomically (temp file + rename); see the module docstring for no fsync."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{os.urandom(4).hex()}-{path.name}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        unlink(tmp)
-        raise
+def _context(nl: Netlink, host: Host | None) -> Context:
+    """The executor's context: the real host adapters, or a recording host (golden tests)."""
+    from kvmnet.engine.executor import Context
 
+    if host is None:
+        from kvmnet.engine.host import Host
 
-def unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-
-
-def save(record: Path, rec: dict[str, Any]) -> None:
-    write(record, json.dumps(rec))
+        host = Host()
+    return Context(host, nl=nl)
 
 
 def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *,
          mtu: int | None, tap_name: str | None, device: str | None, multi_queue: bool,
-         vlan_filtering: bool, owned_bridge: bool) -> dict[str, Any]:
+         vlan_filtering: bool, owned_bridge: bool, host: Host | None = None) -> dict[str, Any]:
     """Make the tap (or adopt ``device``), attach and configure it; returns its run record.
 
-    The record is written as soon as there is something to undo; any failure undoes
-    everything and removes it again.
+    Each step's undo is journalled before it runs; any failure undoes everything and
+    removes the journal again.
     """
+    from kvmnet.engine.executor import run
     from kvmnet.host import tap as taps
 
     assert port.plug is not None and port.plug.bridge is not None
@@ -82,50 +81,70 @@ def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *
             "active but its bridge is gone; restart it (net-destroy, net-start)") from None
     mtu = mtu if mtu is not None else bridge_mtu
     tap_mac = taps.host_side_mac(port.mac)
+    if device is not None and taps.ifindex(device) is None:
+        raise NotFoundError(f"device {device} does not exist in this network namespace")
     rec: dict[str, Any] = {
         "uuid": port.uuid, "network": network, "bridge": bridge, "mac": port.mac,
         "tap_mac": tap_mac, "mtu": mtu, "owner_uuid": port.owner_uuid, "group": port.group,
         "isolated": bool(port.isolated), "plug_type": port.plug.type.value,
         "created": device is None, "tc": False, "skipped": [],
+        # until the tap exists: its template (an interrupted plug is listed by it)
+        "tap": device or tap_name or "vnet%d", "owner_name": port.owner_name,
     }
-    if device is None:
-        try:
-            # Up from the start: without carrier (no QEMU yet) it passes nothing, and it saves
-            # the two netlink round trips of set_link_up, a fifth of a plug.
-            name = taps.create_tap(tap_name or "vnet%d", mac=tap_mac, mtu=mtu,
-                                   multi_queue=multi_queue, up=True)
-        except taps.TapExistsError as exc:
-            raise ConflictError(f"cannot create tap {tap_name}: a network interface with that "
-                                "name already exists; choose another tap name or leave it out "
-                                "(kvmnet then picks the first free vnetN)") from exc
-    else:
-        if taps.ifindex(device) is None:
-            raise NotFoundError(f"device {device} does not exist in this network namespace")
-        name = device
-        rec["restore"] = {"mac": taps.get_mac(device), "mtu": taps.get_mtu(device)}
-    rec.update(tap=name, ifindex=taps.ifindex(name),
-               owner_name=port.owner_name or name)  # an anonymous port is named by its tap
-    record = directory / f"{port.uuid}.json"
-    try:
-        save(record, rec)
-        if device is not None:
-            taps.set_mac(name, tap_mac)
-            taps.set_mtu(name, mtu)
-        attach(nl, rec, port, vlan_filtering=vlan_filtering)
+    journal = PortJournal(directory / f"{port.uuid}.json", rec)
+
+    def steps() -> Iterator[Step]:
+        # a generator: the executor applies each step before the next one is made, so the
+        # later steps know the tap's real name
+        from kvmnet.engine.steps.tap import AdoptLink, CreateTap, LimitBandwidth
+
+        if device is None:
+            create = CreateTap(name=tap_name or "vnet%d", mac=tap_mac, mtu=mtu,
+                               multi_queue=multi_queue)
+            yield create
+            name = create.made or create.name  # a recording host makes nothing
+        else:
+            yield AdoptLink(name=device, mac=tap_mac, mtu=mtu)
+            name = device
+        rec.update(tap=name, ifindex=taps.ifindex(name),
+                   owner_name=port.owner_name or name)  # an anonymous port is named by its tap
+        yield attach_step(rec, port, vlan_filtering=vlan_filtering)
         bw = port.bandwidth
         if bw is not None and (bw.inbound is not None or bw.outbound is not None):
             rec["tc"] = True
-            save(record, rec)
-            rec["skipped"] = taps.apply_bandwidth(name, *(
-                taps.Rate(r.average, r.peak, r.burst) if r is not None and r.average else None
-                for r in (bw.inbound, bw.outbound)))
-            if rec["skipped"]:
-                save(record, rec)
-    except BaseException:
-        unplug(nl, rec, quiet=True)
-        unlink(record)
-        raise
+            limit = LimitBandwidth(name=name, adopted=device is not None, **_rates(bw))
+            yield limit
+            rec["skipped"] = list(limit.skipped)
+
+    try:
+        run(steps(), journal, _context(nl, host))
+    except taps.TapExistsError as exc:
+        raise ConflictError(f"cannot create tap {tap_name}: a network interface with that "
+                            "name already exists; choose another tap name or leave it out "
+                            "(kvmnet then picks the first free vnetN)") from exc
+    journal.state = "active"
+    journal.save()
     return rec
+
+
+def attach_step(rec: dict[str, Any], port: NetworkPort, *, vlan_filtering: bool) -> Step:
+    """The ``tap.attach`` step that puts the tap of ``rec`` on ``port``'s bridge."""
+    from kvmnet.engine.steps.tap import AttachTap
+
+    assert port.plug is not None and port.plug.bridge is not None
+    vlan = port.vlan
+    vlans: dict[str, Any] | None = None
+    if vlan is not None and vlan.tags:
+        native = next((t for t in vlan.tags if t.native_mode), None)
+        vlans = {"tags": [t.id for t in vlan.tags], "trunk": bool(vlan.trunk),
+                 "native": native.id if native is not None else None,
+                 "native_tagged": native is not None and native.native_mode == "tagged"}
+    # as libvirt, an adopted device goes up once attached and configured; so does a kept
+    # tap (see detach).  A new tap was made up: it saves two netlink round trips.
+    return AttachTap(name=rec["tap"], bridge=port.plug.bridge, isolated=bool(port.isolated),
+                     guest_mac=port.mac if port.plug.mac_table_manager == "libvirt" else None,
+                     vlan=vlans, vlan_filtering=vlan_filtering,
+                     up=bool(rec.get("kept") or not rec.get("created", True)))
 
 
 def attach(nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
@@ -133,33 +152,11 @@ def attach(nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
     """Put the tap of ``rec`` on ``port``'s bridge with the port's bridge-side settings:
     isolation, libvirt's static MAC table, VLANs (``vlan_filtering``: turn VLAN filtering on
     on the bridge if a VLAN needs it).  Bandwidth lives on the tap, not here."""
-    from kvmnet.host import tap as taps
+    from kvmnet.engine.executor import apply_steps
 
-    assert port.plug is not None and port.plug.bridge is not None
-    name, bridge = rec["tap"], port.plug.bridge
-    try:
-        nl.set_master(name, bridge)
-    except HostError as exc:
-        raise HostError(f"attaching {name} to bridge {bridge} failed: {exc.message}",
-                        exc.command, exc.errno) from exc
-    if port.isolated:
-        nl.bridge_port_set(name, isolated=True)
-    batch: list[str] = []
-    if port.plug.mac_table_manager == "libvirt":
-        batch += taps.libvirt_mac_table_batch(name, port.mac)
-    vlan = port.vlan
-    if vlan is not None and vlan.tags:
-        native = next((t for t in vlan.tags if t.native_mode), None)
-        batch += taps.port_vlans(name, bridge, [t.id for t in vlan.tags],
-                                 trunk=bool(vlan.trunk),
-                                 native=native.id if native is not None else None,
-                                 native_tagged=native is not None
-                                 and native.native_mode == "tagged", enable=vlan_filtering)
-    taps.bridge_batch(batch)
-    if rec.get("kept") or not rec.get("created", True):
-        # as libvirt, an adopted device goes up once attached and configured; so does a kept
-        # tap (see detach).  A new tap was made up: it saves two netlink round trips.
-        nl.set_link_up(name)
+    # nothing to journal (the step goes with the tap): the journal is not written
+    apply_steps([attach_step(rec, port, vlan_filtering=vlan_filtering)],
+                PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl, None))
 
 
 def is_ours(rec: dict[str, Any]) -> bool:
@@ -185,8 +182,22 @@ def detach(nl: Netlink, rec: dict[str, Any]) -> None:
         nl.set_master(rec["tap"], None)
 
 
-def unplug(nl: Netlink, rec: dict[str, Any], quiet: bool = False) -> None:
-    """Undo what ``rec`` lists; a tap already gone (or replaced by another link) is fine."""
+def unplug(nl: Netlink, rec: dict[str, Any], quiet: bool = False,
+           host: Host | None = None) -> None:
+    """Undo what the port's journal lists; a tap already gone (or replaced by another link)
+    is fine.  Raises HostError naming what could not be undone, unless ``quiet``."""
+    if "undo" not in rec:
+        _legacy_unplug(nl, rec, quiet)
+        return
+    from kvmnet.engine.executor import undo
+
+    failures = undo(PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl, host))
+    if failures and not quiet:
+        raise HostError("; ".join(failures))
+
+
+def _legacy_unplug(nl: Netlink, rec: dict[str, Any], quiet: bool) -> None:
+    """A record written before ports had journals (a port plugged by an older kvmnet)."""
     from kvmnet.host import tap as taps
 
     name = rec.get("tap")
@@ -209,3 +220,62 @@ def unplug(nl: Netlink, rec: dict[str, Any], quiet: bool = False) -> None:
     except KvmnetError:
         if not quiet:
             raise
+
+
+class TapBridgePlugger(Plugger):
+    """A tap (or an adopted link) on a Linux bridge: plug types ``network`` (the network's
+    own bridge) and ``bridge`` (a host bridge)."""
+
+    label = "tap on a Linux bridge"
+
+    def plug(self, nl: Netlink, directory: Path, port: NetworkPort, network: str | None,
+             opts: PlugOptions, host: Host | None = None) -> dict[str, Any]:
+        return make(nl, directory, port, network, mtu=opts.mtu, tap_name=opts.tap_name,
+                    device=opts.device, multi_queue=opts.multi_queue,
+                    vlan_filtering=opts.vlan_filtering, owned_bridge=opts.owned_bridge,
+                    host=host)
+
+    def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False,
+               host: Host | None = None) -> None:
+        unplug(nl, rec, quiet=quiet, host=host)
+
+    def attach(self, nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
+               vlan_filtering: bool) -> None:
+        attach(nl, rec, port, vlan_filtering=vlan_filtering)
+
+    def detach(self, nl: Netlink, rec: dict[str, Any]) -> None:
+        detach(nl, rec)
+
+    def is_ours(self, rec: dict[str, Any]) -> bool:
+        return is_ours(rec)
+
+    def describe(self, port: NetworkPort, opts: PlugOptions) -> list[str]:
+        """The shell form of :meth:`plug`, from the very steps it runs (the bridge's MTU is
+        left out when ``opts.mtu`` is None: only the live bridge knows it)."""
+        return [line for step in steps_of(port, opts) for line in step.describe().splitlines()]
+
+
+def steps_of(port: NetworkPort, opts: PlugOptions) -> list[Step]:
+    """The steps of plugging ``port`` (pure; the tap named by its template until made)."""
+    from kvmnet.engine.steps.tap import AdoptLink, CreateTap, LimitBandwidth
+    from kvmnet.host import tap as taps
+
+    tap_mac = taps.host_side_mac(port.mac)
+    first: Step
+    if opts.device is None:
+        first = CreateTap(name=opts.tap_name or "vnet%d", mac=tap_mac, mtu=opts.mtu,
+                          multi_queue=opts.multi_queue)
+    else:
+        first = AdoptLink(name=opts.device, mac=tap_mac, mtu=opts.mtu)
+    name = opts.device or opts.tap_name or "vnet%d"
+    rec = {"tap": name, "created": opts.device is None}
+    out = [first, attach_step(rec, port, vlan_filtering=opts.vlan_filtering)]
+    bw = port.bandwidth
+    if bw is not None and (bw.inbound is not None or bw.outbound is not None):
+        out.append(LimitBandwidth(name=name, adopted=opts.device is not None, **_rates(bw)))
+    return out
+
+
+def _rates(bw: Bandwidth) -> dict[str, list[int | None] | None]:
+    return {key: [r.average, r.peak, r.burst] if r is not None and r.average else None
+            for key, r in (("inbound", bw.inbound), ("outbound", bw.outbound))}
