@@ -585,16 +585,16 @@ class Network:
 
     def DHCPLeases(self, mac: str | None = None, flags: int = 0) -> list[dict[str, object]]:
         """Current leases, as libvirt-python's ``virNetwork.DHCPLeases`` returns them."""
-        from kvmnet.config.validate import ip_network
+        from kvmnet.model.addr import ip_interface
         from kvmnet.network import leases as leasedb
 
         net = self._definition(inactive=False)
         bridge = net.bridge_name or ""
         prefixes = {}
         for ip in net.ips:
-            iface = ip_network(ip) if ip.address else None
+            iface = ip_interface(ip)
             if iface is not None:
-                prefixes[iface.version] = iface.prefixlen
+                prefixes[iface.version] = iface.network.prefixlen
         now = time.time()
         path = leasedb.status_path(self._conn.paths.dnsmasq, self._name)
         out: list[dict[str, object]] = []

@@ -28,6 +28,7 @@ from kvmnet.errors import (
     ValidationError,
     XMLParseError,
 )
+from kvmnet.model.addr import ip_network, ip_prefix
 from kvmnet.model.frozen import replace
 from kvmnet.model.network import (
     Dhcp,
@@ -206,35 +207,6 @@ def _has_dhcp(ip: IPDef) -> bool:
     return ip.dhcp is not None and bool(ip.dhcp.ranges or ip.dhcp.hosts)
 
 
-def _prefix(ip: IPDef) -> int:
-    """libvirt's virSocketAddrGetIPPrefix: prefix, else netmask, else the classful default."""
-    if ip.prefix is not None and ip.prefix > 0:
-        return ip.prefix
-    if ip.netmask:
-        try:
-            return ipaddress.IPv4Network(f"0.0.0.0/{ip.netmask}").prefixlen
-        except ValueError:
-            return -1
-    addr = ipaddress.ip_address(ip.address or "0.0.0.0")
-    if addr.is_unspecified:
-        return 0
-    if addr.version == 6:
-        return 64
-    first = int(addr) >> 24  # classes A, B, C: leading bits 0, 10, 110
-    return next((p for mask, val, p in ((0x80, 0, 8), (0xC0, 0x80, 16), (0xE0, 0xC0, 24))
-                 if first & mask == val), -1)
-
-
-def _subnet(ip: IPDef) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    prefix = _prefix(ip)
-    if prefix < 0:
-        return None
-    try:
-        return ipaddress.ip_network(f"{ip.address}/{prefix}", strict=False)
-    except ValueError:
-        return None
-
-
 def _fam_name(version: int) -> str:
     return "IPv6" if version == 6 else "IPv4"
 
@@ -328,7 +300,7 @@ def _check_dhcp_host(net: Network, ip: IPDef, host: DhcpHost, partial: bool, pat
                             f"of the dhcp element's parent: {host.ip} is {_fam_name(host_ip.version)} "
                             f"but <ip address='{ip.address}'> is {_fam_name(fam)}; choose an <ip> "
                             "of the same family with --parent-index, or leave it out")
-    subnet = _subnet(ip)
+    subnet = ip_network(ip)
     # kvmnet addition: dnsmasq silently ignores a reservation outside the subnet
     if subnet is not None and host_ip not in subnet:
         raise _invalid(net, f"DHCP host ip {host.ip} is outside the network {subnet} of "
@@ -409,8 +381,8 @@ def _check_range(net: Network, ip: IPDef, rng: DhcpRange) -> None:
                             f"the dhcp element's parent: range {text} is {_fam_name(start.version)} "
                             f"but <ip address='{ip.address}'> is {_fam_name(_family(ip))}; choose "
                             "an <ip> of the same family with --parent-index, or leave it out")
-    subnet = _subnet(ip)
-    net_text = f"{ip.address}/{_prefix(ip)}"
+    subnet = ip_network(ip)
+    net_text = f"{ip.address}/{ip_prefix(ip)}"
     if subnet is None:
         raise _invalid(net, f"bad prefix for network {ip.address} when checking range {text}")
     if start not in subnet or end not in subnet:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import ipaddress
 from typing import ClassVar, Literal
 
-from kvmnet.config.validate import ip_prefix
 from kvmnet.model.frozen import frozen
-from kvmnet.model.network import ForwardMode, IPDef, Network
+from kvmnet.model.network import ForwardMode, Network
 from kvmnet.network.dnsmasq import DnsmasqFiles
 
 Scope = Literal["shared", "link"]
@@ -124,11 +123,3 @@ class NetworkDriver:
 
     def plan(self, net: Network, ctx: PlanContext) -> Plan:
         raise NotImplementedError
-
-
-def ip_network(ip: IPDef) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | None:
-    """The bridge address of an ``<ip>`` with its prefix (libvirt's rules), or None."""
-    prefix = ip_prefix(ip)
-    if ip.address is None or prefix is None:
-        return None
-    return ipaddress.ip_interface(f"{ip.address}/{prefix}")

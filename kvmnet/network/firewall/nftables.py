@@ -90,6 +90,7 @@ from typing import Literal
 
 from kvmnet.config.values import ifname_problem
 from kvmnet.errors import InvalidArgError
+from kvmnet.model.addr import ip_network
 from kvmnet.model.frozen import frozen
 from kvmnet.model.network import ForwardMode, IPDef, Network
 
@@ -482,36 +483,16 @@ def render_remove_all() -> str:
 
 # ------------------------------------------------------------ from a model
 
-def _classful_prefix(addr: ipaddress.IPv4Address) -> int:
-    """libvirt's default prefix for an IPv4 address given without netmask/prefix."""
-    first = addr.packed[0]
-    if first < 128:
-        return 8
-    if first < 192:
-        return 16
-    return 24
-
-
 def _ip_subnet(ip: IPDef, net_name: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     if not ip.address:
         return None
-    try:
-        addr = ipaddress.ip_address(ip.address)
-        if ip.prefix:  # libvirt treats prefix 0 as "not given"
-            prefix = ip.prefix
-        elif ip.netmask:
-            mask = ipaddress.ip_address(ip.netmask)
-            prefix = ipaddress.ip_network(f"0.0.0.0/{mask}").prefixlen if mask.version == 4 else -1
-        elif isinstance(addr, ipaddress.IPv4Address):
-            prefix = _classful_prefix(addr)
-        else:
-            prefix = 64
-        return ipaddress.ip_network(f"{addr}/{prefix}", strict=False)
-    except ValueError:
+    subnet = ip_network(ip)
+    if subnet is None:
         raise InvalidArgError(
             f"network '{net_name}': <ip address='{ip.address}'> with netmask "
             f"'{ip.netmask}' / prefix '{ip.prefix}' is not a valid subnet; fix the <ip> element"
-        ) from None
+        )
+    return subnet
 
 
 _MODE_OF: dict[ForwardMode, Mode] = {
