@@ -223,6 +223,7 @@ class Connection:
         if flags & ~VIR_NETWORK_CREATE_VALIDATE:
             raise InvalidArgError(f"unsupported flags 0x{flags:x} for networkCreateXMLFlags")
         from kvmnet.config.define import assign, gather, prepare
+        from kvmnet.network.start import start_network
 
         check_size(xml)
         net = prepare(xml, strict=bool(flags & VIR_NETWORK_CREATE_VALIDATE), warn=self.warn)
@@ -238,7 +239,7 @@ class Connection:
                     f"{net.name}', or give the new network another name")
             others, previous = gather(store, net.name)
             net = assign(net, others, previous)
-            self.manager().start(net)
+            start_network(net, store, self.paths, notify=self.notify)
             _replug_ports(self, net.name)
         assert net.uuid is not None
         return Network(self, net.name, net.uuid)

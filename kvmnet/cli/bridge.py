@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kvmnet.cli.main import Ctx, Skipped, verb_maker
+from kvmnet.cli.ctx import Ctx
+from kvmnet.cli.verbs import Skipped, verb_maker
 
 VERBS = ("bridge",)
 

@@ -10,7 +10,8 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from kvmnet.cli.main import Ctx, verb_maker
+from kvmnet.cli.ctx import Ctx
+from kvmnet.cli.verbs import verb_maker
 from kvmnet.errors import InvalidArgError, XMLParseError, one_line, quote
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def _flags(a: argparse.Namespace, running: bool) -> int:
 
 # -- verbs ------------------------------------------------------------------------------------
 def cmd_define(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet.cli.net import read_input
+    from kvmnet.cli.verbs import read_input
 
     dom = guests(ctx).defineXML(read_input(a.file))
     ctx.extra(f"Domain '{dom.name()}' defined from {a.file}\n")

@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from kvmnet.cli.main import Ctx, UsageError, verb_maker
+from kvmnet.cli.ctx import Ctx, UsageError
+from kvmnet.cli.verbs import verb_maker
 from kvmnet.errors import (
     InvalidArgError,
     KvmnetError,
@@ -45,7 +46,7 @@ def _notes(ctx: Ctx, notes: list[str]) -> None:
 
 # -- verbs ---------------------------------------------------------------------------------------
 def cmd_define(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet.cli.net import read_input
+    from kvmnet.cli.verbs import read_input
 
     iface = ifaces(ctx).define_xml(read_input(a.file), strict=a.validate, warn=ctx.warning)
     ctx.extra(f"Interface {iface.name} defined from {a.file}\n")
@@ -309,7 +310,7 @@ def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> N
     p = verb("iface-define", cmd_define, "define an inactive persistent physical host interface "
              "or modify an existing persistent one from an XML file")
     p.add_argument("file", metavar="FILE", help="file containing an XML interface description")
-    from kvmnet.cli.net import VALIDATE_HELP
+    from kvmnet.cli.verbs import VALIDATE_HELP
 
     p.add_argument("--validate", action="store_true", help=VALIDATE_HELP)
     iface_arg(verb("iface-undefine", cmd_undefine,

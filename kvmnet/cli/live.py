@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kvmnet.cli.main import Ctx
+from kvmnet.cli.ctx import Ctx
 from kvmnet.errors import InvalidArgError, quote
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def _plan_target(ctx: Ctx, target: str) -> NetworkDef:
     """A network to plan: an XML file (with define's assignments, not stored) or a network."""
     conn = ctx.conn()
     if os.path.isfile(target):
-        from kvmnet.cli.net import read_input
+        from kvmnet.cli.verbs import read_input
         from kvmnet.config.define import assign, gather, prepare
 
         net = prepare(read_input(target), warn=ctx.warning)  # as net-define would warn

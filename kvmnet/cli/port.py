@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kvmnet.cli.main import Ctx, verb_maker
+from kvmnet.cli.ctx import Ctx
+from kvmnet.cli.verbs import verb_maker
 
 VERBS = ("net-port-create", "net-port-list", "net-port-dumpxml", "net-port-delete")
 
@@ -19,7 +20,7 @@ _NET_HELP = "network name or uuid"
 
 
 def cmd_create(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet.cli.net import read_input
+    from kvmnet.cli.verbs import read_input
     from kvmnet.port import ports
 
     data = read_input(a.file)

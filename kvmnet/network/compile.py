@@ -18,7 +18,6 @@ from kvmnet.errors import HostError, KvmnetError, OperationInvalidError
 from kvmnet.model.network import Network
 from kvmnet.network import leases as leasedb
 from kvmnet.network import program as programs
-from kvmnet.network import start as starter
 from kvmnet.network.drivers import driver_for
 from kvmnet.network.drivers.base import Plan
 from kvmnet.network.runtime import Host, Runtime, write_file
@@ -115,11 +114,6 @@ class Manager:
         self.paths = paths
         self.host = host or Host()
         self.notify = notify
-
-    def start(self, net: Network) -> None:
-        """Start ``net`` as given (a transient network): compile, then apply."""
-        starter.start(compile_program(net, self.paths), self.store, self.paths, self.host,
-                      self.notify)
 
     def update_live(self, old: Network, new: Network, section: str) -> None:
         """Make the running network match ``new`` (a net-update of ``section``).

@@ -34,7 +34,7 @@ FORMAT = 5
 
 
 def cache_key(definition: str, root: str) -> str:
-    from kvmnet import __version__
+    from kvmnet.version import __version__
 
     return json.dumps([FORMAT, __version__, root, os.path.realpath(sys.executable), definition])
 
