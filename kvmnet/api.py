@@ -34,9 +34,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Self
 
+    from kvmnet.bridge.brctl import Bridges
+    from kvmnet.guests import Guests
+    from kvmnet.iface.interfaces import Interfaces
     from kvmnet.model.network import Network as NetworkDef
     from kvmnet.network.compile import Manager
     from kvmnet.network.drivers.base import Plan
+    from kvmnet.port.ports import PortInfo
 
 # virConnectListAllNetworksFlags
 VIR_CONNECT_LIST_NETWORKS_INACTIVE = 1
@@ -276,6 +280,68 @@ class Connection:
 
         validate_network(net)
         return plan_network(net, Runtime(self.paths, net.name))
+
+    # -- ports, bridges, host interfaces, guests ---------------------------------------------
+    # The command line reaches everything through this facade; each call imports its module
+    # only when used, so that the cold network verbs stay short.
+    def networkPortCreateXML(self, network: str, xml: str | bytes, *, tap_name: str | None = None,
+                             mtu: int | None = None, multi_queue: bool = False,
+                             vlan_filtering: bool = False) -> PortInfo:
+        """Allocate and plug the port a ``<networkport>`` document describes (net-port-create)."""
+        from kvmnet.port.ports import create_port
+
+        return create_port(self, network, xml, tap_name=tap_name, mtu=mtu,
+                           multi_queue=multi_queue, vlan_filtering=vlan_filtering)
+
+    def listNetworkPorts(self, network: str | None) -> list[PortInfo]:
+        """The ports of ``network`` (name or UUID; None: those plugged straight into a bridge)."""
+        from kvmnet.port.ports import list_ports
+
+        return list_ports(self, network)
+
+    def networkPortXMLDesc(self, network: str, port_uuid: str) -> str:
+        """A port's ``<networkport>`` status document (net-port-dumpxml)."""
+        from kvmnet.port.ports import port_xml
+
+        return port_xml(self, network, port_uuid)
+
+    def networkPortDelete(self, port_uuid: str, network: str | None = None) -> str:
+        """Unplug and forget a port (on ``network`` when given); returns its canonical UUID."""
+        from kvmnet.port.ports import unplug
+
+        unplug(self, port_uuid, network)
+        return canonical_uuid(port_uuid)
+
+    def bridges(self) -> Bridges:
+        """brctl's commands on the current namespace's bridges (a context manager)."""
+        from kvmnet.bridge.brctl import Bridges
+
+        return Bridges()
+
+    def interfaces(self) -> Interfaces:
+        """Host interfaces (libvirt's ``virInterface`` calls) under this connection's root."""
+        from kvmnet.iface.interfaces import Interfaces
+
+        return Interfaces(self.paths)
+
+    def autostartInterfaces(self) -> list[tuple[str, KvmnetError | None]]:
+        """Start every interface defined with ``<start mode='onboot'/>``; one result each."""
+        from kvmnet.iface.interfaces import autostart
+
+        return autostart(self)
+
+    def bridgeNF(self, value: bool | None = None) -> dict[str, str | None]:
+        """The ``net.bridge.bridge-nf-call-*`` switches (None: br_netfilter not loaded);
+        ``value`` sets all three first."""
+        from kvmnet.iface.interfaces import bridge_nf
+
+        return bridge_nf(value)
+
+    def guests(self) -> Guests:
+        """The guests (libvirt's domain calls on ``virConnect``)."""
+        from kvmnet.guests import Guests
+
+        return Guests(self)
 
     # -- lookup ----------------------------------------------------------------------
     def networkLookupByName(self, name: str) -> Network:
@@ -661,3 +727,18 @@ class Network:
             raise InvalidArgError("a network update may not change the network's name or uuid")
         validate_network(new)
         return new
+
+
+_GUEST_CONSTANTS = ("VIR_DOMAIN_", "VIR_CONNECT_LIST_DOMAINS_", "VIR_IP_ADDR_TYPE_")
+
+
+def __getattr__(name: str) -> int:
+    """libvirt's domain constants (``VIR_DOMAIN_AFFECT_LIVE``, ...), defined beside the guests
+    in :mod:`kvmnet.guests` and loaded from there on first use (the network verbs need none)."""
+    if name.startswith(_GUEST_CONSTANTS):
+        from kvmnet import guests
+
+        value = getattr(guests, name, None)
+        if isinstance(value, int):
+            return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

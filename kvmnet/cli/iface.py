@@ -34,9 +34,7 @@ DEFAULT_CONFIRM_SECONDS = 120.0
 
 
 def ifaces(ctx: Ctx) -> Interfaces:
-    from kvmnet.iface.interfaces import Interfaces
-
-    return Interfaces(ctx.conn().paths)
+    return ctx.conn().interfaces()
 
 
 def _notes(ctx: Ctx, notes: list[str]) -> None:
@@ -139,9 +137,7 @@ def cmd_bridge(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def _netfilter_off(ctx: Ctx) -> None:
-    from kvmnet.iface.interfaces import bridge_nf
-
-    values = bridge_nf(False)
+    values = ctx.conn().bridgeNF(False)
     if all(v is None for v in values.values()):
         ctx.extra("Bridge netfilter: br_netfilter is not loaded, so bridged traffic already "
                   "bypasses iptables, ip6tables and arptables\n")
@@ -263,16 +259,15 @@ def cmd_rollback(ctx: Ctx, a: argparse.Namespace) -> int:
 
 def cmd_bridge_nf(ctx: Ctx, a: argparse.Namespace) -> int:
     from kvmnet.cli.output import print_json
-    from kvmnet.iface.interfaces import bridge_nf
 
     value = None if a.state is None else a.state == "on"
     # Check first: turning on needs br_netfilter, and a half-applied switch helps nobody.
-    if value and any(v is None for v in bridge_nf(None).values()):
+    if value and any(v is None for v in ctx.conn().bridgeNF(None).values()):
         raise UnsupportedError(
                 "cannot turn bridge netfilter calls on: br_netfilter is not loaded (the "
                 "net.bridge.bridge-nf-call-* kernel parameters do not exist); load it with "
                 "'modprobe br_netfilter' first")
-    values = bridge_nf(value)
+    values = ctx.conn().bridgeNF(value)
     loaded = any(v is not None for v in values.values())
     if a.json:
         print_json(ctx.stdout, {"loaded": loaded, **{k.rsplit(".", 1)[1]: v

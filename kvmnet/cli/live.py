@@ -106,10 +106,9 @@ def cmd_dhcp_leases(ctx: Ctx, a: argparse.Namespace) -> int:
 def cmd_autostart_all(ctx: Ctx, a: argparse.Namespace) -> int:
     """Boot-time start: host interfaces marked onboot first (networks may sit on them)."""
     from kvmnet.errors import problems_line
-    from kvmnet.iface import interfaces
 
     failed: list[str] = []  # one error line at the end, however many failed
-    for name, exc in interfaces.autostart(ctx.conn()):
+    for name, exc in ctx.conn().autostartInterfaces():
         if exc is None:
             ctx.extra(f"Interface {name} started\n")
         else:

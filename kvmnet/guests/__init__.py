@@ -215,6 +215,13 @@ class Domain:
         dom = self.definition(inactive)
         return format_domain(dom, live=dom.id is not None and not inactive)
 
+    def attachConsole(self, socket_path: str, in_fd: int, out_fd: int) -> str:
+        """Relay a terminal to a serial console's socket until ^] ("escape") or the guest
+        goes away ("closed"); ``virsh console``'s loop (virDomainOpenConsole plus a stream)."""
+        from kvmnet.guests.console import attach
+
+        return attach(socket_path, in_fd, out_fd)
+
     # -- lifecycle ----------------------------------------------------------------------------------
     def create(self) -> int:
         self._g.runner.start(self._name)
