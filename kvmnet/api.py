@@ -10,7 +10,11 @@ Starting (``create``, ``networkCreateXML``), stopping (``destroy``) and live
 updates go to :mod:`kvmnet.network.start`, :mod:`kvmnet.network.runtime` and
 :mod:`kvmnet.network.compile`, imported only when used.  Nothing here imports lxml
 until a document must be parsed, which keeps ``kvmnet net-list`` quick to
-start.  Guests (domains) have their own API in :mod:`kvmnet.guests`.
+start.  The connection also hands out the other objects, as ``virConnect`` does: guest
+ports (``networkPort*``), bridges (:meth:`Connection.bridges`), host interfaces
+(:meth:`Connection.interfaces`) and guests (:meth:`Connection.guests`, with the
+``VIR_DOMAIN_*`` constants loaded from :mod:`kvmnet.guests` on first use).  This is the
+one facade: the command line uses nothing else that acts (see :mod:`kvmnet.cli`).
 """
 from __future__ import annotations
 
@@ -699,11 +703,10 @@ class Network:
             if config and not entry.persistent:
                 raise OperationInvalidError(
                     f"cannot change the persistent config of transient network '{self._name}'")
-            if live:
-                if not entry.active:
-                    raise OperationInvalidError(
-                        f"network '{self._name}' is not active, so it has no live state to "
-                        "update; use --config to change its persistent definition")
+            if live and not entry.active:
+                raise OperationInvalidError(
+                    f"network '{self._name}' is not active, so it has no live state to "
+                    "update; use --config to change its persistent definition")
             args = (UPDATE_COMMANDS[command], UPDATE_SECTIONS[section], parentIndex, xml)
             # Compute both results before changing either, so that a bad update changes nothing.
             new_live = self._updated(False, *args) if live else None

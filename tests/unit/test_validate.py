@@ -11,8 +11,8 @@ from kvmnet.config.validate import (
     validate_network,
 )
 from kvmnet.errors import ValidationError
-from kvmnet.model.addr import ip_network, ip_prefix
 from kvmnet.model import frozen as dataclasses
+from kvmnet.model.addr import ip_network, ip_prefix
 from kvmnet.model.network import (
     Dhcp,
     DhcpHost,
