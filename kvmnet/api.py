@@ -32,6 +32,7 @@ from kvmnet.errors import (
     OperationInvalidError,
     XMLParseError,
 )
+from kvmnet.model.update import COMMAND_NAMES, SECTION_NAMES
 from kvmnet.paths import Paths
 
 if TYPE_CHECKING:
@@ -62,14 +63,14 @@ VIR_NETWORK_XML_INACTIVE = 1
 VIR_NETWORK_DEFINE_VALIDATE = 1
 VIR_NETWORK_CREATE_VALIDATE = 1
 
-# virNetworkUpdateCommand
+# virNetworkUpdateCommand (libvirt-python's names for kvmnet.model.update's numbers)
 VIR_NETWORK_UPDATE_COMMAND_NONE = 0
 VIR_NETWORK_UPDATE_COMMAND_MODIFY = 1
 VIR_NETWORK_UPDATE_COMMAND_DELETE = 2
 VIR_NETWORK_UPDATE_COMMAND_ADD_LAST = 3
 VIR_NETWORK_UPDATE_COMMAND_ADD_FIRST = 4
 
-# virNetworkUpdateSection
+# virNetworkUpdateSection (libvirt-python's names for kvmnet.model.update's numbers)
 VIR_NETWORK_SECTION_NONE = 0
 VIR_NETWORK_SECTION_BRIDGE = 1
 VIR_NETWORK_SECTION_DOMAIN = 2
@@ -89,11 +90,10 @@ VIR_NETWORK_UPDATE_AFFECT_CURRENT = 0
 VIR_NETWORK_UPDATE_AFFECT_LIVE = 1
 VIR_NETWORK_UPDATE_AFFECT_CONFIG = 2
 
-#: Names of the update commands and sections, as virsh spells them (index = enum value).
-UPDATE_COMMANDS = ("none", "modify", "delete", "add-last", "add-first")
-UPDATE_SECTIONS = ("none", "bridge", "domain", "ip", "ip-dhcp-host", "ip-dhcp-range",
-                   "forward", "forward-interface", "forward-pf", "portgroup", "dns-host",
-                   "dns-txt", "dns-srv")
+#: Names of the update commands and sections, as virsh spells them (index = enum value),
+#: from net-update's one table (kvmnet.model.update).
+UPDATE_COMMANDS = COMMAND_NAMES
+UPDATE_SECTIONS = SECTION_NAMES
 
 #: Largest network document accepted, the same as the XML parser (xmlio.safe) allows:
 #: virsh reads up to 10 MiB, but no sane network definition comes near 1 MiB, and the

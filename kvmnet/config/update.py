@@ -11,7 +11,6 @@ Nothing here touches the host.
 """
 from __future__ import annotations
 
-import enum
 import ipaddress
 from collections.abc import Sequence
 from typing import TypeVar
@@ -42,6 +41,7 @@ from kvmnet.model.network import (
     IPDef,
     Network,
 )
+from kvmnet.model.update import UNSUPPORTED, Command, Section
 from kvmnet.xmlio.network import (
     parse_dhcp_host,
     parse_dhcp_range,
@@ -59,41 +59,6 @@ from kvmnet.xmlio.safe import parse_document
 
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 T = TypeVar("T")
-
-
-class Command(str, enum.Enum):
-    """virsh's update commands (``virNetworkUpdateCommand``)."""
-
-    MODIFY = "modify"
-    DELETE = "delete"
-    ADD_LAST = "add-last"
-    ADD_FIRST = "add-first"
-
-    @property
-    def is_add(self) -> bool:
-        return self in (Command.ADD_LAST, Command.ADD_FIRST)
-
-
-class Section(str, enum.Enum):
-    """virsh's section names (``virNetworkUpdateSection``)."""
-
-    BRIDGE = "bridge"
-    DOMAIN = "domain"
-    IP = "ip"
-    IP_DHCP_HOST = "ip-dhcp-host"
-    IP_DHCP_RANGE = "ip-dhcp-range"
-    FORWARD = "forward"
-    FORWARD_INTERFACE = "forward-interface"
-    FORWARD_PF = "forward-pf"
-    PORTGROUP = "portgroup"
-    DNS_HOST = "dns-host"
-    DNS_TXT = "dns-txt"
-    DNS_SRV = "dns-srv"
-
-
-# libvirt reports these as "can't update '<name>' section of network"
-_UNSUPPORTED = {Section.BRIDGE: "bridge", Section.DOMAIN: "domain", Section.IP: "ip",
-                Section.FORWARD: "forward", Section.FORWARD_PF: "forward pf"}
 
 
 def _normalise(text: str, prefix: str) -> str:
@@ -139,11 +104,12 @@ def apply_update(net: Network, command: str, section: str, xml: str | bytes,
     # libvirt parses the fragment before looking at the section, so malformed
     # XML is reported as such even for sections that cannot be updated.
     root = parse_document(xml, "net-update XML")
-    if sec in _UNSUPPORTED:
+    if not sec.updatable:
+        supported = [s.value for s in Section if s.updatable]
         raise UnsupportedError(
-            f"can't update '{_UNSUPPORTED[sec]}' section of network '{net.name}': net-update only "
-            "changes ip-dhcp-host, ip-dhcp-range, forward-interface, portgroup, dns-host, dns-txt "
-            "and dns-srv; use net-edit (or net-define with a changed definition) for the rest")
+            f"can't update '{UNSUPPORTED[sec]}' section of network '{net.name}': net-update only "
+            f"changes {', '.join(supported[:-1])} and {supported[-1]}; use net-edit (or "
+            "net-define with a changed definition) for the rest")
     if sec is Section.IP_DHCP_HOST:
         return _update_dhcp_host(net, cmd, root, parent_index)
     if sec is Section.IP_DHCP_RANGE:
