@@ -24,7 +24,7 @@ from types import TracebackType
 
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
-from kvmnet.config.store import CorruptStoreError, Entry, Store, canonical_uuid, is_safe_name
+from kvmnet.config.store import CorruptStoreError, Entry, Store, is_safe_name
 from kvmnet.errors import (
     InvalidArgError,
     KvmnetError,
@@ -34,6 +34,7 @@ from kvmnet.errors import (
 )
 from kvmnet.model.update import COMMAND_NAMES, SECTION_NAMES
 from kvmnet.paths import Paths
+from kvmnet.xmlio.canon import canonical_uuid
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -91,8 +91,8 @@ class Guests:
         return Domain(self, name)
 
     def lookupByUUIDString(self, uuid: str) -> Domain:
-        from kvmnet.config.store import canonical_uuid
         from kvmnet.guests.define import uuid_of
+        from kvmnet.xmlio.canon import canonical_uuid
 
         wanted = canonical_uuid(uuid)
         for name in sorted(self.names()):

@@ -43,6 +43,7 @@ from kvmnet.model.network import (
 )
 from kvmnet.xmlio import strict
 from kvmnet.xmlio import values as v
+from kvmnet.xmlio.canon import FORWARD_MODE_DEFAULT
 from kvmnet.xmlio.network_fragments import (
     parse_bandwidth,
     parse_dhcp_host,
@@ -456,7 +457,7 @@ def _parse_forward(root: etree._Element) -> Forward | None:
     path = v.child_path(ROOT, "forward")
     mode_text = v.attr(el, "mode")
     if mode_text is None:
-        mode = ForwardMode.NAT
+        mode = ForwardMode(FORWARD_MODE_DEFAULT)
     else:
         if mode_text not in _MODES:
             raise XMLParseError(
