@@ -34,7 +34,6 @@ from kvmnet.errors import (
 )
 from kvmnet.model.update import COMMAND_NAMES, SECTION_NAMES
 from kvmnet.paths import Paths
-from kvmnet.xmlio.canon import canonical_uuid
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -315,6 +314,8 @@ class Connection:
         from kvmnet.port.ports import unplug
 
         unplug(self, port_uuid, network)
+        from kvmnet.xmlio.canon import canonical_uuid
+
         return canonical_uuid(port_uuid)
 
     def bridges(self) -> Bridges:
@@ -356,6 +357,8 @@ class Connection:
         return Network(self, name)
 
     def networkLookupByUUIDString(self, uuidstr: str) -> Network:
+        from kvmnet.xmlio.canon import canonical_uuid
+
         wanted = canonical_uuid(uuidstr)
         from kvmnet.config.define import other_networks
 

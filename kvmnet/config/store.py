@@ -42,12 +42,6 @@ from kvmnet.errors import InvalidArgError, KvmnetError, XMLParseError, quote
 from kvmnet.fileio import FileLock, atomic_write, sweep, temp_name
 from kvmnet.fileio import fsync_dir as _fsync_dir
 from kvmnet.paths import Paths
-from kvmnet.xmlio.canon import (
-    FORWARD_MODE_DEFAULT,
-    FORWARD_MODE_NONE,
-    canonical_uuid,
-    mac_form,
-)
 
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 if TYPE_CHECKING:
@@ -180,6 +174,9 @@ def peek_xml(data: bytes | str, source: str = "network XML") -> Peek:
     Refuses a DOCTYPE (no entity expansion at all).
     """
     from xml.parsers import expat
+
+    # imported here: the cold commands that never peek do not load it
+    from kvmnet.xmlio.canon import FORWARD_MODE_DEFAULT, FORWARD_MODE_NONE, canonical_uuid, mac_form
 
     parser = expat.ParserCreate()
     depth = 0
