@@ -1,7 +1,7 @@
 """Host interfaces: the public API behind the ``iface-*`` verbs (libvirt's virInterface*).
 
 An interface is known to kvmnet when it has a definition (libvirt interface XML under
-``etc/kvmnet/iface/interfaces``) or exists on the host: like virsh with the netcf backend, the list
+``etc/kvmnet/interfaces``) or exists on the host: like virsh with the netcf backend, the list
 shows both, an interface is *active* when its link exists and is up, and MAC addresses come
 from the kernel.  Starting a definition configures what this kernel can run -- MTU, static
 addresses and the default route of ethernet devices; bridges with their ports, STP and delay;

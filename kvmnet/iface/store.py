@@ -2,11 +2,11 @@
 
 Layout::
 
-    etc/kvmnet/iface/interfaces/NAME.xml          persistent definition (libvirt interface XML)
-    run/kvmnet/iface/interfaces/created.json      links kvmnet created (only those may be deleted)
-    run/kvmnet/iface/interfaces/transaction.json  the open change transaction (iface-begin): saved
+    etc/kvmnet/interfaces/NAME.xml          persistent definition (libvirt interface XML)
+    run/kvmnet/interfaces/created.json      links kvmnet created (only those may be deleted)
+    run/kvmnet/interfaces/transaction.json  the open change transaction (iface-begin): saved
                                             definitions and live state to roll back to
-    run/kvmnet/iface/interfaces/guard.pid         "PID TOKEN" of a confirm-timeout guard process
+    run/kvmnet/interfaces/guard.pid         "PID TOKEN" of a confirm-timeout guard process
 
 Every write is atomic (:func:`kvmnet.fileio.atomic_write`) and every read-modify-write runs
 under the store lock shared with the network store (``etc/kvmnet/.lock``), so that kvmnet

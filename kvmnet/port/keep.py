@@ -21,7 +21,7 @@ re-plugging leaves ports kept or attached, and the next ``net-destroy`` detaches
 is informational (listings, ``connections``): at start every complete port is re-plugged,
 kept or not (a ``net-destroy`` killed before marking it leaves it unmarked).
 
-The records stay under the network's *name* (``run/kvmnet/port/ports/NAME/``).  A network undefined
+The records stay under the network's *name* (``run/kvmnet/ports/NAME/``).  A network undefined
 while it holds kept ports leaves them with their guests until the guests stop (guest destroy,
 ``net-port-delete``); a network of the same name started later plugs them in, as it would for a
 restart.  Ports plugged straight into a bridge (no network) are not affected.

@@ -9,12 +9,12 @@ portgroup's (the default portgroup when none is named), then the network's.
 
 Records, one pair per port (``paths.ports``)::
 
-    run/kvmnet/port/ports/NETWORK/UUID.json   what kvmnet made on the host (tap, ifindex, tc...);
+    run/kvmnet/ports/NETWORK/UUID.json   what kvmnet made on the host (tap, ifindex, tc...);
                                          written right after the tap exists, so that a crash
                                          mid-plug leaves something to clean up with
-    run/kvmnet/port/ports/NETWORK/UUID.xml    the <networkport> status, as libvirt keeps it;
+    run/kvmnet/ports/NETWORK/UUID.xml    the <networkport> status, as libvirt keeps it;
                                          written last: the port exists when this file does
-    run/kvmnet/port/ports/.bridge/...         ports plugged straight into a bridge (no network;
+    run/kvmnet/ports/.bridge/...         ports plugged straight into a bridge (no network;
                                          no network name can start with '.')
 
 Both are run-time state (tmpfs under a real ``/run``): they are replaced atomically by rename

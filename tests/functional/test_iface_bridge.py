@@ -232,7 +232,7 @@ def test_confirm_timeout_rolls_back_by_itself(kvenv: KvEnv, peer: NetNS) -> None
 
 def test_confirm_timeout_commit_keeps_the_change(kvenv: KvEnv, peer: NetNS) -> None:
     kvenv.ok("iface-bridge", "eth1", "virbr2", "--confirm-timeout", "2")
-    pid = int((kvenv.root / "run/kvmnet/iface/interfaces/guard.pid").read_text().split()[0])
+    pid = int((kvenv.root / "run/kvmnet/interfaces/guard.pid").read_text().split()[0])
     proc = kvenv.ok("iface-commit")
     assert proc.stdout == "Network config change transaction committed\n\n"
     wait_for(lambda: pid_gone(pid), 5, "the guard to be stopped")
@@ -254,7 +254,7 @@ def test_confirm_answers(kvenv: KvEnv, peer: NetNS) -> None:
                     "--confirm-timeout", "30")
     assert proc.returncode == 0 and "Configuration accepted." in proc.stdout, describe(proc)
     assert_bridged(kvenv)
-    assert not (kvenv.root / "run/kvmnet/iface/interfaces/guard.pid").exists()
+    assert not (kvenv.root / "run/kvmnet/interfaces/guard.pid").exists()
 
 
 # -- bad input: a clear error, exit 1, nothing changed -------------------------------------------------

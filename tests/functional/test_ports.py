@@ -577,7 +577,7 @@ def test_kept_port_whose_tap_vanished_is_dropped_at_start(kvenv: KvEnv) -> None:
 
     # a plug that never finished (a crash before its XML was written) goes at start, tap too
     kvenv.ok("net-destroy", name)
-    (kvenv.root / "run/kvmnet/port/ports" / name / f"{stays.uuid}.xml").unlink()
+    (kvenv.root / "run/kvmnet/ports" / name / f"{stays.uuid}.xml").unlink()
     proc = kvenv.ok("net-start", name)
     assert f"{stays.uuid} (its plug never finished)" in proc.stderr, describe(proc)
     assert_no_port_left(kvenv)

@@ -322,7 +322,7 @@ def test_cli_define_dumpxml_undefine(tmp_path: Path) -> None:
     assert cli(root, "iface-define", str(f)) == (0, f"Interface eth1 defined from {f}\n\n", "")
     assert cli(root, "iface-dumpxml", "eth1", "--inactive") == (0, ETH + "\n", "")
     assert cli(root, "iface-undefine", "eth1") == (0, "Interface eth1 undefined\n\n", "")
-    assert not (root / "etc/kvmnet/iface/interfaces/eth1.xml").exists()
+    assert not (root / "etc/kvmnet/interfaces/eth1.xml").exists()
 
 
 @pytest.mark.parametrize("text,message", [
@@ -337,8 +337,8 @@ def test_cli_bad_input_is_one_error(tmp_path: Path, text: str, message: str) -> 
     rc, out, err = cli(root, "iface-define", str(f))
     assert rc == 1 and out == "\n"
     assert err.count("error:") == 1 and message in err and "Traceback" not in err
-    assert not (root / "etc/kvmnet/iface/interfaces").exists() or \
-        list((root / "etc/kvmnet/iface/interfaces").iterdir()) == []
+    assert not (root / "etc/kvmnet/interfaces").exists() or \
+        list((root / "etc/kvmnet/interfaces").iterdir()) == []
 
 
 # -- planning on a hand-made host -------------------------------------------------------------------
