@@ -39,8 +39,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.functional.guest_image import MARKER, BuildUnavailable, GuestImage, build  # noqa: E402
-from tests.functional.netns import NetNS  # noqa: E402
+from tests.functional.guest_image import MARKER, BuildUnavailable, GuestImage, build
+from tests.functional.netns import NetNS
 
 KVMNET = str(REPO / ".venv" / "bin" / "kvmnet")
 NETWORK = "default"
@@ -243,7 +243,7 @@ def main() -> int:
     print(f"    kvmnet itself (CLI, checks, plug, records)    {_fmt(own)}")
     print(f"      a trivial kvmnet command (CLI start-up)     {floor:7.2f} s")
     print(f"      one port plug (ports.plug, in process)      {_fmt(plugs, 1e3, 'ms')}")
-    print(f"  the guest's part: QEMU running to ...")
+    print("  the guest's part: QEMU running to ...")
     print(f"    lease marker on its console                   {_fmt(marker)}")
     print(f"    lease listed by net-dhcp-leases               {_fmt(leases)}")
     init_up, lease_up = col("guest_init_uptime"), col("guest_lease_uptime")

@@ -95,7 +95,7 @@ class Kvmnet(Side):
                     str(exe) if exe.exists() else sys.executable] + ([] if exe.exists() else ["-m", "kvmnet"])
 
     def run(self, *args: str) -> None:
-        p = subprocess.run(self.cmd + ["-q", *args], capture_output=True, text=True)
+        p = subprocess.run(self.cmd + ["-q", *args], capture_output=True, text=True, check=False)
         if p.returncode != 0:
             raise RuntimeError(f"kvmnet {' '.join(args)} failed: {p.stderr.strip()}")
 
@@ -112,8 +112,8 @@ class Kvmnet(Side):
         # destroy whatever is still active (by kvmnet itself: it stops only its own dnsmasq)
         run = Path(self.root, "run/kvmnet/networks")
         for rec in run.glob("*.json"):
-            subprocess.run(self.cmd + ["-q", "net-destroy", rec.stem], capture_output=True)
-        subprocess.run(["ip", "netns", "del", self.ns])
+            subprocess.run(self.cmd + ["-q", "net-destroy", rec.stem], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", self.ns], check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -127,7 +127,7 @@ class Libvirt(Side):
         self.cmd = [str(LAB / "lab.sh"), "virsh", "-q", "-c", "network:///system"]
 
     def run(self, *args: str) -> None:
-        p = subprocess.run(self.cmd + list(args), capture_output=True, text=True)
+        p = subprocess.run(self.cmd + list(args), capture_output=True, text=True, check=False)
         if p.returncode != 0:
             raise RuntimeError(f"virsh {' '.join(args)} failed: {p.stderr.strip()}")
 
@@ -146,7 +146,7 @@ class Libvirt(Side):
         return pids
 
     def close(self) -> None:
-        subprocess.run([str(LAB / "stop-daemon.sh")], capture_output=True)
+        subprocess.run([str(LAB / "stop-daemon.sh")], capture_output=True, check=False)
 
 
 def seq(*calls: Callable[[], None]) -> Callable[[], None]:
@@ -296,7 +296,7 @@ def _scale(side: Side, tmp: Path, n: int, probes: int, ref: Reference | None) ->
         path = tmp / f"{side.name}-{name}.xml"
         path.write_text(network_xml(name, i))
         try:
-            up.append(timed(seq(lambda: side.define(str(path)), lambda: side.start(name))))
+            up.append(timed(seq(lambda path=path: side.define(str(path)), lambda name=name: side.start(name))))
         except RuntimeError as exc:
             failed_at = (i + 1, str(exc).splitlines()[0][:200])
             names = names[:i + 1]
@@ -319,7 +319,7 @@ def _scale(side: Side, tmp: Path, n: int, probes: int, ref: Reference | None) ->
                     pass
             continue
 
-        down.append(timed(seq(lambda: side.destroy(name), lambda: side.undefine(name))))
+        down.append(timed(seq(lambda name=name: side.destroy(name), lambda name=name: side.undefine(name))))
         if ref is not None and i % stride == 0:
             ref_down.append(ref.cycle()[1])
     return Scale(up=up, down=down,

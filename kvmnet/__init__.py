@@ -17,6 +17,7 @@ from kvmnet.errors import (
     ValidationError,
     XMLParseError,
 )
+from kvmnet.version import __version__
 
 if TYPE_CHECKING:
     from kvmnet.api import Connection
@@ -31,9 +32,9 @@ __all__ = [
     "UnsupportedError",
     "ValidationError",
     "XMLParseError",
+    "__version__",
     "open",
 ]
-__version__ = "0.1.0"
 
 
 def open(root: str | None = None) -> Connection:

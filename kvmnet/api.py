@@ -10,7 +10,11 @@ Starting (``create``, ``networkCreateXML``), stopping (``destroy``) and live
 updates go to :mod:`kvmnet.network.start`, :mod:`kvmnet.network.runtime` and
 :mod:`kvmnet.network.compile`, imported only when used.  Nothing here imports lxml
 until a document must be parsed, which keeps ``kvmnet net-list`` quick to
-start.  Guests (domains) have their own API in :mod:`kvmnet.guests`.
+start.  The connection also hands out the other objects, as ``virConnect`` does: guest
+ports (``networkPort*``), bridges (:meth:`Connection.bridges`), host interfaces
+(:meth:`Connection.interfaces`) and guests (:meth:`Connection.guests`, with the
+``VIR_DOMAIN_*`` constants loaded from :mod:`kvmnet.guests` on first use).  This is the
+one facade: the command line uses nothing else that acts (see :mod:`kvmnet.cli`).
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from types import TracebackType
 
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
-from kvmnet.config.store import CorruptStoreError, Entry, Store, canonical_uuid, is_safe_name
+from kvmnet.config.store import CorruptStoreError, Entry, Store, is_safe_name
 from kvmnet.errors import (
     InvalidArgError,
     KvmnetError,
@@ -28,15 +32,20 @@ from kvmnet.errors import (
     OperationInvalidError,
     XMLParseError,
 )
+from kvmnet.model.update import COMMAND_NAMES, SECTION_NAMES
 from kvmnet.paths import Paths
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Self
 
+    from kvmnet.bridge.brctl import Bridges
     from kvmnet.engine.step import Step
+    from kvmnet.guests import Guests
+    from kvmnet.iface.interfaces import Interfaces
     from kvmnet.model.network import Network as NetworkDef
     from kvmnet.network.compile import Manager
+    from kvmnet.port.ports import PortInfo
 
 # virConnectListAllNetworksFlags
 VIR_CONNECT_LIST_NETWORKS_INACTIVE = 1
@@ -54,14 +63,14 @@ VIR_NETWORK_XML_INACTIVE = 1
 VIR_NETWORK_DEFINE_VALIDATE = 1
 VIR_NETWORK_CREATE_VALIDATE = 1
 
-# virNetworkUpdateCommand
+# virNetworkUpdateCommand (libvirt-python's names for kvmnet.model.update's numbers)
 VIR_NETWORK_UPDATE_COMMAND_NONE = 0
 VIR_NETWORK_UPDATE_COMMAND_MODIFY = 1
 VIR_NETWORK_UPDATE_COMMAND_DELETE = 2
 VIR_NETWORK_UPDATE_COMMAND_ADD_LAST = 3
 VIR_NETWORK_UPDATE_COMMAND_ADD_FIRST = 4
 
-# virNetworkUpdateSection
+# virNetworkUpdateSection (libvirt-python's names for kvmnet.model.update's numbers)
 VIR_NETWORK_SECTION_NONE = 0
 VIR_NETWORK_SECTION_BRIDGE = 1
 VIR_NETWORK_SECTION_DOMAIN = 2
@@ -81,11 +90,10 @@ VIR_NETWORK_UPDATE_AFFECT_CURRENT = 0
 VIR_NETWORK_UPDATE_AFFECT_LIVE = 1
 VIR_NETWORK_UPDATE_AFFECT_CONFIG = 2
 
-#: Names of the update commands and sections, as virsh spells them (index = enum value).
-UPDATE_COMMANDS = ("none", "modify", "delete", "add-last", "add-first")
-UPDATE_SECTIONS = ("none", "bridge", "domain", "ip", "ip-dhcp-host", "ip-dhcp-range",
-                   "forward", "forward-interface", "forward-pf", "portgroup", "dns-host",
-                   "dns-txt", "dns-srv")
+#: Names of the update commands and sections, as virsh spells them (index = enum value),
+#: from net-update's one table (kvmnet.model.update).
+UPDATE_COMMANDS = COMMAND_NAMES
+UPDATE_SECTIONS = SECTION_NAMES
 
 #: Largest network document accepted, the same as the XML parser (xmlio.safe) allows:
 #: virsh reads up to 10 MiB, but no sane network definition comes near 1 MiB, and the
@@ -223,6 +231,7 @@ class Connection:
         if flags & ~VIR_NETWORK_CREATE_VALIDATE:
             raise InvalidArgError(f"unsupported flags 0x{flags:x} for networkCreateXMLFlags")
         from kvmnet.config.define import assign, gather, prepare
+        from kvmnet.network.start import start_network
 
         check_size(xml)
         net = prepare(xml, strict=bool(flags & VIR_NETWORK_CREATE_VALIDATE), warn=self.warn)
@@ -238,7 +247,7 @@ class Connection:
                     f"{net.name}', or give the new network another name")
             others, previous = gather(store, net.name)
             net = assign(net, others, previous)
-            self.manager().start(net)
+            start_network(net, store, self.paths, notify=self.notify)
             _replug_ports(self, net.name)
         assert net.uuid is not None
         return Network(self, net.name, net.uuid)
@@ -273,6 +282,70 @@ class Connection:
 
         return start_steps(net, self.paths)
 
+    # -- ports, bridges, host interfaces, guests ---------------------------------------------
+    # The command line reaches everything through this facade; each call imports its module
+    # only when used, so that the cold network verbs stay short.
+    def networkPortCreateXML(self, network: str, xml: str | bytes, *, tap_name: str | None = None,
+                             mtu: int | None = None, multi_queue: bool = False,
+                             vlan_filtering: bool = False) -> PortInfo:
+        """Allocate and plug the port a ``<networkport>`` document describes (net-port-create)."""
+        from kvmnet.port.ports import create_port
+
+        return create_port(self, network, xml, tap_name=tap_name, mtu=mtu,
+                           multi_queue=multi_queue, vlan_filtering=vlan_filtering)
+
+    def listNetworkPorts(self, network: str | None) -> list[PortInfo]:
+        """The ports of ``network`` (name or UUID; None: those plugged straight into a bridge)."""
+        from kvmnet.port.ports import list_ports
+
+        return list_ports(self, network)
+
+    def networkPortXMLDesc(self, network: str, port_uuid: str) -> str:
+        """A port's ``<networkport>`` status document (net-port-dumpxml)."""
+        from kvmnet.port.ports import port_xml
+
+        return port_xml(self, network, port_uuid)
+
+    def networkPortDelete(self, port_uuid: str, network: str | None = None) -> str:
+        """Unplug and forget a port (on ``network`` when given); returns its canonical UUID."""
+        from kvmnet.port.ports import unplug
+
+        unplug(self, port_uuid, network)
+        from kvmnet.xmlio.canon import canonical_uuid
+
+        return canonical_uuid(port_uuid)
+
+    def bridges(self) -> Bridges:
+        """brctl's commands on the current namespace's bridges (a context manager)."""
+        from kvmnet.bridge.brctl import Bridges
+
+        return Bridges()
+
+    def interfaces(self) -> Interfaces:
+        """Host interfaces (libvirt's ``virInterface`` calls) under this connection's root."""
+        from kvmnet.iface.interfaces import Interfaces
+
+        return Interfaces(self.paths)
+
+    def autostartInterfaces(self) -> list[tuple[str, KvmnetError | None]]:
+        """Start every interface defined with ``<start mode='onboot'/>``; one result each."""
+        from kvmnet.iface.interfaces import autostart
+
+        return autostart(self)
+
+    def bridgeNF(self, value: bool | None = None) -> dict[str, str | None]:
+        """The ``net.bridge.bridge-nf-call-*`` switches (None: br_netfilter not loaded);
+        ``value`` sets all three first."""
+        from kvmnet.iface.interfaces import bridge_nf
+
+        return bridge_nf(value)
+
+    def guests(self) -> Guests:
+        """The guests (libvirt's domain calls on ``virConnect``)."""
+        from kvmnet.guests import Guests
+
+        return Guests(self)
+
     # -- lookup ----------------------------------------------------------------------
     def networkLookupByName(self, name: str) -> Network:
         if self.store.entry(name) is None:
@@ -281,6 +354,8 @@ class Connection:
         return Network(self, name)
 
     def networkLookupByUUIDString(self, uuidstr: str) -> Network:
+        from kvmnet.xmlio.canon import canonical_uuid
+
         wanted = canonical_uuid(uuidstr)
         from kvmnet.config.define import other_networks
 
@@ -582,16 +657,16 @@ class Network:
 
     def DHCPLeases(self, mac: str | None = None, flags: int = 0) -> list[dict[str, object]]:
         """Current leases, as libvirt-python's ``virNetwork.DHCPLeases`` returns them."""
-        from kvmnet.config.validate import ip_network
+        from kvmnet.model.addr import ip_interface
         from kvmnet.network import leases as leasedb
 
         net = self._definition(inactive=False)
         bridge = net.bridge_name or ""
         prefixes = {}
         for ip in net.ips:
-            iface = ip_network(ip) if ip.address else None
+            iface = ip_interface(ip)
             if iface is not None:
-                prefixes[iface.version] = iface.prefixlen
+                prefixes[iface.version] = iface.network.prefixlen
         now = time.time()
         path = leasedb.status_path(self._conn.paths.dnsmasq, self._name)
         out: list[dict[str, object]] = []
@@ -629,11 +704,10 @@ class Network:
             if config and not entry.persistent:
                 raise OperationInvalidError(
                     f"cannot change the persistent config of transient network '{self._name}'")
-            if live:
-                if not entry.active:
-                    raise OperationInvalidError(
-                        f"network '{self._name}' is not active, so it has no live state to "
-                        "update; use --config to change its persistent definition")
+            if live and not entry.active:
+                raise OperationInvalidError(
+                    f"network '{self._name}' is not active, so it has no live state to "
+                    "update; use --config to change its persistent definition")
             args = (UPDATE_COMMANDS[command], UPDATE_SECTIONS[section], parentIndex, xml)
             # Compute both results before changing either, so that a bad update changes nothing.
             new_live = self._updated(False, *args) if live else None
@@ -657,3 +731,18 @@ class Network:
             raise InvalidArgError("a network update may not change the network's name or uuid")
         validate_network(new)
         return new
+
+
+_GUEST_CONSTANTS = ("VIR_DOMAIN_", "VIR_CONNECT_LIST_DOMAINS_", "VIR_IP_ADDR_TYPE_")
+
+
+def __getattr__(name: str) -> int:
+    """libvirt's domain constants (``VIR_DOMAIN_AFFECT_LIVE``, ...), defined beside the guests
+    in :mod:`kvmnet.guests` and loaded from there on first use (the network verbs need none)."""
+    if name.startswith(_GUEST_CONSTANTS):
+        from kvmnet import guests
+
+        value = getattr(guests, name, None)
+        if isinstance(value, int):
+            return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,6 +9,7 @@ from time import monotonic as _monotonic
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from os import PathLike
+    from typing import Self
 
 #: The longest prefix :func:`temp_name` puts before a file's name: ``.tmp-PID-12HEX-``, with
 #: the longest PID Linux hands out (pid_max is at most 2**22 = 4194304, seven digits).
@@ -29,7 +30,7 @@ class FileLock:
         self._depth = 0
         self._fd: int | None = None
 
-    def __enter__(self) -> FileLock:
+    def __enter__(self) -> Self:
         self._mutex.acquire()
         try:
             if self._depth == 0:

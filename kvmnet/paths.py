@@ -25,9 +25,9 @@ MAX_NAME_BYTES = FILE_NAME_MAX_BYTES - TEMP_PREFIX_MAX_BYTES - max(map(len, NAME
 
 
 class Paths:
-    __slots__ = ("root", "etc", "networks", "autostart", "lock", "run", "run_networks", "lib",
-                 "dnsmasq", "programs", "interfaces", "run_interfaces",
-                 "guests_etc", "guests_run", "guests_log", "ports")
+    __slots__ = ("autostart", "dnsmasq", "etc", "guests_etc", "guests_log", "guests_run",
+                 "interfaces", "lib", "lock", "networks", "ports", "programs", "root", "run",
+                 "run_interfaces", "run_networks")
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         value = root if root is not None else os.environ.get("KVMNET_ROOT") or "/"

@@ -42,8 +42,8 @@ os.chdir(REPO)
 
 # The sandbox helpers of kvmnet's functional tests: namespaces named kvh-*, each process in
 # them stopped by PID when they are deleted.
-from tests.functional.guest_image import MARKER, BuildUnavailable, build  # noqa: E402
-from tests.functional.kvmnet_env import IP, KVMNET, WAN_HOST_IP, WAN_IP, WAN_PORT, KvEnv  # noqa: E402
+from tests.functional.guest_image import MARKER, BuildUnavailable, build
+from tests.functional.kvmnet_env import IP, KVMNET, WAN_HOST_IP, WAN_IP, WAN_PORT, KvEnv
 
 BOOT_TIMEOUT = 300.0
 BOLD, DIM, GREEN, RED, RESET = (("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kvmnet.cli.main import Ctx, Skipped, verb_maker
+from kvmnet.cli.ctx import Ctx
+from kvmnet.cli.verbs import Skipped, verb_maker
 
 VERBS = ("bridge",)
 
@@ -39,15 +40,13 @@ _TIMES = {"setageing": ("ageing_time", "ageing time"), "setfd": ("forward_delay"
 
 
 def cmd_bridge(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet.bridge.brctl import Bridges
-
     ctx.trailer = False  # brctl's output, byte for byte: no virsh-style empty line
-    with Bridges() as br:
+    with ctx.conn().bridges() as br:
         return _run(ctx, a, br)
 
 
 def _run(ctx: Ctx, a: argparse.Namespace, br: Any) -> int:
-    from kvmnet.bridge import brctl as b
+    from kvmnet.bridge import format as b
 
     cmd = a.command
     if cmd == "show":

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 
-from kvmnet.cli.main import Ctx
+from kvmnet.cli.ctx import Ctx
 from kvmnet.errors import KvmnetError
 
 PROMPT = "Failed. Try again? [y,n,i,f,?]: "

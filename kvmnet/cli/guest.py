@@ -2,7 +2,7 @@
 
 ``define``, ``undefine``, ``start``, ``destroy``, ``list``, ``dumpxml``, ``edit``,
 ``console``, ``domiflist``, ``domifaddr``, ``attach-interface``, ``detach-interface``.
-All work goes through :mod:`kvmnet.guests`.
+All work goes through the facade (``Connection.guests()``).
 """
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from kvmnet.cli.main import Ctx, verb_maker
+from kvmnet.cli.ctx import Ctx
+from kvmnet.cli.verbs import verb_maker
 from kvmnet.errors import InvalidArgError, XMLParseError, one_line, quote
 
 if TYPE_CHECKING:
-    from kvmnet.guests import Domain, Guests
+    from kvmnet.guests import Domain, Guests  # the facade's return types
 
 VERBS = ("define", "undefine", "start", "destroy", "list", "dumpxml", "edit", "console",
          "domiflist", "domifaddr", "attach-interface", "detach-interface")
@@ -22,9 +23,7 @@ _DOM_HELP = "domain name, id or uuid"
 
 
 def guests(ctx: Ctx) -> Guests:
-    from kvmnet.guests import Guests
-
-    return Guests(ctx.conn())
+    return ctx.conn().guests()
 
 
 def lookup(ctx: Ctx, ident: str) -> Domain:
@@ -38,7 +37,7 @@ def _notices(ctx: Ctx, dom: Domain) -> None:
 
 
 def _flags(a: argparse.Namespace, running: bool) -> int:
-    from kvmnet import guests as g
+    from kvmnet import api as g
 
     if a.current and (a.live or a.config or getattr(a, "persistent", False)):
         raise InvalidArgError("--current is mutually exclusive with --live, --config and "
@@ -55,7 +54,7 @@ def _flags(a: argparse.Namespace, running: bool) -> int:
 
 # -- verbs ------------------------------------------------------------------------------------
 def cmd_define(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet.cli.net import read_input
+    from kvmnet.cli.verbs import read_input
 
     dom = guests(ctx).defineXML(read_input(a.file))
     ctx.extra(f"Domain '{dom.name()}' defined from {a.file}\n")
@@ -87,7 +86,7 @@ def cmd_destroy(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_list(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet import guests as g
+    from kvmnet import api as g
     from kvmnet.cli.output import format_table, print_json
     from kvmnet.errors import NotFoundError
 
@@ -126,7 +125,7 @@ def cmd_list(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_dumpxml(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet import guests as g
+    from kvmnet import api as g
 
     dom = lookup(ctx, a.domain)
     ctx.out(dom.XMLDesc(g.VIR_DOMAIN_XML_INACTIVE if a.inactive else 0))
@@ -135,7 +134,7 @@ def cmd_dumpxml(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_edit(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet import guests as g
+    from kvmnet import api as g
     from kvmnet.cli.edit import edit_loop
 
     gs = guests(ctx)
@@ -180,11 +179,9 @@ def _console(ctx: Ctx, dom: Domain, devname: str | None) -> int:
         ctx.out(data.decode("utf-8", errors="replace"))
         ctx.trailer = False
         return 0
-    from kvmnet.guests.console import attach
-
     ctx.out(f"Connected to domain '{dom.name()}'\nEscape character is ^] (Ctrl + ])\n")
     ctx.stdout.flush()
-    how = attach(serial["socket"], in_fd, ctx.stdout.fileno())
+    how = dom.attachConsole(serial["socket"], in_fd, ctx.stdout.fileno())
     ctx.out("\n")
     if how == "closed":
         ctx.stderr.write(f"console of domain '{dom.name()}' closed (the guest stopped)\n")

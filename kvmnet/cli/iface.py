@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from kvmnet.cli.main import Ctx, UsageError, verb_maker
+from kvmnet.cli.ctx import Ctx, UsageError
+from kvmnet.cli.verbs import verb_maker
 from kvmnet.errors import (
     InvalidArgError,
     KvmnetError,
@@ -33,9 +34,7 @@ DEFAULT_CONFIRM_SECONDS = 120.0
 
 
 def ifaces(ctx: Ctx) -> Interfaces:
-    from kvmnet.iface.interfaces import Interfaces
-
-    return Interfaces(ctx.conn().paths)
+    return ctx.conn().interfaces()
 
 
 def _notes(ctx: Ctx, notes: list[str]) -> None:
@@ -45,7 +44,7 @@ def _notes(ctx: Ctx, notes: list[str]) -> None:
 
 # -- verbs ---------------------------------------------------------------------------------------
 def cmd_define(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet.cli.net import read_input
+    from kvmnet.cli.verbs import read_input
 
     iface = ifaces(ctx).define_xml(read_input(a.file), strict=a.validate, warn=ctx.warning)
     ctx.extra(f"Interface {iface.name} defined from {a.file}\n")
@@ -138,9 +137,7 @@ def cmd_bridge(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def _netfilter_off(ctx: Ctx) -> None:
-    from kvmnet.iface.interfaces import bridge_nf
-
-    values = bridge_nf(False)
+    values = ctx.conn().bridgeNF(False)
     if all(v is None for v in values.values()):
         ctx.extra("Bridge netfilter: br_netfilter is not loaded, so bridged traffic already "
                   "bypasses iptables, ip6tables and arptables\n")
@@ -262,16 +259,15 @@ def cmd_rollback(ctx: Ctx, a: argparse.Namespace) -> int:
 
 def cmd_bridge_nf(ctx: Ctx, a: argparse.Namespace) -> int:
     from kvmnet.cli.output import print_json
-    from kvmnet.iface.interfaces import bridge_nf
 
     value = None if a.state is None else a.state == "on"
     # Check first: turning on needs br_netfilter, and a half-applied switch helps nobody.
-    if value and any(v is None for v in bridge_nf(None).values()):
+    if value and any(v is None for v in ctx.conn().bridgeNF(None).values()):
         raise UnsupportedError(
                 "cannot turn bridge netfilter calls on: br_netfilter is not loaded (the "
                 "net.bridge.bridge-nf-call-* kernel parameters do not exist); load it with "
                 "'modprobe br_netfilter' first")
-    values = bridge_nf(value)
+    values = ctx.conn().bridgeNF(value)
     loaded = any(v is not None for v in values.values())
     if a.json:
         print_json(ctx.stdout, {"loaded": loaded, **{k.rsplit(".", 1)[1]: v
@@ -309,7 +305,7 @@ def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> N
     p = verb("iface-define", cmd_define, "define an inactive persistent physical host interface "
              "or modify an existing persistent one from an XML file")
     p.add_argument("file", metavar="FILE", help="file containing an XML interface description")
-    from kvmnet.cli.net import VALIDATE_HELP
+    from kvmnet.cli.verbs import VALIDATE_HELP
 
     p.add_argument("--validate", action="store_true", help=VALIDATE_HELP)
     iface_arg(verb("iface-undefine", cmd_undefine,

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kvmnet.cli.main import Ctx
+from kvmnet.cli.ctx import Ctx
 from kvmnet.errors import InvalidArgError, quote
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def _plan_target(ctx: Ctx, target: str) -> NetworkDef:
     """A network to plan: an XML file (with define's assignments, not stored) or a network."""
     conn = ctx.conn()
     if os.path.isfile(target):
-        from kvmnet.cli.net import read_input
+        from kvmnet.cli.verbs import read_input
         from kvmnet.config.define import assign, gather, prepare
 
         net = prepare(read_input(target), warn=ctx.warning)  # as net-define would warn
@@ -95,10 +95,9 @@ def cmd_dhcp_leases(ctx: Ctx, a: argparse.Namespace) -> int:
 def cmd_autostart_all(ctx: Ctx, a: argparse.Namespace) -> int:
     """Boot-time start: host interfaces marked onboot first (networks may sit on them)."""
     from kvmnet.errors import problems_line
-    from kvmnet.iface import interfaces
 
     failed: list[str] = []  # one error line at the end, however many failed
-    for name, exc in interfaces.autostart(ctx.conn()):
+    for name, exc in ctx.conn().autostartInterfaces():
         if exc is None:
             ctx.extra(f"Interface {name} started\n")
         else:

@@ -14,6 +14,7 @@ import sys
 from typing import Any, NoReturn, TextIO
 
 from kvmnet.cli.ctx import Ctx, UsageError, log_host_changes, run_command, session
+from kvmnet.cli.verbs import Skipped, verb_maker
 
 __all__ = ["Ctx", "Skipped", "UsageError", "build_parser", "main", "verb_maker"]
 
@@ -48,34 +49,6 @@ class Parser(argparse.ArgumentParser):
         # One line: the usage hint joins the message (argparse wraps long usages).
         usage = " ".join(self.format_usage().split())
         raise UsageError(f"{message} ({usage[0].lower()}{usage[1:]})")
-
-
-class Skipped:
-    """Stands in for the parser of a verb that was not asked for.
-
-    Building every argparse sub-parser costs several milliseconds (each one runs
-    gettext lookups), a noticeable part of a cold ``kvmnet net-list``; when the
-    verb is known, only its parser is built and the others' options go nowhere.
-    """
-
-    def add_argument(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-def verb_maker(sub: Any, only: str | None, verbs: tuple[str, ...]) -> Any:
-    """The ``verb(name, func, help)`` that command modules use to add their parsers."""
-
-    def verb(name: str, func: Any, help_text: str) -> Any:
-        assert name in verbs, name
-        if only is not None and name != only:
-            return Skipped()
-        p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help=argparse.SUPPRESS)
-        p.set_defaults(func=func)
-        return p
-
-    return verb
 
 
 # Command modules: each has VERBS (its verb names) and register(sub, only).  Adding a

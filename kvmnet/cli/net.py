@@ -14,33 +14,6 @@ if TYPE_CHECKING:
     from kvmnet.api import Network
 
 _NET_HELP = "network name or uuid"
-#: --validate of net-define, net-create and iface-define (virsh's option, virsh's meaning).
-VALIDATE_HELP = ("refuse elements and attributes that kvmnet does not know (a misspelling); "
-                 "without it they are ignored, as libvirt ignores them, with a warning each")
-
-
-def read_input(path: str, what: str = "file") -> bytes:
-    """Read an XML file the way virsh does (virFileReadAll with a size cap)."""
-    from kvmnet.api import MAX_XML_BYTES
-
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_XML_BYTES + 1)
-    except FileNotFoundError:
-        raise InvalidArgError(f"cannot read {what} {quote(path)}: no such file; check the path") from None
-    except IsADirectoryError:
-        raise InvalidArgError(f"cannot read {what} {quote(path)}: it is a directory, not an XML "
-                              "file") from None
-    except PermissionError:
-        raise InvalidArgError(f"cannot read {what} {quote(path)}: permission denied") from None
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InvalidArgError(f"cannot read {what} {quote(path)}: {reason}") from None
-    if len(data) > MAX_XML_BYTES:
-        raise XMLParseError(f"{what} {quote(path)} is larger than {MAX_XML_BYTES} bytes, the most "
-                            "kvmnet accepts for a network document; check that this is the "
-                            "right file")
-    return data
 
 
 def lookup(ctx: Ctx, ident: str) -> Network:
@@ -51,6 +24,7 @@ def lookup(ctx: Ctx, ident: str) -> Network:
 # -- verbs ----------------------------------------------------------------------------------
 def cmd_define(ctx: Ctx, a: argparse.Namespace) -> int:
     from kvmnet.api import VIR_NETWORK_DEFINE_VALIDATE
+    from kvmnet.cli.verbs import read_input
 
     flags = VIR_NETWORK_DEFINE_VALIDATE if a.validate else 0
     net = ctx.conn().networkDefineXMLFlags(read_input(a.file), flags)
@@ -60,6 +34,7 @@ def cmd_define(ctx: Ctx, a: argparse.Namespace) -> int:
 
 def cmd_create(ctx: Ctx, a: argparse.Namespace) -> int:
     from kvmnet.api import VIR_NETWORK_CREATE_VALIDATE
+    from kvmnet.cli.verbs import read_input
 
     flags = VIR_NETWORK_CREATE_VALIDATE if a.validate else 0
     net = ctx.conn().networkCreateXMLFlags(read_input(a.file), flags)
@@ -186,6 +161,7 @@ def cmd_name(ctx: Ctx, a: argparse.Namespace) -> int:
 
 def cmd_validate(ctx: Ctx, a: argparse.Namespace) -> int:
     from kvmnet.api import canonicalNetworkXML
+    from kvmnet.cli.verbs import read_input
 
     canonical = canonicalNetworkXML(read_input(a.file), warn=ctx.warning)
     if a.canonical:
@@ -197,6 +173,7 @@ def cmd_validate(ctx: Ctx, a: argparse.Namespace) -> int:
 
 def cmd_update(ctx: Ctx, a: argparse.Namespace) -> int:
     from kvmnet import api
+    from kvmnet.cli.verbs import read_input
 
     if a.current and (a.live or a.config):
         raise InvalidArgError("Options --current and --%s are mutually exclusive"
@@ -252,7 +229,7 @@ VERBS = ("net-define", "net-create", "net-undefine", "net-start", "net-destroy",
 
 def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> None:
     """Add the verbs' parsers to ``sub``; with ``only``, just that verb's."""
-    from kvmnet.cli.main import verb_maker
+    from kvmnet.cli.verbs import VALIDATE_HELP, verb_maker
 
     verb = verb_maker(sub, only, VERBS)
 

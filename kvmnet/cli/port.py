@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kvmnet.cli.main import Ctx, verb_maker
+from kvmnet.cli.ctx import Ctx
+from kvmnet.cli.verbs import verb_maker
 
 VERBS = ("net-port-create", "net-port-list", "net-port-dumpxml", "net-port-delete")
 
@@ -19,12 +20,10 @@ _NET_HELP = "network name or uuid"
 
 
 def cmd_create(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet.cli.net import read_input
-    from kvmnet.port import ports
-
+    from kvmnet.cli.verbs import read_input
     data = read_input(a.file)
-    info = ports.create_port(ctx.conn(), a.network, data, tap_name=a.tap,
-                             mtu=a.mtu, vlan_filtering=a.vlan_filtering)
+    info = ctx.conn().networkPortCreateXML(a.network, data, tap_name=a.tap, mtu=a.mtu,
+                                           vlan_filtering=a.vlan_filtering)
     ctx.extra(f"Network port {info.uuid} created\n")
     return 0
 
@@ -32,11 +31,10 @@ def cmd_create(ctx: Ctx, a: argparse.Namespace) -> int:
 def cmd_list(ctx: Ctx, a: argparse.Namespace) -> int:
     from kvmnet.cli.output import format_table, print_json
     from kvmnet.errors import InvalidArgError
-    from kvmnet.port import ports
 
     if a.uuid and a.table:
         raise InvalidArgError("Only one argument from --table and --uuid may be specified.")
-    infos = ports.list_ports(ctx.conn(), a.network)
+    infos = ctx.conn().listNetworkPorts(a.network)
     if a.json:
         print_json(ctx.stdout, [i.as_dict() for i in infos])
         ctx.trailer = False
@@ -48,19 +46,14 @@ def cmd_list(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_dumpxml(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet.port import ports
-
-    xml = ports.port_xml(ctx.conn(), a.network, a.port)
+    xml = ctx.conn().networkPortXMLDesc(a.network, a.port)
     ctx.out(xml if xml.endswith("\n") else xml + "\n")
     return 0
 
 
 def cmd_delete(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet.config.store import canonical_uuid
-    from kvmnet.port import ports
-
-    ports.unplug(ctx.conn(), a.port, a.network)
-    ctx.extra(f"Network port {canonical_uuid(a.port)} deleted\n")
+    uuid = ctx.conn().networkPortDelete(a.port, a.network)
+    ctx.extra(f"Network port {uuid} deleted\n")
     return 0
 
 

@@ -24,11 +24,12 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from kvmnet.config.claims import BRIDGE, UUID
-from kvmnet.config.store import CorruptStoreError, Peek, Store, canonical_uuid, check_name
+from kvmnet.config.store import CorruptStoreError, Peek, Store, check_name
 from kvmnet.errors import ConflictError, InvalidArgError, KvmnetError
 from kvmnet.model.frozen import replace
+from kvmnet.model.modes import mode_of
 from kvmnet.model.network import Bridge, Network
-from kvmnet.network.drivers.modes import mode_of
+from kvmnet.xmlio.canon import canonical_uuid
 
 #: libvirt's default bridge name template.  libvirt gives up after id 255 (MAX_BRIDGE_ID),
 #: which caps it at 256 networks with generated bridge names; kvmnet goes on while the name

@@ -25,7 +25,9 @@ list of active networks); keep them in a sub-directory or under another suffix.
 Listing is cheap on purpose: ``entries()`` only reads directories (name, state,
 autostart, persistence come from which files exist), and ``peek_*()`` pull the
 few fields that define-time checks need (uuid, bridge, mode, mac) with the C
-expat parser, so ``kvmnet net-list`` never imports lxml.  Define compares a new
+expat parser, so ``kvmnet net-list`` never imports lxml.  The peek is a subset of the one
+network reader (:mod:`kvmnet.xmlio.network_parse`): defaults and value forms come from
+:mod:`kvmnet.xmlio.canon`, and a test holds its fields to the parser's.  Define compares a new
 definition with the others through the claim index, not by reading every file.
 """
 from __future__ import annotations
@@ -39,7 +41,7 @@ from kvmnet.config.claims import Claims, Tree
 from kvmnet.errors import InvalidArgError, KvmnetError, XMLParseError, quote
 from kvmnet.fileio import FileLock, atomic_write, sweep, temp_name
 from kvmnet.fileio import fsync_dir as _fsync_dir
-from kvmnet.network.drivers.modes import owns_bridge
+from kvmnet.model.modes import owns_bridge
 from kvmnet.paths import Paths
 
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
@@ -148,7 +150,7 @@ class Peek:
 
     @property
     def owns_bridge(self) -> bool:
-        return owns_bridge(self.mode)  # the mode's fact (kvmnet.network.drivers.modes)
+        return owns_bridge(self.mode)  # the mode's fact (kvmnet.model.modes)
 
     def _key(self) -> tuple[str | None, ...]:
         return (self.name, self.uuid, self.mode, self.bridge, self.mac)
@@ -170,6 +172,9 @@ def peek_xml(data: bytes | str, source: str = "network XML") -> Peek:
     Refuses a DOCTYPE (no entity expansion at all).
     """
     from xml.parsers import expat
+
+    # imported here: the cold commands that never peek do not load it
+    from kvmnet.xmlio.canon import FORWARD_MODE_DEFAULT, FORWARD_MODE_NONE, canonical_uuid, mac_form
 
     parser = expat.ParserCreate()
     depth = 0
@@ -220,15 +225,17 @@ def peek_xml(data: bytes | str, source: str = "network XML") -> Peek:
         raise XMLParseError(f"{source}: {exc}") from None
     if not root_depth:
         raise XMLParseError(f"{source}: no <network> element")
+    # the parser's rules (kvmnet.xmlio.canon); an empty value is no value, as for the parser
     forward = attrs_seen.get("forward")
-    mode = "none" if forward is None else forward.get("mode", "nat")
+    mode = FORWARD_MODE_NONE if forward is None else forward.get("mode", FORWARD_MODE_DEFAULT)
     uuid = fields.get("uuid")
+    mac = attrs_seen.get("mac", {}).get("address")
     return Peek(
-        name=fields.get("name"),
+        name=fields.get("name") or None,
         uuid=canonical_uuid(uuid) if uuid else None,
         mode=mode,
-        bridge=attrs_seen.get("bridge", {}).get("name"),
-        mac=attrs_seen.get("mac", {}).get("address"),
+        bridge=attrs_seen.get("bridge", {}).get("name") or None,
+        mac=(mac_form(mac) or mac) if mac else None,
     )
 
 
@@ -254,15 +261,6 @@ def _peek_quiet(path: str | Path, data: str | None = None) -> Peek | None:
         return _peek_file(path) if data is None else peek_xml(data)
     except (CorruptStoreError, XMLParseError):
         return None
-
-
-def canonical_uuid(value: str) -> str:
-    """``8-4-4-4-12`` lowercase form of a UUID given with or without dashes."""
-    raw = value.strip().lower()
-    compact = raw.replace("-", "")
-    if len(compact) == 32 and all(c in "0123456789abcdef" for c in compact):
-        return f"{compact[:8]}-{compact[8:12]}-{compact[12:16]}-{compact[16:20]}-{compact[20:]}"
-    return raw
 
 
 def header_comment(name: str) -> str:

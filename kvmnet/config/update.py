@@ -11,7 +11,6 @@ Nothing here touches the host.
 """
 from __future__ import annotations
 
-import enum
 import ipaddress
 from collections.abc import Sequence
 from typing import TypeVar
@@ -28,6 +27,7 @@ from kvmnet.errors import (
     ValidationError,
     XMLParseError,
 )
+from kvmnet.model.addr import ip_network, ip_prefix
 from kvmnet.model.frozen import replace
 from kvmnet.model.network import (
     Dhcp,
@@ -41,6 +41,7 @@ from kvmnet.model.network import (
     IPDef,
     Network,
 )
+from kvmnet.model.update import UNSUPPORTED, Command, Section
 from kvmnet.xmlio.network import (
     parse_dhcp_host,
     parse_dhcp_range,
@@ -58,41 +59,6 @@ from kvmnet.xmlio.safe import parse_document
 
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 T = TypeVar("T")
-
-
-class Command(str, enum.Enum):
-    """virsh's update commands (``virNetworkUpdateCommand``)."""
-
-    MODIFY = "modify"
-    DELETE = "delete"
-    ADD_LAST = "add-last"
-    ADD_FIRST = "add-first"
-
-    @property
-    def is_add(self) -> bool:
-        return self in (Command.ADD_LAST, Command.ADD_FIRST)
-
-
-class Section(str, enum.Enum):
-    """virsh's section names (``virNetworkUpdateSection``)."""
-
-    BRIDGE = "bridge"
-    DOMAIN = "domain"
-    IP = "ip"
-    IP_DHCP_HOST = "ip-dhcp-host"
-    IP_DHCP_RANGE = "ip-dhcp-range"
-    FORWARD = "forward"
-    FORWARD_INTERFACE = "forward-interface"
-    FORWARD_PF = "forward-pf"
-    PORTGROUP = "portgroup"
-    DNS_HOST = "dns-host"
-    DNS_TXT = "dns-txt"
-    DNS_SRV = "dns-srv"
-
-
-# libvirt reports these as "can't update '<name>' section of network"
-_UNSUPPORTED = {Section.BRIDGE: "bridge", Section.DOMAIN: "domain", Section.IP: "ip",
-                Section.FORWARD: "forward", Section.FORWARD_PF: "forward pf"}
 
 
 def _normalise(text: str, prefix: str) -> str:
@@ -138,11 +104,12 @@ def apply_update(net: Network, command: str, section: str, xml: str | bytes,
     # libvirt parses the fragment before looking at the section, so malformed
     # XML is reported as such even for sections that cannot be updated.
     root = parse_document(xml, "net-update XML")
-    if sec in _UNSUPPORTED:
+    if not sec.updatable:
+        supported = [s.value for s in Section if s.updatable]
         raise UnsupportedError(
-            f"can't update '{_UNSUPPORTED[sec]}' section of network '{net.name}': net-update only "
-            "changes ip-dhcp-host, ip-dhcp-range, forward-interface, portgroup, dns-host, dns-txt "
-            "and dns-srv; use net-edit (or net-define with a changed definition) for the rest")
+            f"can't update '{UNSUPPORTED[sec]}' section of network '{net.name}': net-update only "
+            f"changes {', '.join(supported[:-1])} and {supported[-1]}; use net-edit (or "
+            "net-define with a changed definition) for the rest")
     if sec is Section.IP_DHCP_HOST:
         return _update_dhcp_host(net, cmd, root, parent_index)
     if sec is Section.IP_DHCP_RANGE:
@@ -204,35 +171,6 @@ def _family(ip: IPDef) -> int:
 
 def _has_dhcp(ip: IPDef) -> bool:
     return ip.dhcp is not None and bool(ip.dhcp.ranges or ip.dhcp.hosts)
-
-
-def _prefix(ip: IPDef) -> int:
-    """libvirt's virSocketAddrGetIPPrefix: prefix, else netmask, else the classful default."""
-    if ip.prefix is not None and ip.prefix > 0:
-        return ip.prefix
-    if ip.netmask:
-        try:
-            return ipaddress.IPv4Network(f"0.0.0.0/{ip.netmask}").prefixlen
-        except ValueError:
-            return -1
-    addr = ipaddress.ip_address(ip.address or "0.0.0.0")
-    if addr.is_unspecified:
-        return 0
-    if addr.version == 6:
-        return 64
-    first = int(addr) >> 24  # classes A, B, C: leading bits 0, 10, 110
-    return next((p for mask, val, p in ((0x80, 0, 8), (0xC0, 0x80, 16), (0xE0, 0xC0, 24))
-                 if first & mask == val), -1)
-
-
-def _subnet(ip: IPDef) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    prefix = _prefix(ip)
-    if prefix < 0:
-        return None
-    try:
-        return ipaddress.ip_network(f"{ip.address}/{prefix}", strict=False)
-    except ValueError:
-        return None
 
 
 def _fam_name(version: int) -> str:
@@ -328,7 +266,7 @@ def _check_dhcp_host(net: Network, ip: IPDef, host: DhcpHost, partial: bool, pat
                             f"of the dhcp element's parent: {host.ip} is {_fam_name(host_ip.version)} "
                             f"but <ip address='{ip.address}'> is {_fam_name(fam)}; choose an <ip> "
                             "of the same family with --parent-index, or leave it out")
-    subnet = _subnet(ip)
+    subnet = ip_network(ip)
     # kvmnet addition: dnsmasq silently ignores a reservation outside the subnet
     if subnet is not None and host_ip not in subnet:
         raise _invalid(net, f"DHCP host ip {host.ip} is outside the network {subnet} of "
@@ -409,8 +347,8 @@ def _check_range(net: Network, ip: IPDef, rng: DhcpRange) -> None:
                             f"the dhcp element's parent: range {text} is {_fam_name(start.version)} "
                             f"but <ip address='{ip.address}'> is {_fam_name(_family(ip))}; choose "
                             "an <ip> of the same family with --parent-index, or leave it out")
-    subnet = _subnet(ip)
-    net_text = f"{ip.address}/{_prefix(ip)}"
+    subnet = ip_network(ip)
+    net_text = f"{ip.address}/{ip_prefix(ip)}"
     if subnet is None:
         raise _invalid(net, f"bad prefix for network {ip.address} when checking range {text}")
     if start not in subnet or end not in subnet:

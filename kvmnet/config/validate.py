@@ -15,6 +15,8 @@ from collections.abc import Iterable
 
 from kvmnet.config.values import control_problem, value_problems
 from kvmnet.errors import ValidationError, join_problems
+from kvmnet.model.addr import ip_network, ip_prefix, netmask_prefix
+from kvmnet.model.modes import mode_of
 from kvmnet.model.network import (
     DhcpHost,
     DhcpRange,
@@ -23,10 +25,8 @@ from kvmnet.model.network import (
     Network,
     PciAddress,
 )
-from kvmnet.network.drivers.modes import mode_of
 from kvmnet.paths import MAX_NAME_BYTES  # the one name limit, beside the file layout it protects
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -85,52 +85,6 @@ def name_problems(name: str) -> list[str]:
         out.append(f"the network name is longer than {MAX_NAME_BYTES} bytes; choose a "
                    "shorter name")
     return out
-
-
-def ip_prefix(ip: IPDef) -> int | None:
-    """The prefix length libvirt uses for ``ip`` (virNetworkIPDefPrefix).
-
-    An explicit prefix wins, then the netmask; an IPv4 address without
-    either gets its classful prefix (A=8, B=16, C=24), IPv6 gets 64.
-    None when no prefix can be derived (class D/E address, bad netmask).
-    """
-    if ip.prefix:
-        return ip.prefix
-    if ip.netmask is not None:
-        return netmask_prefix(ip.netmask)
-    if ip.address is None:
-        return None
-    addr = ipaddress.ip_address(ip.address)
-    if addr.version == 6:
-        return 64
-    first = int(addr) >> 24
-    if first & 0x80 == 0:
-        return 8
-    if first & 0xC0 == 0x80:
-        return 16
-    if first & 0xE0 == 0xC0:
-        return 24
-    return None
-
-
-def netmask_prefix(netmask: str) -> int | None:
-    """Prefix length of a contiguous IPv4 netmask, None when not contiguous."""
-    try:
-        value = int(ipaddress.IPv4Address(netmask))
-    except ValueError:
-        return None
-    prefix = (value).bit_count()
-    if value != ((0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF):
-        return None
-    return prefix
-
-
-def ip_network(ip: IPDef) -> IPNetwork | None:
-    """The subnet of an ``<ip>`` element, or None when it has no usable prefix."""
-    prefix = ip_prefix(ip)
-    if ip.address is None or prefix is None:
-        return None
-    return ipaddress.ip_network(f"{ip.address}/{prefix}", strict=False)
 
 
 def _addr(text: str | None) -> IPAddr | None:
@@ -248,7 +202,7 @@ def _dupes(items: Iterable[str]) -> list[str]:
 
 def forward_device_problem(net: Network) -> str | None:
     """Why a bridge or macvtap network has nothing to attach to, or None (the mode's rule,
-    :meth:`kvmnet.network.drivers.modes.ModeRules.device_problem`)."""
+    :meth:`kvmnet.model.modes.ModeRules.device_problem`)."""
     return mode_of(net).device_problem(net)
 
 

@@ -91,8 +91,8 @@ class Guests:
         return Domain(self, name)
 
     def lookupByUUIDString(self, uuid: str) -> Domain:
-        from kvmnet.config.store import canonical_uuid
         from kvmnet.guests.define import uuid_of
+        from kvmnet.xmlio.canon import canonical_uuid
 
         wanted = canonical_uuid(uuid)
         for name in sorted(self.names()):
@@ -214,6 +214,13 @@ class Domain:
         inactive = bool(flags & VIR_DOMAIN_XML_INACTIVE)
         dom = self.definition(inactive)
         return format_domain(dom, live=dom.id is not None and not inactive)
+
+    def attachConsole(self, socket_path: str, in_fd: int, out_fd: int) -> str:
+        """Relay a terminal to a serial console's socket until ^] ("escape") or the guest
+        goes away ("closed"); ``virsh console``'s loop (virDomainOpenConsole plus a stream)."""
+        from kvmnet.guests.console import attach
+
+        return attach(socket_path, in_fd, out_fd)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def create(self) -> int:

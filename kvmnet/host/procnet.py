@@ -213,7 +213,7 @@ def parse_route(text: str) -> list[KernelRoute]:
         dst = socket.inet_ntoa(struct.pack("<I", int(f[1], 16)))
         gw_raw = int(f[2], 16)
         mask = int(f[7], 16)
-        prefix = bin(mask).count("1")
+        prefix = mask.bit_count()
         out.append(KernelRoute(dst, prefix, f[0],
                                socket.inet_ntoa(struct.pack("<I", gw_raw)) if gw_raw else None, 4))
     return out

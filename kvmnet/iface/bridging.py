@@ -33,6 +33,7 @@ from typing import Any
 from kvmnet.errors import KvmnetError
 from kvmnet.host import sysctl
 from kvmnet.host.netlink import Address, Netlink, Route
+from kvmnet.model.addr import classful_prefix
 from kvmnet.model.interface import InterfaceDef
 
 #: The bridge netfilter switches (exist only while br_netfilter is loaded).
@@ -372,12 +373,13 @@ class StartPlan:
 
 
 def default_prefix(address: str) -> int:
-    """The prefix of an ``<ip>`` without one: the classful one for IPv4, /64 for IPv6."""
+    """The prefix of an interface ``<ip>`` without one: classful for IPv4 (/32 for class D/E), /64 for IPv6."""
     addr = ipaddress.ip_address(address)
     if addr.version == 6:
         return 64
-    first = int(addr.packed[0])
-    return 8 if first < 128 else 16 if first < 192 else 24 if first < 224 else 32
+    # libvirt's classful default; class D/E has none, and a host address then stands alone
+    classful = classful_prefix(addr)
+    return 32 if classful is None else classful
 
 
 def plan_start(d: InterfaceDef, cur: LiveState) -> StartPlan:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 else:
-    def dataclass_transform(**_kwargs):  # noqa: D103 - typing's, without importing typing
+    def dataclass_transform(**_kwargs):  # typing's, without importing typing
         return lambda f: f
 
 _MISSING = object()
@@ -93,8 +93,11 @@ def frozen(cls: type[T]) -> type[T]:
     names: list[str] = []
     defaults: dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
-        for name in klass.__dict__.get("__annotations__", {}):
-            if name.startswith("__") or _is_classvar(klass.__dict__["__annotations__"][name]):
+        # the class's own annotations, not inherited ones; inspect.get_annotations would cost
+        # milliseconds of import on every cold command
+        own = klass.__dict__.get("__annotations__", {})  # noqa: RUF063
+        for name in own:
+            if name.startswith("__") or _is_classvar(own[name]):
                 continue
             if name not in names:
                 names.append(name)
@@ -103,9 +106,10 @@ def frozen(cls: type[T]) -> type[T]:
     for name in names:  # the defaults live in __frozen_defaults__, not on the class
         if name in cls.__dict__:
             delattr(cls, name)
-    setattr(cls, "__frozen_fields__", tuple(names))
-    setattr(cls, "__frozen_defaults__", defaults)
-    setattr(cls, "__match_args__", tuple(names))
+    # setattr: type[T] has none of these attributes for mypy
+    setattr(cls, "__frozen_fields__", tuple(names))  # noqa: B010
+    setattr(cls, "__frozen_defaults__", defaults)  # noqa: B010
+    setattr(cls, "__match_args__", tuple(names))  # noqa: B010
     for attr, func in (("__init__", _init), ("__eq__", _eq), ("__hash__", _hash),
                        ("__repr__", _repr), ("__setattr__", _setattr),
                        ("__delattr__", _delattr), ("__reduce__", _reduce)):

@@ -26,14 +26,6 @@ class ForwardMode(str, enum.Enum):
     PASSTHROUGH = "passthrough"
     HOSTDEV = "hostdev"
 
-    @property
-    def uses_bridge_device(self) -> bool:
-        """Whether kvmnet creates and owns the bridge of a network in this mode: the mode's
-        fact in :mod:`kvmnet.network.drivers.modes` (a leaf module without imports)."""
-        from kvmnet.network.drivers.modes import owns_bridge
-
-        return owns_bridge(self.value)
-
 
 @frozen
 class Lease:

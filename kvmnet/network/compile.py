@@ -75,13 +75,6 @@ class Manager:
         self.host = host or Host()
         self.notify = notify
 
-    def start(self, net: Network) -> None:
-        """Start ``net`` as given (a transient network): compile, then apply."""
-        from kvmnet.network import start as starter
-
-        starter.start(compile_program(net, self.paths), self.store, self.paths, self.host,
-                      self.notify)
-
     def update_live(self, old: Network, new: Network, section: str) -> None:
         """Make the running network match ``new`` (a net-update of ``section``).
 

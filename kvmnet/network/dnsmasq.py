@@ -23,7 +23,9 @@ import ipaddress
 
 from kvmnet.config.values import control_problem, value_problems
 from kvmnet.errors import ValidationError
+from kvmnet.model.addr import ip_prefix
 from kvmnet.model.frozen import frozen
+from kvmnet.model.modes import owns_bridge
 from kvmnet.model.network import DhcpHost, ForwardMode, IPDef, Lease, Network
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -102,36 +104,6 @@ def format_addr(addr: IPAddress) -> str:
         head = "::ffff:" if best_len == 5 else "::"
         return head + str(ipaddress.IPv4Address(packed[12:]))
     return str(addr)
-
-
-def _netmask_bits(mask: IPAddress) -> int:
-    """Prefix length of a contiguous netmask, or -1 when the mask has holes."""
-    bits = mask.max_prefixlen
-    value = int(mask)
-    ones = value.bit_count()
-    expected = ((1 << ones) - 1) << (bits - ones) if ones else 0
-    return ones if value == expected else -1
-
-
-def ip_prefix(ip: IPDef, addr: IPAddress) -> int:
-    """libvirt's virNetworkIPDefPrefix: prefix, else netmask, else classful default."""
-    if ip.prefix is not None and ip.prefix > 0:
-        return ip.prefix
-    if ip.netmask:
-        return _netmask_bits(_parse_addr(ip.netmask, "netmask"))
-    if isinstance(addr, ipaddress.IPv4Address):
-        value = int(addr)
-        if value == 0:
-            return 0
-        octet = value >> 24
-        if octet & 0x80 == 0:
-            return 8
-        if octet & 0xC0 == 0x80:
-            return 16
-        if octet & 0xE0 == 0xC0:
-            return 24
-        return -1
-    return 0 if int(addr) == 0 else 64
 
 
 def _range_size(start: IPAddress, end: IPAddress, net_addr: IPAddress, prefix: int) -> int:
@@ -228,7 +200,7 @@ def dnsmasq_needed(net: Network) -> bool:
     Only networks on a kvmnet-owned bridge with at least one ``<ip>``, and then
     only if DHCP/TFTP is wanted or DNS is not disabled.
     """
-    if not net.forward_mode.uses_bridge_device or not net.ips:
+    if not owns_bridge(net.forward_mode.value) or not net.ips:
         return False
     wants_service = any(
         (ip.dhcp is not None and (ip.dhcp.ranges or ip.dhcp.hosts)) or ip.tftp_root
@@ -276,8 +248,8 @@ def _dhcp_lines(ip: IPDef, bridge: str, hosts: list[str]) -> tuple[list[str], in
     assert ip.dhcp is not None and ip.address is not None
     addr = _parse_addr(ip.address, "<ip> address")
     ipv6 = isinstance(addr, ipaddress.IPv6Address)
-    prefix = ip_prefix(ip, addr)
-    if prefix < 0:
+    prefix = ip_prefix(ip)
+    if prefix is None:
         raise _refuse(f"bridge '{bridge}' has an invalid prefix for {ip.address}; give "
                                "prefix= or a contiguous netmask=")
     lines: list[str] = []
@@ -393,7 +365,7 @@ def render_dnsmasq(
     if not net.name or "/" in net.name:
         raise _refuse(f"network name {net.name!r} cannot name dnsmasq files; use a "
                                "non-empty name without '/'")
-    if not net.forward_mode.uses_bridge_device:
+    if not owns_bridge(net.forward_mode.value):
         raise _refuse(f"network '{net.name}' has forward mode '{net.forward_mode.value}'; "
                                "dnsmasq only serves nat, route, open and isolated networks")
     bridge_name = bridge if bridge is not None else net.bridge_name
@@ -436,8 +408,8 @@ def render_dnsmasq(
             if not ip.local_ptr or ip.address is None:
                 continue
             addr = _parse_addr(ip.address, "<ip> address")
-            prefix = ip_prefix(ip, addr)
-            zone = ptr_domain(addr, prefix)
+            prefix = ip_prefix(ip)
+            zone = None if prefix is None else ptr_domain(addr, prefix)
             if zone is None:
                 family = "IPv4" if addr.version == 4 else "IPv6"
                 step = 8 if addr.version == 4 else 4

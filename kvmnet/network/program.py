@@ -36,7 +36,7 @@ FORMAT = 6
 
 
 def cache_key(definition: str, root: str) -> str:
-    from kvmnet import __version__
+    from kvmnet.version import __version__
 
     return json.dumps([FORMAT, __version__, root, os.path.realpath(sys.executable), definition])
 

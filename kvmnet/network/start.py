@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from kvmnet.config.store import Store
+    from kvmnet.model.network import Network
     from kvmnet.network.program import Program
     from kvmnet.paths import Paths
 
@@ -88,6 +89,14 @@ def start_defined(store: Store, paths: Paths, name: str, definition: str,
         program = compile_program(parse_network(definition), paths, key)
         programs.save(cache, program)
     start(program, store, paths, host, notify)
+
+
+def start_network(net: Network, store: Store, paths: Paths, host: Host | None = None,
+                  notify: Callable[[str], None] | None = None) -> None:
+    """Start ``net`` as given (a transient network): compile, then apply."""
+    from kvmnet.network.compile import compile_program
+
+    start(compile_program(net, paths), store, paths, host, notify)
 
 
 def start(program: Program, store: Store, paths: Paths, host: Host | None = None,

@@ -3,7 +3,7 @@
 :func:`plug` allocates the port (:func:`allocate`, libvirt's ``networkAllocatePort``: the
 interface's own settings first, then its portgroup's -- the default portgroup when none is
 named -- then the network's; the network's driver decides the ``<plug>``,
-:meth:`kvmnet.network.drivers.modes.ModeRules.plug_for`), then hands it to the plugger of its
+:meth:`kvmnet.model.modes.ModeRules.plug_for`), then hands it to the plugger of its
 plug type (:mod:`kvmnet.port.plugs`; no plug-type branches here), and records the port.  The
 tap-on-a-Linux-bridge plugger makes a persistent tap ``vnetN`` (the first free N in this
 network namespace) with the host side's MAC (the guest's with first byte ``fe``), the

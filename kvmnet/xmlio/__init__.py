@@ -2,10 +2,9 @@
 
 ``safe`` loads untrusted XML; ``network`` parses and formats network
 definitions the way libvirt does.  Every parse error carries the path of the
-offending element, e.g. ``/network/ip[2]/dhcp/range[1]``.
+offending element, e.g. ``/network/ip[2]/dhcp/range[1]``.  ``canon`` holds the network
+document's value forms and defaults, shared with the store's fast peek.
+
+The package itself imports nothing (in particular not lxml): the cold commands import
+``kvmnet.xmlio.canon`` and must not pay for the parser.
 """
-from __future__ import annotations
-
-from kvmnet.xmlio.safe import MAX_DOCUMENT_BYTES, parse_document
-
-__all__ = ["MAX_DOCUMENT_BYTES", "parse_document"]

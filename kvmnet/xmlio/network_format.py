@@ -9,6 +9,7 @@ is a device pool that was expanded from a ``<pf>``.
 """
 from __future__ import annotations
 
+from kvmnet.model.modes import owns_bridge
 from kvmnet.model.network import (
     Bandwidth,
     Dns,
@@ -225,7 +226,7 @@ def _forward(b: _Buf, fwd: Forward, inactive: bool) -> None:
 
 
 def _bridge(b: _Buf, net: Network) -> None:
-    has_bridge = net.forward_mode.uses_bridge_device
+    has_bridge = owns_bridge(net.forward_mode.value)
     br = net.bridge
     if not (has_bridge or (br is not None and (br.name or br.mac_table_manager))):
         return

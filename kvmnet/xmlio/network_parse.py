@@ -19,6 +19,7 @@ from typing import TypeVar
 from lxml import etree
 
 from kvmnet.errors import XMLParseError, quote
+from kvmnet.model.modes import owns_bridge
 from kvmnet.model.network import (
     Bridge,
     Dhcp,
@@ -43,6 +44,7 @@ from kvmnet.model.network import (
 )
 from kvmnet.xmlio import strict
 from kvmnet.xmlio import values as v
+from kvmnet.xmlio.canon import FORWARD_MODE_DEFAULT
 from kvmnet.xmlio.network_fragments import (
     parse_bandwidth,
     parse_dhcp_host,
@@ -200,7 +202,7 @@ def _parse_bridge(root: etree._Element, mode: ForwardMode) -> Bridge | None:
         mtm_text = v.attr(el, "macTableManager")
         if mtm_text is not None:
             mtm = v.choice(mtm_text, ("kernel", "libvirt"), path, "macTableManager")
-    if mode.uses_bridge_device:
+    if owns_bridge(mode.value):
         # libvirt's defaults for bridges it creates itself: STP on, no delay.
         return Bridge(name=name, stp=True if stp is None else stp, delay=delay or 0,
                       mac_table_manager=mtm, zone=zone)
@@ -456,7 +458,7 @@ def _parse_forward(root: etree._Element) -> Forward | None:
     path = v.child_path(ROOT, "forward")
     mode_text = v.attr(el, "mode")
     if mode_text is None:
-        mode = ForwardMode.NAT
+        mode = ForwardMode(FORWARD_MODE_DEFAULT)
     else:
         if mode_text not in _MODES:
             raise XMLParseError(

@@ -15,10 +15,9 @@ import re
 from lxml import etree
 
 from kvmnet.errors import XMLParseError, quote
+from kvmnet.xmlio.canon import mac_form, uuid_form
 from kvmnet.xmlio.strict import asked, looked_into
 
-_MAC = re.compile(r"^[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}$")
-_HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 _UNSIGNED = re.compile(r"^[0-9]+$")
 _C_UNSIGNED = re.compile(r"^(0[xX][0-9a-fA-F]+|[0-9]+)$")
 
@@ -109,38 +108,36 @@ def ip_version(addr: str | None) -> int | None:
 
 def mac_address(value: str, path: str, name: str = "address", *, unicast: bool = True) -> str:
     """A MAC address as libvirt parses it (1-2 hex digits per byte), lower-cased."""
-    text = value.strip()
-    if not _MAC.match(text):
+    form = mac_form(value)
+    if form is None:
         raise XMLParseError(
             f"invalid MAC address {quote(value)} in attribute '{name}'; write six hex bytes "
             "separated by colons, e.g. 52:54:00:12:34:56",
             path,
         )
-    octets = [int(p, 16) for p in text.split(":")]
-    if unicast and octets[0] & 1:
+    if unicast and int(form[:2], 16) & 1:
         raise XMLParseError(
             f"MAC address {quote(value)} in attribute '{name}' is a multicast address (lowest bit "
             "of the first byte is set); use a unicast address, e.g. 52:54:00:xx:xx:xx",
             path,
         )
-    return ":".join(f"{o:02x}" for o in octets)
+    return form
 
 
 def is_mac(value: str) -> bool:
-    return bool(_MAC.match(value.strip()))
+    return mac_form(value) is not None
 
 
 def uuid_text(value: str, path: str, name: str = "uuid") -> str:
     """A UUID with or without dashes, formatted as libvirt does (lower-case, dashed)."""
-    compact = value.strip().replace("-", "")
-    if not _HEX32.match(compact):
+    form = uuid_form(value)
+    if form is None:
         raise XMLParseError(
             f"malformed UUID {quote(value)} in {name}; write 32 hex digits, optionally as "
             "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
             path,
         )
-    c = compact.lower()
-    return f"{c[0:8]}-{c[8:12]}-{c[12:16]}-{c[16:20]}-{c[20:32]}"
+    return form
 
 
 def unsigned(value: str, path: str, name: str, *, maximum: int | None = None,

@@ -239,7 +239,7 @@ def test_started_dnsmasq_sleeps_through_other_networks_changes(lab: Lab) -> None
     """kvmnet filters route and address notifications out of dnsmasq's rtnetlink socket
     (kvmnet.host.routemute): with a thousand networks each start or stop otherwise wakes
     every dnsmasq.  It still answers DHCP and DNS, which need its own netlink dumps."""
-    conf, pid_file, leases = lab.conf()
+    conf, pid_file, _leases = lab.conf()
     Path(conf).write_text(Path(conf).read_text().replace("bind-dynamic", "bind-interfaces")
                           + "host-record=web.example,192.0.2.50\n")
     pid = lab.start(conf, pid_file)

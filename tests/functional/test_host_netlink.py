@@ -705,7 +705,7 @@ def test_conflict_lookups_match_the_full_listings(ns: NetNS) -> None:
         for addr, plen in cases:
             net = ipaddress.ip_network(f"{addr}/{plen}", strict=False)
 
-            def hit(a: str, p: int, v: int) -> bool:
+            def hit(a: str, p: int, v: int, net: Any = net) -> bool:
                 return v == net.version and ipaddress.ip_network(f"{a}/{p}", strict=False).overlaps(net)
             out.append((nl.addresses_within([_span(addr, plen)]),
                         [a for a in full if hit(a.address, a.prefixlen, a.family)],

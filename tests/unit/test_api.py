@@ -11,7 +11,6 @@ from kvmnet.api import Connection
 from kvmnet.errors import (
     VIR_ERR_NO_NETWORK,
     VIR_ERR_OPERATION_INVALID,
-    VIR_ERR_OPERATION_UNSUPPORTED,
     InvalidArgError,
     KvmnetError,
     NotFoundError,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from kvmnet.bridge.brctl import (
-    check_name,
+from kvmnet.bridge.brctl import check_name
+from kvmnet.bridge.format import (
     format_seconds,
     format_show,
     format_showmacs,

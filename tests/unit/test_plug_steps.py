@@ -17,6 +17,7 @@ import pytest
 from kvmnet.errors import HostError, UnsupportedError
 from kvmnet.host import tap as taps
 from kvmnet.model.frozen import replace
+from kvmnet.model.modes import owns_bridge
 from kvmnet.model.network import Bandwidth, Network, Rate, Vlan, VlanTag
 from kvmnet.model.port import NetworkPort, PlugType
 from kvmnet.network.drivers import MODES, driver_for, mode_of
@@ -299,7 +300,7 @@ def test_every_mode_has_rules_and_a_driver() -> None:
         driver = driver_for(net)
         assert driver.mode.value == name and driver.rules is rules
         assert driver.owns_bridge is (name in ("nat", "route", "open", "none"))
-        assert net.forward_mode.uses_bridge_device is driver.owns_bridge
+        assert owns_bridge(net.forward_mode.value) is driver.owns_bridge
 
 
 # -- on the engine's recording host (no kernel at all) ------------------------------------------

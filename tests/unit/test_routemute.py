@@ -56,8 +56,8 @@ def test_filter_drops_notifications_only(addresses: bool, msg_type: int, flags: 
 
 
 @pytest.mark.parametrize("conf, needs", [
-    ("strict-order\nbind-interfaces\ninterface=virbr0\n"
-     "dhcp-range=192.168.122.2,192.168.122.254,255.255.255.0\nno-resolv\n", False),
+    (("strict-order\nbind-interfaces\ninterface=virbr0\n"
+      "dhcp-range=192.168.122.2,192.168.122.254,255.255.255.0\nno-resolv\n"), False),
     ("bind-dynamic\ninterface=virbr0\n", True),
     ("bind-interfaces\ndhcp-range=2001:db8::10,2001:db8::ff,64\n", True),
     ("bind-interfaces\nenable-ra\n", True),

@@ -14,7 +14,6 @@ from kvmnet.config.store import (
     Layout,
     Store,
     atomic_write,
-    canonical_uuid,
     check_name,
     header_comment,
     peek_xml,
@@ -22,6 +21,7 @@ from kvmnet.config.store import (
 )
 from kvmnet.errors import InvalidArgError, XMLParseError
 from kvmnet.paths import MAX_NAME_BYTES, Paths
+from kvmnet.xmlio.canon import canonical_uuid
 
 NET = """<network>
   <name>{name}</name>

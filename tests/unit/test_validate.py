@@ -5,8 +5,6 @@ import pytest
 
 from kvmnet.config.validate import (
     dhcp_range_problems,
-    ip_network,
-    ip_prefix,
     network_problems,
     validate_dhcp_host_in_ip,
     validate_dhcp_range_in_ip,
@@ -14,6 +12,7 @@ from kvmnet.config.validate import (
 )
 from kvmnet.errors import ValidationError
 from kvmnet.model import frozen as dataclasses
+from kvmnet.model.addr import ip_network, ip_prefix
 from kvmnet.model.network import (
     Dhcp,
     DhcpHost,

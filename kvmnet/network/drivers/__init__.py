@@ -1,6 +1,6 @@
 """The one registry of forward-mode drivers.
 
-A mode's facts and define-time rules are :mod:`kvmnet.network.drivers.modes` (cheap to import:
+A mode's facts and define-time rules are :mod:`kvmnet.model.modes` (cheap to import:
 define, validate and the store read them); its planning driver (:mod:`.virtual`,
 :mod:`.passive`, which import the renderers) is imported here only when a network is planned.
 A new kind of network is one entry in ``modes.MODES`` and one driver class.
@@ -9,7 +9,7 @@ Imports nothing heavy at import time, so that a cold command pays only for what 
 """
 from __future__ import annotations
 
-from kvmnet.network.drivers.modes import MODES, ModeRules, mode_of
+from kvmnet.model.modes import MODES, ModeRules, mode_of
 
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 if TYPE_CHECKING:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from kvmnet.config.validate import ip_prefix
 from kvmnet.model.frozen import frozen
-from kvmnet.model.network import ForwardMode, IPDef, Network
+from kvmnet.model.modes import MODES, ModeRules
+from kvmnet.model.network import ForwardMode, Network
 from kvmnet.model.port import Plug
-from kvmnet.network.drivers.modes import MODES, ModeRules
 
 TYPE_CHECKING = False  # annotations only: no typing import on define's path from here (kvmnet/tuples.py)
 if TYPE_CHECKING:
@@ -153,7 +152,7 @@ class NetworkDriver:
 
     @property
     def rules(self) -> ModeRules:
-        """The mode's facts and define-time rules (:mod:`kvmnet.network.drivers.modes`)."""
+        """The mode's facts and define-time rules (:mod:`kvmnet.model.modes`)."""
         return MODES[self.mode.value]
 
     @property
@@ -164,11 +163,3 @@ class NetworkDriver:
     def plug_for(self, net: Network, vport: VirtualPort | None, mac_table: str | None) -> Plug:
         """How a guest port on ``net`` is plugged (see ``ModeRules.plug_for``)."""
         return self.rules.plug_for(net, vport, mac_table)
-
-
-def ip_network(ip: IPDef) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | None:
-    """The bridge address of an ``<ip>`` with its prefix (libvirt's rules), or None."""
-    prefix = ip_prefix(ip)
-    if ip.address is None or prefix is None:
-        return None
-    return ipaddress.ip_interface(f"{ip.address}/{prefix}")

@@ -6,9 +6,9 @@ that must exist, and guest ports do the real work when they are plugged.
 from __future__ import annotations
 
 from kvmnet.errors import ValidationError
+from kvmnet.model.modes import MODES
 from kvmnet.model.network import ForwardMode, Network
 from kvmnet.network.drivers.base import NetworkDriver, Plan, PlanContext
-from kvmnet.network.drivers.modes import MODES
 
 
 def _require_device(net: Network) -> None:

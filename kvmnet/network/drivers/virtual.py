@@ -7,11 +7,12 @@ decides behaviour.
 """
 from __future__ import annotations
 
-import ipaddress
 from typing import ClassVar
 
 from kvmnet.errors import InvalidArgError
 from kvmnet.host import sysctl
+from kvmnet.model.addr import ip_interface, route_prefix
+from kvmnet.model.modes import MODES
 from kvmnet.model.network import ForwardMode, Network
 from kvmnet.network.dnsmasq_setup import setup_for
 from kvmnet.network.drivers.base import (
@@ -22,9 +23,7 @@ from kvmnet.network.drivers.base import (
     PlanContext,
     RouteSpec,
     SysctlSpec,
-    ip_network,
 )
-from kvmnet.network.drivers.modes import MODES
 from kvmnet.network.firewall.nftables import firewall_for, render_destroy, render_start
 
 
@@ -51,7 +50,7 @@ class VirtualBridgeDriver(NetworkDriver):
         addresses: list[AddressSpec] = []
         has_v4 = has_v6 = False
         for ip in net.ips:
-            iface = ip_network(ip)
+            iface = ip_interface(ip)
             if iface is None:
                 continue
             addresses.append(AddressSpec(bridge, str(iface.ip), iface.network.prefixlen))
@@ -95,12 +94,10 @@ class VirtualBridgeDriver(NetworkDriver):
     def _routes(net: Network) -> list[RouteSpec]:
         out = []
         for r in net.routes:
-            if r.prefix is not None:
-                prefix = r.prefix
-            elif r.netmask is not None:
-                prefix = ipaddress.IPv4Network(f"0.0.0.0/{r.netmask}").prefixlen
-            else:
-                prefix = 32 if ":" not in r.address else 128
+            prefix = route_prefix(r)
+            if prefix is None:  # the parser refuses such a route; say so if one gets here
+                raise InvalidArgError(f"network '{net.name}': <route address='{r.address}'> has no "
+                                      "valid prefix or netmask; fix the <route> element")
             out.append(RouteSpec(r.address, prefix, r.gateway, r.metric))
         return out
 

@@ -90,9 +90,10 @@ from typing import Literal, cast
 
 from kvmnet.config.values import ifname_problem
 from kvmnet.errors import InvalidArgError
+from kvmnet.model.addr import ip_network
 from kvmnet.model.frozen import frozen
+from kvmnet.model.modes import mode_of
 from kvmnet.model.network import IPDef, Network
-from kvmnet.network.drivers.modes import mode_of
 
 TABLE = "kvmnet"
 FAMILY = "inet"
@@ -483,36 +484,16 @@ def render_remove_all() -> str:
 
 # ------------------------------------------------------------ from a model
 
-def _classful_prefix(addr: ipaddress.IPv4Address) -> int:
-    """libvirt's default prefix for an IPv4 address given without netmask/prefix."""
-    first = addr.packed[0]
-    if first < 128:
-        return 8
-    if first < 192:
-        return 16
-    return 24
-
-
 def _ip_subnet(ip: IPDef, net_name: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     if not ip.address:
         return None
-    try:
-        addr = ipaddress.ip_address(ip.address)
-        if ip.prefix:  # libvirt treats prefix 0 as "not given"
-            prefix = ip.prefix
-        elif ip.netmask:
-            mask = ipaddress.ip_address(ip.netmask)
-            prefix = ipaddress.ip_network(f"0.0.0.0/{mask}").prefixlen if mask.version == 4 else -1
-        elif isinstance(addr, ipaddress.IPv4Address):
-            prefix = _classful_prefix(addr)
-        else:
-            prefix = 64
-        return ipaddress.ip_network(f"{addr}/{prefix}", strict=False)
-    except ValueError:
+    subnet = ip_network(ip)
+    if subnet is None:
         raise InvalidArgError(
             f"network '{net_name}': <ip address='{ip.address}'> with netmask "
             f"'{ip.netmask}' / prefix '{ip.prefix}' is not a valid subnet; fix the <ip> element"
-        ) from None
+        )
+    return subnet
 
 
 def firewall_for(net: Network) -> NetFirewall | None:
@@ -522,7 +503,7 @@ def firewall_for(net: Network) -> NetFirewall | None:
     configured (dnsmasq may serve static hosts or relays); DNS unless
     ``<dns enable='no'>``; TFTP when an IPv4 ``<ip>`` has ``<tftp root>``.
     """
-    # the mode's fact (kvmnet.network.drivers.modes); render_start checks it is a Mode
+    # the mode's fact (kvmnet.model.modes); render_start checks it is a Mode
     mode = cast("Mode | None", mode_of(net).firewall)
     if mode is None:
         return None

@@ -4,7 +4,7 @@ A plugger (:class:`kvmnet.port.plugs.base.Plugger`) makes the host side of a gue
 kind of ``<plug type=...>`` (:class:`kvmnet.model.port.PlugType`): ``plug``, ``unplug``,
 ``describe`` (the shell form of what plugging does), and ``attach``/``detach`` to keep a port
 across its network's restart.  :mod:`kvmnet.port.ports` picks the plugger here, from the plug
-the network's driver handed out (:meth:`kvmnet.network.drivers.modes.ModeRules.plug_for`), or
+the network's driver handed out (:meth:`kvmnet.model.modes.ModeRules.plug_for`), or
 from a port's run record when unplugging; it never branches on the plug type itself.
 
 Today: the tap on a Linux bridge (:mod:`.tap_bridge`) for ``network`` (a bridge the network
