@@ -247,7 +247,7 @@ def test_listing_snapshot_expires(conn: Connection, monkeypatch: pytest.MonkeyPa
     (listed,) = conn.listAllNetworks()
     conn.networkLookupByName("a").setAutostart(True)
     assert not listed.autostart()  # answered from the listing, just taken
-    monkeypatch.setattr(api, "SNAPSHOT_SECONDS", 0.0)
+    monkeypatch.setattr(api.network, "SNAPSHOT_SECONDS", 0.0)  # where Network reads it
     assert listed.autostart()  # re-read once the snapshot is stale
 
 

@@ -1,0 +1,118 @@
+"""A libvirt-python shaped API over kvmnet's store.
+
+``kvmnet.open()`` gives a :class:`Connection`; its methods and the
+:class:`Network` handles mirror ``libvirt.virConnect`` and
+``libvirt.virNetwork`` (same names, same numeric flags and enums), so code
+written for libvirt-python reads the same.  Errors are
+:class:`~kvmnet.errors.KvmnetError` subclasses with ``get_error_code()``.
+
+The package: :mod:`~kvmnet.api.connection` (``virConnect``),
+:mod:`~kvmnet.api.network` (``virNetwork``), :mod:`~kvmnet.api.constants` (the ``VIR_*``
+numbers) and :mod:`~kvmnet.api.documents` (size cap, net-validate); every public name is
+importable from ``kvmnet.api`` itself.  Starting (``create``, ``networkCreateXML``),
+stopping (``destroy``) and live updates go to :mod:`kvmnet.network.start`,
+:mod:`kvmnet.network.runtime` and :mod:`kvmnet.network.compile`, imported only when used.
+Nothing here imports lxml until a document must be parsed, which keeps ``kvmnet net-list``
+quick to start.  The connection also hands out the other objects, as ``virConnect`` does: guest
+ports (``networkPort*``), bridges (:meth:`Connection.bridges`), host interfaces
+(:meth:`Connection.interfaces`) and guests (:meth:`Connection.guests`, with the
+``VIR_DOMAIN_*`` constants loaded from :mod:`kvmnet.guests` on first use).  This is the
+one facade: the command line uses nothing else that acts (see :mod:`kvmnet.cli`).
+"""
+from __future__ import annotations
+
+from kvmnet.api.connection import Connection, sort_key
+from kvmnet.api.constants import (
+    MAX_XML_BYTES,
+    UPDATE_COMMANDS,
+    UPDATE_SECTIONS,
+    VIR_CONNECT_LIST_NETWORKS_ACTIVE,
+    VIR_CONNECT_LIST_NETWORKS_AUTOSTART,
+    VIR_CONNECT_LIST_NETWORKS_INACTIVE,
+    VIR_CONNECT_LIST_NETWORKS_NO_AUTOSTART,
+    VIR_CONNECT_LIST_NETWORKS_PERSISTENT,
+    VIR_CONNECT_LIST_NETWORKS_TRANSIENT,
+    VIR_NETWORK_CREATE_VALIDATE,
+    VIR_NETWORK_DEFINE_VALIDATE,
+    VIR_NETWORK_SECTION_BRIDGE,
+    VIR_NETWORK_SECTION_DNS_HOST,
+    VIR_NETWORK_SECTION_DNS_SRV,
+    VIR_NETWORK_SECTION_DNS_TXT,
+    VIR_NETWORK_SECTION_DOMAIN,
+    VIR_NETWORK_SECTION_FORWARD,
+    VIR_NETWORK_SECTION_FORWARD_INTERFACE,
+    VIR_NETWORK_SECTION_FORWARD_PF,
+    VIR_NETWORK_SECTION_IP,
+    VIR_NETWORK_SECTION_IP_DHCP_HOST,
+    VIR_NETWORK_SECTION_IP_DHCP_RANGE,
+    VIR_NETWORK_SECTION_NONE,
+    VIR_NETWORK_SECTION_PORTGROUP,
+    VIR_NETWORK_UPDATE_AFFECT_CONFIG,
+    VIR_NETWORK_UPDATE_AFFECT_CURRENT,
+    VIR_NETWORK_UPDATE_AFFECT_LIVE,
+    VIR_NETWORK_UPDATE_COMMAND_ADD_FIRST,
+    VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
+    VIR_NETWORK_UPDATE_COMMAND_DELETE,
+    VIR_NETWORK_UPDATE_COMMAND_MODIFY,
+    VIR_NETWORK_UPDATE_COMMAND_NONE,
+    VIR_NETWORK_XML_INACTIVE,
+)
+from kvmnet.api.documents import canonicalNetworkXML, check_size
+from kvmnet.api.network import SNAPSHOT_SECONDS, Network
+
+__all__ = [
+    "MAX_XML_BYTES",
+    "SNAPSHOT_SECONDS",
+    "UPDATE_COMMANDS",
+    "UPDATE_SECTIONS",
+    "VIR_CONNECT_LIST_NETWORKS_ACTIVE",
+    "VIR_CONNECT_LIST_NETWORKS_AUTOSTART",
+    "VIR_CONNECT_LIST_NETWORKS_INACTIVE",
+    "VIR_CONNECT_LIST_NETWORKS_NO_AUTOSTART",
+    "VIR_CONNECT_LIST_NETWORKS_PERSISTENT",
+    "VIR_CONNECT_LIST_NETWORKS_TRANSIENT",
+    "VIR_NETWORK_CREATE_VALIDATE",
+    "VIR_NETWORK_DEFINE_VALIDATE",
+    "VIR_NETWORK_SECTION_BRIDGE",
+    "VIR_NETWORK_SECTION_DNS_HOST",
+    "VIR_NETWORK_SECTION_DNS_SRV",
+    "VIR_NETWORK_SECTION_DNS_TXT",
+    "VIR_NETWORK_SECTION_DOMAIN",
+    "VIR_NETWORK_SECTION_FORWARD",
+    "VIR_NETWORK_SECTION_FORWARD_INTERFACE",
+    "VIR_NETWORK_SECTION_FORWARD_PF",
+    "VIR_NETWORK_SECTION_IP",
+    "VIR_NETWORK_SECTION_IP_DHCP_HOST",
+    "VIR_NETWORK_SECTION_IP_DHCP_RANGE",
+    "VIR_NETWORK_SECTION_NONE",
+    "VIR_NETWORK_SECTION_PORTGROUP",
+    "VIR_NETWORK_UPDATE_AFFECT_CONFIG",
+    "VIR_NETWORK_UPDATE_AFFECT_CURRENT",
+    "VIR_NETWORK_UPDATE_AFFECT_LIVE",
+    "VIR_NETWORK_UPDATE_COMMAND_ADD_FIRST",
+    "VIR_NETWORK_UPDATE_COMMAND_ADD_LAST",
+    "VIR_NETWORK_UPDATE_COMMAND_DELETE",
+    "VIR_NETWORK_UPDATE_COMMAND_MODIFY",
+    "VIR_NETWORK_UPDATE_COMMAND_NONE",
+    "VIR_NETWORK_XML_INACTIVE",
+    "Connection",
+    "Network",
+    "canonicalNetworkXML",
+    "check_size",
+    "sort_key",
+]
+
+
+_GUEST_CONSTANTS = ("VIR_DOMAIN_", "VIR_CONNECT_LIST_DOMAINS_", "VIR_IP_ADDR_TYPE_")
+
+
+def __getattr__(name: str) -> int:
+    """libvirt's domain constants (``VIR_DOMAIN_AFFECT_LIVE``, ...), defined beside the guests
+    in :mod:`kvmnet.guests` and loaded from there on first use (the network verbs need none)."""
+    if name.startswith(_GUEST_CONSTANTS):
+        from kvmnet import guests
+
+        value = getattr(guests, name, None)
+        if isinstance(value, int):
+            return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
