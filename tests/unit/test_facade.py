@@ -28,3 +28,16 @@ def test_guest_constants_come_through_the_facade() -> None:
     assert api.VIR_CONNECT_LIST_DOMAINS_INACTIVE == guests.VIR_CONNECT_LIST_DOMAINS_INACTIVE
     with pytest.raises(AttributeError):
         api.VIR_DOMAIN_NO_SUCH_CONSTANT  # noqa: B018 - the lookup is the test
+
+
+def test_the_api_package_exports_every_public_name() -> None:
+    # kvmnet.api was one module before it became a package: each of its public names stays
+    # importable from kvmnet.api itself (the CLI and users write `from kvmnet.api import ...`)
+    assert sorted(api.__all__) == sorted(set(api.__all__))
+    for name in api.__all__:
+        assert getattr(api, name) is not None, name
+    assert {"Connection", "Network", "canonicalNetworkXML", "check_size", "sort_key",
+            "MAX_XML_BYTES", "SNAPSHOT_SECONDS", "UPDATE_COMMANDS", "UPDATE_SECTIONS",
+            "VIR_NETWORK_SECTION_DNS_SRV", "VIR_CONNECT_LIST_NETWORKS_NO_AUTOSTART",
+            "VIR_NETWORK_UPDATE_AFFECT_CONFIG", "VIR_NETWORK_CREATE_VALIDATE"} <= set(api.__all__)
+    assert len([n for n in api.__all__ if n.startswith("VIR_")]) == 30
