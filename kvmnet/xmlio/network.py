@@ -1,8 +1,8 @@
 """libvirt network XML: parse (:func:`parse_network`) and format (:func:`format_network`).
 
-The implementation is split into :mod:`.network_parse`, :mod:`.network_format`
-and :mod:`.network_fragments` (the pieces ``net-update`` edits); this module
-is the stable import point for all of them.
+The implementation is split into :mod:`.network_parse` (with :mod:`.network_parse_ip`
+for ``<ip>``/``<dhcp>``/``<route>``), :mod:`.network_format` and :mod:`.network_fragments`
+(the pieces ``net-update`` edits); this module is the stable import point for all of them.
 """
 from __future__ import annotations
 

@@ -7,12 +7,12 @@ and MAC text, ``<forward dev='X'>`` becoming the first pool interface, the
 ``stp='on' delay='0'`` bridge defaults of nat/route/open/isolated networks,
 ``ipv6='no'`` dropped, lease units filled in).  Cross-element rules (ranges
 inside subnets, duplicates, forward mode vs. devices) live in
-:mod:`kvmnet.config.validate` so that every problem is reported at once.
+:mod:`kvmnet.config.validate` so that every problem is reported at once.  ``<ip>`` (with
+its ``<dhcp>``) and ``<route>`` are read in :mod:`kvmnet.xmlio.network_parse_ip`.
 """
 from __future__ import annotations
 
 import copy
-import ipaddress
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -22,9 +22,6 @@ from kvmnet.errors import XMLParseError, quote
 from kvmnet.model.modes import owns_bridge
 from kvmnet.model.network import (
     Bridge,
-    Dhcp,
-    DhcpHost,
-    DhcpRange,
     Dns,
     DnsForwarder,
     DnsHost,
@@ -35,20 +32,16 @@ from kvmnet.model.network import (
     ForwardInterface,
     ForwardMode,
     HostdevDriver,
-    IPDef,
     Nat,
     Network,
     PciAddress,
     PortGroup,
-    Route,
 )
 from kvmnet.xmlio import strict
 from kvmnet.xmlio import values as v
 from kvmnet.xmlio.canon import FORWARD_MODE_DEFAULT
 from kvmnet.xmlio.network_fragments import (
     parse_bandwidth,
-    parse_dhcp_host,
-    parse_dhcp_range,
     parse_dns_host,
     parse_dns_srv,
     parse_dns_txt,
@@ -56,11 +49,11 @@ from kvmnet.xmlio.network_fragments import (
     parse_portgroup,
     parse_virtualport,
     parse_vlan,
-    require_complete_dhcp_host,
     require_complete_dns_host,
     require_complete_dns_srv,
     require_complete_dns_txt,
 )
+from kvmnet.xmlio.network_parse_ip import parse_ip, parse_route
 from kvmnet.xmlio.safe import parse_document
 
 DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
@@ -104,8 +97,8 @@ def network_from_element(root: etree._Element) -> Network:
                             ROOT)
     uuid_raw = _optional_text(root, "uuid")
     uuid = None if uuid_raw is None else v.uuid_text(uuid_raw, v.child_path(ROOT, "uuid"))
-    ipv6 = _yes_no_attr(root, "ipv6", ROOT)
-    trust = _yes_no_attr(root, "trustGuestRxFilters", ROOT)
+    ipv6 = v.yes_no_attr(root, "ipv6", ROOT)
+    trust = v.yes_no_attr(root, "trustGuestRxFilters", ROOT)
     v.known(root, "@connections")  # live status only (net-dumpxml of an active network)
 
     forward = _parse_forward(root)
@@ -128,9 +121,9 @@ def network_from_element(root: etree._Element) -> Network:
         vlan=_sub(root, "vlan", lambda el, p: parse_vlan(el, p)),
         bandwidth=_sub(root, "bandwidth", lambda el, p: parse_bandwidth(el, p)),
         port_isolated=_parse_port(root),
-        ips=tuple(_parse_ip(el, v.child_path(ROOT, "ip", i))
+        ips=tuple(parse_ip(el, v.child_path(ROOT, "ip", i))
                   for i, el in enumerate(v.children(root, "ip"), 1)),
-        routes=tuple(_parse_route(el, v.child_path(ROOT, "route", i))
+        routes=tuple(parse_route(el, v.child_path(ROOT, "route", i))
                      for i, el in enumerate(v.children(root, "route"), 1)),
         virtualport=_sub(root, "virtualport",
                          lambda el, p: parse_virtualport(el, p, require_type=True)),
@@ -138,11 +131,6 @@ def network_from_element(root: etree._Element) -> Network:
                          for i, el in enumerate(v.children(root, "portgroup"), 1)),
         dnsmasq_options=_parse_dnsmasq_options(root),
     )
-
-
-def _yes_no_attr(el: etree._Element, name: str, path: str) -> bool | None:
-    text = v.attr(el, name)
-    return None if text is None else v.yes_no(text, path, name)
 
 
 def _sub(root: etree._Element, tag: str,
@@ -240,8 +228,8 @@ def _parse_domain(root: etree._Element) -> Domain | None:
     if el is None:
         return None
     path = v.child_path(ROOT, "domain")
-    local_only = _yes_no_attr(el, "localOnly", path)
-    register = _yes_no_attr(el, "register", path)
+    local_only = v.yes_no_attr(el, "localOnly", path)
+    register = v.yes_no_attr(el, "register", path)
     name = v.attr(el, "name")
     if name is None:
         return None
@@ -251,7 +239,7 @@ def _parse_domain(root: etree._Element) -> Domain | None:
 
 def _parse_port(root: etree._Element) -> bool | None:
     el = v.first_child(root, "port")
-    return None if el is None else _yes_no_attr(el, "isolated", v.child_path(ROOT, "port"))
+    return None if el is None else v.yes_no_attr(el, "isolated", v.child_path(ROOT, "port"))
 
 
 def _parse_dns(root: etree._Element) -> Dns | None:
@@ -291,8 +279,8 @@ def _parse_dns(root: etree._Element) -> Dns | None:
         require_complete_dns_txt(txt, tpath)
         txts.append(txt)
     dns = Dns(
-        enable=_yes_no_attr(el, "enable", path),
-        forward_plain_names=_yes_no_attr(el, "forwardPlainNames", path),
+        enable=v.yes_no_attr(el, "enable", path),
+        forward_plain_names=v.yes_no_attr(el, "forwardPlainNames", path),
         forwarders=tuple(forwarders),
         txts=tuple(txts),
         srvs=tuple(srvs),
@@ -301,154 +289,6 @@ def _parse_dns(root: etree._Element) -> Dns | None:
     # An empty <dns/> says nothing and is not formatted (as by libvirt): the stored
     # file must read back to the same definition.
     return None if dns == Dns() else dns
-
-
-def _parse_ip(el: etree._Element, path: str) -> IPDef:
-    family = v.attr(el, "family")
-    addr_text = v.attr(el, "address")
-    if not addr_text:
-        raise XMLParseError("missing required address attribute in <ip>; add address='ADDRESS'",
-                            path)
-    address = v.ip_address(addr_text, path, "address")
-    version = v.ip_version(address)
-    netmask_text = v.attr(el, "netmask")
-    netmask = None if netmask_text is None else v.ip_address(netmask_text, path, "netmask")
-    prefix_text = v.attr(el, "prefix")
-    prefix = None if prefix_text is None else v.unsigned(prefix_text, path, "prefix",
-                                                         maximum=2**32 - 1)
-    local_ptr = _yes_no_attr(el, "localPtr", path)
-    if family is None or family == "ipv4":
-        if version != 4:
-            raise XMLParseError(
-                f"{'no' if family is None else 'ipv4'} family specified for non-IPv4 address "
-                f"{quote(addr_text)}; add family='ipv6' for an IPv6 address",
-                path,
-            )
-        if netmask is not None:
-            if v.ip_version(netmask) != 4:
-                raise XMLParseError(f"invalid netmask {quote(netmask_text)}: it must be IPv4", path)
-            if prefix:
-                raise XMLParseError("<ip> cannot have both a prefix and a netmask; keep one",
-                                    path)
-        elif prefix is not None and prefix > 32:
-            raise XMLParseError(f"invalid IPv4 prefix {prefix}; it must be 0-32", path)
-    elif family == "ipv6":
-        if version != 6:
-            raise XMLParseError(
-                f"family 'ipv6' specified for non-IPv6 address {quote(addr_text)}", path)
-        if netmask is not None:
-            raise XMLParseError("netmask is not allowed for an IPv6 address; use prefix='64'",
-                                path)
-        if prefix is not None and prefix > 128:
-            raise XMLParseError(f"invalid IPv6 prefix {prefix}; it must be 0-128", path)
-    else:
-        raise XMLParseError(f"unrecognized family {quote(family)}; use 'ipv4' or 'ipv6'", path)
-
-    dhcp_el = v.first_child(el, "dhcp")
-    dhcp = None if dhcp_el is None else _parse_dhcp(dhcp_el, v.child_path(path, "dhcp"),
-                                                    version == 6)
-    tftp_root = None
-    tftp_el = v.first_child(el, "tftp")
-    if tftp_el is not None:
-        if version != 4:
-            raise XMLParseError("<tftp> is only supported in an IPv4 <ip> element",
-                                v.child_path(path, "tftp"))
-        tftp_root = v.attr(tftp_el, "root") or None
-    return IPDef(address=address, netmask=netmask, prefix=prefix or None, family=family,
-                 local_ptr=local_ptr, tftp_root=tftp_root, dhcp=dhcp)
-
-
-def _parse_dhcp(el: etree._Element, path: str, ipv6: bool) -> Dhcp | None:
-    ranges: list[DhcpRange] = [
-        parse_dhcp_range(r, v.child_path(path, "range", i))
-        for i, r in enumerate(v.children(el, "range"), 1)
-    ]
-    hosts: list[DhcpHost] = []
-    for i, h in enumerate(v.children(el, "host"), 1):
-        hpath = v.child_path(path, "host", i)
-        host = parse_dhcp_host(h, hpath)
-        require_complete_dhcp_host(host, ipv6, hpath)
-        if host.name is not None:
-            v.no_line_breaks(host.name, hpath, "DHCP host name")
-        hosts.append(host)
-    bootp_file = bootp_server = None
-    bootp = v.first_child(el, "bootp")
-    # libvirt ignores <bootp> in an IPv6 <ip>: BOOTP is an IPv4 protocol.
-    if bootp is not None and not ipv6:
-        bpath = v.child_path(path, "bootp")
-        bootp_file = v.attr(bootp, "file")
-        if not bootp_file:
-            raise XMLParseError("missing required file attribute in <bootp>", bpath)
-        v.no_line_breaks(bootp_file, bpath, "bootp file")
-        server = v.attr(bootp, "server")
-        if server is not None:
-            bootp_server = v.ip_address(server, bpath, "server")
-    if not ranges and not hosts:
-        # libvirt formats <dhcp> (and so <bootp>) only with a range or a host, and
-        # BOOTP is only served with DHCP: a lone <bootp> would not survive storing.
-        return None
-    return Dhcp(ranges=tuple(ranges), hosts=tuple(hosts), bootp_file=bootp_file,
-                bootp_server=bootp_server)
-
-
-def _parse_route(el: etree._Element, path: str) -> Route:
-    family = v.attr(el, "family")
-    addr_text = v.attr(el, "address")
-    gw_text = v.attr(el, "gateway")
-    if not addr_text:
-        raise XMLParseError("missing required address attribute in <route>", path)
-    if not gw_text:
-        raise XMLParseError("missing required gateway attribute in <route>", path)
-    address = v.ip_address(addr_text, path, "address")
-    gateway = v.ip_address(gw_text, path, "gateway")
-    prefix_text = v.attr(el, "prefix")
-    prefix = None if prefix_text is None else v.unsigned(prefix_text, path, "prefix",
-                                                         maximum=2**32 - 1)
-    metric_text = v.attr(el, "metric")
-    metric = None
-    if metric_text is not None:
-        metric = v.unsigned(metric_text, path, "metric", minimum=1, maximum=2**32 - 1)
-    netmask_text = v.attr(el, "netmask")
-    netmask = None
-    want = 6 if family == "ipv6" else 4
-    if family not in (None, "ipv4", "ipv6"):
-        raise XMLParseError(f"unrecognized family {quote(family)} in <route>; use ipv4 or ipv6", path)
-    label = family or "no"
-    if v.ip_version(address) != want:
-        raise XMLParseError(f"{label} family specified for address {quote(addr_text)} of another "
-                            "family; set family to match the address", path)
-    if v.ip_version(gateway) != want:
-        raise XMLParseError(f"{label} family specified for gateway {quote(gw_text)} of another "
-                            "family; set family to match the gateway", path)
-    if netmask_text is not None:
-        if want == 6:
-            raise XMLParseError("netmask is not allowed in an IPv6 <route>; use prefix", path)
-        netmask = v.ip_address(netmask_text, path, "netmask", family="ipv4")
-        if prefix is not None:
-            raise XMLParseError("<route> cannot have both a prefix and a netmask", path)
-    if prefix is not None and prefix > (128 if want == 6 else 32):
-        raise XMLParseError(f"invalid prefix {prefix} in <route>", path)
-    _check_network_address(address, netmask, prefix or 0, path)
-    return Route(address=address, gateway=gateway, family=family, netmask=netmask,
-                 prefix=prefix, metric=metric)
-
-
-def _check_network_address(address: str, netmask: str | None, prefix: int, path: str) -> None:
-    addr = ipaddress.ip_address(address)
-    if netmask is not None:
-        mask = int(ipaddress.IPv4Address(netmask))
-        masked = int(addr) & mask
-    else:
-        bits = addr.max_prefixlen
-        masked = int(addr) & (((1 << bits) - 1) ^ ((1 << (bits - prefix)) - 1))
-    if masked != int(addr):
-        raise XMLParseError(
-            f"address {address!r} in <route> is not a network address for its "
-            f"{'netmask' if netmask else 'prefix'}; use the network's first address "
-            f"({ipaddress.IPv4Address(masked) if addr.version == 4 else ipaddress.IPv6Address(masked)}) "
-            "or give the right prefix",
-            path,
-        )
 
 
 def _parse_forward(root: etree._Element) -> Forward | None:
@@ -554,7 +394,7 @@ def _parse_nat(el: etree._Element, path: str, mode: ForwardMode) -> Nat:
     if mode is not ForwardMode.NAT:
         raise XMLParseError(
             f"<nat> can only be used with <forward mode='nat'>, not mode={mode.value!r}", path)
-    ipv6 = _yes_no_attr(el, "ipv6", path)
+    ipv6 = v.yes_no_attr(el, "ipv6", path)
     start = end = None
     addrs = v.children(el, "address")
     if len(addrs) > 1:

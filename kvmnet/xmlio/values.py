@@ -181,6 +181,12 @@ def yes_no(value: str, path: str, name: str) -> bool:
     raise XMLParseError(f"invalid value {quote(value)} for attribute '{name}'; use 'yes' or 'no'", path)
 
 
+def yes_no_attr(el: etree._Element, name: str, path: str) -> bool | None:
+    """An optional yes/no attribute: None when absent."""
+    text = attr(el, name)
+    return None if text is None else yes_no(text, path, name)
+
+
 def on_off(value: str, path: str, name: str) -> bool:
     if value == "on":
         return True
