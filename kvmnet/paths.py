@@ -11,7 +11,7 @@ from pathlib import Path
 from kvmnet.fileio import TEMP_PREFIX_MAX_BYTES
 
 #: Every suffix kvmnet adds to a network's (or guest's) name to make a file name: stored and
-#: live definitions, run records and pid files, the start program, dnsmasq's files, the
+#: live definitions, journals and pid files, the start program, dnsmasq's files, the
 #: lease database and its lock, guest logs.  A new kind of file named after the network
 #: belongs here, so that the name limit below keeps it within a file name.
 NAME_FILE_SUFFIXES = (".xml", ".json", ".pid", ".conf", ".servers", ".hostsfile", ".addnhosts",
@@ -39,7 +39,8 @@ class Paths:
         self.autostart = self.networks / "autostart"
         self.lock = self.etc / ".lock"
         self.run = self.root / "run" / "kvmnet"
-        #: Live state of active networks: status XML, run records, dnsmasq pid files.
+        #: Live state of active networks: status XML, journals (kvmnet.engine.journal), dnsmasq pid
+        #: files.
         self.run_networks = self.run / "networks"
         #: Guest ports of networks: ``NETWORK/UUID.xml`` (libvirt's networkport status) and
         #: ``NETWORK/UUID.json`` (what kvmnet made on the host for it); see kvmnet.port.ports.

@@ -148,7 +148,7 @@ class Connection:
         return Network(self, net.name, net.uuid)
 
     def manager(self) -> Manager:
-        """The lifecycle manager (host changes) for this connection's state root."""
+        """Live updates of running networks (:class:`kvmnet.network.compile.Manager`) here."""
         from kvmnet.network.compile import Manager
 
         return Manager(self.store, self.paths, notify=self.notify)
@@ -293,7 +293,7 @@ class Connection:
         return True
 
     def _half_destroyed(self, name: str) -> bool:
-        """Whether ``name`` is known only by a run record: a transient network whose destroy
+        """Whether ``name`` is known only by its journal: a transient network whose destroy
         was interrupted after its status (its only definition) went.  Its handle can only be
         destroyed, which finishes the teardown (kvmnet.network.runtime.destroy)."""
         return is_safe_name(name) and (self.paths.run_networks / f"{name}.json").is_file()

@@ -5,7 +5,6 @@ change it makes at debug level on the ``kvmnet.host`` logger, in the shell form 
 type (``ip link add virbr0 type bridge ...``, ``sysctl -w net.ipv4.ip_forward=1``).  Failures are
 :class:`kvmnet.errors.HostError` naming that command and the errno.
 
-- :mod:`.run`: argv-only subprocess runner with clear "not installed" and "failed" errors.
 One path to the kernel per concern:
 
 - rtnetlink on the hot path of ``net-start``/``net-destroy`` (and the link operations of the
@@ -23,14 +22,18 @@ What is read back is one record style: typed NamedTuples in :mod:`.nltypes` (``L
 ``Address``, ``Route``).
 
 - :mod:`.run`: argv-only subprocess runner with clear "not installed" and "failed" errors.
-- :mod:`.netlink`: links, addresses and routes over rtnetlink (the hot path, above).
+- :mod:`.netlink`: links, addresses and routes over rtnetlink (the hot path, above), on
+  :mod:`.rtnl`'s socket with :mod:`.rtpack`'s messages; its values and errors in :mod:`.nltypes`.
 - :mod:`.iproute`: pyroute2's public API for the cold changes (above).
+- :mod:`.tap`: tap devices for guest NICs and their per-port state (tc, VLANs, learning).
 - :mod:`.bridgefs`: bridge and bridge-port settings and the MAC table (brctl's data).
 - :mod:`.nftables`: one atomic nftables transaction per document (libnftables in-process, or nft).
 - :mod:`.sysctl`: ``/proc/sys`` keys, read and write with the previous value returned.
 - :mod:`.procnet`: parsers of ``/proc/net``: who listens on which port, and the route tables.
 - :mod:`.dnsmasq`: start, stop, reload one dnsmasq per network; inotify limits.
+- :mod:`.routemute`: keeps route-change notifications from waking a dnsmasq that needs none.
 - :mod:`.process`: PID-reuse-safe signalling (pidfd) and ``/proc/PID/cmdline`` checks.
+- :mod:`.which`: finding a program in PATH; :mod:`.readable`: whether another user can read a file.
 
 This package imports nothing at import time so that importing one adapter stays cheap.
 """

@@ -66,7 +66,10 @@ def precompile(store: Store, paths: Paths, net: Network) -> None:
 
 
 class Manager:
-    """Lifecycle operations that need the model (transient start, live update)."""
+    """Live updates of a running network (net-update --live): they need the model.
+
+    (A transient start is :func:`kvmnet.network.start.start_network`.)
+    """
 
     def __init__(self, store: Store, paths: Paths, host: Host | None = None,
                  notify: Callable[[str], None] | None = None) -> None:

@@ -21,5 +21,6 @@ Keep the modules cheap to import (plain classes, adapters imported inside method
 
 Kinds now: ``link`` (create bridge, link up, needs a link; undo: delete link), ``ip`` (address,
 route), ``sysctl`` (set, the accept_ra guard), ``nft`` (transaction), ``files`` (write files),
-``dnsmasq`` (start).
+``dnsmasq`` (start), ``tap`` (create or adopt a guest's tap, attach it to a bridge, its
+bandwidth; undo: delete the tap, or restore an adopted link).
 """
