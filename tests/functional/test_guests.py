@@ -108,8 +108,8 @@ class Guest:
     def record(self) -> dict[str, object]:
         path = self.env.root / "run" / "kvmnet" / "guests" / f"{self.name}.json"
         data = json.loads(path.read_text())
-        assert isinstance(data, dict)
-        return data
+        assert isinstance(data, dict) and isinstance(data["info"], dict)
+        return data["info"]  # the guest's journal: its info is the run record
 
     def taps(self) -> list[str]:
         """Interface column of domiflist (live taps)."""
