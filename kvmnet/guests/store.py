@@ -150,7 +150,7 @@ class GuestStore:
             paths.append(info["qmp"])
         paths += [s["socket"] for s in info.get("serials") or ()
                   if isinstance(s, dict) and isinstance(s.get("socket"), str)]
-        steps.append({"kind": "files", "paths": paths})
+        steps.append({"kind": "qemu.files", "paths": paths})
         if isinstance(info.get("qmp"), str):
             steps.append({"kind": "qemu", "pid": info.get("pid"),
                           "pidfile": info.get("pidfile"), "qmp": info["qmp"]})

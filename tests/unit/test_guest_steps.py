@@ -133,8 +133,8 @@ def test_start_then_destroy_golden(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                                "00000000-0000-4000-8000-000000000002"]
     data = env.journal()
     assert data is not None and data["owner"] == "g1" and data["state"] == ACTIVE
-    assert [s["kind"] for s in data["steps"]] == ["port.owner", "port", "port", "files",
-                                                  "qemu", "files"]
+    assert [s["kind"] for s in data["steps"]] == ["port.owner", "port", "port",
+                                                  "qemu.files", "qemu", "files"]
     assert data["info"]["accel"] == "tcg" and data["info"]["id"] == 1
     assert env.runner.live("g1") is not None  # the recording host's QEMU "runs"
     with pytest.raises(OperationInvalidError, match="already active"):

@@ -21,5 +21,7 @@ Keep the modules cheap to import (plain classes, adapters imported inside method
 
 Kinds now: ``link`` (create bridge, link up, needs a link; undo: delete link), ``ip`` (address,
 route), ``sysctl`` (set, the accept_ra guard), ``nft`` (transaction), ``files`` (write files),
-``dnsmasq`` (start).
+``dnsmasq`` (start); a guest port's ``tap`` (create, adopt, attach, bandwidth); a guest's
+``port`` (plug a port, sweep the ports its UUID owns: through ``ctx.ports``, the caller's port
+service) and ``qemu`` (its run-time files, start QEMU; undo: stop it).
 """

@@ -3,7 +3,7 @@
 The guest runner (:mod:`kvmnet.guests.runner`) runs these after the guest's ports
 (:mod:`kvmnet.engine.steps.port`), with the guest's journal (``run/kvmnet/guests/NAME.json``).
 ``qemu.files`` journals the files QEMU will make (pid file, QMP and console sockets; undo
-kind ``files``: removed last) and makes the directories its logs go to; ``qemu.start`` is
+kind ``qemu.files``: removed last, as ``files``) and makes the directories its logs go to; ``qemu.start`` is
 QEMU's command line as a person would type it; its undo (``qemu``) stops that QEMU by PID,
 only while the PID is still that QEMU (its command line names its QMP socket), through
 :meth:`kvmnet.engine.host.Host.qemu_stop`.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from kvmnet.engine.step import KERNEL, Step, Undo, register, register_undo
+from kvmnet.engine.steps.files import RemoveFiles
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,11 +37,19 @@ class QemuFiles(Step):
         return "mkdir -p " + " ".join(self.dirs) if self.dirs else ":"
 
     def undo_record(self, ctx: Context) -> dict[str, Any]:
-        return {"kind": "files", "paths": list(self.remove)}
+        return {"kind": "qemu.files", "paths": list(self.remove)}
 
     def apply(self, ctx: Context) -> None:
         for directory in self.dirs:
             os.makedirs(directory, exist_ok=True)
+
+
+@register_undo
+class RemoveQemuFiles(RemoveFiles):
+    """As ``files``; a kind of its own, so that ``KVMNET_FAULT_KILL_AFTER=files`` names the
+    live definition's step alone."""
+
+    kind = "qemu.files"
 
 
 @register
