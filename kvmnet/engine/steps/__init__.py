@@ -23,5 +23,7 @@ Kinds now: ``link`` (create bridge, link up, needs a link; undo: delete link), `
 route), ``sysctl`` (set, the accept_ra guard), ``nft`` (transaction), ``files`` (write files),
 ``dnsmasq`` (start); a guest port's ``tap`` (create, adopt, attach, bandwidth); a guest's
 ``port`` (plug a port, sweep the ports its UUID owns: through ``ctx.ports``, the caller's port
-service) and ``qemu`` (its run-time files, start QEMU; undo: stop it).
+service) and ``qemu`` (its run-time files, start QEMU; undo: stop it); a host interface
+change's ``iface`` (links, masters, MTU, STP, addresses, routes, sysctls, each undone to the
+value it replaced).
 """
