@@ -218,8 +218,9 @@ def converge_steps(cur: LiveState, target: LiveState, *, deletable: set[str]
                 steps.append(st.SetStp(
                     name=name, stp=bool(want.stp), forward_delay_cs=want.forward_delay_cs,
                     old_stp=bool(have.stp) if have is not None else False,
-                    old_delay=have.forward_delay_cs if have is not None else
-                    _made_delay(want)))
+                    # a new bridge goes on undo: STP off is enough (with a delay outside
+                    # 2..30 s while STP is still on, the kernel would refuse the pair)
+                    old_delay=have.forward_delay_cs if have is not None else None))
     for name, master in later:
         steps.append(st.SetMaster(name=name, master=master, old=cur.links[name].master))
     # 5. routes
@@ -318,7 +319,7 @@ def converge(nl: Netlink, target: LiveState, *, deletable: set[str],
         if failed & step.links():  # type: ignore[attr-defined]
             continue
         try:
-            step.apply(ctx)
+            ctx.host.perform(step, ctx)
         except KvmnetError as exc:
             if not best_effort:
                 raise

@@ -348,3 +348,17 @@ def test_unbridge_killed_after_each_step_converges(kvenv: KvEnv, peer: NetNS) ->
         assert proc.returncode == -9, describe(proc)
         kvenv.ok("iface-unbridge", "virbr2")
         assert l3_state(kvenv.host) == before, f"after a kill after {kind}"
+
+
+def test_stp_goes_off_with_a_zero_delay_on_a_running_bridge(kvenv: KvEnv, peer: NetNS) -> None:
+    """A running STP bridge restarted from a definition with STP off and delay 0: STP goes off
+    first (the kernel refuses a delay outside 2..30 s while STP runs)."""
+    kvenv.ok("iface-bridge", "eth1", "virbr2")
+    xml = kvenv.ok("iface-dumpxml", "virbr2", "--inactive").stdout
+    off = kvenv.write_xml("virbr2", xml.replace("<bridge stp='on' delay='0'>",
+                                                "<bridge stp='off' delay='0'>"))
+    kvenv.ok("iface-define", str(off))
+    kvenv.ok("iface-start", "virbr2")
+    info = kvenv.host.ip_json("-d", "link", "show", "virbr2")[0]["linkinfo"]["info_data"]
+    assert info["stp_state"] == 0 and info["forward_delay"] == 0, info
+    assert_bridged(kvenv)

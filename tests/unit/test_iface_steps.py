@@ -59,7 +59,7 @@ UNDO = [
     "ip route add 0.0.0.0/0 via 10.9.0.2 dev eth1",
     "ip route del 198.51.100.0/24 via 10.9.0.3 dev virbr2 metric 5",
     "ip route add 198.51.100.0/24 via 10.9.0.3 dev eth1 metric 5",
-    "ip link set dev virbr2 type bridge stp_state 0 forward_delay 0",
+    "ip link set dev virbr2 type bridge stp_state 0",
     "ip link set eth1 nomaster",
     "ip addr del 2001:db8:9::1/64 dev virbr2",
     "ip addr del 10.9.0.1/24 dev virbr2",

@@ -39,6 +39,9 @@ def set_bridge_stp(name: str, stp: bool, forward_delay_cs: int | None) -> None:
     fd = forward_delay_cs
     if fd is not None and stp:
         fd = min(max(fd, STP_MIN_CS), STP_MAX_CS)
+    elif fd is not None and not STP_MIN_CS <= fd <= STP_MAX_CS:
+        # the kernel checks the delay before it turns STP off: off first, then the delay
+        iproute.set_bridge_stp(name, False, None)
     iproute.set_bridge_stp(name, stp, fd)
 
 
