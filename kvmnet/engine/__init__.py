@@ -1,8 +1,9 @@
 """The engine: typed host changes (steps), the one executor that applies them, and their journal.
 
 Every change kvmnet makes to the host -- creating a bridge, setting a sysctl, an nft
-transaction, writing dnsmasq's files, starting dnsmasq; later OVSDB transactions, macvtaps,
-VFs, taps -- is a :class:`~kvmnet.engine.step.Step`.  A step is plain JSON-serialisable data
+transaction, writing dnsmasq's files, starting dnsmasq, a guest port's tap, plugging a guest's
+ports and starting its QEMU; later OVSDB transactions, macvtaps, VFs -- is a
+:class:`~kvmnet.engine.step.Step`.  A step is plain JSON-serialisable data
 that can ``describe()`` itself in the shell form a person would type (what ``net-plan``
 prints), ``apply()`` itself, and say how to undo itself (``undo_record()``, a small dict the
 journal keeps, so that a later process can undo it without the definition).

@@ -29,11 +29,16 @@ if TYPE_CHECKING:
 
 class Context:
     """What steps act through: the host adapters, one netlink socket opened when first
-    needed (or the caller's), and where to tell the user about changes made for them."""
+    needed (or the caller's), and where to tell the user about changes made for them.
+
+    ``ports``: for the ``port`` steps of a guest (:mod:`kvmnet.engine.steps.port`), the guest
+    port service of the caller's connection (plug, unplug, unplug_owner); the engine sits
+    below the port layer, so the caller hands it in."""
 
     def __init__(self, host: Host, nl: Any = None,
-                 say: Callable[[str], None] | None = None) -> None:
+                 say: Callable[[str], None] | None = None, ports: Any = None) -> None:
         self.host = host
+        self.ports = ports
         self._nl = nl
         self._own_nl = False
         self.say: Callable[[str], None] = say or (lambda text: None)

@@ -70,6 +70,22 @@ class Host:
         pid = dnsmasq.read_pid_file(pid_file)
         return pid is not None and dnsmasq.reload(pid, expected_cmdline_contains=conf)
 
+    def qemu_start(self, argv: list[str], pidfile: str, name: str) -> int:
+        from kvmnet.host import qemu
+
+        return qemu.launch(argv, pidfile, name)
+
+    def qemu_stop(self, pid: int | None, pidfile: str | None, qmp: str) -> None:
+        from kvmnet.host import qemu
+
+        qemu.stop(pid, pidfile, qmp)
+
+    def qemu_alive(self, pid: object, qmp: object) -> bool:
+        """Whether QEMU ``pid`` still runs (its command line names QMP socket ``qmp``)."""
+        from kvmnet.host import qemu
+
+        return qemu.alive(pid, qmp)
+
     def dnsmasq_reload_problem(self, pid_file: str, conf: str) -> str | None:
         """Why the running dnsmasq would not see its files re-read on SIGHUP, or None."""
         from kvmnet.host import dnsmasq

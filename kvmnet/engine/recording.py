@@ -5,7 +5,8 @@ every step and every undo record, and it writes down their ``describe()`` (``log
 what would exist now (``present``: undo record -> the step that made it), so that start,
 teardown and the convergence of interrupted runs are tested as golden step lists by a
 developer without root.  Reads answer from that state: a link exists while a step that
-made it is present; sysctls read from ``sysctls``.  ``kill_at = N`` raises :class:`Killed`
+made it is present, and so does a QEMU (:meth:`RecordingHost.qemu_alive`); sysctls read
+from ``sysctls``.  ``kill_at = N`` raises :class:`Killed`
 (a simulated SIGKILL: a BaseException, so no clean-up code catches it) at the Nth change,
 and at every change after it, as a dead process makes none.
 """
@@ -132,3 +133,8 @@ class RecordingHost(Host):
 
     def dnsmasq_reload_problem(self, pid_file: str, conf: str) -> str | None:
         return None
+
+    def qemu_alive(self, pid: object, qmp: object) -> bool:
+        """A QEMU runs while the step that started it is present (its undo names its socket)."""
+        return any(entry.get("kind") == "qemu" and entry.get("qmp") == qmp
+                   for entry in map(json.loads, self.present))

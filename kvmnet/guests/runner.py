@@ -1,24 +1,36 @@
 """Run guests: start, destroy, hot-plug NICs, and notice QEMUs that died.
 
-Every guest NIC is a port from :mod:`kvmnet.port.ports` (a persistent tap on the network's
-bridge, owned by the guest's UUID) that QEMU opens by name (``-netdev tap,ifname=vnetN``).
-QEMU runs daemonized with its pid file, QMP socket and serial console sockets under
-``run/kvmnet/guests`` (see :mod:`kvmnet.guests.store`).
+A guest start is a sequence of engine steps (:mod:`kvmnet.engine`) run by the one executor
+with the guest's journal (``run/kvmnet/guests/NAME.json``, the engine's one format; its
+``info`` is the run record: QEMU's pid, id, accelerator, sockets, ports), each step's undo
+journalled before it runs:
 
-Start order, so that a failure at any step (or a crash of kvmnet itself) leaves nothing that
-the next command cannot clean: run record first ("starting"), then each port (its UUID is
-recorded as soon as it exists), then QEMU, then the live XML.  A record whose QEMU is not alive
-is stale: :meth:`Runner.live` unplugs its ports (and any other port the guest's UUID owns) and
-removes its files; ``start``, ``list``, ``destroy`` and every live operation go through it.
+1. ``port.sweep``: ports a crashed kvmnet may have left for this guest go first (undone last);
+2. ``port.plug`` per NIC: a port from :mod:`kvmnet.port.ports` (a persistent tap on the
+   network's bridge, owned by the guest's UUID, plugged by its plugger with the port's own
+   journal), which QEMU opens by name (``-netdev tap,ifname=vnetN``);
+3. ``qemu.files``: the console log directory; the run-time files QEMU makes, to remove;
+4. ``qemu.start``: QEMU daemonized with its pid file, QMP socket and serial console sockets
+   under ``run/kvmnet/guests`` (see :mod:`kvmnet.guests.store`);
+5. ``files``: the live definition.
+
+A failure at any step undoes what was done; a kvmnet killed at any step
+(``KVMNET_FAULT_KILL_AFTER=qemu.start``...) leaves a journal that the next command undoes.
+Destroying a guest is undoing its journal.  A journal whose QEMU is not alive is stale:
+:meth:`Runner.live` undoes it (stopping a QEMU an interrupted start had launched, unplugging
+its ports, removing its files); ``start``, ``list``, ``destroy`` and every live operation go
+through it.  NICs hot-plugged later add their ``port`` undo to the same journal.
 """
 from __future__ import annotations
 
 import os
-import select
-import subprocess
 import time
-from typing import TYPE_CHECKING
+import uuid as uuid_mod
+from typing import TYPE_CHECKING, Any
 
+from kvmnet.engine.executor import Context, apply_steps, run, undo
+from kvmnet.engine.host import Host
+from kvmnet.engine.journal import ACTIVE, Journal
 from kvmnet.errors import (
     ConflictError,
     HostError,
@@ -29,39 +41,83 @@ from kvmnet.errors import (
 from kvmnet.guests import qemu
 from kvmnet.guests.define import unique_mac, used_macs, validate
 from kvmnet.guests.store import GuestStore, Record
-from kvmnet.host import process
 from kvmnet.model.domain import DEFAULT_NIC_MODEL, NIC_MODELS, CharDev, Domain, Interface
 from kvmnet.model.frozen import replace
 from kvmnet.xmlio.domain import format_domain, parse_domain
 
 if TYPE_CHECKING:
-    from kvmnet.api import Connection
-    from kvmnet.port.ports import PortInfo
+    from collections.abc import Iterator
 
-#: How long QEMU may take to set up the machine before daemonizing.
-LAUNCH_TIMEOUT = 60.0
+    from kvmnet.api import Connection
+    from kvmnet.engine.step import Step
+    from kvmnet.engine.steps.port import PlugPort
+
 #: How long a guest may take to release a hot-unplugged NIC (ACPI eject; slow under TCG).
 UNPLUG_TIMEOUT = 30.0
 
 
-class Runner:
+class PortService:
+    """The guest port service the ``port`` steps act through (``ctx.ports``, see
+    :mod:`kvmnet.engine.steps.port`): :mod:`kvmnet.port.ports` on one connection."""
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+
+    def plug(self, step: PlugPort) -> dict[str, Any]:
+        from kvmnet.port import ports
+
+        info = ports.plug(self.conn, step.network, mac=step.mac, bridge=step.bridge,
+                          owner_name=step.owner_name, owner_uuid=step.owner_uuid,
+                          portgroup=step.portgroup, tap_name=step.tap_name, mtu=step.mtu,
+                          port_uuid=step.uuid)
+        return info.as_dict()
+
+    def unplug(self, port_uuid: str) -> None:
+        from kvmnet.port import ports
+
+        try:
+            ports.unplug(self.conn, port_uuid)
+        except NotFoundError:
+            pass
+
+    def unplug_owner(self, owner_uuid: str) -> None:
+        from kvmnet.port import ports
+
+        ports.unplug_owner(self.conn, owner_uuid)
+
+
+class Runner:
+    """``host``: the host adapters the steps act through (a recording host in golden tests)."""
+
+    def __init__(self, conn: Connection, host: Host | None = None) -> None:
+        self.conn = conn
         self.store = GuestStore(conn.paths)
+        self.host = host if host is not None else Host()
         #: Notices for the user from the last operation (e.g. "using TCG").
         self.notices: list[str] = []
 
+    def context(self) -> Context:
+        return Context(self.host, say=self.notices.append, ports=PortService(self.conn))
+
     # -- state -------------------------------------------------------------------------------
+    def _alive(self, info: Record) -> bool:
+        return self.host.qemu_alive(info.get("pid"), info.get("qmp"))
+
+    def journal(self, name: str) -> Journal | None:
+        """The journal of a running guest; a dead guest's is undone (and None returned)."""
+        with self.store.locked():
+            journal = self.store.journal(name)
+            if journal is None:
+                return None
+            if journal.state == ACTIVE and self._alive(journal.info):
+                return journal
+            self._cleanup(journal)
+            return None
+
     def live(self, name: str) -> Record | None:
         """The run record of a running guest; a dead guest's leftovers are cleaned up."""
-        with self.store.locked():
-            record = self.store.read_record(name)
-            if record is None:
-                return None
-            if _alive(record):
-                return record
-            self._cleanup(name, record)
-            return None
+        journal = self.journal(name)
+        return dict(journal.info, state="running") if journal is not None else None
 
     def live_domain(self, name: str) -> Domain | None:
         record = self.live(name)
@@ -77,25 +133,20 @@ class Runner:
         with self.store.locked():
             return {n for n in self.store.recorded_names() if self.live(n) is not None}
 
-    def _cleanup(self, name: str, record: Record) -> None:
-        """Unplug every port of the guest and remove its run-time files."""
-        from kvmnet.port import ports
-
-        uuid = record.get("uuid")
-        for port in record.get("ports") or ():
-            try:
-                ports.unplug(self.conn, str(port))
-            except NotFoundError:
-                pass
-        if isinstance(uuid, str):
-            ports.unplug_owner(self.conn, uuid)
-        self.store.clear_runtime(name, record)
+    def _cleanup(self, journal: Journal) -> None:
+        """Undo the guest's journal (QEMU, ports, run-time files), then delete it; what
+        could not be undone stays journalled for the next try."""
+        with self.context() as ctx:
+            failures = undo(journal, ctx)
+        if failures:
+            raise HostError(f"cleaning up guest '{journal.owner}' failed: "
+                            f"{'; '.join(failures)}; run 'kvmnet destroy {journal.owner}' "
+                            "to try again")
+        journal.delete()
 
     # -- start -------------------------------------------------------------------------------
     def start(self, name: str) -> Record:
         """Start the defined guest ``name``; returns its run record."""
-        from kvmnet.port import ports
-
         store = self.store
         self.notices = []
         with store.locked():
@@ -118,54 +169,67 @@ class Runner:
                 kinds = sorted({f"<{r.tag}>" for r in dom.extra_devices})
                 self.notices.append(f"guest '{name}': {', '.join(kinds)} kept in the definition "
                                     "but not emulated (kvmnet runs guests headless)")
-            record: Record = {"state": "starting", "uuid": dom.uuid, "id": store.next_id(),
-                              "pid": None, "ports": [], "accel": accel.name,
-                              "qmp": str(store.qmp_path(dom.uuid)), "serials": [],
+            serials, plans = self._serials(dom, name)
+            record: Record = {"uuid": dom.uuid, "id": store.next_id(), "pid": None,
+                              "ports": [], "accel": accel.name,
+                              "qmp": str(store.qmp_path(dom.uuid)),
+                              "serials": [{"port": p.port, "socket": p.socket, "log": p.log}
+                                          for p in plans],
                               "pidfile": str(store.pid_path(name))}
-            store.write_record(name, record)
-            try:
-                # Ports a crashed kvmnet may have left for this guest go first.
-                ports.unplug_owner(self.conn, dom.uuid)
-                ifaces = []
-                for i, iface in enumerate(dom.interfaces):
-                    info = self._plug(dom, iface)
-                    record["ports"].append(info.uuid)
-                    store.write_record(name, record)
-                    ifaces.append(_plugged(iface, info, f"net{i}"))
-                serials, plans = self._serials(dom, name)
-                record["serials"] = [{"port": p.port, "socket": p.socket, "log": p.log}
-                                     for p in plans]
-                live = replace(dom, id=record["id"], interfaces=tuple(ifaces), serials=serials,
-                               consoles=_mirror_consoles(dom.consoles, serials),
-                               disks=tuple(replace(d, alias=f"disk{i}")
-                                           for i, d in enumerate(dom.disks)))
-                pidfile = record["pidfile"]
-                argv = qemu.build_argv(live, binary=binary, accel=accel, qmp=record["qmp"],
-                                       pidfile=pidfile, serials=plans)
-                started = time.monotonic()
-                record["pid"] = _launch(argv, pidfile, name)
-                record.update(state="running", started=time.time(),
-                              launch_seconds=round(time.monotonic() - started, 3))
-                store.write_status(name, format_domain(live, live=True))
-                store.write_record(name, record)
-            except BaseException:
-                self._stop_qemu(record)
-                self._cleanup(name, record)
-                raise
-        return record
+            journal = Journal(store.record_path(name), name, info=record)
+            with self.context() as ctx:
+                run(self.start_steps(dom, record, serials, plans, binary, accel), journal, ctx)
+            journal.state = ACTIVE
+            journal.save()
+        return dict(record, state="running")
 
-    def _plug(self, dom: Domain, iface: Interface) -> PortInfo:
-        from kvmnet.port import ports
+    def start_steps(self, dom: Domain, record: Record, serials: tuple[CharDev, ...],
+                    plans: list[qemu.SerialPlan], binary: str, accel: qemu.Accel
+                    ) -> Iterator[Step]:
+        """The steps of starting ``dom``, made as the executor applies them (a generator:
+        QEMU's command line names the taps the port steps made); fills in ``record``."""
+        from kvmnet.engine.steps.files import WriteFiles
+        from kvmnet.engine.steps.port import SweepOwner
+        from kvmnet.engine.steps.qemu import QemuFiles, StartQemu
 
-        assert iface.mac is not None
-        return ports.plug(self.conn, iface.network if iface.type == "network" else None,
-                          mac=iface.mac, bridge=iface.bridge if iface.type == "bridge" else None,
-                          owner_name=dom.name, owner_uuid=dom.uuid, portgroup=iface.portgroup,
-                          tap_name=_chosen_tap_name(iface.target_dev), mtu=iface.mtu)
+        assert dom.uuid is not None
+        name = dom.name
+        yield SweepOwner(owner_uuid=dom.uuid, owner_name=name)
+        ifaces = []
+        for i, iface in enumerate(dom.interfaces):
+            step = self._port_step(dom, iface)
+            yield step
+            info = step.result()
+            record["ports"].append(info["uuid"])
+            ifaces.append(_plugged(iface, info, f"net{i}"))
+        live = replace(dom, id=record["id"], interfaces=tuple(ifaces), serials=serials,
+                       consoles=_mirror_consoles(dom.consoles, serials),
+                       disks=tuple(replace(d, alias=f"disk{i}")
+                                   for i, d in enumerate(dom.disks)))
+        pidfile, qmp = record["pidfile"], record["qmp"]
+        yield QemuFiles(dirs=[str(self.store.log)],
+                        remove=[pidfile, qmp, *(p.socket for p in plans)])
+        argv = qemu.build_argv(live, binary=binary, accel=accel, qmp=qmp, pidfile=pidfile,
+                               serials=plans)
+        launch = StartQemu(name=name, argv=argv, pidfile=pidfile, qmp=qmp)
+        yield launch
+        record.update(pid=launch.pid, started=time.time(), launch_seconds=launch.seconds)
+        yield WriteFiles(files=[[str(self.store.status_path(name)),
+                                 format_domain(live, live=True), 0o600, "status"]])
+
+    def _port_step(self, dom: Domain, iface: Interface) -> PlugPort:
+        from kvmnet.engine.steps.port import PlugPort
+
+        assert iface.mac is not None and dom.uuid is not None
+        return PlugPort(uuid=str(uuid_mod.uuid4()),
+                        network=iface.network if iface.type == "network" else None,
+                        bridge=iface.bridge if iface.type == "bridge" else None,
+                        mac=iface.mac, owner_name=dom.name, owner_uuid=dom.uuid,
+                        portgroup=iface.portgroup, tap_name=_chosen_tap_name(iface.target_dev),
+                        mtu=iface.mtu)
 
     def _serials(self, dom: Domain, name: str) -> tuple[tuple[CharDev, ...], list[qemu.SerialPlan]]:
         assert dom.uuid is not None
-        self.store.log.mkdir(parents=True, exist_ok=True)
         out: list[CharDev] = []
         plans: list[qemu.SerialPlan] = []
         for s in dom.serials:
@@ -184,41 +248,31 @@ class Runner:
 
     # -- destroy -----------------------------------------------------------------------------
     def destroy(self, name: str) -> None:
+        """Undo the guest's journal: stop its QEMU, unplug its ports, remove its files."""
         with self.store.locked():
-            record = self.store.read_record(name)
-            if record is None:
+            journal = self.store.journal(name)
+            if journal is None:
                 raise OperationInvalidError(f"domain '{name}' is not running")
-            was_alive = _alive(record)
-            self._stop_qemu(record)
-            self._cleanup(name, record)
+            was_alive = self._alive(journal.info)
+            self._cleanup(journal)
             if not was_alive:
                 raise OperationInvalidError(
                     f"domain '{name}' is not running (its QEMU had exited; its ports and "
                     "run-time files are cleaned up now)")
 
-    def _stop_qemu(self, record: Record) -> None:
-        """QMP quit, then SIGTERM/SIGKILL by PID (only if the PID is still this QEMU)."""
-        if record.get("pid") is None and isinstance(record.get("pidfile"), str):
-            # Interrupted between QEMU daemonizing and the record naming its PID.
-            try:
-                with open(record["pidfile"]) as fh:
-                    record["pid"] = int(fh.read().strip())
-            except (OSError, ValueError):
-                pass
-        pid = record.get("pid")
-        qmp_path = record.get("qmp")
-        if not isinstance(pid, int) or not isinstance(qmp_path, str) or not _alive(record):
-            return
-        try:
-            from kvmnet.guests.qmp import Qmp
-
-            with Qmp(qmp_path, timeout=3.0) as mon:
-                mon.execute("quit")
-        except (KvmnetError, OSError):
-            pass  # a hung or broken monitor: the signals below still stop it
-        if _wait_exit(pid, 5.0):
-            return
-        process.terminate(pid, expected_cmdline_contains=qmp_path, timeout=5.0)
+    def _forget_port(self, journal: Journal, port_uuid: str, quiet: bool = False) -> None:
+        """Unplug one port of a running guest (undo its journal entry) and drop it from the
+        journal; raises HostError when it could not be unplugged, unless ``quiet``."""
+        entries = [e for e in journal.steps if e.get("kind") == "port"
+                   and e.get("uuid") == port_uuid]
+        with self.context() as ctx:
+            failures = undo(Journal(journal.path, journal.owner, journal.state, entries), ctx)
+        if failures and not quiet:
+            raise HostError(f"unplugging port {port_uuid} failed: {'; '.join(failures)}")
+        journal.steps[:] = [e for e in journal.steps if e not in entries]
+        if port_uuid in journal.info.get("ports", []):
+            journal.info["ports"].remove(port_uuid)
+        journal.save()
 
     # -- hot-plug ----------------------------------------------------------------------------
     def attach_interface(self, name: str, iface: Interface, *, live: bool, config: bool
@@ -226,9 +280,10 @@ class Runner:
         """Add a NIC to the running guest (``live``) and/or its definition (``config``)."""
         store = self.store
         with store.locked():
-            record = self.live(name)
+            journal = self.journal(name)
             conf_text = store.read_config(name)
-            live, config = _affect(name, live, config, record is not None, conf_text is not None)
+            live, config = _affect(name, live, config, journal is not None,
+                                   conf_text is not None)
             if iface.model is not None and iface.model not in NIC_MODELS:
                 raise KvmnetError(f"unknown model '{iface.model}'")
             taken = used_macs(store)
@@ -243,24 +298,27 @@ class Runner:
             if conf_dom is not None:
                 new_conf = replace(conf_dom, interfaces=conf_dom.interfaces + (iface,))
                 validate(new_conf)
-            if live_dom is not None and record is not None:
-                self._hotplug(name, record, live_dom, iface)
+            if live_dom is not None and journal is not None:
+                self._hotplug(name, journal, live_dom, iface)
             if conf_dom is not None:
                 store.write_config(name, format_domain(new_conf))
             return iface
 
-    def _hotplug(self, name: str, record: Record, dom: Domain, iface: Interface) -> None:
-        from kvmnet.guests.qmp import Qmp, QmpError
-        from kvmnet.port import ports
+    def _hotplug(self, name: str, journal: Journal, dom: Domain, iface: Interface) -> None:
+        """Plug a port as a step on the guest's journal (its undo journalled first), then
+        hand its tap to QEMU; any failure unplugs it again."""
+        from kvmnet.host.qmp import Qmp, QmpError
 
         used = {i.alias for i in dom.interfaces}
         alias = next(f"net{n}" for n in range(1000) if f"net{n}" not in used)
-        info = self._plug(dom, iface)
-        record["ports"].append(info.uuid)
-        self.store.write_record(name, record)
-        plugged = _plugged(iface, info, alias)
+        step = self._port_step(dom, iface)
         try:
-            with Qmp(record["qmp"]) as mon:
+            with self.context() as ctx:
+                apply_steps([step], journal, ctx)
+            journal.info["ports"].append(step.uuid)
+            journal.save()
+            plugged = _plugged(iface, step.result(), alias)
+            with Qmp(journal.info["qmp"]) as mon:
                 mon.execute("netdev_add", {"type": "tap", "id": qemu.netdev_id(alias),
                                            "ifname": plugged.target_dev, "script": "no",
                                            "downscript": "no"})
@@ -271,9 +329,7 @@ class Runner:
                     mon.execute("netdev_del", {"id": qemu.netdev_id(alias)})
                     raise
         except BaseException:
-            ports.unplug(self.conn, info.uuid)
-            record["ports"].remove(info.uuid)
-            self.store.write_record(name, record)
+            self._forget_port(journal, step.uuid, quiet=True)
             raise
         new = replace(dom, interfaces=dom.interfaces + (plugged,))
         self.store.write_status(name, format_domain(new, live=True))
@@ -282,9 +338,10 @@ class Runner:
                          config: bool) -> None:
         store = self.store
         with store.locked():
-            record = self.live(name)
+            journal = self.journal(name)
             conf_text = store.read_config(name)
-            live, config = _affect(name, live, config, record is not None, conf_text is not None)
+            live, config = _affect(name, live, config, journal is not None,
+                                   conf_text is not None)
             live_dom = self.live_domain(name) if live else None
             conf_dom = parse_domain(conf_text) if config and conf_text is not None else None
             # Find the interface in every affected definition before changing any of them.
@@ -296,20 +353,19 @@ class Runner:
                 victim = found[-1][1]
                 new_conf = replace(conf_dom, interfaces=tuple(
                     i for i in conf_dom.interfaces if i is not victim))
-            if live_dom is not None and record is not None:
-                self._hotunplug(name, record, live_dom, found[0][1])
+            if live_dom is not None and journal is not None:
+                self._hotunplug(name, journal, live_dom, found[0][1])
             if conf_dom is not None:
                 store.write_config(name, format_domain(new_conf))
 
-    def _hotunplug(self, name: str, record: Record, dom: Domain, iface: Interface) -> None:
-        from kvmnet.guests.qmp import Qmp
-        from kvmnet.port import ports
+    def _hotunplug(self, name: str, journal: Journal, dom: Domain, iface: Interface) -> None:
+        from kvmnet.host.qmp import Qmp
 
         alias = iface.alias
         if not alias:
             raise HostError(f"interface {iface.mac} of domain '{name}' has no device alias in "
                             "the live state; destroy and start the guest to recover")
-        with Qmp(record["qmp"]) as mon:
+        with Qmp(journal.info["qmp"]) as mon:
             mon.execute("device_del", {"id": alias})
             if mon.wait_event("DEVICE_DELETED", {"device": alias}, UNPLUG_TIMEOUT) is None:
                 raise HostError(
@@ -319,71 +375,15 @@ class Runner:
                     "run detach-interface again later, or use --config and restart the guest")
             mon.execute("netdev_del", {"id": qemu.netdev_id(alias)})
         if iface.port_id:
-            try:
-                ports.unplug(self.conn, iface.port_id)
-            except NotFoundError:
-                pass
-            if iface.port_id in record.get("ports", []):
-                record["ports"].remove(iface.port_id)
-                self.store.write_record(name, record)
+            if any(e.get("uuid") == iface.port_id for e in journal.steps):
+                self._forget_port(journal, iface.port_id)
+            else:  # not in the journal (plugged by hand for this guest): unplug it anyway
+                PortService(self.conn).unplug(iface.port_id)
         new = replace(dom, interfaces=tuple(i for i in dom.interfaces if i is not iface))
         self.store.write_status(name, format_domain(new, live=True))
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def _alive(record: Record) -> bool:
-    pid = record.get("pid")
-    qmp_path = record.get("qmp")
-    if not isinstance(pid, int) or pid <= 1 or not isinstance(qmp_path, str):
-        return False
-    return process.is_alive(pid) and process.cmdline_matches(pid, qmp_path)
-
-
-def _wait_exit(pid: int, timeout: float) -> bool:
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        deadline = time.monotonic() + timeout
-        while process.is_alive(pid):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            poller.poll(int(min(left, 0.2) * 1000))
-        return True
-    finally:
-        os.close(fd)
-
-
-def _launch(argv: list[str], pidfile: str, name: str) -> int:
-    """Run QEMU (it daemonizes once the machine is set up); returns the daemon's PID."""
-    try:
-        os.unlink(pidfile)
-    except FileNotFoundError:
-        pass
-    try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=LAUNCH_TIMEOUT, check=False)
-    except FileNotFoundError:
-        raise HostError(f"{argv[0]} is not installed; install the qemu-system-x86 package") \
-            from None
-    except subprocess.TimeoutExpired:
-        raise HostError(f"QEMU did not finish setting up guest '{name}' within "
-                        f"{LAUNCH_TIMEOUT:.0f} s") from None
-    if proc.returncode != 0:
-        why = (proc.stderr or proc.stdout).strip() or f"exit status {proc.returncode}"
-        raise HostError(f"QEMU could not start guest '{name}': {why}",
-                        " ".join(argv[:1] + ["..."]))
-    try:
-        with open(pidfile) as fh:
-            return int(fh.read().strip())
-    except (OSError, ValueError):
-        raise HostError(f"QEMU started guest '{name}' but wrote no pid file {pidfile}") from None
-
-
 def _check_files(dom: Domain) -> None:
     missing = []
     for what, path in (("kernel", dom.os.kernel), ("initrd", dom.os.initrd)):
@@ -397,9 +397,10 @@ def _check_files(dom: Domain) -> None:
                         "the paths with 'kvmnet edit'")
 
 
-def _plugged(iface: Interface, info: PortInfo, alias: str) -> Interface:
-    return replace(iface, target_dev=info.tap, alias=alias, port_id=info.uuid,
-                   bridge=info.bridge or iface.bridge)
+def _plugged(iface: Interface, info: dict[str, Any], alias: str) -> Interface:
+    """``iface`` as plugged: its tap, alias and port (``info``: the port's, see PortInfo)."""
+    return replace(iface, target_dev=info["tap"], alias=alias, port_id=info["uuid"],
+                   bridge=info.get("bridge") or iface.bridge)
 
 
 def _mirror_consoles(consoles: tuple[CharDev, ...], serials: tuple[CharDev, ...]

@@ -4,7 +4,10 @@ Layout (as libvirt lays out ``/etc/libvirt/qemu`` and ``/run/libvirt/qemu``)::
 
     etc/kvmnet/guests/NAME.xml          persistent definition
     etc/kvmnet/guests/.lock             flock() held around every change
-    run/kvmnet/guests/NAME.json         run record: QEMU's pid, id, accelerator, sockets, ports
+    run/kvmnet/guests/NAME.json         the guest's journal (the engine's one format): the
+                                        undo of each start step, written before the step
+                                        runs; its "info" is the run record (QEMU's pid, id,
+                                        accelerator, sockets, ports)
     run/kvmnet/guests/NAME.xml          live definition (tap names, aliases, port ids)
     run/kvmnet/guests/NAME.pid          QEMU's own pid file
     run/kvmnet/guests/UUID.qmp          QMP socket
@@ -12,9 +15,9 @@ Layout (as libvirt lays out ``/etc/libvirt/qemu`` and ``/run/libvirt/qemu``)::
     run/kvmnet/guests/.next-id          the next domain id
     var/log/kvmnet/guests/NAME.log      serial console log (kept after the guest stops)
 
-A guest is running exactly when its run record exists *and* its QEMU is alive; a record whose
-QEMU is gone is stale and is cleaned up (ports unplugged, files removed) by the next command
-that looks at it (:mod:`kvmnet.guests.runner`).  Sockets are named by UUID so that the path
+A guest is running exactly when its journal exists *and* its QEMU is alive; a journal whose
+QEMU is gone is stale and is undone (QEMU stopped if a start was interrupted, ports unplugged,
+files removed) by the next command that looks at it (:mod:`kvmnet.guests.runner`).  Sockets are named by UUID so that the path
 stays under the 107-byte limit of a unix socket whatever the guest's name.
 """
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from kvmnet.config.store import name_problem as _name_problem
+from kvmnet.engine.journal import ACTIVE, STARTING, Journal
 from kvmnet.errors import InvalidArgError, KvmnetError
 from kvmnet.fileio import FileLock, atomic_write
 from kvmnet.paths import MAX_NAME_BYTES, Paths
@@ -111,8 +115,13 @@ class GuestStore:
         self.run.mkdir(parents=True, exist_ok=True)
         atomic_write(self.status_path(name), text.encode("utf-8"), 0o600)
 
-    def read_record(self, name: str) -> Record | None:
-        text = _read(self.record_path(name))
+    def journal(self, name: str) -> Journal | None:
+        """The guest's journal (its run record is the ``info``), or None when it has none.
+
+        A record written before guests had journals (a guest started by an older kvmnet) is
+        read as the journal of the same changes, so that it is undone the same way."""
+        path = self.record_path(name)
+        text = _read(path)
         if text is None:
             return None
         try:
@@ -120,29 +129,37 @@ class GuestStore:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise CorruptGuestFile(f"run record {self.record_path(name)} is damaged; stop the "
-                                   f"guest's QEMU by hand if it runs, then remove the file")
-        return data
+            raise CorruptGuestFile(f"run record {path} is damaged; stop the guest's QEMU by "
+                                   "hand if it runs, then remove the file")
+        if isinstance(data.get("info"), dict) and isinstance(data.get("steps"), list):
+            return Journal(path, str(data.get("owner") or name), str(data.get("state")),
+                           data["steps"], data["info"])
+        info = {k: v for k, v in data.items() if k != "state"}
+        return Journal(path, name, ACTIVE if data.get("state") == "running" else STARTING,
+                       self.legacy_steps(name, info), info)
 
-    def write_record(self, name: str, record: Record) -> None:
-        self.run.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.record_path(name),
-                     (json.dumps(record, indent=1, sort_keys=True) + "\n").encode(), 0o600)
+    def legacy_steps(self, name: str, info: Record) -> list[dict[str, Any]]:
+        """The undo records of what an older kvmnet's start made, from its run record."""
+        steps: list[dict[str, Any]] = []
+        if isinstance(info.get("uuid"), str):
+            steps.append({"kind": "port.owner", "owner_uuid": info["uuid"], "owner_name": name})
+        steps += [{"kind": "port", "uuid": str(p), "network": None, "bridge": None}
+                  for p in info.get("ports") or ()]
+        paths = [str(self.status_path(name)), str(self.pid_path(name))]
+        if isinstance(info.get("qmp"), str):
+            paths.append(info["qmp"])
+        paths += [s["socket"] for s in info.get("serials") or ()
+                  if isinstance(s, dict) and isinstance(s.get("socket"), str)]
+        steps.append({"kind": "qemu.files", "paths": paths})
+        if isinstance(info.get("qmp"), str):
+            steps.append({"kind": "qemu", "pid": info.get("pid"),
+                          "pidfile": info.get("pidfile"), "qmp": info["qmp"]})
+        return steps
 
-    def clear_runtime(self, name: str, record: Record | None) -> None:
-        """Remove every run-time file of the guest (the console log stays)."""
-        paths = [self.status_path(name), self.pid_path(name)]
-        if record is not None:
-            for key in ("qmp",):
-                if isinstance(record.get(key), str):
-                    paths.append(Path(record[key]))
-            for serial in record.get("serials") or ():
-                if isinstance(serial, dict) and isinstance(serial.get("socket"), str):
-                    paths.append(Path(serial["socket"]))
-        for p in paths:
-            _unlink(p)
-        # The record goes last: while it exists, the next command knows what to clean.
-        _unlink(self.record_path(name))
+    def read_record(self, name: str) -> Record | None:
+        """The run record of the guest (its journal's info), or None."""
+        journal = self.journal(name)
+        return journal.info if journal is not None else None
 
     def next_id(self) -> int:
         """The next domain id (libvirt counts from 1 and never reuses one while it runs)."""

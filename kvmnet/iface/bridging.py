@@ -2,9 +2,12 @@
 
 Every live change of the ``iface-*`` verbs -- starting a definition, turning a NIC into a
 bridge and back, rolling a transaction back -- is expressed as a *target* :class:`LiveState`
-(links with their master, MTU and up/down state; addresses; routes; a few sysctls) and applied
-by :func:`converge`.  One routine, used everywhere, means one carefully ordered sequence that
-keeps connectivity while layer-3 configuration moves between a NIC and a bridge:
+(links with their master, MTU and up/down state; addresses; routes; a few sysctls).
+:func:`converge_steps` computes the engine steps (:mod:`kvmnet.engine.steps.iface`) that take
+the host there, each holding the value it replaces; :func:`converge` runs them with the one
+executor (journalled, undone on failure) or, for a rollback to a snapshot, best effort.  One
+routine, used everywhere, means one carefully ordered sequence that keeps connectivity while
+layer-3 configuration moves between a NIC and a bridge:
 
 1. create missing bridges, with STP still off and the MAC of the port that carries the
    addresses (peers' ARP caches stay valid), and set MTUs;
@@ -24,24 +27,27 @@ and the loopback device are never touched: the kernel manages them.
 """
 from __future__ import annotations
 
-import functools
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kvmnet.engine.steps.iface import STP_MAX_CS, STP_MIN_CS
 from kvmnet.errors import KvmnetError
 from kvmnet.host import sysctl
 from kvmnet.host.netlink import Address, Netlink, Route
 from kvmnet.model.addr import classful_prefix
 from kvmnet.model.interface import InterfaceDef
 
+if TYPE_CHECKING:
+    from kvmnet.engine.journal import Journal
+    from kvmnet.engine.step import Step
+
 #: The bridge netfilter switches (exist only while br_netfilter is loaded).
 BRIDGE_NF_KEYS = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables",
                   "net.bridge.bridge-nf-call-arptables")
-#: The kernel's default bridge forward delay (15 s) and its clamp while STP runs (2..30 s).
+#: The kernel's default bridge forward delay (15 s).
 DEFAULT_FORWARD_DELAY_CS = 1500
-_STP_MIN_CS, _STP_MAX_CS = 200, 3000
 
 
 @dataclass(frozen=True)
@@ -144,56 +150,43 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
 
 
-class _Runner:
-    """Runs steps; in best-effort mode a failing step is recorded and the next one runs."""
-
-    def __init__(self, best_effort: bool, outcome: Outcome) -> None:
-        self.best_effort = best_effort
-        self.outcome = outcome
-
-    def __call__(self, what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except KvmnetError as exc:
-            if not self.best_effort:
-                raise
-            self.outcome.problems.append(f"{what}: {exc}")
-            return None
+def _addr(a: Address) -> dict[str, Any]:
+    return {"ifname": a.ifname, "address": a.address, "prefixlen": a.prefixlen,
+            "family": a.family}
 
 
-def converge(nl: Netlink, target: LiveState, *, deletable: set[str],
-             best_effort: bool = False) -> Outcome:
-    """Change the host from its current state to ``target`` (see the module docstring)."""
-    cur = capture(nl)
-    out = Outcome()
-    step = _Runner(best_effort, out)
+def converge_steps(cur: LiveState, target: LiveState, *, deletable: set[str]
+                   ) -> tuple[list[Step], list[str]]:
+    """The steps that change the host from ``cur`` to ``target`` (see the module docstring),
+    and the links of ``target`` that cannot be made (problems, not steps).  Pure: each step
+    holds the value it replaces, for its undo."""
+    from kvmnet.engine.steps import iface as st
+
+    steps: list[Step] = []
+    problems: list[str] = []
     new_bridges: set[str] = set()
     # 1. links that must exist
     for name, want in target.links.items():
         if name in cur.links:
             continue
         if want.kind != "bridge":
-            out.problems.append(f"{name} ({want.kind or 'device'}) no longer exists and kvmnet "
-                                "cannot recreate it; check the host's devices")
+            problems.append(f"{name} ({want.kind or 'device'}) no longer exists and kvmnet "
+                            "cannot recreate it; check the host's devices")
             continue
-        fd = want.forward_delay_cs if want.forward_delay_cs is not None else \
-            DEFAULT_FORWARD_DELAY_CS
-        if step(f"creating bridge {name}", nl.create_bridge, name, stp=False,
-                forward_delay_cs=fd, mtu=want.mtu, mac=want.mac, up=want.up) is not None:
-            new_bridges.add(name)
-            out.created.add(name)
+        steps.append(st.NewBridge(name=name, forward_delay_cs=_made_delay(want),
+                                  mtu=want.mtu, mac=want.mac, up=want.up))
+        new_bridges.add(name)
     now = set(cur.links) | new_bridges
     for name, want in target.links.items():
         have = cur.links.get(name)
         if name in now and want.mtu and have is not None and have.mtu != want.mtu:
-            step(f"setting the MTU of {name}", nl.set_mtu, name, want.mtu)
+            steps.append(st.SetMtu(name=name, mtu=want.mtu, old=have.mtu))
     # 2. new addresses first, old ones stay until the end
     have_addrs = {(a.ifname, a.address, a.prefixlen) for a in cur.addresses}
     for a in target.addresses:
         if managed_address(a) and a.ifname in now and (a.ifname, a.address, a.prefixlen) \
                 not in have_addrs:
-            step(f"adding {a.address}/{a.prefixlen} to {a.ifname}", nl.add_address, a.ifname,
-                 a.address, a.prefixlen, nodad=a.family == 6)
+            steps.append(st.AddAddress(**_addr(a)))
     # 3. masters: ports carrying addresses first, then STP, then the others.  A bridge that
     # goes is deleted here instead of releasing its ports one by one: released ports would
     # receive while replies still follow the doomed bridge's routes into a bridge without
@@ -205,12 +198,13 @@ def converge(nl: Netlink, target: LiveState, *, deletable: set[str],
     first = [c for c in changes if not (c[1] in new_bridges and not cur.addresses_of(c[0]))]
     later = [c for c in changes if c not in first]
     for name, master in first:
-        step(f"attaching {name} to {master or 'no bridge'}", nl.set_master, name, master)
+        steps.append(st.SetMaster(name=name, master=master, old=cur.links[name].master))
         if target.links[name].up and not cur.links[name].up:
-            step(f"bringing {name} up", nl.set_link_up, name)
+            steps.append(st.SetUp(name=name, up=True))
+    deleted = set()
     for name in sorted(n for n in doomed if cur.ports_of(n)):
-        if step(f"deleting {name}", nl.delete_link, name) is not None:
-            out.deleted.add(name)
+        steps.append(_delete(cur, name))
+        deleted.add(name)
     # 4. STP and forward delay of the bridges that stay
     for name, want in target.links.items():
         if want.kind == "bridge" and name in now:
@@ -221,41 +215,119 @@ def converge(nl: Netlink, target: LiveState, *, deletable: set[str],
             else:
                 needed = have is None or _stp_differs(have, want)
             if needed:
-                step(f"setting STP on {name}", set_bridge_stp, name, bool(want.stp),
-                     want.forward_delay_cs)
+                steps.append(st.SetStp(
+                    name=name, stp=bool(want.stp), forward_delay_cs=want.forward_delay_cs,
+                    old_stp=bool(have.stp) if have is not None else False,
+                    # a new bridge goes on undo: STP off is enough (with a delay outside
+                    # 2..30 s while STP is still on, the kernel would refuse the pair)
+                    old_delay=have.forward_delay_cs if have is not None else None))
     for name, master in later:
-        step(f"attaching {name} to {master or 'no bridge'}", nl.set_master, name, master)
+        steps.append(st.SetMaster(name=name, master=master, old=cur.links[name].master))
     # 5. routes
     cur_routes = {_norm(r) for r in cur.static_routes()}
     want_routes = {_norm(r) for r in target.static_routes() if r.ifname in now}
     extra = cur_routes - want_routes
-    for r in sorted(want_routes - cur_routes, key=lambda r: r.prefixlen, reverse=True):
-        for old in [e for e in extra if route_key(e) == route_key(r)]:
-            step(f"deleting route {old.dst}/{old.prefixlen}", _delete_route, nl, old)
+    # longest prefix first; alike ones in a fixed order (golden step lists)
+    for r in sorted(want_routes - cur_routes, key=lambda r: (-r.prefixlen, repr(r))):
+        for old in sorted((e for e in extra if route_key(e) == route_key(r)), key=repr):
+            steps.append(st.DeleteRoute(route=list(old)))
             extra.discard(old)
-        step(f"adding route {r.dst}/{r.prefixlen} via {r.gateway or r.ifname}", nl.add_route,
-             r.dst, r.prefixlen, r.gateway, metric=r.metric, ifname=r.ifname)
-    for old in extra:
+        steps.append(st.AddRoute(route=list(r)))
+    for old in sorted(extra, key=repr):
         if old.ifname in target.links:  # routes of links that go are removed with them
-            step(f"deleting route {old.dst}/{old.prefixlen}", _delete_route, nl, old)
+            steps.append(st.DeleteRoute(route=list(old)))
     # 6. old addresses, links that go, sysctls, up/down
     want_addrs = {(a.ifname, a.address, a.prefixlen) for a in target.addresses}
     for a in cur.addresses:
         if managed_address(a) and a.ifname in target.links and \
                 (a.ifname, a.address, a.prefixlen) not in want_addrs:
-            step(f"removing {a.address}/{a.prefixlen} from {a.ifname}", nl.delete_address,
-                 a.ifname, a.address, a.prefixlen)
-    for name in sorted(doomed - out.deleted):
-        if step(f"deleting {name}", nl.delete_link, name) is not None:
-            out.deleted.add(name)
+            steps.append(st.DeleteAddress(**_addr(a)))
+    for name in sorted(doomed - deleted):
+        steps.append(_delete(cur, name))
     for key, value in target.sysctls.items():
         if cur.sysctls.get(key) != value:
-            step(f"setting {key}", sysctl.write, key, value, missing_ok=True)
+            steps.append(st.SetSysctl(key=key, value=value, old=cur.sysctls.get(key)))
     for name, want in target.links.items():
         have = cur.links.get(name)
         if have is not None and have.up != want.up and name != "lo":
-            step(f"bringing {name} {'up' if want.up else 'down'}",
-                 nl.set_link_up if want.up else nl.set_link_down, name)
+            steps.append(st.SetUp(name=name, up=want.up))
+    return steps, problems
+
+
+def _made_delay(want: LinkState) -> int:
+    """The forward delay a new bridge is made with (STP still off)."""
+    fd = want.forward_delay_cs
+    return fd if fd is not None else DEFAULT_FORWARD_DELAY_CS
+
+
+def _delete(cur: LiveState, name: str) -> Step:
+    """Deleting link ``name``, with what it was (to make a bridge again on undo)."""
+    from kvmnet.engine.steps.iface import DeleteLink
+
+    link = cur.links[name]
+    return DeleteLink(name=name, was={
+        "kind_of": link.kind, "mac": link.mac, "mtu": link.mtu, "up": link.up,
+        "stp": link.stp, "forward_delay_cs": link.forward_delay_cs,
+        "ports": cur.ports_of(name),
+        "addresses": [list(a) for a in cur.addresses_of(name)],
+        "routes": [list(r) for r in cur.static_routes() if r.ifname == name]})
+
+
+def converge(nl: Netlink, target: LiveState, *, deletable: set[str],
+             best_effort: bool = False, journal: Journal | None = None,
+             before: Sequence[Step] = ()) -> Outcome:
+    """Change the host from its current state to ``target`` (see the module docstring).
+
+    With ``journal``, the executor runs the steps (``before`` first: links to make before the
+    live state is read) with each undo journalled first, and on failure undoes them all.
+    ``best_effort`` (a rollback to a snapshot, no journal): a failing step is reported in the
+    outcome's problems and the next one runs (those of a bridge that could not be made are
+    skipped).
+    """
+    from kvmnet.engine.executor import Context, run
+    from kvmnet.engine.host import Host
+
+    out = Outcome()
+    ctx = Context(Host(), nl=nl)
+
+    def steps() -> Iterator[Step]:
+        yield from before
+        todo, problems = converge_steps(capture(nl), target, deletable=deletable)
+        out.problems += problems
+        yield from todo
+
+    def done(step: Step) -> None:
+        if step.kind in ("iface.bridge", "iface.vlan", "iface.bond"):
+            out.created.add(step.name)  # type: ignore[attr-defined]
+        elif step.kind == "iface.delete":
+            out.deleted.add(step.name)  # type: ignore[attr-defined]
+
+    if journal is not None:
+        applied: list[Step] = []
+
+        def tracked() -> Iterator[Step]:
+            for step in steps():
+                yield step
+                applied.append(step)
+
+        run(tracked(), journal, ctx)
+        for step in applied:
+            done(step)
+        return out
+    failed: set[str] = set()
+    for step in steps():
+        if failed & step.links():  # type: ignore[attr-defined]
+            continue
+        try:
+            ctx.host.perform(step, ctx)
+        except KvmnetError as exc:
+            if not best_effort:
+                raise
+            out.problems.append(f"{step.describe()}: {exc}")
+            if step.kind == "iface.bridge":
+                failed.add(step.name)  # type: ignore[attr-defined]
+            continue
+        done(step)
     return out
 
 
@@ -266,56 +338,8 @@ def _stp_differs(have: LinkState, want: LinkState) -> bool:
         return False
     fd = want.forward_delay_cs
     if want.stp:  # the kernel keeps the delay within 2..30 s while STP runs
-        fd = min(max(fd, _STP_MIN_CS), _STP_MAX_CS)
+        fd = min(max(fd, STP_MIN_CS), STP_MAX_CS)
     return have.forward_delay_cs != fd
-
-
-def _delete_route(nl: Netlink, r: Route) -> bool:
-    return nl.delete_route(r.dst, r.prefixlen, r.gateway, metric=r.metric, ifname=r.ifname)
-
-
-# -- link kinds netlink.Netlink does not create: pyroute2's public API (kvmnet.host.iproute) --
-def set_bridge_stp(name: str, stp: bool, forward_delay_cs: int | None) -> None:
-    from kvmnet.host import iproute
-
-    fd = forward_delay_cs
-    if fd is not None and stp:  # the kernel keeps the delay within 2..30 s while STP runs
-        fd = min(max(fd, _STP_MIN_CS), _STP_MAX_CS)
-    iproute.set_bridge_stp(name, stp, fd)
-
-
-NO_8021Q = ("this kernel has no 802.1Q support (module 8021q), so VLAN interface {name} cannot "
-            "be created; load it with 'modprobe 8021q' or use a kernel built with "
-            "CONFIG_VLAN_8021Q")
-NO_BONDING = ("this kernel has no bonding support (module bonding), so bond {name} cannot be "
-              "created; load it with 'modprobe bonding' or use a kernel built with "
-              "CONFIG_BONDING")
-
-
-def create_vlan(name: str, device: str, tag: int) -> None:
-    """``ip link add link DEVICE name NAME type vlan id TAG``; UnsupportedError without 8021q."""
-    from kvmnet.host import iproute
-
-    iproute.create_vlan(name, device, tag, NO_8021Q.format(name=name))
-
-
-def create_bond(name: str, mode: str | None, miimon: tuple[int, int, int, str | None] | None,
-                arpmon: tuple[int, str, str | None] | None) -> None:
-    """``ip link add NAME type bond ...``; UnsupportedError without the bonding module."""
-    from kvmnet.host import iproute
-
-    iproute.create_bond(name, mode, miimon, arpmon, NO_BONDING.format(name=name))
-
-
-def _enslave_step(slave: str, bond: str, nl: Netlink) -> None:
-    enslave_to_bond(nl, slave, bond)
-
-
-def enslave_to_bond(nl: Netlink, slave: str, bond: str) -> None:
-    # The bonding driver takes only slaves that are down; it brings them up itself.
-    nl.set_link_down(slave)
-    nl.set_master(slave, bond)
-    nl.set_link_up(slave)
 
 
 # -- transforms used by the verbs ------------------------------------------------------------------
@@ -367,7 +391,7 @@ class StartPlan:
     """
 
     target: LiveState
-    precreate: list[Callable[[Netlink], None]] = field(default_factory=list)
+    precreate: list[Step] = field(default_factory=list)  # engine steps (iface.vlan ...)
     new_links: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
 
@@ -449,7 +473,9 @@ def _plan_vlan(plan: StartPlan, cur: LiveState, d: InterfaceDef, master: str | N
                             "choose another name")
     _need(cur, dev, name)
     if have is None:
-        plan.precreate.append(lambda nl: create_vlan(name, dev, tag))
+        from kvmnet.engine.steps.iface import NewVlan
+
+        plan.precreate.append(NewVlan(name=name, device=dev, tag=tag))
         plan.new_links.add(name)
         plan.target.links[name] = LinkState(name, kind="vlan", master=master)
     else:
@@ -474,9 +500,12 @@ def _plan_bond(plan: StartPlan, cur: LiveState, d: InterfaceDef, master: str | N
     if have is None:
         mii = bond.miimon
         arp = bond.arpmon
-        plan.precreate.append(lambda nl: create_bond(
-            name, bond.mode, (mii.freq, mii.downdelay, mii.updelay, mii.carrier) if mii else None,
-            (arp.interval, arp.target, arp.validate) if arp else None))
+        from kvmnet.engine.steps.iface import NewBond
+
+        plan.precreate.append(NewBond(
+            name=name, mode=bond.mode,
+            miimon=[mii.freq, mii.downdelay, mii.updelay, mii.carrier] if mii else None,
+            arpmon=[arp.interval, arp.target, arp.validate] if arp else None))
         plan.new_links.add(name)
         plan.target.links[name] = LinkState(name, kind="bond", master=master)
     else:
@@ -484,7 +513,9 @@ def _plan_bond(plan: StartPlan, cur: LiveState, d: InterfaceDef, master: str | N
         plan.target.links[name] = replace(have, up=True, master=master)
     for s in bond.interfaces:
         if cur.links[s.name].master != name:
-            plan.precreate.append(functools.partial(_enslave_step, s.name, name))
+            from kvmnet.engine.steps.iface import Enslave
+
+            plan.precreate.append(Enslave(name=s.name, master=name, old=cur.links[s.name].master))
         plan.target.links[s.name] = replace(plan.target.links[s.name], master=name, up=True)
         move_l3(plan.target, s.name, name)
 

@@ -9,10 +9,21 @@ VLANs and bonds when the kernel has 802.1Q/bonding -- through :mod:`kvmnet.iface
 moves addresses and routes without dropping connectivity.  kvmnet runs no DHCP client for the
 host: ``<dhcp/>`` is kept in the definition and reported as a note on start.
 
+Every live change (``iface-start``, ``iface-destroy``, ``iface-bridge``, ``iface-unbridge``) is
+the engine steps of :func:`kvmnet.iface.bridging.converge_steps` run by the one executor with
+the interfaces' crash journal (``run/kvmnet/interfaces/journal.json``, the engine's one
+format): each step's undo is journalled before it runs, a failure undoes the change step by
+step, and a kvmnet killed midway leaves the journal, which the next changing verb (those, and
+``iface-begin``/``iface-rollback``) undoes first.  The journal lives only while a change runs.
+
 Changes can be wrapped in a transaction (``begin``/``commit``/``rollback``: a snapshot of the
 definitions and of the live state) and guarded like ``netplan try``: :meth:`Interfaces.guard`
 starts a detached kvmnet process that rolls the transaction back after N seconds unless
-:meth:`Interfaces.commit` stops it first (by PID, safe against PID reuse).
+:meth:`Interfaces.commit` stops it first (by PID, safe against PID reuse).  The transaction
+stays a snapshot, not a journal: it is the user's unit of change (many verbs, definitions
+included) and may end in a rollback long after the changes were made, so it is restored by
+converging to the snapshot (best effort, the same steps without a journal), not by undoing
+recorded steps that later changes may have overtaken.
 """
 from __future__ import annotations
 
@@ -26,6 +37,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from kvmnet.engine.host import Host
+from kvmnet.engine.journal import Journal
 from kvmnet.errors import (
     VIR_ERR_NO_INTERFACE,
     ConflictError,
@@ -251,20 +264,36 @@ class Interfaces:
     def _start(self, nl: Netlink, d: InterfaceDef) -> list[str]:
         from kvmnet.iface.bridging import capture, converge, plan_start
 
+        self._recover(nl)
         before = capture(nl)
         plan = plan_start(d, before)
         made = (set(plan.target.links) | plan.new_links) - set(before.links)
-        try:
-            for step in plan.precreate:
-                step(nl)
-            converge(nl, plan.target, deletable=set())
-        except BaseException:
-            # Undo whatever part was done: the host is as before, links made here go away.
-            converge(nl, before, deletable=made, best_effort=True)
-            raise
+        # The executor journals each step's undo and, on failure, undoes them all: the host
+        # is as before, links made here go away.
+        converge(nl, plan.target, deletable=set(), journal=self._journal(d.name),
+                 before=plan.precreate)
+        self._journal(d.name).delete()
         if made:
             self.store.set_created(self.store.created() | made)
         return plan.notes
+
+    # -- the crash journal of a change -------------------------------------------------------------
+    def _journal(self, owner: str) -> Journal:
+        """The journal of the change being made (one at a time: the store lock): each step's
+        undo, written before the step; deleted once the change is complete."""
+        return Journal(self.paths.run_interfaces / "journal.json", owner)
+
+    def _recover(self, nl: Netlink) -> None:
+        """Roll back a change a killed kvmnet left half-made (its journal), before the next."""
+        from kvmnet.engine.executor import Context, undo_and_forget
+
+        leftover = Journal.load(self.paths.run_interfaces / "journal.json")
+        if leftover is None:
+            return
+        failures = undo_and_forget(leftover, Context(Host(), nl=nl))
+        if failures:
+            raise HostError(f"an interrupted change of interface '{leftover.owner}' could not "
+                            f"be rolled back: {'; '.join(failures)}; fix that, then retry")
 
     def destroy(self, ident: str) -> str:
         """``iface-destroy``: take the interface down (virtual links kvmnet manages go away)."""
@@ -272,6 +301,7 @@ class Interfaces:
 
         name = self.resolve(ident)
         with self.store.locked(), self._netlink() as nl:
+            self._recover(nl)
             d = self.store.load(name)
             cur = capture(nl)
             link = cur.links.get(name)
@@ -281,7 +311,8 @@ class Interfaces:
                 raise OperationInvalidError(f"interface '{name}' is not active")
             created = self.store.created()
             target, deletable = plan_destroy(d, cur, name, created)
-            converge(nl, target, deletable=deletable)
+            converge(nl, target, deletable=deletable, journal=self._journal(name))
+            self._journal(name).delete()
             if deletable & created:
                 self.store.set_created(created - deletable)
         return name
@@ -311,6 +342,7 @@ class Interfaces:
         from kvmnet.iface.bridging import capture, converge, drop_link, move_l3
 
         with self.store.locked(), self._netlink() as nl:
+            self._recover(nl)
             cur = capture(nl)
             port_def = unbridge_definition(bridge, self.store.load(bridge), cur)
             port = port_def.name
@@ -329,7 +361,8 @@ class Interfaces:
                 drop_link(target, bridge)
                 if port in target.links:
                     target.links[port] = replace(target.links[port], up=True)
-                converge(nl, target, deletable={bridge})
+                converge(nl, target, deletable={bridge}, journal=self._journal(bridge))
+                self._journal(bridge).delete()
                 self.store.set_created(self.store.created() - {bridge})
             elif start and port in cur.links:
                 self._start(nl, port_def)
@@ -373,6 +406,7 @@ class Interfaces:
                     "commit it with 'kvmnet iface-commit' or undo it with 'kvmnet "
                     "iface-rollback' first")
             with self._netlink() as nl:
+                self._recover(nl)
                 live = capture(nl)
             token = uuid.uuid4().hex
             self.store.write_transaction({
@@ -413,6 +447,7 @@ class Interfaces:
             target = LiveState.from_json(tx["live"])
             created_now = self.store.created()
             with self._netlink() as nl:
+                self._recover(nl)
                 outcome = converge(nl, target, deletable=created_now - set(target.links),
                                    best_effort=True)
             self.store.restore_files(dict(tx.get("definitions", {})))

@@ -7,6 +7,8 @@ Layout::
     run/kvmnet/interfaces/transaction.json  the open change transaction (iface-begin): saved
                                             definitions and live state to roll back to
     run/kvmnet/interfaces/guard.pid         "PID TOKEN" of a confirm-timeout guard process
+    run/kvmnet/interfaces/journal.json      the journal of a live change while it runs (the
+                                            engine's one format; see kvmnet.iface.interfaces)
 
 Every write is atomic (:func:`kvmnet.fileio.atomic_write`) and every read-modify-write runs
 under the store lock shared with the network store (``etc/kvmnet/.lock``), so that kvmnet

@@ -167,7 +167,7 @@ class Guest:
 
         data = json.loads((self.env.root / "run" / "kvmnet" / "guests" /
                            f"{self.name}.json").read_text())
-        pid = data["pid"]
+        pid = data["info"]["pid"]  # the guest's journal: its info is the run record
         assert isinstance(pid, int)
         return pid
 

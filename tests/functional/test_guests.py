@@ -108,8 +108,8 @@ class Guest:
     def record(self) -> dict[str, object]:
         path = self.env.root / "run" / "kvmnet" / "guests" / f"{self.name}.json"
         data = json.loads(path.read_text())
-        assert isinstance(data, dict)
-        return data
+        assert isinstance(data, dict) and isinstance(data["info"], dict)
+        return data["info"]  # the guest's journal: its info is the run record
 
     def taps(self) -> list[str]:
         """Interface column of domiflist (live taps)."""
@@ -422,3 +422,44 @@ def test_guest_keeps_its_nic_across_a_network_restart(kvenv: KvEnv,
         echo.kill()
         echo.wait()
     assert_no_guest_left(kvenv, g, pid, [tap])
+
+
+def test_start_killed_after_each_step_converges(kvenv: KvEnv) -> None:
+    """kvmnet killed right after each step of a guest start (KVMNET_FAULT_KILL_AFTER); the
+    next ``start`` (or ``destroy``) undoes what the killed one left -- a QEMU it had launched
+    too -- and after a destroy no tap, QEMU, port or run-time file is left.  No boot: QEMU
+    sits in its firmware."""
+    net = kvenv.start(simple_network("knet", "kbr0", "10.30.50", "nat"))
+    g = Guest(kvenv, "gk")
+    g.define(f"""<domain type='qemu'>
+  <name>gk</name><memory unit='MiB'>32</memory>
+  <os><type>hvm</type></os>
+  <devices>
+    <interface type='network'><source network='{net}'/></interface>
+    <serial type='pty'/>
+  </devices>
+</domain>
+""")
+    run = kvenv.root / "run" / "kvmnet" / "guests"
+    for i, kind in enumerate(("port.sweep", "port.plug", "qemu.files", "qemu.start", "files")):
+        proc = kvenv.kv("start", "gk", env={"KVMNET_FAULT_KILL_AFTER": kind})
+        assert proc.returncode == -9, describe(proc)
+        pidfile = run / "gk.pid"
+        stray = int(pidfile.read_text()) if pidfile.exists() else None
+        assert (stray is not None) == (kind in ("qemu.start", "files")), (kind, stray)
+        if i % 2:
+            proc = kvenv.kv("destroy", "gk")  # the killed start's QEMU never counted as running
+            assert proc.returncode == 1 and "not running" in proc.stderr, describe(proc)
+        else:
+            kvenv.ok("start", "gk")
+            pid = g.record()["pid"]
+            assert isinstance(pid, int) and qemu_alive(pid) and pid != stray
+            taps = g.taps()
+            kvenv.ok("destroy", "gk")
+            assert_no_guest_left(kvenv, g, pid, taps)
+        if stray is not None:
+            assert not qemu_alive(stray), f"after a kill after {kind}: QEMU {stray} still runs"
+        left = sorted(p.name for p in run.iterdir() if not p.name.startswith("."))
+        assert left == [], f"after a kill after {kind}: {left}\n{kvenv.debug_state()}"
+        links = kvenv.host.ip_json("link", "show") or []
+        assert [lk["ifname"] for lk in links if lk["ifname"].startswith("vnet")] == [], kind

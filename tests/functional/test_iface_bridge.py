@@ -318,3 +318,47 @@ def test_unbridge_refuses_a_bridge_in_use(kvenv: KvEnv, peer: NetNS) -> None:
     assert (l3_state(kvenv.host), definitions(kvenv)) == (before, defs)
     kvenv.ok("net-destroy", "lan")
     kvenv.ok("iface-unbridge", "virbr2")
+
+
+def test_bridge_killed_after_each_step_converges(kvenv: KvEnv, peer: NetNS) -> None:
+    """kvmnet killed right after each step of an iface-bridge (KVMNET_FAULT_KILL_AFTER): the
+    next iface-start rolls the half-made change back from its journal, then starts the bridge;
+    iface-unbridge then leaves the host exactly as it was."""
+    before = l3_state(kvenv.host)
+    journal = kvenv.root / "run" / "kvmnet" / "interfaces" / "journal.json"
+    for kind in ("iface.bridge", "iface.addr_add", "iface.master", "iface.stp",
+                 "iface.route_del", "iface.route_add", "iface.addr_del"):
+        proc = kvenv.kv("iface-bridge", "eth1", "virbr2", env={"KVMNET_FAULT_KILL_AFTER": kind})
+        assert proc.returncode == -9, describe(proc)
+        assert journal.exists(), kind
+        kvenv.ok("iface-start", "virbr2")
+        assert not journal.exists(), kind
+        assert_bridged(kvenv)
+        kvenv.ok("iface-unbridge", "virbr2")
+        assert l3_state(kvenv.host) == before, f"after a kill after {kind}"
+
+
+def test_unbridge_killed_after_each_step_converges(kvenv: KvEnv, peer: NetNS) -> None:
+    """The same for iface-unbridge: the next iface-unbridge rolls the half-made change back
+    (a deleted bridge is made again, with its port, addresses and routes), then finishes."""
+    before = l3_state(kvenv.host)
+    for kind in ("iface.addr_add", "iface.delete", "iface.route_add"):
+        kvenv.ok("iface-bridge", "eth1", "virbr2")
+        proc = kvenv.kv("iface-unbridge", "virbr2", env={"KVMNET_FAULT_KILL_AFTER": kind})
+        assert proc.returncode == -9, describe(proc)
+        kvenv.ok("iface-unbridge", "virbr2")
+        assert l3_state(kvenv.host) == before, f"after a kill after {kind}"
+
+
+def test_stp_goes_off_with_a_zero_delay_on_a_running_bridge(kvenv: KvEnv, peer: NetNS) -> None:
+    """A running STP bridge restarted from a definition with STP off and delay 0: STP goes off
+    first (the kernel refuses a delay outside 2..30 s while STP runs)."""
+    kvenv.ok("iface-bridge", "eth1", "virbr2")
+    xml = kvenv.ok("iface-dumpxml", "virbr2", "--inactive").stdout
+    off = kvenv.write_xml("virbr2", xml.replace("<bridge stp='on' delay='0'>",
+                                                "<bridge stp='off' delay='0'>"))
+    kvenv.ok("iface-define", str(off))
+    kvenv.ok("iface-start", "virbr2")
+    info = kvenv.host.ip_json("-d", "link", "show", "virbr2")[0]["linkinfo"]["info_data"]
+    assert info["stp_state"] == 0 and info["forward_delay"] == 0, info
+    assert_bridged(kvenv)

@@ -21,6 +21,9 @@ Keep the modules cheap to import (plain classes, adapters imported inside method
 
 Kinds now: ``link`` (create bridge, link up, needs a link; undo: delete link), ``ip`` (address,
 route), ``sysctl`` (set, the accept_ra guard), ``nft`` (transaction), ``files`` (write files),
-``dnsmasq`` (start), ``tap`` (create or adopt a guest's tap, attach it to a bridge, its
-bandwidth; undo: delete the tap, or restore an adopted link).
+``dnsmasq`` (start); a guest port's ``tap`` (create, adopt, attach, bandwidth); a guest's
+``port`` (plug a port, sweep the ports its UUID owns: through ``ctx.ports``, the caller's port
+service) and ``qemu`` (its run-time files, start QEMU; undo: stop it); a host interface
+change's ``iface`` (links, masters, MTU, STP, addresses, routes, sysctls, each undone to the
+value it replaced).
 """

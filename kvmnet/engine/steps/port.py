@@ -1,0 +1,149 @@
+"""A guest's ports, as steps of its start: plug one (``port.plug``), or sweep the ports an
+interrupted start left (``port.sweep``).
+
+Plugging a port is itself a run of the executor with the port's own journal (the tap steps
+of :mod:`kvmnet.engine.steps.tap`, by the plugger); here it is one step of the guest's
+journal, whose undo (``port``) unplugs the port by its UUID -- chosen before the step runs,
+so that the undo is journalled first.  ``port.owner`` unplugs whatever port the guest's UUID
+still owns (undone last of the guest's kernel work).
+
+The engine sits below the port layer: these steps act through ``ctx.ports``, the guest port
+service the caller hands in (:class:`kvmnet.guests.runner.PortService`): ``plug(step) ->
+dict`` (the port's info: uuid, tap, bridge ...), ``unplug(uuid)`` (a port already gone is
+fine) and ``unplug_owner(uuid)``.
+"""
+from __future__ import annotations
+
+from kvmnet.engine.step import KERNEL, Step, Undo, register, register_undo
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
+
+    from kvmnet.engine.executor import Context
+
+
+def _service(ctx: Context) -> Any:
+    if ctx.ports is None:
+        from kvmnet.errors import OperationInvalidError
+
+        raise OperationInvalidError("a guest port step runs with the guest port service "
+                                    "(Context(ports=...)); run it through the guest runner")
+    return ctx.ports
+
+
+def _xml_text(text: str) -> str:
+    from xml.sax.saxutils import escape
+
+    return escape(text)
+
+
+@register
+class PlugPort(Step):
+    """One NIC of a guest: a port on ``network`` (its driver decides the plug), or, with
+    ``network`` None, a tap on Linux bridge ``bridge``.  :attr:`info`: the plugged port."""
+
+    kind = "port.plug"
+    section = "ports"
+    fields = ("uuid", "network", "bridge", "mac", "owner_name", "owner_uuid", "portgroup",
+              "tap_name", "mtu")
+    defaults: ClassVar[dict[str, Any]] = {"network": None, "bridge": None, "portgroup": None,
+                                          "tap_name": None, "mtu": None}
+    uuid: str
+    network: str | None
+    bridge: str | None
+    mac: str
+    owner_name: str
+    owner_uuid: str
+    portgroup: str | None
+    tap_name: str | None
+    mtu: int | None
+
+    info: dict[str, Any] | None = None
+
+    def describe(self) -> str:
+        if self.network is None:
+            # a tap on a host bridge: exactly the plugger's steps (no allocation, no QoS)
+            from kvmnet.engine.steps.tap import AttachTap, CreateTap
+            from kvmnet.host.tap import host_side_mac
+
+            tap = self.tap_name or "vnet%d"
+            return "\n".join(step.describe() for step in (
+                CreateTap(name=tap, mac=host_side_mac(self.mac), mtu=self.mtu),
+                AttachTap(name=tap, bridge=self.bridge)))
+        options = "".join(f" --{opt} {value}" for opt, value in
+                          (("tap", self.tap_name), ("mtu", self.mtu)) if value is not None)
+        group = f"\n  <group>{_xml_text(self.portgroup)}</group>" if self.portgroup else ""
+        return (f"kvmnet net-port-create {self.network} /dev/stdin{options} <<'EOF'\n"
+                f"<networkport>\n  <uuid>{self.uuid}</uuid>\n"
+                f"  <owner>\n    <name>{_xml_text(self.owner_name)}</name>\n"
+                f"    <uuid>{self.owner_uuid}</uuid>\n  </owner>{group}\n"
+                f"  <mac address='{self.mac}'/>\n</networkport>\nEOF")
+
+    def undo_record(self, ctx: Context) -> dict[str, Any]:
+        return {"kind": "port", "uuid": self.uuid, "network": self.network,
+                "bridge": self.bridge}
+
+    def apply(self, ctx: Context) -> None:
+        self.info = _service(ctx).plug(self)
+
+    def result(self) -> dict[str, Any]:
+        """The plugged port's info; before (or without: a recording host) being applied, a
+        stand-in with the tap named by its template."""
+        if self.info is not None:
+            return self.info
+        return {"uuid": self.uuid, "tap": self.tap_name or "vnet%d",
+                "bridge": self.bridge or ""}
+
+
+@register_undo
+class UnplugPort(Undo):
+    kind = "port"
+    phase = KERNEL
+
+    @staticmethod
+    def undo(entry: dict[str, Any], ctx: Context) -> None:
+        _service(ctx).unplug(str(entry["uuid"]))
+
+    @staticmethod
+    def describe(entry: dict[str, Any]) -> str:
+        if entry.get("network") is None:
+            return f"ip link del $TAP  # port {entry['uuid']} on bridge {entry.get('bridge')}"
+        return f"kvmnet net-port-delete {entry['network']} {entry['uuid']}"
+
+
+@register
+class SweepOwner(Step):
+    """Unplug every port the guest's UUID owns (a start killed before its journal named
+    them, or a kvmnet older than guest journals); journalled first, so undone last."""
+
+    kind = "port.sweep"
+    section = "ports"
+    fields = ("owner_uuid", "owner_name")
+    owner_uuid: str
+    owner_name: str
+
+    def describe(self) -> str:
+        return f"# unplug any port guest {self.owner_name} ({self.owner_uuid}) still owns"
+
+    def undo_record(self, ctx: Context) -> dict[str, Any]:
+        return {"kind": "port.owner", "owner_uuid": self.owner_uuid,
+                "owner_name": self.owner_name}
+
+    def apply(self, ctx: Context) -> None:
+        _service(ctx).unplug_owner(self.owner_uuid)
+
+
+@register_undo
+class UnplugOwner(Undo):
+    kind = "port.owner"
+    phase = KERNEL
+
+    @staticmethod
+    def undo(entry: dict[str, Any], ctx: Context) -> None:
+        _service(ctx).unplug_owner(str(entry["owner_uuid"]))
+
+    @staticmethod
+    def describe(entry: dict[str, Any]) -> str:
+        return (f"# unplug any port guest {entry.get('owner_name')} ({entry['owner_uuid']}) "
+                "still owns")
