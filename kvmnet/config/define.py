@@ -20,8 +20,6 @@ network uses.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
-from typing import NamedTuple
 
 from kvmnet.config.claims import BRIDGE, UUID
 from kvmnet.config.store import CorruptStoreError, Peek, Store, check_name
@@ -30,6 +28,14 @@ from kvmnet.model.frozen import replace
 from kvmnet.model.modes import mode_of
 from kvmnet.model.network import Bridge, Network
 from kvmnet.xmlio.canon import canonical_uuid
+
+# typing costs ~3 ms of every cold net-define (free of complexity: the repo's idiom)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import NamedTuple
+else:
+    from kvmnet.tuples import NamedTuple
 
 #: libvirt's default bridge name template.  libvirt gives up after id 255 (MAX_BRIDGE_ID),
 #: which caps it at 256 networks with generated bridge names; kvmnet goes on while the name

@@ -82,11 +82,27 @@ override a drop in another table (nftables evaluates every table).
 """
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
-from typing import Literal, cast
+
+# Cold net-define precompiles the start program through this module: typing (~3 ms) and
+# hashlib's OpenSSL binding (_hashlib, ~2.5 ms) are a twentieth of it.  The builtin sha256
+# gives the same digests (free of complexity: two imports).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from hashlib import sha256
+    from typing import Literal
+
+    Mode = Literal["nat", "route", "isolated", "open"]
+else:
+    try:
+        from _sha256 import sha256  # CPython <= 3.11
+    except ImportError:  # pragma: no cover - 3.12 renamed it
+        try:
+            from _sha2 import sha256
+        except ImportError:
+            from hashlib import sha256
 
 from kvmnet.config.values import ifname_problem
 from kvmnet.errors import InvalidArgError
@@ -99,7 +115,6 @@ TABLE = "kvmnet"
 FAMILY = "inet"
 _T = f"{FAMILY} {TABLE}"
 
-Mode = Literal["nat", "route", "isolated", "open"]
 _MODES: tuple[str, ...] = ("nat", "route", "isolated", "open")
 
 _SERVICE = "ifname . nf_proto . inet_proto . inet_service"
@@ -169,7 +184,7 @@ def chain_stem(name: str) -> str:
     readable part is only for people; chain names stay under the 32
     characters older kernels allow.
     """
-    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    digest = sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     readable = re.sub(r"[^A-Za-z0-9]", "_", name)[:12]
     return f"{readable}_{digest}"
 
@@ -418,7 +433,7 @@ def base_marker() -> str:
     table left by another kvmnet version never passes for a current one.
     """
     text = "\n".join(_base_lines())
-    return "base_" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    return "base_" + sha256(text.encode()).hexdigest()[:12]
 
 
 def _base_lines() -> list[str]:
@@ -504,7 +519,7 @@ def firewall_for(net: Network) -> NetFirewall | None:
     ``<dns enable='no'>``; TFTP when an IPv4 ``<ip>`` has ``<tftp root>``.
     """
     # the mode's fact (kvmnet.model.modes); render_start checks it is a Mode
-    mode = cast("Mode | None", mode_of(net).firewall)
+    mode: Mode | None = mode_of(net).firewall  # type: ignore[assignment]
     if mode is None:
         return None
     if not net.bridge_name:
