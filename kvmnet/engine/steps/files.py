@@ -13,11 +13,11 @@ if TYPE_CHECKING:
     from kvmnet.engine.executor import Context
 
 
-def write_file(path: str, text: str, mode: int = 0o644) -> None:
+def write_file(path: str, text: str, mode: int = 0o644, *, durable: bool = True) -> None:
     """Write a file dnsmasq reads: missing directories are made searchable by others
     (dnsmasq drops to 'nobody'), whatever the umask."""
     make_dirs(os.path.dirname(path), 0o755)
-    atomic_write(path, text.encode("utf-8"), mode=mode)
+    atomic_write(path, text.encode("utf-8"), mode=mode, durable=durable)
 
 
 def unlink(path: str) -> None:
@@ -89,10 +89,15 @@ class WriteFiles(Step):
         return {"kind": "files", "paths": [*self.paths(), *self.remove]}
 
     def apply(self, ctx: Context) -> None:
+        # Not durable (no fsyncs): every start writes these files afresh before the process
+        # that reads them starts (which sees them through the page cache), and a power loss
+        # ends that process and the run journal with it; a file it tore is rewritten by the
+        # next start.  The journal's undo record is durable before this step runs.  Saves 10
+        # of a DHCP network start's 20 fsyncs (~3 ms of wall time on this VM, more on a busy disk).
         for path, text, mode, _role in self.files:
-            write_file(path, text, mode)
+            write_file(path, text, mode, durable=False)
         if self.servers is not None:
-            write_file(self.servers[0], upstream_servers(self.servers[1]))
+            write_file(self.servers[0], upstream_servers(self.servers[1]), durable=False)
 
 
 @register_undo
