@@ -1,0 +1,41 @@
+"""What the cold-path savings must not change: nft names, and dnsmasq's files' contents."""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kvmnet.engine.steps.files import WriteFiles
+from kvmnet.network.firewall import nftables
+
+
+def test_nft_names_use_the_same_sha256_as_hashlib() -> None:
+    # the renderer takes the builtin sha256 (no OpenSSL binding to import); names must not move
+    for name in ("default", "net-1", "ünïcode", "a" * 200):
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        assert nftables.chain_stem(name).endswith("_" + digest)
+    text = "\n".join(nftables._base_lines())
+    assert nftables.base_marker() == "base_" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def test_dnsmasq_files_are_written_whole_without_fsyncs(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 192.0.2.53\n")
+    conf, helper, servers = (tmp_path / "d" / n for n in ("n.conf", "n.helper", "n.servers"))
+    step = WriteFiles(files=[[str(conf), "user=nobody\n", 0o644, "dnsmasq-conf"],
+                             [str(helper), "#!/bin/sh\n", 0o755, "dnsmasq-helper"]],
+                      servers=[str(servers), str(resolv)])
+    ctx: Any = None  # the files step does not use the context
+    step.apply(ctx)
+    assert synced == []
+    assert conf.read_text() == "user=nobody\n"
+    assert stat.S_IMODE(helper.stat().st_mode) == 0o755
+    assert servers.read_text() == "server=192.0.2.53\n"
+    assert sorted(os.listdir(tmp_path / "d")) == ["n.conf", "n.helper", "n.servers"]  # no temp files
