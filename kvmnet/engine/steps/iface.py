@@ -335,17 +335,24 @@ class DeleteAddress(IfaceStep):
         ctx.nl.delete_address(self.ifname, self.address, self.prefixlen)
 
 
-@register
-class AddRoute(IfaceStep):
-    kind = "iface.route_add"
+class _RouteStep(IfaceStep):
+    """A route as [dst, prefixlen, gateway, ifname, metric, family]; ``verb`` is ip's."""
+
     fields = ("route",)
     route: list[Any]
+    verb = ""
 
     def describe(self) -> str:
-        return _route_words(self.route).replace(" route ", " route add ", 1)
+        return _route_words(self.route).replace(" route ", f" route {self.verb} ", 1)
 
     def links(self) -> set[str]:
         return {self.route[3]} if self.route[3] else set()
+
+
+@register
+class AddRoute(_RouteStep):
+    kind = "iface.route_add"
+    verb = "add"
 
     def undo_record(self, ctx: Context) -> dict[str, Any]:
         return {"kind": "iface.route", "route": list(self.route)}
@@ -355,16 +362,9 @@ class AddRoute(IfaceStep):
 
 
 @register
-class DeleteRoute(IfaceStep):
+class DeleteRoute(_RouteStep):
     kind = "iface.route_del"
-    fields = ("route",)
-    route: list[Any]
-
-    def describe(self) -> str:
-        return _route_words(self.route).replace(" route ", " route del ", 1)
-
-    def links(self) -> set[str]:
-        return {self.route[3]} if self.route[3] else set()
+    verb = "del"
 
     def undo_record(self, ctx: Context) -> dict[str, Any]:
         return {"kind": "iface.oldroute", "route": list(self.route)}

@@ -124,7 +124,7 @@ class SweepOwner(Step):
     owner_name: str
 
     def describe(self) -> str:
-        return f"# unplug any port guest {self.owner_name} ({self.owner_uuid}) still owns"
+        return UnplugOwner.describe({"owner_uuid": self.owner_uuid, "owner_name": self.owner_name})
 
     def undo_record(self, ctx: Context) -> dict[str, Any]:
         return {"kind": "port.owner", "owner_uuid": self.owner_uuid,
