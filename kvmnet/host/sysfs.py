@@ -316,3 +316,31 @@ def drivers_probe(addr: str) -> None:
 def driver_loaded(driver: str) -> bool:
     """Whether ``bus/pci/drivers/DRIVER`` exists (the module is loaded or built in)."""
     return "/" not in driver and (root() / "bus" / "pci" / "drivers" / driver).is_dir()
+
+
+# -- more reads (added after the first adapter commit; names above stay stable) ---------------
+
+def dmi_attr(name: str) -> str | None:
+    """The firmware's DMI table entry ``class/dmi/id/NAME`` (``sys_vendor``, ``product_uuid``,
+    ``bios_version``...), None where the machine has no DMI (some VMs, ARM boards)."""
+    if "/" in name:
+        raise ValueError(f"not a DMI attribute: {name!r}")
+    return _read(root() / "class" / "dmi" / "id" / name) or None
+
+
+def pci_config_header(addr: str, size: int = 64) -> bytes | None:
+    """The first ``size`` bytes of the device's config space (``config``), None if absent."""
+    try:
+        with open(pci_device_dir(addr) / "config", "rb") as f:
+            return f.read(size)
+    except OSError:
+        return None
+
+
+def sysfs_path(path: Path) -> str:
+    """A real path inside :func:`root` written as under ``/sys`` (what libvirt shows as a node
+    device's ``<path>``), so output reads the same on a fake tree."""
+    try:
+        return "/sys/" + str(path.relative_to(Path(os.path.realpath(root()))))
+    except ValueError:
+        return str(path)
