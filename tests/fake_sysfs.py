@@ -236,7 +236,8 @@ class FakeSysfs:
             if driver is not None:
                 self._bind(vf, driver)
             if netdevs is not None and i < len(netdevs):
-                self.add_netdev(vf, netdevs[i][0], netdevs[i][1])
+                # a VF's interface is down until someone uses it (the host, or a guest's MAC)
+                self.add_netdev(vf, netdevs[i][0], netdevs[i][1], operstate="down")
         self._file(pf_dir / "sriov_numvfs", str(len(vfs)))
         self._file(pf_dir / "sriov_vf_device", f"{device:x}")
         self._file(pf_dir / "sriov_offset", str(offset))

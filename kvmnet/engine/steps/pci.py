@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from kvmnet.engine.executor import Context
 
 
+#: Drivers that only hold a device for assignment (never the device's own driver).
+STUBS = ("vfio-pci", "pci-stub")
+
+
 def _dev(address: str) -> str:
     return f"/sys/bus/pci/devices/{address}"
 
@@ -38,8 +42,8 @@ def give_back(address: str, driver: str | None) -> None:
     if sysfs.pci_attr(address, "driver_override") not in (None, "", "(null)"):
         sysfs.set_driver_override(address, None)
     current = sysfs.pci_driver(address)
-    if current is not None and current == driver:
-        return
+    if current is not None and current not in STUBS and driver in (None, current):
+        return  # on its own driver already: leave it be
     sysfs.unbind(address)
     sysfs.drivers_probe(address)
     now = sysfs.pci_driver(address)
