@@ -184,14 +184,17 @@ class FakeSysfs:
         return d
 
     def add_netdev(self, addr: str | None, ifname: str, mac: str, *, operstate: str = "up",
-                   speed: int = 10000, mtu: int = 1500) -> Path:
-        """An interface on a PCI device (``ADDR/net/IF``), or a virtual one (addr None)."""
+                   speed: int = 10000, mtu: int = 1500, via: str | None = None) -> Path:
+        """An interface on a PCI device (``ADDR/net/IF``), or a virtual one (addr None);
+        ``via`` puts a bus device between them, as virtio-net's ``ADDR/virtio0/net/IF``."""
         nd = FakeNetdev(ifname, mac, operstate, speed, mtu)
-        return self._make_netdev(addr, nd)
+        return self._make_netdev(addr, nd, via)
 
-    def _make_netdev(self, addr: str | None, nd: FakeNetdev) -> Path:
+    def _make_netdev(self, addr: str | None, nd: FakeNetdev, via: str | None = None) -> Path:
         if addr is None:
             d = self.root / "devices/virtual/net" / nd.ifname
+        elif via is not None:
+            d = self.device_path(addr) / via / "net" / nd.ifname
         else:
             d = self.device_path(addr) / "net" / nd.ifname
         up = nd.operstate in ("up", "unknown")
@@ -206,7 +209,7 @@ class FakeSysfs:
         }
         if addr is not None:
             attrs.update(speed=str(nd.speed if up else -1), duplex="full" if up else "unknown")
-            self._symlink(d / "device", self.device_path(addr))
+            self._symlink(d / "device", d.parent.parent)
         self._ifindex += 1
         for name, value in attrs.items():
             self._file(d / name, value)

@@ -344,3 +344,13 @@ def sysfs_path(path: Path) -> str:
         return "/sys/" + str(path.relative_to(Path(os.path.realpath(root()))))
     except ValueError:
         return str(path)
+
+
+def netdev_parent_pci(ifname: str) -> str | None:
+    """The nearest PCI function above an interface in the device tree: the NIC itself, or the
+    PCI device of a bus between them (``virtio0`` of a virtio-net NIC); None for virtual ones.
+    (:func:`netdev_pci_address` answers only when the interface's device *is* a PCI function.)"""
+    path = netdev_path(ifname)
+    if path is None:
+        return None
+    return next((p for p in reversed(path.parts[:-2]) if is_pci_address(p)), None)

@@ -45,9 +45,18 @@ def pci_address_of(name: str) -> str:
 
 
 def in_use(address: str, addresses_of: Callable[[str, str | None], list[str]]) -> list[str]:
-    """Why the host is using the device: its interfaces that are up or carry addresses."""
+    """Why the host is using the device: its interfaces that are up or carry addresses, or a
+    network controller on its driver whose interfaces this namespace cannot see (sysfs shows
+    a device's ``net/`` entries of the mounting namespace only: they are in another one, which
+    may be using them)."""
     why = []
-    for ifname in sysfs.pci_netdevs(address):
+    netdevs = sysfs.pci_netdevs(address)
+    pci_class = sysfs.pci_attr(address, "class") or ""
+    driver = sysfs.pci_driver(address)
+    if not netdevs and pci_class.startswith("0x02") and driver not in (None, *STUBS.values()):
+        why.append(f"its driver {driver} holds it, and its network interfaces are in another "
+                   "network namespace")
+    for ifname in netdevs:
         flags = sysfs.netdev_attr(ifname, "flags")
         up = flags is not None and bool(int(flags, 16) & IFF_UP)
         addrs = addresses_of(ifname, sysfs.netdev_attr(ifname, "address"))
@@ -74,11 +83,14 @@ def detach(paths: Paths, name: str, driver: str | None,
         return  # already detached: nothing to do, as libvirt
     busy = in_use(address, addresses_of)
     if busy:
-        ifaces = [b.split()[1] for b in busy]
+        ifaces = [b.split()[1] for b in busy if b.startswith("interface ")]
+        fix = (f"take it out of use first (ip addr flush dev {ifaces[0]}; ip link set "
+               f"{ifaces[0]} down)" if ifaces else
+               "run nodedev-detach inside the namespace that holds its interfaces, once they "
+               "are out of use")
         raise OperationInvalidError(
             f"refusing to detach {name}: the host is using it ({'; '.join(busy)}), and would "
-            f"lose it; take it out of use first (ip addr flush dev {ifaces[0]}; ip link set "
-            f"{ifaces[0]} down)")
+            f"lose it; {fix}")
     if not sysfs.driver_loaded(stub):
         raise UnsupportedError(f"cannot detach {name}: the {stub} driver is not loaded; run "
                                f"'modprobe {stub}' (device assignment also needs the IOMMU on: "

@@ -7,7 +7,8 @@
   current), the bound driver; its parent is the bridge or root port above it, else
   ``computer``.
 - ``net_IF_MAC`` for each interface in ``class/net``: name, MAC, link speed and state, 802.3
-  or 802.11; its parent is its PCI function, else ``computer`` (virtual devices).
+  or 802.11; its parent is the nearest PCI function above it (the NIC, or the PCI device of a
+  virtio NIC's ``virtioN``), else ``computer`` (virtual devices).
 
 Not read (libvirt gets them elsewhere): a net device's offload ``<feature>`` list (ethtool
 ioctls), a PCIe link's ``port`` (config space), VPD and mdev types.  Every read goes through
@@ -121,7 +122,7 @@ def net_device(ifname: str) -> NodeDevice:
     state = attr(ifname, "operstate")
     path = sysfs.netdev_path(ifname)
     wireless = path is not None and ((path / "wireless").exists() or (path / "phy80211").exists())
-    addr = sysfs.netdev_pci_address(ifname)
+    addr = sysfs.netdev_parent_pci(ifname)
     cap = NetCap(interface=ifname, address=mac,
                  link_speed=int(speed) if speed and speed.isdigit() else 0,
                  link_state=state if state in LINK_STATES else None,

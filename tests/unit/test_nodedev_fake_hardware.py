@@ -266,6 +266,21 @@ def test_fake_hardware_detach_refuses_a_device_the_host_uses(fake: FakeSysfs) ->
     assert fake.written("bus/pci/devices/0000:03:00.1/driver_override") == "(null)"
 
 
+def test_fake_hardware_detach_refuses_a_nic_whose_interfaces_are_elsewhere(
+        fake: FakeSysfs) -> None:
+    """sysfs shows a NIC's interfaces to their own namespace only: a NIC on its driver with
+    none visible here is in use by another namespace, as far as kvmnet can tell."""
+    cookbook_host(fake)
+    import shutil
+    shutil.rmtree(fake.device_path("0000:03:10.3") / "net")
+    (fake.root / "class/net/eth3").unlink()
+    rc, _, err = cli("nodedev-detach", "pci_0000_03_10_3")
+    assert rc == 1
+    assert "its driver ixgbevf holds it, and its network interfaces are in another network " \
+        "namespace" in err and "inside the namespace that holds" in err
+    assert fake.written("bus/pci/drivers/ixgbevf/unbind") == ""
+
+
 def test_fake_hardware_detach_refuses_a_net_device_and_unknown_drivers(fake: FakeSysfs) -> None:
     cookbook_host(fake)
     rc, _, err = cli("nodedev-detach", "net_eth2_02_00_00_00_03_00")
@@ -298,6 +313,19 @@ def test_fake_hardware_reattach_without_journal(fake: FakeSysfs) -> None:
     assert cli("nodedev-reattach", "pci_0000_03_10_3")[0] == 0
     fake.settle()
     assert "<name>ixgbevf</name>" in cli("nodedev-dumpxml", "pci_0000_03_10_3")[1]
+
+
+def test_fake_hardware_virtio_nic_hangs_under_its_pci_device(fake: FakeSysfs) -> None:
+    """virtio-net's interface sits below virtio0, below the PCI function (as on this VM)."""
+    fake.add_driver("virtio-pci", ((0x1AF4, 0x1041),))
+    fake.add_pci("0000:00:03.0", vendor=0x1AF4, device=0x1041, pci_class=0x020000,
+                 driver="virtio-pci")
+    fake.add_netdev("0000:00:03.0", "eth0", "02:fc:00:00:00:01", via="virtio0")
+    from kvmnet.host import sysfs
+    assert sysfs.netdev_pci_address("eth0") is None  # its device is virtio0, not a PCI function
+    assert sysfs.netdev_parent_pci("eth0") == "0000:00:03.0"
+    rc, out, _ = cli("nodedev-dumpxml", "net_eth0_02_fc_00_00_00_01")
+    assert "<parent>pci_0000_00_03_0</parent>" in out
 
 
 def test_tree_shape_of_virsh() -> None:
