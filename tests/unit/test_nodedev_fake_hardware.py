@@ -325,7 +325,7 @@ def test_fake_hardware_virtio_nic_hangs_under_its_pci_device(fake: FakeSysfs) ->
     assert sysfs.netdev_pci_address("eth0") is None  # its device is virtio0, not a PCI function
     assert sysfs.netdev_parent_pci("eth0") == "0000:00:03.0"
     rc, out, _ = cli("nodedev-dumpxml", "net_eth0_02_fc_00_00_00_01")
-    assert "<parent>pci_0000_00_03_0</parent>" in out
+    assert rc == 0 and "<parent>pci_0000_00_03_0</parent>" in out
 
 
 def test_tree_shape_of_virsh() -> None:
