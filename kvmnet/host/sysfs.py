@@ -269,8 +269,13 @@ def _write(path: Path, text: str) -> None:
     command = f"echo {shown} > {path}" if shown else f"echo > {path}"
     log.debug("%s", command)
     try:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+        # never O_CREAT: sysfs has no files to create, and a missing one is a missing device
+        # or driver (on a fake tree too); one write(), as the kernel takes one store per write
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.write(fd, (text + "\n").encode())
+        finally:
+            os.close(fd)
     except FileNotFoundError as exc:
         raise HostError(f"{path} does not exist: the device or driver is gone (is the driver "
                         "module loaded? modprobe it)", command, exc.errno) from exc

@@ -333,3 +333,29 @@ def test_tree_shape_of_virsh() -> None:
     devices = [("a", None), ("b", "a"), ("c", "b"), ("d", "a"), ("e", None)]
     assert tree_lines(devices) == [
         "a", "  |", "  +- b", "  |   |", "  |   +- c", "  |     ", "  +- d", "    ", "e", ""]
+
+
+def test_pci_steps_describe_themselves_and_travel_as_json() -> None:
+    from kvmnet.engine.step import Step
+    from kvmnet.engine.steps.pci import DetachPci, ReattachPci
+
+    step = DetachPci(address="0000:03:10.1")
+    assert step.describe() == (
+        "echo vfio-pci > /sys/bus/pci/devices/0000:03:10.1/driver_override; "
+        "echo 0000:03:10.1 > /sys/bus/pci/devices/0000:03:10.1/driver/unbind; "
+        "echo 0000:03:10.1 > /sys/bus/pci/drivers_probe")
+    assert Step.from_json(step.to_json()) == step
+    back = ReattachPci(address="0000:03:10.1", driver="ixgbevf")
+    assert back.describe().endswith("/sys/bus/pci/drivers_probe  # back to ixgbevf")
+    assert Step.from_json(back.to_json()) == back
+
+
+def test_fake_hardware_failed_detach_is_undone(fake: FakeSysfs) -> None:
+    """The probe write fails (the file is gone): the executor undoes the journalled change,
+    so the override is cleared again and no journal is left."""
+    cookbook_host(fake)
+    (fake.root / "bus/pci/drivers_probe").unlink()
+    rc, _, err = cli("nodedev-detach", "pci_0000_03_10_1")
+    assert rc == 1 and "drivers_probe does not exist" in err
+    assert fake.written("bus/pci/devices/0000:03:10.1/driver_override") == ""  # cleared
+    assert not (fake.root.parent / "root/run/kvmnet/nodedev/pci_0000_03_10_1.json").exists()
