@@ -17,22 +17,35 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-# libvirt's virErrorNumber values (include/libvirt/virterror.h)
-VIR_ERR_INTERNAL_ERROR = 1
-VIR_ERR_NO_SUPPORT = 3
-VIR_ERR_INVALID_ARG = 8
-VIR_ERR_OPERATION_FAILED = 9
-VIR_ERR_XML_ERROR = 27
-VIR_ERR_XML_DETAIL = 35
-VIR_ERR_SYSTEM_ERROR = 38
-VIR_ERR_NO_NETWORK = 43
-VIR_ERR_OPERATION_INVALID = 55
-VIR_ERR_NO_INTERFACE = 57
-VIR_ERR_CONFIG_UNSUPPORTED = 67
-VIR_ERR_OPERATION_UNSUPPORTED = 84
-VIR_ERR_XML_INVALID_SCHEMA = 92
-VIR_ERR_NO_NETWORK_PORT = 105
+# libvirt's virErrorNumber values that kvmnet raises (the whole enum: kvmnet.virterror)
+from kvmnet.virterror import (
+    VIR_ERR_CONFIG_UNSUPPORTED,
+    VIR_ERR_INTERNAL_ERROR,
+    VIR_ERR_INVALID_ARG,
+    VIR_ERR_NO_INTERFACE,
+    VIR_ERR_NO_NAME,
+    VIR_ERR_NO_NETWORK,
+    VIR_ERR_NO_NETWORK_PORT,
+    VIR_ERR_NO_SUPPORT,
+    VIR_ERR_OPERATION_FAILED,
+    VIR_ERR_OPERATION_INVALID,
+    VIR_ERR_OPERATION_UNSUPPORTED,
+    VIR_ERR_SYSTEM_ERROR,
+    VIR_ERR_XML_DETAIL,
+    VIR_ERR_XML_ERROR,
+    VIR_ERR_XML_INVALID_SCHEMA,
+)
 
+__all__ = [
+    "VIR_ERR_CONFIG_UNSUPPORTED", "VIR_ERR_INTERNAL_ERROR", "VIR_ERR_INVALID_ARG",
+    "VIR_ERR_NO_INTERFACE", "VIR_ERR_NO_NAME", "VIR_ERR_NO_NETWORK", "VIR_ERR_NO_NETWORK_PORT",
+    "VIR_ERR_NO_SUPPORT", "VIR_ERR_OPERATION_FAILED", "VIR_ERR_OPERATION_INVALID",
+    "VIR_ERR_OPERATION_UNSUPPORTED", "VIR_ERR_SYSTEM_ERROR", "VIR_ERR_XML_DETAIL",
+    "VIR_ERR_XML_ERROR", "VIR_ERR_XML_INVALID_SCHEMA",
+    "ConflictError", "HostConflictError", "HostError", "InvalidArgError", "KvmnetError",
+    "NotFoundError", "OperationInvalidError", "SchemaError", "UnsupportedError",
+    "ValidationError", "XMLParseError", "join_problems", "one_line", "problems_line", "quote",
+]
 
 def _escape(ch: str) -> str:
     """repr()'s escape for one character (``\\n``, ``\\x85``, ``\\u2028``)."""
@@ -97,9 +110,9 @@ class XMLParseError(KvmnetError):
 
     code = VIR_ERR_XML_ERROR
 
-    def __init__(self, message: str, path: str | None = None) -> None:
+    def __init__(self, message: str, path: str | None = None, *, code: int | None = None) -> None:
         self.path = path
-        super().__init__(f"{path}: {message}" if path else message)
+        super().__init__(f"{path}: {message}" if path else message, code=code)
 
 
 class ValidationError(KvmnetError):
@@ -145,6 +158,14 @@ class HostError(KvmnetError):
             parts.append(f"(command: {shown}")
             parts[-1] += f", errno {errno})" if errno is not None else ")"
         super().__init__(" ".join(parts))
+
+
+class HostConflictError(ValidationError):
+    """A network cannot start because the host holds what it needs (a subnet routed on another
+    interface, its bridge name): libvirt reports these as internal errors, so the code is
+    libvirt's, while the message still lists every problem."""
+
+    code = VIR_ERR_INTERNAL_ERROR
 
 
 class NotFoundError(KvmnetError):
