@@ -168,6 +168,8 @@ CLI_EXCEPTIONS = {
     # net-plan's printing is being rebuilt on the steps' describe() (issue 12, engine work);
     # it then asks the facade for the plan's text
     ("kvmnet.cli.live", "kvmnet.config.define"): "net-plan FILE: define's assignments, unstored",
+    # libvirt-shim prints the compatible module's folder: a path, nothing that acts
+    ("kvmnet.cli.shim", "kvmnet.compat"): "libvirt-shim: the folder of kvmnet's libvirt.py",
 }
 # Pure modules outside model/xmlio that the command line may use for what it prints.
 CLI_PURE = frozenset({"kvmnet.bridge.format"})
