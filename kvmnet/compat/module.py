@@ -43,10 +43,13 @@ SYSTEM_DRIVERS = frozenset({"qemu", "kvm", "network", "interface", "nodedev"})
 
 def constants() -> dict[str, int | str]:
     """Every ``VIR_*`` name the module exports, with its value."""
+    from kvmnet import api
+
     out: dict[str, int | str] = {}
     for mod in (virterror, api_constants, compat_constants):
         out.update((k, v) for k, v in vars(mod).items()
                    if k.startswith("VIR_") and isinstance(v, (int, str)))
+    out.update((name, getattr(api, name)) for name in compat_constants.GUEST_NAMES)
     return out
 
 
@@ -125,8 +128,6 @@ def __getattr__(name: str) -> Callable[..., NoReturn]:
 
 def exports() -> dict[str, Any]:
     """The ``libvirt`` module's names: classes, functions and every ``VIR_*`` constant."""
-    from kvmnet import api
-
     public = (
         getVersion, libvirtError, open, openAuth, openReadOnly, registerErrorHandler,
         virConnect, virDomain, virEventRegisterDefaultImpl, virEventRunDefaultImpl,
@@ -136,5 +137,8 @@ def exports() -> dict[str, Any]:
     )
     out: dict[str, Any] = {obj.__name__: obj for obj in public}
     out.update(constants())
-    out.update((name, getattr(api, name)) for name in compat_constants.GUEST_NAMES)
     return out
+
+
+# the constants are this module's too (kvmnet.compat.module is libvirt under its own name)
+globals().update(constants())
