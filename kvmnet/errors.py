@@ -27,6 +27,7 @@ VIR_ERR_NO_NAME = 21
 VIR_ERR_XML_ERROR = 27
 VIR_ERR_XML_DETAIL = 35
 VIR_ERR_SYSTEM_ERROR = 38
+VIR_ERR_NO_DOMAIN = 42
 VIR_ERR_NO_NETWORK = 43
 VIR_ERR_OPERATION_INVALID = 55
 VIR_ERR_NO_INTERFACE = 57
@@ -161,6 +162,12 @@ class NotFoundError(KvmnetError):
     """No object with that name or UUID."""
 
     code = VIR_ERR_NO_NETWORK
+
+
+class DomainNotFoundError(NotFoundError):
+    """No guest with that name, UUID or id."""
+
+    code = VIR_ERR_NO_DOMAIN
 
 
 class ConflictError(KvmnetError):

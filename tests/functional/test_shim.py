@@ -104,3 +104,28 @@ def test_interface_client_sees_the_namespaces_links(kvenv: KvEnv) -> None:
     assert out["counts"] == [len(out["active"]), len(out["inactive"])]
     assert out["missing"] == 57  # VIR_ERR_NO_INTERFACE
 
+
+
+PORT_XML = """<networkport>
+  <uuid>5d744f21-ba4a-4d6e-bdb2-30a35ff3207d</uuid>
+  <owner><name>guest71</name><uuid>d54df46f-1ab5-4a22-8618-4560ef5fac2c</uuid></owner>
+  <mac address='52:54:00:71:00:01'/>
+</networkport>
+"""
+
+
+def test_port_client_creates_lists_and_deletes_a_port(kvenv: KvEnv) -> None:
+    name = kvenv.start(simple_network("portnet", "virbr71", "192.168.171", "nat"))
+    path = kvenv.write_xml("port", PORT_XML)
+    before = {ln["ifname"] for ln in kvenv.host.ip_json("link", "show")}
+
+    out = run_client(kvenv, "ports.py", "network:///system", name, str(path))
+    uuid = "5d744f21-ba4a-4d6e-bdb2-30a35ff3207d"
+    assert (out["uuid"], out["uuid_bytes"], out["network"], out["listed"]) == (uuid, 16, name, [uuid])
+    assert out["xml"] == {"root": "networkport", "owner": "guest71", "mac": "52:54:00:71:00:01",
+                          "plug": "network"}
+    assert out["by_bytes"] == uuid
+    assert out["set_parameters"] == 3  # VIR_ERR_NO_SUPPORT: bandwidth is set at creation only
+    assert (out["delete"], out["listed_after"], out["lookup_after"]) == (0, [], 107)  # NO_NETWORK_PORT
+    # kvmnet's port is plugged (libvirt's is only a reservation): its tap went with it
+    assert {ln["ifname"] for ln in kvenv.host.ip_json("link", "show")} == before

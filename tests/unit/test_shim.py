@@ -240,3 +240,25 @@ def test_module_functions_kvmnet_lacks_answer_no_support() -> None:
     assert code_of(libvirt.virEventAddTimeout, 1, print, None) == libvirt.VIR_ERR_NO_SUPPORT
     with pytest.raises(AttributeError):
         libvirt.noSuchFunction  # noqa: B018
+
+
+# -- the domain subset (kvmnet's QEMU runner; starting guests is in its functional tests) -------
+def test_domains_define_lookup_xml_list_undefine(conn: Any, tmp_path: Path) -> None:
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(b"")
+    uuid = "c7a5fdbd-edaf-9455-926a-d65c16db1809"
+    dom = conn.defineXML(f"""<domain type='qemu'><name>g1</name><uuid>{uuid}</uuid>
+      <memory unit='MiB'>64</memory><os><type>hvm</type><kernel>{kernel}</kernel></os>
+      <devices><interface type='network'><source network='default'/></interface></devices>
+      </domain>""")
+    assert isinstance(dom, libvirt.virDomain) and dom.name() == "g1"
+    assert (dom.isActive(), dom.isPersistent()) == (0, 1)
+    assert dom.state() == [libvirt.VIR_DOMAIN_SHUTOFF, 1]
+    assert conn.lookupByUUIDString(uuid).name() == conn.lookupByUUID(dom.UUID()).name() == "g1"
+    assert "<name>g1</name>" in dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    assert [d.name() for d in conn.listAllDomains(0)] == ["g1"]
+    assert (conn.listDefinedDomains(), conn.listDomainsID(), conn.numOfDomains()) == (["g1"], [], 0)
+    assert code_of(dom.interfaceAddresses, 0) == libvirt.VIR_ERR_OPERATION_INVALID  # not running
+    assert code_of(dom.suspend) == libvirt.VIR_ERR_NO_SUPPORT
+    assert dom.undefine() == 0
+    assert code_of(conn.lookupByName, "g1") == libvirt.VIR_ERR_NO_DOMAIN
