@@ -11,7 +11,12 @@ from __future__ import annotations
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
-CONNECT: frozenset[str] = _words("""
+
+def _methods(text: str) -> frozenset[str]:
+    # c_pointer (the address of libvirt's C object) is every class's; kvmnet has no C object
+    return _words(text) | {"c_pointer"}
+
+CONNECT: frozenset[str] = _methods("""
     allocPages baselineCPU baselineHypervisorCPU changeBegin changeCommit changeRollback
     close compareCPU compareHypervisorCPU createLinux createXML createXMLWithFiles defineXML
     defineXMLFlags domainEventDeregister domainEventDeregisterAny domainEventRegister
@@ -45,26 +50,26 @@ CONNECT: frozenset[str] = _words("""
     virConnGetLastError virConnResetLastError
 """)
 
-NETWORK: frozenset[str] = _words("""
+NETWORK: frozenset[str] = _methods("""
     DHCPLeases UUID UUIDString XMLDesc autostart bridgeName connect create destroy isActive
     isPersistent listAllPorts name portCreateXML portLookupByUUID portLookupByUUIDString
     setAutostart undefine update
 """)
 
-NETWORK_PORT: frozenset[str] = _words("""
+NETWORK_PORT: frozenset[str] = _methods("""
     UUID UUIDString XMLDesc connect delete network parameters setParameters
 """)
 
-INTERFACE: frozenset[str] = _words("""
+INTERFACE: frozenset[str] = _methods("""
     MACString XMLDesc connect create destroy isActive name undefine
 """)
 
-NODE_DEVICE: frozenset[str] = _words("""
+NODE_DEVICE: frozenset[str] = _methods("""
     XMLDesc autostart connect create destroy detachFlags dettach isActive isPersistent
     listCaps name numOfCaps parent reAttach reset setAutostart undefine
 """)
 
-DOMAIN: frozenset[str] = _words("""
+DOMAIN: frozenset[str] = _methods("""
     FDAssociate ID OSType UUID UUIDString XMLDesc abortJob abortJobFlags addIOThread
     agentSetResponseTimeout attachDevice attachDeviceFlags authorizedSSHKeysGet
     authorizedSSHKeysSet autostart backupBegin backupGetXMLDesc blkioParameters blockCommit
