@@ -36,7 +36,6 @@ class Loop:
         self._callbacks: dict[int, _Callback] = {}
         self._queue: deque[tuple[Any, str, Any, int, int]] = deque()
         self._next_id = 0
-        self.registered = False  # virEventRegisterDefaultImpl was called
 
     def register(self, conn: Any, uuid: str | None, func: Callable[..., Any], opaque: Any) -> int:
         with self._lock:

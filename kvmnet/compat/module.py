@@ -100,8 +100,7 @@ def virInitialize() -> int:
 
 
 def virEventRegisterDefaultImpl() -> int:
-    """Accepted: kvmnet's events are delivered by :func:`virEventRunDefaultImpl`."""
-    LOOP.registered = True
+    """Accepted: kvmnet's one loop needs no setting up (:func:`virEventRunDefaultImpl`)."""
     return 0
 
 
