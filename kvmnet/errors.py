@@ -17,21 +17,24 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-# libvirt's virErrorNumber values (include/libvirt/virterror.h)
+# libvirt's virErrorNumber values that kvmnet raises (include/libvirt/virterror.h; the whole
+# enum, for the libvirt-python compatible module, is kvmnet.virterror's, which takes these)
 VIR_ERR_INTERNAL_ERROR = 1
 VIR_ERR_NO_SUPPORT = 3
 VIR_ERR_INVALID_ARG = 8
 VIR_ERR_OPERATION_FAILED = 9
+VIR_ERR_NO_NAME = 21
 VIR_ERR_XML_ERROR = 27
 VIR_ERR_XML_DETAIL = 35
 VIR_ERR_SYSTEM_ERROR = 38
+VIR_ERR_NO_DOMAIN = 42
 VIR_ERR_NO_NETWORK = 43
 VIR_ERR_OPERATION_INVALID = 55
 VIR_ERR_NO_INTERFACE = 57
 VIR_ERR_CONFIG_UNSUPPORTED = 67
 VIR_ERR_OPERATION_UNSUPPORTED = 84
 VIR_ERR_XML_INVALID_SCHEMA = 92
-VIR_ERR_NO_NETWORK_PORT = 105
+VIR_ERR_NO_NETWORK_PORT = 107
 
 
 def _escape(ch: str) -> str:
@@ -97,9 +100,9 @@ class XMLParseError(KvmnetError):
 
     code = VIR_ERR_XML_ERROR
 
-    def __init__(self, message: str, path: str | None = None) -> None:
+    def __init__(self, message: str, path: str | None = None, *, code: int | None = None) -> None:
         self.path = path
-        super().__init__(f"{path}: {message}" if path else message)
+        super().__init__(f"{path}: {message}" if path else message, code=code)
 
 
 class ValidationError(KvmnetError):
@@ -147,10 +150,24 @@ class HostError(KvmnetError):
         super().__init__(" ".join(parts))
 
 
+class HostConflictError(ValidationError):
+    """A network cannot start because the host holds what it needs (a subnet routed on another
+    interface, its bridge name): libvirt reports these as internal errors, so the code is
+    libvirt's, while the message still lists every problem."""
+
+    code = VIR_ERR_INTERNAL_ERROR
+
+
 class NotFoundError(KvmnetError):
     """No object with that name or UUID."""
 
     code = VIR_ERR_NO_NETWORK
+
+
+class DomainNotFoundError(NotFoundError):
+    """No guest with that name, UUID or id."""
+
+    code = VIR_ERR_NO_DOMAIN
 
 
 class ConflictError(KvmnetError):

@@ -25,7 +25,12 @@ from kvmnet.api.constants import (
 from kvmnet.api.documents import check_size
 from kvmnet.api.network import HINT_LIST, Network, replug_ports
 from kvmnet.config.store import Entry, Store, is_safe_name
-from kvmnet.errors import InvalidArgError, KvmnetError, NotFoundError, OperationInvalidError
+from kvmnet.errors import (
+    ConflictError,
+    InvalidArgError,
+    KvmnetError,
+    NotFoundError,
+)
 from kvmnet.paths import Paths
 
 if TYPE_CHECKING:
@@ -138,7 +143,7 @@ class Connection:
                     and self._finish_interrupted_destroy(net.name)):
                 entry = store.entry(net.name)  # a transient network: gone now
             if entry is not None:
-                raise OperationInvalidError(
+                raise ConflictError(
                     f"network '{net.name}' already exists: start it with 'kvmnet net-start "
                     f"{net.name}', or give the new network another name")
             others, previous = gather(store, net.name)

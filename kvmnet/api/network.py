@@ -20,7 +20,13 @@ from kvmnet.api.constants import (
 )
 from kvmnet.api.documents import check_size, format_doc, parse_doc
 from kvmnet.config.store import CorruptStoreError, Entry
-from kvmnet.errors import InvalidArgError, KvmnetError, NotFoundError, OperationInvalidError
+from kvmnet.errors import (
+    InvalidArgError,
+    KvmnetError,
+    NotFoundError,
+    OperationInvalidError,
+    UnsupportedError,
+)
 
 if TYPE_CHECKING:
     from kvmnet.api.connection import Connection
@@ -282,7 +288,8 @@ class Network:
             raise InvalidArgError(f"unknown network update command {command}; use one of "
                                   "VIR_NETWORK_UPDATE_COMMAND_MODIFY/DELETE/ADD_LAST/ADD_FIRST")
         if not 0 < section < len(UPDATE_SECTIONS):
-            raise InvalidArgError(f"unknown network update section {section}")
+            raise UnsupportedError(f"can't update unrecognized section {section} of network "
+                                   f"'{self._name}'; use one of the VIR_NETWORK_SECTION_* values")
         if flags & ~(VIR_NETWORK_UPDATE_AFFECT_LIVE | VIR_NETWORK_UPDATE_AFFECT_CONFIG):
             raise InvalidArgError(f"unsupported flags 0x{flags:x} for network update")
         check_size(xml, "update XML")

@@ -23,7 +23,7 @@ import os
 
 from kvmnet.config.claims import BRIDGE, UUID
 from kvmnet.config.store import CorruptStoreError, Peek, Store, check_name
-from kvmnet.errors import ConflictError, InvalidArgError, KvmnetError
+from kvmnet.errors import VIR_ERR_INTERNAL_ERROR, ConflictError, InvalidArgError, KvmnetError
 from kvmnet.model.frozen import replace
 from kvmnet.model.modes import mode_of
 from kvmnet.model.network import Bridge, Network
@@ -223,9 +223,10 @@ def _assign_bridge(net: Network, others: Others, previous: list[Peek]) -> Networ
     else:
         owner = next((other for other, _owns in others.bridge_users(name)), None)
         if owner is not None:
-            raise ConflictError(
+            raise ConflictError(  # libvirt's number for this clash: internal error
                 f"bridge name '{name}' is already used by network '{owner}'; choose another "
-                "<bridge name='...'/>, or leave the name out and kvmnet assigns a free virbrN")
+                "<bridge name='...'/>, or leave the name out and kvmnet assigns a free virbrN",
+                code=VIR_ERR_INTERNAL_ERROR)
     if len(name.encode("utf-8")) > MAX_IFNAME_BYTES:
         raise InvalidArgError(
             f"bridge name '{name}' is {len(name.encode('utf-8'))} bytes long; Linux interface "

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kvmnet.errors import InvalidArgError, NotFoundError, OperationInvalidError
+from kvmnet.errors import DomainNotFoundError, InvalidArgError, NotFoundError, OperationInvalidError
 
 if TYPE_CHECKING:
     from kvmnet.api import Connection
@@ -86,7 +86,7 @@ class Guests:
 
     def lookupByName(self, name: str) -> Domain:
         if name not in self.names():
-            raise NotFoundError(f"domain not found: no domain with matching name '{name}'; "
+            raise DomainNotFoundError(f"domain not found: no domain with matching name '{name}'; "
                                 + _HINT)
         return Domain(self, name)
 
@@ -98,14 +98,14 @@ class Guests:
         for name in sorted(self.names()):
             if uuid_of(self.store, name) == wanted:
                 return Domain(self, name)
-        raise NotFoundError(f"domain not found: no domain with matching uuid '{uuid}'; " + _HINT)
+        raise DomainNotFoundError(f"domain not found: no domain with matching uuid '{uuid}'; " + _HINT)
 
     def lookupByID(self, dom_id: int) -> Domain:
         for name in sorted(self.runner.reconcile_all()):
             record = self.store.read_record(name)
             if record is not None and record.get("id") == dom_id:
                 return Domain(self, name)
-        raise NotFoundError(f"domain not found: no running domain with id {dom_id}; " + _HINT)
+        raise DomainNotFoundError(f"domain not found: no running domain with id {dom_id}; " + _HINT)
 
     def lookup(self, ident: str) -> Domain:
         """As virsh: by id if numeric, then by UUID if it looks like one, then by name."""
@@ -121,7 +121,7 @@ class Guests:
             except NotFoundError:
                 pass
         if ident not in self.names():
-            raise NotFoundError(f"domain not found: no domain with matching name or uuid "
+            raise DomainNotFoundError(f"domain not found: no domain with matching name or uuid "
                                 f"'{ident}'; " + _HINT)
         return Domain(self, ident)
 
@@ -179,7 +179,7 @@ class Domain:
             live = self._g.runner.live_domain(self._name)
             if live is not None:
                 return live
-            raise NotFoundError(f"domain not found: domain '{self._name}' no longer exists; "
+            raise DomainNotFoundError(f"domain not found: domain '{self._name}' no longer exists; "
                                 + _HINT)
         return parse_domain(text)
 

@@ -33,6 +33,7 @@ from kvmnet.engine.host import Host
 from kvmnet.engine.journal import ACTIVE, Journal
 from kvmnet.errors import (
     ConflictError,
+    DomainNotFoundError,
     HostError,
     KvmnetError,
     NotFoundError,
@@ -155,7 +156,7 @@ class Runner:
                                             f"destroy {name}' first to restart it")
             text = store.read_config(name)
             if text is None:
-                raise NotFoundError(f"domain not found: no domain with matching name '{name}'; "
+                raise DomainNotFoundError(f"domain not found: no domain with matching name '{name}'; "
                                     "run 'kvmnet list --all' to see the defined guests")
             dom = parse_domain(text)
             validate(dom)

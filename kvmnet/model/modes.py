@@ -117,6 +117,11 @@ class ModeRules:
         """Whether portgroup ``pg``, which has a ``<virtualport>``, may carry VLANs."""
         return False
 
+    # -- the running network ----------------------------------------------------------------------
+    def live(self, net: Network) -> Network:
+        """``net`` as it runs: what starting it adds to the definition (libvirt's live XML)."""
+        return net
+
     # -- guest ports ---------------------------------------------------------------------------
     def plug_for(self, net: Network, vport: VirtualPort | None, mac_table: str | None) -> Plug:
         """How a guest port on ``net`` is plugged (libvirt's networkAllocatePort per mode);
@@ -162,6 +167,20 @@ class VirtualRules(ModeRules):
 class NatRules(VirtualRules):
     name, label, firewall = "nat", "NAT network", "nat"
     driver = "kvmnet.network.drivers.virtual:NatDriver"
+
+    #: the source ports masquerading uses when <nat> names none (libvirt's, shown live as
+    #: <nat><port start='1024' end='65535'/></nat>)
+    PORTS = (1024, 65535)
+
+    def live(self, net: Network) -> Network:
+        from kvmnet.model.frozen import replace
+        from kvmnet.model.network import Nat
+
+        fwd = net.forward
+        if fwd is None or (fwd.nat is not None and (fwd.nat.port_start or fwd.nat.port_end)):
+            return net
+        nat = replace(fwd.nat or Nat(), port_start=self.PORTS[0], port_end=self.PORTS[1])
+        return replace(net, forward=replace(fwd, nat=nat))
 
 
 class RouteRules(VirtualRules):

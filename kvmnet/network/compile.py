@@ -15,6 +15,7 @@ from kvmnet.engine.executor import Context
 from kvmnet.engine.step import Step
 from kvmnet.engine.steps.files import write_file
 from kvmnet.errors import HostError, KvmnetError, OperationInvalidError
+from kvmnet.model.modes import mode_of
 from kvmnet.model.network import Network
 from kvmnet.network import program as programs
 from kvmnet.network.drivers import driver_for
@@ -43,7 +44,7 @@ def compile_program(net: Network, paths: Paths, key: str = "") -> programs.Progr
     return {
         "format": programs.FORMAT, "key": key, "network": net.name, "uuid": net.uuid,
         "mode": net.forward_mode.value, "steps": [step.to_json() for step in steps],
-        "status_xml": format_network(net),
+        "status_xml": format_network(mode_of(net).live(net)),
     }
 
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # Bump when what a definition compiles to changes (renderers, program layout): programs
 # cached by an older kvmnet of the same version are then compiled again.
-FORMAT = 6
+FORMAT = 7
 
 
 def cache_key(definition: str, root: str) -> str:

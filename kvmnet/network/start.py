@@ -16,7 +16,7 @@ from __future__ import annotations
 from kvmnet.engine.executor import Context, note_failures, run
 from kvmnet.engine.journal import ACTIVE, Journal
 from kvmnet.engine.step import steps_from_json
-from kvmnet.errors import OperationInvalidError, ValidationError
+from kvmnet.errors import HostConflictError, OperationInvalidError
 from kvmnet.network.preflight import conflicts, missing_programs
 from kvmnet.network.runtime import Host, Runtime, teardown
 
@@ -126,10 +126,11 @@ def start(program: Program, store: Store, paths: Paths, host: Host | None = None
             problems += conflicts(name, steps, nl,
                                   owner_of=lambda ifname: _owner_of(paths, ifname))
         if problems:
+            # libvirt's number for a host that holds what the network needs: internal error
             if len(problems) == 1:
-                raise ValidationError([problems[0] + "; nothing was changed"])
-            raise ValidationError(problems, subject=f"cannot start network '{name}' "
-                                                    "(nothing was changed)")
+                raise HostConflictError([problems[0] + "; nothing was changed"])
+            raise HostConflictError(problems, subject=f"cannot start network '{name}' "
+                                                      "(nothing was changed)")
         rec = Journal(rt.record, name, info={"uuid": program.get("uuid")})
 
         def undo_all(journal: Journal, ctx: Context) -> list[str]:

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from lxml import etree
 
-from kvmnet.errors import XMLParseError, quote
+from kvmnet.errors import VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_NO_NAME, XMLParseError, quote
 from kvmnet.model.modes import owns_bridge
 from kvmnet.model.network import (
     Bridge,
@@ -94,7 +94,7 @@ def network_from_element(root: etree._Element) -> Network:
     name = _optional_text(root, "name")
     if name is None:
         raise XMLParseError("missing <name>; every network needs a name, e.g. <name>default</name>",
-                            ROOT)
+                            ROOT, code=VIR_ERR_NO_NAME)
     uuid_raw = _optional_text(root, "uuid")
     uuid = None if uuid_raw is None else v.uuid_text(uuid_raw, v.child_path(ROOT, "uuid"))
     ipv6 = v.yes_no_attr(root, "ipv6", ROOT)
@@ -302,8 +302,8 @@ def _parse_forward(root: etree._Element) -> Forward | None:
     else:
         if mode_text not in _MODES:
             raise XMLParseError(
-                f"unknown forward mode {quote(mode_text)}; use one of: " + ", ".join(_MODES[1:]), path
-            )
+                f"unknown forward mode {quote(mode_text)}; use one of: " + ", ".join(_MODES[1:]), path,
+                code=VIR_ERR_CONFIG_UNSUPPORTED)
         mode = ForwardMode(mode_text)
     if mode is ForwardMode.NONE:
         return None

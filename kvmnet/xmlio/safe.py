@@ -12,7 +12,7 @@ import re
 
 from lxml import etree
 
-from kvmnet.errors import XMLParseError
+from kvmnet.errors import VIR_ERR_XML_DETAIL, XMLParseError
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 
@@ -95,7 +95,9 @@ def parse_document(data: str | bytes, what: str = "document") -> etree._Element:
         msg = exc.msg or str(exc)
         # lxml appends ", line N, column M" itself; keep the message short.
         msg = re.sub(r",? line \d+, column \d+$", "", msg)
-        raise XMLParseError(f"{what} is not well-formed XML at line {line}: {msg}") from None
+        # libvirt's number for a document libxml2 cannot parse (VIR_ERR_XML_DETAIL)
+        raise XMLParseError(f"{what} is not well-formed XML at line {line}: {msg}",
+                            code=VIR_ERR_XML_DETAIL) from None
     except ValueError as exc:  # e.g. unsupported encoding declaration
         raise XMLParseError(f"{what} cannot be read as XML: {exc}") from None
     docinfo = root.getroottree().docinfo

@@ -193,7 +193,7 @@ def test_update_failures_change_nothing(conn: Connection) -> None:
     before = path.read_bytes()
     cases: list[tuple[int, int, str, int, type[KvmnetError]]] = [
         (9, 4, HOST, 2, InvalidArgError),
-        (3, 13, HOST, 2, InvalidArgError),
+        (3, 13, HOST, 2, UnsupportedError),  # libvirt: VIR_ERR_OPERATION_UNSUPPORTED
         (3, 4, HOST, 8, InvalidArgError),
         (3, 4, "<host mac=", 2, XMLParseError),
         (2, 4, HOST, 2, KvmnetError),  # delete a host that is not there
