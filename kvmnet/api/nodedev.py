@@ -14,16 +14,20 @@ if TYPE_CHECKING:
     from kvmnet.model.nodedev import NodeDevice as NodeDeviceDef
     from kvmnet.paths import Paths
 
+from kvmnet.api.constants import (  # noqa: F401 (re-exported: kvmnet.api's node-device names)
+    VIR_CONNECT_LIST_NODE_DEVICES_ACTIVE,
+    VIR_CONNECT_LIST_NODE_DEVICES_CAP_NET,
+    VIR_CONNECT_LIST_NODE_DEVICES_CAP_PCI_DEV,
+    VIR_CONNECT_LIST_NODE_DEVICES_CAP_SYSTEM,
+    VIR_CONNECT_LIST_NODE_DEVICES_INACTIVE,
+)
 from kvmnet.errors import InvalidArgError, quote
 from kvmnet.model.nodedev import CAP_TYPES
 
 #: ``VIR_CONNECT_LIST_NODE_DEVICES_CAP_*``: bit i is CAP_TYPES[i] (libvirt's virNodeDevCapType).
 CAP_FLAGS = {cap: 1 << i for i, cap in enumerate(CAP_TYPES)}
-VIR_CONNECT_LIST_NODE_DEVICES_CAP_SYSTEM = CAP_FLAGS["system"]
-VIR_CONNECT_LIST_NODE_DEVICES_CAP_PCI_DEV = CAP_FLAGS["pci"]
-VIR_CONNECT_LIST_NODE_DEVICES_CAP_NET = CAP_FLAGS["net"]
-VIR_CONNECT_LIST_NODE_DEVICES_INACTIVE = 1 << 30
-VIR_CONNECT_LIST_NODE_DEVICES_ACTIVE = 1 << 31
+#: ``virNodeDeviceXMLFlags``' one flag (libvirt 10.1; not in 9.0's headers, so not in
+#: :mod:`kvmnet.api.constants`' 9.0 table)
 VIR_NODE_DEVICE_XML_INACTIVE = 1
 
 
