@@ -168,9 +168,11 @@ class Network:
             # derived from the live port records on every call, so a crash never leaves a
             # stale count behind
             from kvmnet.model.frozen import replace
-            from kvmnet.port.keep import connections
+            from kvmnet.network.drivers.direct import with_counts
+            from kvmnet.port.keep import connections, device_connections
 
             net = replace(net, connections=connections(self._conn, self._name) or None)
+            net = with_counts(net, device_connections(self._conn, self._name))
         return format_doc(net, inactive)
 
     def bridgeName(self) -> str:
