@@ -39,8 +39,10 @@ MACVLAN_PREFIX = "macvlan"
 
 
 def sysfs_root() -> str:
-    """The sysfs kvmnet reads: ``$KVMNET_SYSFS`` or ``/sys`` (see DESIGN.md)."""
-    return os.environ.get("KVMNET_SYSFS") or "/sys"
+    """The sysfs kvmnet reads: ``$KVMNET_SYSFS`` or ``/sys`` (:func:`kvmnet.host.sysfs.root`)."""
+    from kvmnet.host import sysfs
+
+    return str(sysfs.root())
 
 
 def _names() -> set[str]:

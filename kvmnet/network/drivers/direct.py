@@ -50,11 +50,11 @@ def pf_netdevs(pf: str) -> tuple[str, ...]:
     none (a device without SR-IOV, or with its VFs not enabled)."""
     from kvmnet.host import sysfs
 
-    try:
-        vfs = sysfs.virtual_functions(pf)
-    except (OSError, LookupError, ValueError) as exc:
-        raise HostError(f"cannot read the virtual functions of {pf} from "
-                        f"{sysfs.root()}: {exc}") from None
+    if sysfs.resolve_pci(pf) is None:
+        raise HostError(f"physical function {pf} is not a PCI network device in "
+                        f"{sysfs.root()}: check the name in <pf dev=...> (kvmnet "
+                        "nodedev-list --cap net)")
+    vfs = sysfs.virtual_functions(pf)
     names = tuple(vf.netdev for vf in vfs if vf.netdev)
     if not names:
         raise HostError(
