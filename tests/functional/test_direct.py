@@ -13,7 +13,6 @@ import fcntl
 import json
 import os
 import re
-import struct
 import subprocess
 import uuid
 from pathlib import Path
