@@ -130,6 +130,25 @@ def device_number(name: str, ifindex: int) -> tuple[int, int]:
                         "macvtap?", f"cat {path}", errno_mod.ENODEV) from exc
 
 
+def pf_netdevs(pf: str) -> tuple[str, ...]:
+    """The netdev names of ``pf``'s virtual functions, from sysfs; HostError when ``pf`` has
+    none (a device without SR-IOV, or with its VFs not enabled)."""
+    from kvmnet.host import sysfs
+
+    if sysfs.resolve_pci(pf) is None:
+        raise HostError(f"physical function {pf} is not a PCI network device in "
+                        f"{sysfs.root()}: check the name in <pf dev=...> (kvmnet "
+                        "nodedev-list --cap net)")
+    vfs = sysfs.virtual_functions(pf)
+    names = tuple(vf.netdev for vf in vfs if vf.netdev)
+    if not names:
+        raise HostError(
+            f"physical function {pf} has no virtual functions with a network device (sysfs "
+            f"{sysfs.root()}/class/net/{pf}/device/sriov_numvfs): enable them first (echo N > "
+            "sriov_numvfs) or list the devices with <interface dev=.../>")
+    return names
+
+
 def nodev_problem(directory: str) -> str | None:
     """Why device nodes made in ``directory`` cannot be opened (its filesystem is mounted
     ``nodev``), or None."""

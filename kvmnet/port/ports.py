@@ -54,7 +54,7 @@ from kvmnet.errors import (
 from kvmnet.model.frozen import fields, frozen, replace
 from kvmnet.model.network import Bandwidth, Vlan
 from kvmnet.model.port import NetworkPort, Plug, PlugType
-from kvmnet.network.drivers import mode_of
+from kvmnet.network.drivers import driver_for, mode_of
 from kvmnet.port import plugs
 from kvmnet.port.plugs.base import PlugOptions, load_record, unlink, write
 
@@ -314,7 +314,7 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
             port = allocate(net, port)
             key, owned_bridge = net.name, mode_of(net).owns_bridge
             mtu = mtu if mtu is not None else net.mtu
-            pool = mode_of(net).device_pool(net)
+            pool = driver_for(net).device_pool(net)
         else:
             port = replace(port, plug=plug or Plug(type=PlugType.BRIDGE, bridge=bridge))
             key, owned_bridge, pool = None, False, ()

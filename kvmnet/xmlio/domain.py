@@ -366,7 +366,7 @@ class _Parser:
         spath = f"{path}/source"
         network = portgroup = bridge = port_id = source_dev = source_mode = None
         if itype == "direct":
-            source_dev, source_mode = self.direct_source(src, spath)
+            source_dev, source_mode = self.direct_source(src, path)
         elif itype == "network":
             network = src.get("network") if src is not None else None
             if not network:
@@ -424,19 +424,20 @@ class _Parser:
                          extra=tuple(extra))
 
     def direct_source(self, src: etree._Element | None, path: str) -> tuple[str, str | None]:
-        """``<source dev='eth0' mode='bridge'/>`` of a type='direct' interface."""
+        """``<source dev='eth0' mode='bridge'/>`` of a type='direct' interface at ``path``."""
         from kvmnet.model.port import DIRECT_MODES
 
         dev = src.get("dev") if src is not None else None
         if not dev:
             raise XMLParseError("missing <source dev='eth0'/> for a type='direct' interface: "
                                 "name the host device its macvtap goes on", path)
+        assert src is not None
         if not _IFNAME.match(dev):
             raise XMLParseError(f"source dev '{dev}' is not a valid interface name (1-15 "
-                                "characters, no '/', ':' or spaces)", path)
-        mode = src.get("mode") if src is not None else None
+                                "characters, no '/', ':' or spaces)", f"{path}/source")
+        mode = src.get("mode")
         if mode is not None:
-            v.choice(mode, DIRECT_MODES, path, "mode")
+            v.choice(mode, DIRECT_MODES, f"{path}/source", "mode")
         return dev, mode
 
     def chardev(self, el: etree._Element, path: str, kind: str) -> CharDev:

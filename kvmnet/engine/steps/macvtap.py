@@ -112,6 +112,25 @@ class DeleteMacvtap(Undo):
 
 
 @register
+class NeedVirtualFunctions(Step):
+    """A ``<pf>`` pool's PF must have virtual functions with network devices (sysfs), or the
+    start fails saying so (libvirt's networkCreateInterfacePool); nothing to undo."""
+
+    kind = "macvtap.vfs"
+    section = "links"
+    fields = ("pf",)
+    pf: str
+
+    def describe(self) -> str:
+        return f"ls /sys/class/net/{self.pf}/device/virtfn*/net  # {self.pf} must have VFs"
+
+    def apply(self, ctx: Context) -> None:
+        from kvmnet.host.macvtap import pf_netdevs
+
+        pf_netdevs(self.pf)
+
+
+@register
 class MakeTapNode(Step):
     """``mknod -m 600 PATH c MAJOR MINOR`` for macvtap ``link`` (``ifindex``: known once the
     macvtap exists; the device number is read from sysfs when applied)."""

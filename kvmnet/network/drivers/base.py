@@ -92,6 +92,8 @@ class Plan:
     # macvlans (bridge mode) the network owns: (parent, name, MAC), e.g. a direct network's
     # host access (kvmnet.network.drivers.direct)
     host_links: tuple[tuple[str, str, str], ...] = ()
+    # SR-IOV PFs whose virtual functions (netdevs) must exist at start: a macvtap pool
+    requires_vfs: tuple[str, ...] = ()
 
     def steps(self) -> tuple[Step, ...]:
         """The start, in the one order it is applied and printed.
@@ -107,8 +109,10 @@ class Plan:
         from kvmnet.engine.steps.sysctl import IPV6_FORWARDING, KeepRouterAdvertisements, SetSysctl
 
         out: list[Step] = [NeedLink(name=dev) for dev in self.requires_links]
-        if self.host_links:
-            from kvmnet.engine.steps.macvtap import CreateMacvtap
+        if self.requires_vfs or self.host_links:
+            from kvmnet.engine.steps.macvtap import CreateMacvtap, NeedVirtualFunctions
+
+            out += [NeedVirtualFunctions(pf=pf) for pf in self.requires_vfs]
 
             out += [CreateMacvtap(parent=parent, mode="bridge", mac=mac, link_kind="macvlan",
                                   name=name) for parent, name, mac in self.host_links]
@@ -178,6 +182,11 @@ class NetworkDriver:
         return self.rules.plug_for(net, vport, mac_table)
 
     def live(self, net: Network) -> Network:
-        """The live definition a start records (net-dumpxml of the active network): what the
-        start resolves from the host, e.g. a ``<pf>``'s devices.  Default: ``net`` itself."""
+        """The definition of the active network as net-dumpxml shows it: with what the host
+        says now, e.g. a ``<pf>``'s devices.  Default: ``net`` itself."""
         return net
+
+    def device_pool(self, net: Network) -> tuple[str, ...]:
+        """The host devices a guest port of the active network may go on (the plugger
+        picks one); () when its ports do not go on a pool's device."""
+        return self.rules.device_pool(net)

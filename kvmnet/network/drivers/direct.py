@@ -5,8 +5,9 @@ device of the network's pool, made when the port is plugged (:mod:`kvmnet.port.p
 The driver owns the pool and its allocation:
 
 * :func:`pool_of`: the devices, from ``<interface dev=.../>`` children, ``<forward dev=.../>``,
-  or a ``<pf dev=.../>``'s virtual functions' netdevs (read from sysfs at start, as libvirt's
-  networkCreateInterfacePool does; the live definition lists them as ``<interface>``);
+  or a ``<pf dev=.../>``'s virtual functions' netdevs (read from sysfs: the start checks
+  there are some, as libvirt's networkCreateInterfacePool; a plug picks among them; the live
+  XML lists them as ``<interface>``);
 * :func:`choose`: libvirt's allocation (networkAllocatePort): the least-used device for the
   shared modes, a device of its own for passthrough, a clear error when none is left; the
   use counts come from the network's live port records (:func:`kvmnet.port.plugs.macvtap.
@@ -25,7 +26,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from kvmnet.errors import ConflictError, HostError, ValidationError
+from kvmnet.errors import ConflictError, ValidationError
+from kvmnet.host.macvtap import pf_netdevs
 from kvmnet.model.frozen import replace
 from kvmnet.model.modes import MODES
 from kvmnet.model.network import ForwardInterface, ForwardMode, Network
@@ -43,25 +45,6 @@ def configured_pool(net: Network) -> tuple[str, ...]:
     if fwd is None:
         return ()
     return tuple(i.dev for i in fwd.interfaces) or ((fwd.dev,) if fwd.dev else ())
-
-
-def pf_netdevs(pf: str) -> tuple[str, ...]:
-    """The netdev names of ``pf``'s virtual functions, from sysfs; HostError when ``pf`` has
-    none (a device without SR-IOV, or with its VFs not enabled)."""
-    from kvmnet.host import sysfs
-
-    if sysfs.resolve_pci(pf) is None:
-        raise HostError(f"physical function {pf} is not a PCI network device in "
-                        f"{sysfs.root()}: check the name in <pf dev=...> (kvmnet "
-                        "nodedev-list --cap net)")
-    vfs = sysfs.virtual_functions(pf)
-    names = tuple(vf.netdev for vf in vfs if vf.netdev)
-    if not names:
-        raise HostError(
-            f"physical function {pf} has no virtual functions with a network device (sysfs "
-            f"{sysfs.root()}/class/net/{pf}/device/sriov_numvfs): enable them first (echo N > "
-            "sriov_numvfs) or list the devices with <interface dev=.../>")
-    return names
 
 
 def pool_of(net: Network) -> tuple[str, ...]:
@@ -145,7 +128,11 @@ class DirectDriver(NetworkDriver):
         problem = MODES[net.forward_mode.value].device_problem(net)
         if problem is not None:
             raise ValidationError([problem])
-        pool = pool_of(net)
+        fwd = net.forward
+        pf = fwd.pf if fwd is not None and not fwd.interfaces else None
+        # a <pf>'s VFs are read from sysfs when the start runs (the plan stays pure and
+        # cacheable): a step checks there are some, ports pick among them when plugged
+        pool = (pf,) if pf else configured_pool(net)
         notes: list[str] = []
         vport = net.virtualport
         if vport is not None and vport.type in SWITCH_PROFILES:
@@ -171,15 +158,20 @@ class DirectDriver(NetworkDriver):
                          "through the parent device (a macvtap limit); see <kvmnet:host-access> "
                          "in the README to give the host a way in")
         return Plan(network=net.name, mode=net.forward_mode, requires_links=pool,
-                    addresses=addresses, notes=tuple(notes), host_links=links)
+                    addresses=addresses, notes=tuple(notes), host_links=links,
+                    requires_vfs=(pf,) if pf else ())
 
     def live(self, net: Network) -> Network:
-        """The live definition: a ``<pf>``'s VF netdevs become the ``<interface>`` pool."""
+        """As libvirt shows an active network: a ``<pf>``'s VF netdevs as the ``<interface>``
+        pool."""
         fwd = net.forward
         if fwd is None or not fwd.pf or fwd.interfaces:
             return net
         return replace(net, forward=replace(fwd, interfaces=tuple(
             ForwardInterface(dev=d) for d in pf_netdevs(fwd.pf))))
+
+    def device_pool(self, net: Network) -> tuple[str, ...]:
+        return pool_of(net)
 
 
 class MacvtapBridgeDriver(DirectDriver):

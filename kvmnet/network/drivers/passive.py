@@ -41,6 +41,13 @@ class HostBridgeDriver(NetworkDriver):
             return MacvtapBridgeDriver().live(net)
         return net
 
+    def device_pool(self, net: Network) -> tuple[str, ...]:
+        if not net.bridge_name:
+            from kvmnet.network.drivers.direct import MacvtapBridgeDriver
+
+            return MacvtapBridgeDriver().device_pool(net)
+        return ()
+
 
 class _PoolDriver(NetworkDriver):
     """The devices of a pool must exist."""
