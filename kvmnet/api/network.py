@@ -177,7 +177,26 @@ class Network:
             from kvmnet.port.keep import connections
 
             net = replace(net, connections=connections(self._conn, self._name) or None)
+        fwd = net.forward
+        from kvmnet.model.modes import owns_bridge
+
+        if (not inactive and fwd is not None and (fwd.interfaces or fwd.pf)
+                and not owns_bridge(fwd.mode.value) and self.isActive()):
+            net = self._live_pool(net)
         return format_doc(net, inactive)
+
+    def _live_pool(self, net: NetworkDef) -> NetworkDef:
+        """The pool as the active network has it: a ``<pf>``'s devices, each device's
+        ``connections`` (derived from the port records on every call, like the network's)."""
+        from kvmnet.network.drivers import driver_for
+        from kvmnet.network.drivers.direct import with_counts
+        from kvmnet.port.keep import device_connections
+
+        try:
+            net = driver_for(net).live(net)
+        except KvmnetError:
+            pass  # the host no longer shows the pool's VFs: show the definition as it is
+        return with_counts(net, device_connections(self._conn, self._name))
 
     def bridgeName(self) -> str:
         store = self._conn.store

@@ -70,10 +70,11 @@ class Host:
         pid = dnsmasq.read_pid_file(pid_file)
         return pid is not None and dnsmasq.reload(pid, expected_cmdline_contains=conf)
 
-    def qemu_start(self, argv: list[str], pidfile: str, name: str) -> int:
+    def qemu_start(self, argv: list[str], pidfile: str, name: str,
+                   fds: dict[int, str] | None = None) -> int:
         from kvmnet.host import qemu
 
-        return qemu.launch(argv, pidfile, name)
+        return qemu.launch(argv, pidfile, name, fds=fds)
 
     def qemu_stop(self, pid: int | None, pidfile: str | None, qmp: str) -> None:
         from kvmnet.host import qemu

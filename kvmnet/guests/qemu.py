@@ -12,13 +12,17 @@ import errno
 import fcntl
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from kvmnet.errors import HostError, UnsupportedError
 from kvmnet.model.domain import NIC_MODELS, Disk, Domain
 from kvmnet.model.frozen import frozen
 
 QEMU = "qemu-system-x86_64"
+#: QEMU gets a macvtap NIC's device open as descriptor FD_BASE + the NIC's index: high, clear
+#: of the descriptors a process starts with and of the pipes subprocess makes
+FD_BASE = 100
+VHOST_NET = "/dev/vhost-net"
 _KVM_CREATE_VM = 0xAE01  # _IO(KVMIO, 0x01)
 _BOOT_LETTERS = {"hd": "c", "cdrom": "d", "network": "n", "fd": "a"}
 
@@ -91,8 +95,15 @@ class SerialPlan:
 
 
 def build_argv(dom: Domain, *, binary: str, accel: Accel, qmp: str, pidfile: str,
-               serials: Sequence[SerialPlan]) -> list[str]:
-    """The QEMU command line of a live definition (interfaces carry their tap and alias)."""
+               serials: Sequence[SerialPlan], fds: Mapping[str, int] | None = None,
+               vhost: bool | None = None) -> list[str]:
+    """The QEMU command line of a live definition (interfaces carry their tap and alias).
+
+    ``fds``: alias -> the descriptor number of a macvtap NIC's device, which QEMU gets open
+    (``-netdev tap,fd=N``); ``vhost``: use vhost-net for those (default: where
+    ``/dev/vhost-net`` exists; QEMU aborts on ``vhost=on`` without it)."""
+    if vhost is None:
+        vhost = os.path.exists(VHOST_NET)
     assert dom.uuid is not None
     machine = dom.os.machine or "pc"
     argv = [binary, "-name", f"guest={opt(dom.name)},debug-threads=on", "-uuid", dom.uuid,
@@ -118,7 +129,9 @@ def build_argv(dom: Domain, *, binary: str, accel: Accel, qmp: str, pidfile: str
     argv += _disk_args(dom, machine)
     for iface in dom.interfaces:
         assert iface.alias and iface.target_dev, "interfaces need their tap before build_argv"
-        argv += ["-netdev", netdev_spec(iface.alias, iface.target_dev)]
+        fd = (fds or {}).get(iface.alias)
+        argv += ["-netdev", netdev_spec(iface.alias, iface.target_dev) if fd is None
+                 else fd_netdev_spec(iface.alias, fd, vhost)]
         argv += ["-device", nic_spec(iface.alias, iface.model, iface.mac or "", iface.mtu,
                                      iface.boot_order)]
     for s in serials:
@@ -134,6 +147,12 @@ def netdev_id(alias: str) -> str:
 
 def netdev_spec(alias: str, tap: str) -> str:
     return f"tap,id={netdev_id(alias)},ifname={opt(tap)},script=no,downscript=no"
+
+
+def fd_netdev_spec(alias: str, fd: int, vhost: bool) -> str:
+    """A macvtap NIC: its device is open as descriptor ``fd`` (libvirt's way: a macvtap has
+    no tap name QEMU could open)."""
+    return f"tap,id={netdev_id(alias)},fd={fd},vhost={'on' if vhost else 'off'}"
 
 
 def nic_spec(alias: str, model: str | None, mac: str, mtu: int | None = None,

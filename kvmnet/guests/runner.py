@@ -70,7 +70,8 @@ class PortService:
         info = ports.plug(self.conn, step.network, mac=step.mac, bridge=step.bridge,
                           owner_name=step.owner_name, owner_uuid=step.owner_uuid,
                           portgroup=step.portgroup, tap_name=step.tap_name, mtu=step.mtu,
-                          port_uuid=step.uuid)
+                          port_uuid=step.uuid, source_dev=step.source_dev,
+                          source_mode=step.source_mode)
         return info.as_dict()
 
     def unplug(self, port_uuid: str) -> None:
@@ -197,12 +198,17 @@ class Runner:
         name = dom.name
         yield SweepOwner(owner_uuid=dom.uuid, owner_name=name)
         ifaces = []
+        fds: dict[str, int] = {}  # alias -> the descriptor QEMU gets its macvtap on
+        nodes: list[list[Any]] = []
         for i, iface in enumerate(dom.interfaces):
             step = self._port_step(dom, iface)
             yield step
             info = step.result()
             record["ports"].append(info["uuid"])
             ifaces.append(_plugged(iface, info, f"net{i}"))
+            if info.get("node"):
+                fds[f"net{i}"] = qemu.FD_BASE + i
+                nodes.append([qemu.FD_BASE + i, info["node"]])
         live = replace(dom, id=record["id"], interfaces=tuple(ifaces), serials=serials,
                        consoles=_mirror_consoles(dom.consoles, serials),
                        disks=tuple(replace(d, alias=f"disk{i}")
@@ -211,8 +217,8 @@ class Runner:
         yield QemuFiles(dirs=[str(self.store.log)],
                         remove=[pidfile, qmp, *(p.socket for p in plans)])
         argv = qemu.build_argv(live, binary=binary, accel=accel, qmp=qmp, pidfile=pidfile,
-                               serials=plans)
-        launch = StartQemu(name=name, argv=argv, pidfile=pidfile, qmp=qmp)
+                               serials=plans, fds=fds)
+        launch = StartQemu(name=name, argv=argv, pidfile=pidfile, qmp=qmp, fds=nodes)
         yield launch
         record.update(pid=launch.pid, started=time.time(), launch_seconds=launch.seconds)
         yield WriteFiles(files=[[str(self.store.status_path(name)),
@@ -225,6 +231,8 @@ class Runner:
         return PlugPort(uuid=str(uuid_mod.uuid4()),
                         network=iface.network if iface.type == "network" else None,
                         bridge=iface.bridge if iface.type == "bridge" else None,
+                        source_dev=iface.source_dev if iface.type == "direct" else None,
+                        source_mode=iface.source_mode if iface.type == "direct" else None,
                         mac=iface.mac, owner_name=dom.name, owner_uuid=dom.uuid,
                         portgroup=iface.portgroup, tap_name=_chosen_tap_name(iface.target_dev),
                         mtu=iface.mtu)
@@ -312,6 +320,13 @@ class Runner:
 
         used = {i.alias for i in dom.interfaces}
         alias = next(f"net{n}" for n in range(1000) if f"net{n}" not in used)
+        if iface.type == "direct":
+            from kvmnet.errors import UnsupportedError
+
+            raise UnsupportedError(
+                f"kvmnet cannot hot-plug a type='direct' interface into running domain "
+                f"'{name}' yet (QEMU would need the macvtap's descriptor over QMP); use "
+                "--config and restart the guest")
         step = self._port_step(dom, iface)
         try:
             with self.context() as ctx:

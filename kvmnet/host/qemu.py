@@ -11,6 +11,7 @@ import os
 import select
 import subprocess
 import time
+from collections.abc import Callable
 
 from kvmnet.errors import HostError, KvmnetError
 from kvmnet.host import process
@@ -34,15 +35,42 @@ def alive(pid: object, qmp: object) -> bool:
     return process.is_alive(pid) and process.cmdline_matches(pid, qmp)
 
 
-def launch(argv: list[str], pidfile: str, name: str, timeout: float = LAUNCH_TIMEOUT) -> int:
-    """Run QEMU (it daemonizes once the machine is set up); returns the daemon's PID."""
+def _opener(fds: dict[int, str]) -> Callable[[], None]:
+    """What the child runs before exec: open each file read-write onto its number (the shell's
+    ``N<>PATH``), inheritable, so QEMU finds it there (``-netdev tap,fd=N``)."""
+
+    def child() -> None:
+        for number, path in fds.items():
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            os.dup2(fd, number)  # inheritable: the one QEMU gets
+            os.close(fd)
+
+    return child
+
+
+def launch(argv: list[str], pidfile: str, name: str, timeout: float = LAUNCH_TIMEOUT,
+           fds: dict[int, str] | None = None) -> int:
+    """Run QEMU (it daemonizes once the machine is set up); returns the daemon's PID.
+
+    ``fds``: files QEMU gets open, by descriptor number (a macvtap's node, read-write: a
+    read-only one starts but carries nothing).  They are opened in the child, between fork and
+    exec, so no descriptor of this process leaks into QEMU (kvmnet's own are close-on-exec).
+    The numbers are high (see kvmnet.guests.qemu.FD_BASE), clear of the pipes subprocess
+    uses there."""
     try:
         os.unlink(pidfile)
     except FileNotFoundError:
         pass
+    for path in (fds or {}).values():  # say which file is wrong before QEMU runs
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CLOEXEC))
+        except OSError as exc:
+            raise HostError(f"cannot open {path} for guest '{name}': {exc.strerror}") from None
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+                              timeout=timeout, check=False,
+                              preexec_fn=_opener(fds) if fds else None,
+                              close_fds=not fds)
     except FileNotFoundError:
         raise HostError(f"{argv[0]} is not installed; install the qemu-system-x86 package") \
             from None

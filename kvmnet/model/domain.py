@@ -2,7 +2,7 @@
 
 Mirrors the parts of libvirt's ``virDomainDef`` (src/conf/domain_conf.h) that a small QEMU
 runner needs: identity, memory, vCPUs, direct kernel boot or BIOS boot order, file/block
-disks, serial consoles and network interfaces of type ``network`` or ``bridge``.  Elements
+disks, serial consoles and network interfaces of type ``network``, ``bridge`` or ``direct``.  Elements
 kvmnet recognises but does not emulate (``<features>``, ``<clock>``, ``<video>`` ...) are
 kept verbatim as :class:`RawElement` so that a definition round-trips; everything else is
 refused by the parser (:mod:`kvmnet.xmlio.domain`).  Plain frozen data, no I/O.
@@ -81,13 +81,16 @@ class CharDev:
 
 @frozen
 class Interface:
-    """``<interface type='network|bridge'>``: one guest NIC on a tap port."""
+    """``<interface type='network|bridge|direct'>``: one guest NIC on a tap port, or on a
+    macvtap (``direct``, or a network in a macvtap mode)."""
 
-    type: str  # network | bridge
+    type: str  # network | bridge | direct
     mac: str | None = None
     network: str | None = None  # <source network=...>
     portgroup: str | None = None
     bridge: str | None = None  # <source bridge=...> (live: the network's bridge too)
+    source_dev: str | None = None  # direct: <source dev=...>, the host device
+    source_mode: str | None = None  # direct: <source mode=...> (vepa when absent)
     port_id: str | None = None  # <source portid=...>: live only, the kvmnet port's UUID
     target_dev: str | None = None  # the tap; user-chosen or live
     model: str | None = None
@@ -99,7 +102,7 @@ class Interface:
     @property
     def source(self) -> str | None:
         """What virsh's domiflist shows as the source."""
-        return self.network if self.type == "network" else self.bridge
+        return {"network": self.network, "direct": self.source_dev}.get(self.type, self.bridge)
 
 
 @frozen

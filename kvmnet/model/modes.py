@@ -123,6 +123,12 @@ class ModeRules:
         return net
 
     # -- guest ports ---------------------------------------------------------------------------
+    def device_pool(self, net: Network) -> tuple[str, ...]:
+        """The host devices a guest port of the live network ``net`` may be put on (the
+        plugger picks one: :func:`kvmnet.network.drivers.direct.choose`); () when the port
+        does not go on a device of a pool."""
+        return ()
+
     def plug_for(self, net: Network, vport: VirtualPort | None, mac_table: str | None) -> Plug:
         """How a guest port on ``net`` is plugged (libvirt's networkAllocatePort per mode);
         raises ValidationError for a ``<virtualport>`` the mode cannot take."""
@@ -225,6 +231,9 @@ class HostBridgeRules(ModeRules):
         vport = vport or net.virtualport
         return "openvswitch" if vport is not None and vport.type == "openvswitch" else "linux"
 
+    def device_pool(self, net: Network) -> tuple[str, ...]:
+        return () if net.bridge_name else _pool_devs(net)
+
     def device_problem(self, net: Network) -> str | None:
         if not net.bridge_name and not _has_devices(net):
             return (f"network {net.name!r} has forward mode 'bridge' but names no bridge and no "
@@ -248,9 +257,8 @@ class HostBridgeRules(ModeRules):
         from kvmnet.errors import ValidationError
         from kvmnet.model.port import Plug, PlugType
 
-        if not net.bridge_name:  # macvtap in bridge mode over the forward devices
-            devs = _pool_devs(net)
-            return Plug(type=PlugType.DIRECT, dev=devs[0] if devs else None, mode="bridge")
+        if not net.bridge_name:  # macvtap in bridge mode; the plugger picks the device
+            return Plug(type=PlugType.DIRECT, mode="bridge")
         if vport is not None and vport.type != "openvswitch":
             raise ValidationError([(f"<virtualport type='{vport.type}'> not supported for "
                                     f"network '{net.name}' which uses a bridge device")])
@@ -270,27 +278,30 @@ class DirectRules(ModeRules):
                     "device: add <forward dev='eth0'/> or <interface dev='...'/> children")
         return None
 
+    def device_pool(self, net: Network) -> tuple[str, ...]:
+        # the live definition lists a <pf>'s VF netdevs as <interface> children
+        return _pool_devs(net)
+
     def plug_for(self, net: Network, vport: VirtualPort | None, mac_table: str | None) -> Plug:
         from kvmnet.model.port import Plug, PlugType
 
-        fwd = net.forward
-        devs = (fwd.pf,) if fwd is not None and fwd.pf else _pool_devs(net)
-        return Plug(type=PlugType.DIRECT, dev=devs[0] if devs else None, mode=self.name)
+        # the device is the plugger's pick from device_pool, made from live use counts
+        return Plug(type=PlugType.DIRECT, mode=self.name)
 
 
 class PrivateRules(DirectRules):
     name = "private"
-    driver = "kvmnet.network.drivers.passive:PrivateDriver"
+    driver = "kvmnet.network.drivers.direct:PrivateDriver"
 
 
 class VepaRules(DirectRules):
     name = "vepa"
-    driver = "kvmnet.network.drivers.passive:VepaDriver"
+    driver = "kvmnet.network.drivers.direct:VepaDriver"
 
 
 class PassthroughRules(DirectRules):
     name = "passthrough"
-    driver = "kvmnet.network.drivers.passive:PassthroughDriver"
+    driver = "kvmnet.network.drivers.direct:PassthroughDriver"
 
     def vlan_ok(self, net: Network) -> bool:
         return True

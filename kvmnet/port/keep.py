@@ -163,6 +163,16 @@ def connections(conn: Connection, network: str) -> int:
     return sum(1 for p in list_dir(conn, network) if not p.kept)
 
 
+def device_connections(conn: Connection, network: str) -> dict[str, int]:
+    """How many plugged ports of ``network`` sit on each pool device (macvtap ports): the
+    live ``connections`` of its ``<forward><interface>`` entries."""
+    used: dict[str, int] = {}
+    for p in list_dir(conn, network):
+        if p.dev and not p.kept:
+            used[p.dev] = used.get(p.dev, 0) + 1
+    return used
+
+
 def describe(infos: list[PortInfo]) -> str:
     """``vnet0 of guest1, vnet1 of vnet1`` for a message, in the taps' order (vnet2 before
     vnet10)."""

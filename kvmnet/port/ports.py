@@ -54,7 +54,7 @@ from kvmnet.errors import (
 from kvmnet.model.frozen import fields, frozen, replace
 from kvmnet.model.network import Bandwidth, Vlan
 from kvmnet.model.port import NetworkPort, Plug, PlugType
-from kvmnet.network.drivers import mode_of
+from kvmnet.network.drivers import driver_for, mode_of
 from kvmnet.port import plugs
 from kvmnet.port.plugs.base import PlugOptions, load_record, unlink, write
 
@@ -90,6 +90,8 @@ class PortInfo:
     created: bool = True  # False: an existing device (e.g. a veth end) was attached
     skipped: tuple[str, ...] = ()  # optional tc parts this kernel lacks (see kvmnet.host.tap)
     kept: bool = False  # off its bridge, kept while its network is down (see kvmnet.port.keep)
+    dev: str | None = None  # direct: the host device its macvtap is on (``tap``: the macvtap)
+    node: str | None = None  # direct: the macvtap's private device node, which QEMU gets open
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v)
@@ -148,7 +150,7 @@ def port_info(rec: dict[str, Any]) -> PortInfo:
                     owner_uuid=rec["owner_uuid"], group=rec.get("group"),
                     isolated=bool(rec.get("isolated")), plug_type=rec.get("plug_type", "network"),
                     created=bool(rec.get("created", True)), skipped=tuple(rec.get("skipped", ())),
-                    kept=bool(rec.get("kept")))
+                    kept=bool(rec.get("kept")), dev=rec.get("dev"), node=rec.get("node"))
 
 
 # -- networks ---------------------------------------------------------------------------------
@@ -221,10 +223,12 @@ def plug(conn: Connection, network_name: str | None, *, mac: str, bridge: str | 
          bandwidth: Bandwidth | None = None, vlan: Vlan | None = None,
          isolated: bool | None = None, trust_guest_rx_filters: bool | None = None,
          port_uuid: str | None = None, device: str | None = None, multi_queue: bool = False,
-         vlan_filtering: bool = False) -> PortInfo:
+         vlan_filtering: bool = False, source_dev: str | None = None,
+         source_mode: str | None = None) -> PortInfo:
     """Plug a guest NIC with MAC ``mac`` into network ``network_name`` (name or UUID), or,
     with ``network_name`` None, straight into Linux bridge ``bridge`` (libvirt's
-    ``<interface type='bridge'>``).
+    ``<interface type='bridge'>``), or as a macvtap on host device ``source_dev`` in macvtap
+    mode ``source_mode`` (libvirt's ``<interface type='direct'>``; default vepa).
 
     ``bandwidth``, ``vlan``, ``isolated``, ``trust_guest_rx_filters``: the interface's own
     settings (they win over the portgroup's and the network's).  ``owner_*``: the guest
@@ -235,9 +239,17 @@ def plug(conn: Connection, network_name: str | None, *, mac: str, bridge: str | 
     """
     from kvmnet.xmlio.values import mac_address
 
-    if (network_name is None) == (bridge is None):
-        raise InvalidArgError("plug a guest into a network or into a bridge: give exactly one "
-                              "of network_name and bridge")
+    if sum(x is not None for x in (network_name, bridge, source_dev)) != 1:
+        raise InvalidArgError("plug a guest into a network, a bridge or a host device: give "
+                              "exactly one of network_name, bridge and source_dev")
+    direct = None
+    if source_dev is not None:
+        from kvmnet.model.port import DIRECT_MODES
+
+        if (source_mode or "vepa") not in DIRECT_MODES:
+            raise InvalidArgError(f"unknown macvtap mode '{source_mode}'; use one of "
+                                  f"{', '.join(DIRECT_MODES)}")
+        direct = Plug(type=PlugType.DIRECT, dev=source_dev, mode=source_mode or "vepa")
     if portgroup is not None and network_name is None:
         raise InvalidArgError("a portgroup belongs to a network; give the network too")
     try:
@@ -254,7 +266,7 @@ def plug(conn: Connection, network_name: str | None, *, mac: str, bridge: str | 
         group=portgroup, bandwidth=bandwidth, vlan=vlan, isolated=isolated,
         trust_guest_rx_filters=trust_guest_rx_filters)
     return _create(conn, network_name, bridge, port, tap_name=tap_name, mtu=mtu, device=device,
-                   multi_queue=multi_queue, vlan_filtering=vlan_filtering)
+                   multi_queue=multi_queue, vlan_filtering=vlan_filtering, plug=direct)
 
 
 def create_port(conn: Connection, network: str, xml: str | bytes, *, tap_name: str | None = None,
@@ -277,7 +289,7 @@ def create_port(conn: Connection, network: str, xml: str | bytes, *, tap_name: s
 
 def _create(conn: Connection, network: str | None, bridge: str | None, port: NetworkPort, *,
             tap_name: str | None, mtu: int | None, device: str | None, multi_queue: bool,
-            vlan_filtering: bool) -> PortInfo:
+            vlan_filtering: bool, plug: Plug | None = None) -> PortInfo:
     from kvmnet.host.netlink import Netlink, check_ifname
     from kvmnet.xmlio.port import format_port
 
@@ -285,7 +297,8 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
         raise InvalidArgError(f"expected a unicast MAC address for the guest, found multicast "
                               f"'{port.mac}' (lowest bit of the first byte is set); use e.g. "
                               "52:54:00:xx:xx:xx")
-    for name, what in ((tap_name, "tap name"), (device, "device"), (bridge, "bridge")):
+    for name, what in ((tap_name, "tap name"), (device, "device"), (bridge, "bridge"),
+                       (plug.dev if plug is not None else None, "source device")):
         if name is not None:
             if "%" in name:
                 raise InvalidArgError(f"{what} {name!r} contains '%'; choose a plain name")
@@ -301,21 +314,25 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
             port = allocate(net, port)
             key, owned_bridge = net.name, mode_of(net).owns_bridge
             mtu = mtu if mtu is not None else net.mtu
+            pool = driver_for(net).device_pool(net)
         else:
-            port = replace(port, plug=Plug(type=PlugType.BRIDGE, bridge=bridge))
-            key, owned_bridge = None, False
+            port = replace(port, plug=plug or Plug(type=PlugType.BRIDGE, bridge=bridge))
+            key, owned_bridge, pool = None, False, ()
         if find(conn, port.uuid) is not None:
             raise ConflictError(f"network port with UUID {port.uuid} already exists; give the "
                                 "new port another UUID")
         plugger = plugs.plugger(plugs.key_of(port))
         opts = PlugOptions(mtu=mtu, tap_name=tap_name, device=device, multi_queue=multi_queue,
-                           vlan_filtering=vlan_filtering, owned_bridge=owned_bridge)
+                           vlan_filtering=vlan_filtering, owned_bridge=owned_bridge, pool=pool,
+                           state_dirs=(str(conn.paths.run), str(conn.paths.lib)))
         directory = port_dir(conn, key)
         directory.mkdir(parents=True, exist_ok=True)
         with Netlink() as nl:
             rec = plugger.plug(nl, directory, port, key, opts)
             try:
                 port = replace(port, owner_name=rec["owner_name"])
+                if rec.get("dev") and port.plug is not None:  # the pool's device it got
+                    port = replace(port, plug=replace(port.plug, dev=rec["dev"]))
                 write(directory / f"{port.uuid}.xml", format_port(port))
             except BaseException:
                 plugger.unplug(nl, rec, quiet=True)

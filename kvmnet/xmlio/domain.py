@@ -351,19 +351,23 @@ class _Parser:
 
     def interface(self, el: etree._Element, path: str) -> Interface:
         itype = el.get("type")
-        if itype not in ("network", "bridge"):
+        if itype not in ("network", "bridge", "direct"):
             shown = f"type='{itype}'" if itype is not None else "no type"
             raise XMLParseError(f"interface {shown} is not supported; kvmnet plugs guests into "
-                                "a virtual network (type='network', <source network='NAME'/>) "
-                                "or a host bridge (type='bridge', <source bridge='br0'/>)", path)
+                                "a virtual network (type='network', <source network='NAME'/>), "
+                                "a host bridge (type='bridge', <source bridge='br0'/>) or a "
+                                "macvtap on a host device (type='direct', <source dev='eth0' "
+                                "mode='bridge'/>)", path)
         mac = None
         mac_el = v.first_child(el, "mac")
         if mac_el is not None:
             mac = v.mac_address(mac_el.get("address") or "", f"{path}/mac")
         src = v.first_child(el, "source")
         spath = f"{path}/source"
-        network = portgroup = bridge = port_id = None
-        if itype == "network":
+        network = portgroup = bridge = port_id = source_dev = source_mode = None
+        if itype == "direct":
+            source_dev, source_mode = self.direct_source(src, path)
+        elif itype == "network":
             network = src.get("network") if src is not None else None
             if not network:
                 raise XMLParseError("missing <source network='NAME'/> for a type='network' "
@@ -414,9 +418,27 @@ class _Parser:
                                "boot (and keeps address, driver, rom); VLANs, bandwidth and "
                                "virtualport belong in the network's <portgroup>")
         return Interface(type=itype, mac=mac, network=network, portgroup=portgroup,
-                         bridge=bridge, port_id=port_id, target_dev=target_dev, model=model,
+                         bridge=bridge, source_dev=source_dev, source_mode=source_mode,
+                         port_id=port_id, target_dev=target_dev, model=model,
                          mtu=mtu, boot_order=self.boot_order(el, path), alias=alias,
                          extra=tuple(extra))
+
+    def direct_source(self, src: etree._Element | None, path: str) -> tuple[str, str | None]:
+        """``<source dev='eth0' mode='bridge'/>`` of a type='direct' interface at ``path``."""
+        from kvmnet.model.port import DIRECT_MODES
+
+        dev = src.get("dev") if src is not None else None
+        if not dev:
+            raise XMLParseError("missing <source dev='eth0'/> for a type='direct' interface: "
+                                "name the host device its macvtap goes on", path)
+        assert src is not None
+        if not _IFNAME.match(dev):
+            raise XMLParseError(f"source dev '{dev}' is not a valid interface name (1-15 "
+                                "characters, no '/', ':' or spaces)", f"{path}/source")
+        mode = src.get("mode")
+        if mode is not None:
+            v.choice(mode, DIRECT_MODES, f"{path}/source", "mode")
+        return dev, mode
 
     def chardev(self, el: etree._Element, path: str, kind: str) -> CharDev:
         ctype = el.get("type") or "pty"

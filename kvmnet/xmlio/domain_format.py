@@ -173,6 +173,8 @@ def _interface(o: _Out, i: Interface, live: bool) -> None:
         if live:
             src += _a("portid", i.port_id) + _a("bridge", i.bridge)
         o.add(src + "/>")
+    elif i.type == "direct":
+        o.add(f"<source dev='{escape(i.source_dev or '')}'{_a('mode', i.source_mode)}/>")
     else:
         o.add(f"<source bridge='{escape(i.bridge or '')}'"
               f"{_a('portid', i.port_id) if live else ''}/>")

@@ -198,8 +198,10 @@ def test_live_format_has_id_portid_and_bridge() -> None:
     (minimal(os_extra="<boot dev='floppy'/>"), "/domain/os/boot", "unknown value 'floppy'"),
     (minimal("<hostdev mode='subsystem'/>"), "/domain/devices/hostdev[1]", "not supported"),
     (minimal("<interface type='user'/>"), "/domain/devices/interface[1]", "type='user'"),
-    (minimal("<interface type='direct'><source dev='eth0'/></interface>"),
-     "/domain/devices/interface[1]", "host bridge"),
+    (minimal("<interface type='direct'/>"), "/domain/devices/interface[1]",
+     "missing <source dev='eth0'/> for a type='direct' interface"),
+    (minimal("<interface type='direct'><source dev='eth0' mode='bridged'/></interface>"),
+     "/domain/devices/interface[1]/source", "unknown value 'bridged'"),
     (minimal("<interface type='network'/>"), "/domain/devices/interface[1]",
      "missing <source network"),
     (minimal("<interface type='bridge'><source network='x'/></interface>"),
@@ -338,6 +340,23 @@ def test_argv_for_a_live_definition() -> None:
             "id=serial0,index=0") in line
     kvm = build_argv(dom, binary="q", accel=Accel("kvm"), qmp="/q", pidfile="/p", serials=[])
     assert "-cpu" in kvm and "accel=kvm" in " ".join(kvm)
+
+
+def test_argv_gives_a_macvtap_nic_its_open_device_without_vhost_where_it_is_missing() -> None:
+    from kvmnet.model.frozen import replace
+
+    dom = parse_domain(minimal("<interface type='direct'><mac address='52:54:00:12:34:56'/>"
+                               "<source dev='eth0' mode='bridge'/><model type='virtio'/>"
+                               "</interface>", uuid=U1))
+    (iface,) = dom.interfaces
+    assert (iface.type, iface.source_dev, iface.source_mode) == ("direct", "eth0", "bridge")
+    assert "<source dev='eth0' mode='bridge'/>" in format_domain(dom)
+    dom = replace(dom, interfaces=(replace(iface, target_dev="macvtap0", alias="net0"),))
+    for vhost in (False, True):
+        argv = build_argv(dom, binary="q", accel=Accel("tcg"), qmp="/q", pidfile="/p",
+                          serials=[], fds={"net0": 100}, vhost=vhost)
+        assert (f"-netdev tap,id=hostnet0,fd=100,vhost={'on' if vhost else 'off'} -device "
+                "virtio-net-pci,netdev=hostnet0,id=net0,mac=52:54:00:12:34:56") in " ".join(argv)
 
 
 def test_argv_escapes_commas_and_maps_boot_order() -> None:

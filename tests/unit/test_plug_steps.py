@@ -284,7 +284,11 @@ def test_the_driver_decides_the_plug(xml: str, plug_type: PlugType, key: str) ->
     port = replace(NetworkPort(uuid=UUID, owner_name="vm", owner_uuid=OWNER,
                                mac="52:54:00:00:00:01"), plug=plug, virtualport=net.virtualport)
     assert plugs.key_of(port) == key
-    if key in plugs.PLUGGERS:
+    if key == "direct":
+        from kvmnet.port.plugs.macvtap import MacvtapPlugger
+
+        assert isinstance(plugs.plugger(key), MacvtapPlugger)
+    elif key in plugs.PLUGGERS:
         assert isinstance(plugs.plugger(key), TapBridgePlugger)
     else:
         with pytest.raises(UnsupportedError, match=plugs.MISSING[key]):

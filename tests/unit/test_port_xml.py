@@ -318,10 +318,6 @@ def test_bridge_mode_network_plugs_into_the_host_bridge() -> None:
     (NAT, "<portgroup name='p' default='yes'><virtualport type='802.1Qbh'/></portgroup>",
      ValidationError, "uses IP forwarding"),
     (BRIDGED, "<virtualport type='openvswitch'/>", UnsupportedError, "Open vSwitch"),
-    (("<network><name>m</name><forward mode='vepa'><interface dev='eth0'/></forward>{extra}"
-     "</network>"), "", UnsupportedError, "macvtap"),
-    ("<network><name>m</name><forward mode='bridge' dev='eth0'/>{extra}</network>", "",
-     UnsupportedError, "macvtap"),
     (("<network><name>h</name><forward mode='hostdev' managed='yes'><pf dev='eth0'/></forward>"
      "{extra}</network>"), "", UnsupportedError, "SR-IOV"),
 ])

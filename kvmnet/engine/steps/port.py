@@ -41,14 +41,16 @@ def _xml_text(text: str) -> str:
 @register
 class PlugPort(Step):
     """One NIC of a guest: a port on ``network`` (its driver decides the plug), or, with
-    ``network`` None, a tap on Linux bridge ``bridge``.  :attr:`info`: the plugged port."""
+    ``network`` None, a tap on Linux bridge ``bridge`` or a macvtap on host device
+    ``source_dev``.  :attr:`info`: the plugged port."""
 
     kind = "port.plug"
     section = "ports"
     fields = ("uuid", "network", "bridge", "mac", "owner_name", "owner_uuid", "portgroup",
-              "tap_name", "mtu")
+              "tap_name", "mtu", "source_dev", "source_mode")
     defaults: ClassVar[dict[str, Any]] = {"network": None, "bridge": None, "portgroup": None,
-                                          "tap_name": None, "mtu": None}
+                                          "tap_name": None, "mtu": None, "source_dev": None,
+                                          "source_mode": None}
     uuid: str
     network: str | None
     bridge: str | None
@@ -58,10 +60,17 @@ class PlugPort(Step):
     portgroup: str | None
     tap_name: str | None
     mtu: int | None
+    source_dev: str | None  # a macvtap on this host device (<interface type='direct'>)
+    source_mode: str | None
 
     info: dict[str, Any] | None = None
 
     def describe(self) -> str:
+        if self.source_dev is not None:
+            from kvmnet.engine.steps.macvtap import CreateMacvtap
+
+            return CreateMacvtap(parent=self.source_dev, mode=self.source_mode or "vepa",
+                                 mac=self.mac).describe() + f"\n# and its device node (port {self.uuid})"
         if self.network is None:
             # a tap on a host bridge: exactly the plugger's steps (no allocation, no QoS)
             from kvmnet.engine.steps.tap import AttachTap, CreateTap
@@ -82,7 +91,7 @@ class PlugPort(Step):
 
     def undo_record(self, ctx: Context) -> dict[str, Any]:
         return {"kind": "port", "uuid": self.uuid, "network": self.network,
-                "bridge": self.bridge}
+                "bridge": self.bridge or self.source_dev}
 
     def apply(self, ctx: Context) -> None:
         self.info = _service(ctx).plug(self)

@@ -17,7 +17,7 @@ from kvmnet.engine.steps.files import RemoveFiles
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, ClassVar
 
     from kvmnet.engine.executor import Context
 
@@ -59,11 +59,13 @@ class StartQemu(Step):
 
     kind = "qemu.start"
     section = "qemu"
-    fields = ("name", "argv", "pidfile", "qmp")
+    fields = ("name", "argv", "pidfile", "qmp", "fds")
+    defaults: ClassVar[dict[str, Any]] = {"fds": []}
     name: str
     argv: list[str]
     pidfile: str
     qmp: str
+    fds: list[list[Any]]  # [[N, PATH]]: opened read-write as descriptor N (macvtap nodes)
 
     #: once applied: QEMU's PID and how long it took to set up the machine
     pid: int | None = None
@@ -73,7 +75,8 @@ class StartQemu(Step):
     def describe(self) -> str:
         import shlex
 
-        return shlex.join(self.argv)
+        return shlex.join(self.argv) + "".join(f" {n}<>{shlex.quote(path)}"
+                                               for n, path in self.fds)
 
     def undo_record(self, ctx: Context) -> dict[str, Any]:
         self._undo = {"kind": "qemu", "pid": None, "pidfile": self.pidfile, "qmp": self.qmp}
@@ -83,7 +86,11 @@ class StartQemu(Step):
         import time
 
         started = time.monotonic()
-        self.pid = ctx.host.qemu_start(list(self.argv), self.pidfile, self.name)
+        fds = {int(n): str(path) for n, path in self.fds}
+        if fds:
+            self.pid = ctx.host.qemu_start(list(self.argv), self.pidfile, self.name, fds)
+        else:
+            self.pid = ctx.host.qemu_start(list(self.argv), self.pidfile, self.name)
         self.seconds = round(time.monotonic() - started, 3)
         if self._undo is not None:
             self._undo["pid"] = self.pid  # written with the journal's next save

@@ -87,7 +87,13 @@ class Plan:
     dnsmasq: DnsmasqSetup | None = None
     # Host links that must exist already (a host bridge, a macvtap parent).
     requires_links: tuple[str, ...] = ()
+    # What the start says to the user (a limit of this host or mode): ``note`` steps, last.
     notes: tuple[str, ...] = ()
+    # macvlans (bridge mode) the network owns: (parent, name, MAC), e.g. a direct network's
+    # host access (kvmnet.network.drivers.direct)
+    host_links: tuple[tuple[str, str, str], ...] = ()
+    # SR-IOV PFs whose virtual functions (netdevs) must exist at start: a macvtap pool
+    requires_vfs: tuple[str, ...] = ()
 
     def steps(self) -> tuple[Step, ...]:
         """The start, in the one order it is applied and printed.
@@ -103,6 +109,13 @@ class Plan:
         from kvmnet.engine.steps.sysctl import IPV6_FORWARDING, KeepRouterAdvertisements, SetSysctl
 
         out: list[Step] = [NeedLink(name=dev) for dev in self.requires_links]
+        if self.requires_vfs or self.host_links:
+            from kvmnet.engine.steps.macvtap import CreateMacvtap, NeedVirtualFunctions
+
+            out += [NeedVirtualFunctions(pf=pf) for pf in self.requires_vfs]
+
+            out += [CreateMacvtap(parent=parent, mode="bridge", mac=mac, link_kind="macvlan",
+                                  name=name) for parent, name, mac in self.host_links]
         br = self.bridge
         if br is not None:
             out.append(CreateBridge(name=br.name, stp=br.stp, delay=br.delay, mtu=br.mtu,
@@ -122,6 +135,10 @@ class Plan:
                                       destroy=self.nft_destroy))
         if self.dnsmasq is not None:
             out += self.dnsmasq.steps()
+        if self.notes:
+            from kvmnet.engine.steps.note import Note
+
+            out += [Note(text=text) for text in self.notes]
         return tuple(out)
 
 
@@ -163,3 +180,13 @@ class NetworkDriver:
     def plug_for(self, net: Network, vport: VirtualPort | None, mac_table: str | None) -> Plug:
         """How a guest port on ``net`` is plugged (see ``ModeRules.plug_for``)."""
         return self.rules.plug_for(net, vport, mac_table)
+
+    def live(self, net: Network) -> Network:
+        """The definition of the active network as net-dumpxml shows it: with what the host
+        says now, e.g. a ``<pf>``'s devices.  Default: ``net`` itself."""
+        return net
+
+    def device_pool(self, net: Network) -> tuple[str, ...]:
+        """The host devices a guest port of the active network may go on (the plugger
+        picks one); () when its ports do not go on a pool's device."""
+        return self.rules.device_pool(net)

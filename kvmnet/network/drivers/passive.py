@@ -1,4 +1,4 @@
-"""Networks on devices kvmnet does not create: host bridges, macvtap parents, SR-IOV.
+"""Networks on devices kvmnet does not create: host bridges, SR-IOV (macvtap: :mod:`.direct`).
 
 Starting such a network changes nothing on the host; the plan names the links
 that must exist, and guest ports do the real work when they are plugged.
@@ -19,27 +19,38 @@ def _require_device(net: Network) -> None:
 
 
 class HostBridgeDriver(NetworkDriver):
-    """``<forward mode='bridge'>``: guests join an existing Linux or Open vSwitch bridge."""
+    """``<forward mode='bridge'>``: guests join an existing Linux or Open vSwitch bridge; with
+    no bridge named, macvtap in bridge mode over the forward devices
+    (:class:`kvmnet.network.drivers.direct.MacvtapBridgeDriver`)."""
 
     mode = ForwardMode.BRIDGE
     label = MODES["bridge"].label
 
     def plan(self, net: Network, ctx: PlanContext) -> Plan:
-        fwd = net.forward
         _require_device(net)
-        links: tuple[str, ...] = ()
-        if net.bridge_name:
-            links = (net.bridge_name,)
-        elif fwd is not None:
-            # macvtap in bridge mode over these devices
-            links = tuple(i.dev for i in fwd.interfaces) or ((fwd.dev,) if fwd.dev else ())
-        return Plan(network=net.name, mode=net.forward_mode, requires_links=links)
+        if not net.bridge_name:
+            from kvmnet.network.drivers.direct import MacvtapBridgeDriver
+
+            return MacvtapBridgeDriver().plan(net, ctx)
+        return Plan(network=net.name, mode=net.forward_mode, requires_links=(net.bridge_name,))
+
+    def live(self, net: Network) -> Network:
+        if not net.bridge_name:
+            from kvmnet.network.drivers.direct import MacvtapBridgeDriver
+
+            return MacvtapBridgeDriver().live(net)
+        return net
+
+    def device_pool(self, net: Network) -> tuple[str, ...]:
+        if not net.bridge_name:
+            from kvmnet.network.drivers.direct import MacvtapBridgeDriver
+
+            return MacvtapBridgeDriver().device_pool(net)
+        return ()
 
 
-class DirectDriver(NetworkDriver):
-    """macvtap modes: guests get a macvtap on one of the forward devices."""
-
-    label = MODES["vepa"].label
+class _PoolDriver(NetworkDriver):
+    """The devices of a pool must exist."""
 
     def plan(self, net: Network, ctx: PlanContext) -> Plan:
         fwd = net.forward
@@ -52,19 +63,7 @@ class DirectDriver(NetworkDriver):
         return Plan(network=net.name, mode=net.forward_mode, requires_links=devs)
 
 
-class PrivateDriver(DirectDriver):
-    mode = ForwardMode.PRIVATE
-
-
-class VepaDriver(DirectDriver):
-    mode = ForwardMode.VEPA
-
-
-class PassthroughDriver(DirectDriver):
-    mode = ForwardMode.PASSTHROUGH
-
-
-class HostdevDriver(DirectDriver):
+class HostdevDriver(_PoolDriver):
     """SR-IOV VF pool: the PF (or the listed VFs' parent) must exist."""
 
     mode = ForwardMode.HOSTDEV

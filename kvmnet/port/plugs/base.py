@@ -104,6 +104,9 @@ class PlugOptions:
     multi_queue: bool = False
     vlan_filtering: bool = False  # turn VLAN filtering on on the bridge if a VLAN needs it
     owned_bridge: bool = False  # the network made this bridge (no need to check its kind)
+    pool: tuple[str, ...] = ()  # the network's devices a port may go on (ModeRules.device_pool)
+    # where a plugger may make run-time files such as device nodes: run/kvmnet, var/lib/kvmnet
+    state_dirs: tuple[str, ...] = ()
 
 
 class Plugger:
