@@ -60,7 +60,7 @@ class PortForward:
             target = target * len(listen)
         return list(zip(listen, target))
 
-    def keys(self) -> list[tuple[str, str, int]]:
+    def claims(self) -> list[tuple[str, str, int]]:
         """The (address, protocol, port) keys this forward claims on the host."""
         return [(self.address, self.protocol, port) for port in expand(self.ports)]
 
@@ -160,14 +160,13 @@ def forward_problems(net: Network) -> list[str]:
     """What is wrong with ``net``'s forwards, from its definition alone (empty: nothing)."""
     if not net.forwards:
         return []
-    name = net.name
     if net.forward_mode.value != "nat":
-        return [f"network '{name}' has port forwards, but they need a NAT network (forward "
-                f"mode 'nat', not '{net.forward_mode.value}'); remove the forwards"]
+        return [f"port forwards need a NAT network (forward mode 'nat', not "
+                f"'{net.forward_mode.value}'); remove the forwards"]
     problems: list[str] = []
     claimed: dict[tuple[str, str, int], PortForward] = {}
     for fwd in net.forwards:
-        what = f"network '{name}': forward {describe(fwd)}"
+        what = f"forward {describe(fwd)}"
         if fwd.protocol not in PROTOCOLS:
             problems.append(f"{what}: protocol '{fwd.protocol}' is not tcp or udp")
         for problem in (listen_problem(fwd.address), count_problem(fwd)):
@@ -178,7 +177,7 @@ def forward_problems(net: Network) -> list[str]:
             problems.append(f"{what}: listen address {fwd.address} is inside the network's "
                             f"subnet {subnet}; listen on an address outside every network")
         problems += [f"{what}: {p}" for p in target_problems(net, fwd.target)]
-        for key in fwd.keys():
+        for key in fwd.claims():
             other = claimed.get(key)
             if other is not None and other is not fwd:
                 problems.append(f"{what}: overlaps forward {describe(other)} on "
@@ -195,8 +194,8 @@ def target_problems(net: Network, target: str) -> list[str]:
     subnet = inside(net, target)
     if subnet is None:
         subnets = ", ".join(str(s) for s in _subnets(net)) or "none"
-        return [f"target {target} is outside the network's IPv4 subnets ({subnets}); "
-                "give the guest's address on this network"]
+        return [(f"target {target} is outside the network's IPv4 subnets ({subnets}); "
+                "give the guest's address on this network")]
     if subnet.prefixlen < 31 and ip in (subnet.network_address, subnet.broadcast_address):
         which = "network" if ip == subnet.network_address else "broadcast"
         return [f"target {target} is the {which} address of {subnet}; give a guest's address"]

@@ -8,8 +8,8 @@ removes the forwards there are then, not the ones there were at start.
 """
 from __future__ import annotations
 
-from kvmnet.engine.steps.nft import NftTransaction, NftUndo, heredoc
 from kvmnet.engine.step import register, register_undo
+from kvmnet.engine.steps.nft import NftTransaction, NftUndo, heredoc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

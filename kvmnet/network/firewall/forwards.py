@@ -83,8 +83,8 @@ CHAINS: tuple[tuple[str, str, str], ...] = (
 def _declarations() -> list[str]:
     return [
         f'add table {_T} {{ comment "kvmnet port forwards; managed by kvmnet"; }}',
-        f"add map {_T} {MAP} {{ type ipv4_addr . inet_proto . inet_service : "
-        "ipv4_addr . inet_service; }",
+        (f"add map {_T} {MAP} {{ type ipv4_addr . inet_proto . inet_service : "
+        "ipv4_addr . inet_service; }"),
         f"add set {_T} {HAIRPIN} {{ type ifname . ifname; }}",
     ]
 
