@@ -161,8 +161,8 @@ def forward_problems(net: Network) -> list[str]:
     if not net.forwards:
         return []
     if net.forward_mode.value != "nat":
-        return [f"port forwards need a NAT network (forward mode 'nat', not "
-                f"'{net.forward_mode.value}'); remove the forwards"]
+        return [(f"port forwards need a NAT network (forward mode 'nat', not "
+                f"'{net.forward_mode.value}'); remove the forwards")]
     problems: list[str] = []
     claimed: dict[tuple[str, str, int], PortForward] = {}
     for fwd in net.forwards:
