@@ -137,7 +137,7 @@ def listen_problem(address: str) -> str | None:
     return None
 
 
-def _subnets(net: Network) -> list[ipaddress.IPv4Network]:
+def subnets(net: Network) -> list[ipaddress.IPv4Network]:
     from kvmnet.model.addr import ip_network
 
     out = []
@@ -153,7 +153,7 @@ def inside(net: Network, address: str) -> ipaddress.IPv4Network | None:
     ip = _ipv4(address)
     if ip is None:
         return None
-    return next((s for s in _subnets(net) if ip in s), None)
+    return next((s for s in subnets(net) if ip in s), None)
 
 
 def forward_problems(net: Network) -> list[str]:
@@ -193,8 +193,8 @@ def target_problems(net: Network, target: str) -> list[str]:
         return [f"target '{target}' is not an IPv4 address of a guest"]
     subnet = inside(net, target)
     if subnet is None:
-        subnets = ", ".join(str(s) for s in _subnets(net)) or "none"
-        return [(f"target {target} is outside the network's IPv4 subnets ({subnets}); "
+        have = ", ".join(str(s) for s in subnets(net)) or "none"
+        return [(f"target {target} is outside the network's IPv4 subnets ({have}); "
                 "give the guest's address on this network")]
     if subnet.prefixlen < 31 and ip in (subnet.network_address, subnet.broadcast_address):
         which = "network" if ip == subnet.network_address else "broadcast"

@@ -15,6 +15,7 @@ from kvmnet.engine.executor import Context, apply_steps
 from kvmnet.engine.journal import Journal
 from kvmnet.engine.steps.forwards import KIND, ForwardsTransaction
 from kvmnet.errors import OperationInvalidError
+from kvmnet.model.forward import subnets
 from kvmnet.model.network import Network
 from kvmnet.network.firewall.forwards import render_add, render_remove
 from kvmnet.network.runtime import Host, Runtime
@@ -26,20 +27,22 @@ if TYPE_CHECKING:
     from kvmnet.paths import Paths
 
 
-def change_step(bridge: str, old: tuple[PortForward, ...],
+def change_step(bridge: str, subnets: list[str], old: tuple[PortForward, ...],
                 new: tuple[PortForward, ...]) -> ForwardsTransaction:
-    """The one transaction that turns forwards ``old`` into ``new`` on ``bridge``."""
+    """The one transaction that turns forwards ``old`` into ``new`` on ``bridge`` (whose
+    IPv4 subnets are ``subnets``)."""
     added = [f for f in new if f not in old]
     removed = [f for f in old if f not in new]
 
     def document(base: bool) -> str:
-        text = render_remove(bridge, removed, hairpin=not new) if removed or not new else ""
+        text = (render_remove(bridge, subnets, removed, hairpin=not new)
+                if removed or not new else "")
         # removals first: a forward replaced by one on the same key is a delete then an add
-        return text + (render_add(bridge, added, base=base) if added else "")
+        return text + (render_add(bridge, subnets, added, base=base) if added else "")
 
     union = tuple(old) + tuple(f for f in new if f not in old)
     return ForwardsTransaction(document=document(True), fast=document(False) if added else None,
-                               destroy=render_remove(bridge, union, hairpin=True))
+                               destroy=render_remove(bridge, subnets, union, hairpin=True))
 
 
 def apply_live(store: Store, paths: Paths, old: Network, new: Network,
@@ -54,8 +57,9 @@ def apply_live(store: Store, paths: Paths, old: Network, new: Network,
         raise OperationInvalidError(
             f"network '{new.name}' has no live state to change (it is not running); use "
             "--config to change its definition")
+    nets = [str(s) for s in subnets(new)]
     if old.forwards != new.forwards:
-        step = change_step(bridge, old.forwards, new.forwards)
+        step = change_step(bridge, nets, old.forwards, new.forwards)
         earlier = [e for e in journal.steps if e.get("kind") == KIND]
         journal.steps = [e for e in journal.steps if e.get("kind") != KIND]
         try:
@@ -66,7 +70,7 @@ def apply_live(store: Store, paths: Paths, old: Network, new: Network,
             journal.steps = [e for e in journal.steps if e.get("kind") != KIND] + earlier
             journal.save()
             raise
-        journal.steps[-1] = {"kind": KIND, "destroy": render_remove(bridge, new.forwards,
+        journal.steps[-1] = {"kind": KIND, "destroy": render_remove(bridge, nets, new.forwards,
                                                                    hairpin=True)}
         journal.save()
     store.write_status(new.name, format_network(new))

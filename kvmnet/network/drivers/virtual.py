@@ -84,9 +84,10 @@ class VirtualBridgeDriver(NetworkDriver):
                 nft_fast = render_start(fw, base=False)
         nft_forwards = None
         if net.forwards and nft_start:
+            from kvmnet.model.forward import subnets
             from kvmnet.network.firewall.forwards import documents
 
-            nft_forwards = documents(bridge, net.forwards)
+            nft_forwards = documents(bridge, [str(s) for s in subnets(net)], net.forwards)
 
         dnsmasq = setup_for(net, ctx, [a.address for a in addresses])
         return Plan(

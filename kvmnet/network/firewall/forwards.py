@@ -10,13 +10,14 @@ forwards changes elements only (no rule), in one transaction::
 
     map dnat4    ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
                  (listen address . protocol . port : target . target port)
-    set hairpin  ifname . ifname   (the bridge of each network with forwards, twice)
+    set hairpin  ipv4_addr . ifname, intervals (each IPv4 subnet of a network with
+                 forwards . its bridge)
 
     prerouting  (nat hook prerouting priority dstnat - 1)
                     dnat ip to ip daddr . meta l4proto . th dport map @dnat4
     output      (nat hook output priority -101)          the same, for the host's own
     postrouting (nat hook postrouting priority srcnat - 1)
-                    ct status dnat iifname . oifname @hairpin masquerade
+                    ct status dnat ip saddr . oifname @hairpin masquerade
 
 Why each piece (each proven by tests/functional/test_forward*.py):
 
@@ -29,9 +30,11 @@ Why each piece (each proven by tests/functional/test_forward*.py):
   the listen address is DNATed back onto the bridge it came from; without rewriting its
   source, the target would answer it directly, from an address it did not connect to.
   Masquerading to the bridge's address makes the replies come back through the host.
-  ``iifname . oifname`` in the set limits that to same-bridge traffic, so clients outside
-  keep their own address.  (Under bridge netfilter the target's own port also needs the
-  bridge's hairpin mode, which the tap plugger sets.)
+  The set limits that to clients on the subnet of the bridge the packet leaves by, so
+  clients outside keep their own address.  It is keyed by source address, not by input
+  interface: under bridge netfilter the DNATed packet is bridged, and the postrouting hook
+  then sees no input interface.  (There the target's own port also needs the bridge's
+  hairpin mode, which the tap plugger sets.)
 * the networks' forward chains accept ``ct status dnat`` into a NAT network
   (:mod:`.nftables`): a forwarded connection is new, not "established".
 
@@ -76,7 +79,7 @@ CHAINS: tuple[tuple[str, str, str], ...] = (
     ("output", "type nat hook output priority -101; policy accept;",
      f"dnat ip to ip daddr . meta l4proto . th dport map @{MAP}"),
     ("postrouting", "type nat hook postrouting priority srcnat - 1; policy accept;",
-     f"ct status dnat iifname . oifname @{HAIRPIN} masquerade"),
+     f"ct status dnat ip saddr . oifname @{HAIRPIN} masquerade"),
 )
 
 
@@ -85,7 +88,7 @@ def _declarations() -> list[str]:
         f'add table {_T} {{ comment "kvmnet port forwards; managed by kvmnet"; }}',
         (f"add map {_T} {MAP} {{ type ipv4_addr . inet_proto . inet_service : "
         "ipv4_addr . inet_service; }"),
-        f"add set {_T} {HAIRPIN} {{ type ifname . ifname; }}",
+        f"add set {_T} {HAIRPIN} {{ type ipv4_addr . ifname; flags interval; }}",
     ]
 
 
@@ -128,29 +131,31 @@ def _elements(verb: str, name: str, items: Sequence[str]) -> list[str]:
     return [f"{verb} element {_T} {name} {{ {', '.join(items)} }}"] if items else []
 
 
-def _hairpin(bridge: str) -> list[str]:
+def _hairpin(bridge: str, subnets: Sequence[str]) -> list[str]:
     br = _bridge(bridge)
-    return [f"{br} . {br}"]
+    return [f"{subnet} . {br}" for subnet in subnets]
 
 
-def render_add(bridge: str, forwards: Sequence[PortForward], *, base: bool = True) -> str:
+def render_add(bridge: str, subnets: Sequence[str], forwards: Sequence[PortForward], *,
+               base: bool = True) -> str:
     """Install ``forwards`` of the network on ``bridge`` (one transaction); see module doc."""
     lines = [f"# kvmnet: port forwards into bridge {bridge}"]
     if base:
         lines += _base_lines() + [f"add set {_T} {base_marker()} {{ type ifname; }}"]
     else:
         lines.append(f"flush set {_T} {base_marker()}")
-    lines += _elements("add", HAIRPIN, _hairpin(bridge))
+    lines += _elements("add", HAIRPIN, _hairpin(bridge, subnets))
     lines += _elements("add", MAP, map_elements(forwards))
     return "\n".join(lines) + "\n"
 
 
-def render_remove(bridge: str, forwards: Sequence[PortForward], *, hairpin: bool) -> str:
-    """Remove ``forwards`` (and with ``hairpin`` the bridge's hairpin entry), idempotently."""
+def render_remove(bridge: str, subnets: Sequence[str], forwards: Sequence[PortForward], *,
+                  hairpin: bool) -> str:
+    """Remove ``forwards`` (and with ``hairpin`` the bridge's hairpin entries), idempotently."""
     lines = [f"# kvmnet: remove port forwards into bridge {bridge}"] + _declarations()
     pairs = [(MAP, map_elements(forwards), map_elements(forwards, values=False))]
     if hairpin:
-        pairs.append((HAIRPIN, _hairpin(bridge), _hairpin(bridge)))
+        pairs.append((HAIRPIN, _hairpin(bridge, subnets), _hairpin(bridge, subnets)))
     for name, full, keys in pairs:
         lines += _elements("add", name, full) + _elements("delete", name, keys)
     return "\n".join(lines) + "\n"
@@ -161,7 +166,10 @@ def render_remove_all() -> str:
     return f"add table {_T}\ndelete table {_T}\n"
 
 
-def documents(bridge: str, forwards: Sequence[PortForward]) -> tuple[str, str, str]:
-    """(full start, fast start, destroy) documents of one network's forwards."""
-    return (render_add(bridge, forwards), render_add(bridge, forwards, base=False),
-            render_remove(bridge, forwards, hairpin=True))
+def documents(bridge: str, subnets: Sequence[str],
+              forwards: Sequence[PortForward]) -> tuple[str, str, str]:
+    """(full start, fast start, destroy) documents of one network's forwards; ``subnets``:
+    the network's IPv4 subnets (``192.168.122.0/24``)."""
+    return (render_add(bridge, subnets, forwards),
+            render_add(bridge, subnets, forwards, base=False),
+            render_remove(bridge, subnets, forwards, hairpin=True))
