@@ -60,6 +60,12 @@ from kvmnet.api.constants import (
 from kvmnet.api.documents import canonicalNetworkXML, check_size
 from kvmnet.api.network import SNAPSHOT_SECONDS, Network
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # loaded on first use by __getattr__: only the net-forward-* verbs need them
+    from typing import Any
+
+    from kvmnet.api.forward import addForward, listForwards, makeForward, removeForward
+
 __all__ = [
     "MAX_XML_BYTES",
     "SNAPSHOT_SECONDS",
@@ -97,18 +103,28 @@ __all__ = [
     "VIR_NETWORK_XML_INACTIVE",
     "Connection",
     "Network",
+    "addForward",
     "canonicalNetworkXML",
     "check_size",
+    "listForwards",
+    "makeForward",
+    "removeForward",
     "sort_key",
 ]
 
 
 _GUEST_CONSTANTS = ("VIR_DOMAIN_", "VIR_CONNECT_LIST_DOMAINS_", "VIR_IP_ADDR_TYPE_")
+_FORWARD_NAMES = ("addForward", "listForwards", "makeForward", "removeForward")
 
 
-def __getattr__(name: str) -> int:
+def __getattr__(name: str) -> Any:
     """libvirt's domain constants (``VIR_DOMAIN_AFFECT_LIVE``, ...), defined beside the guests
-    in :mod:`kvmnet.guests` and loaded from there on first use (the network verbs need none)."""
+    in :mod:`kvmnet.guests` and loaded from there on first use (the network verbs need none);
+    the port forward functions of :mod:`kvmnet.api.forward`, likewise."""
+    if name in _FORWARD_NAMES:
+        from kvmnet.api import forward
+
+        return getattr(forward, name)
     if name.startswith(_GUEST_CONSTANTS):
         from kvmnet import guests
 

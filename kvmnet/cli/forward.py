@@ -34,7 +34,7 @@ def _where(a: argparse.Namespace, active: bool) -> str:
 
 
 def cmd_add(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet.api.forward import addForward, makeForward
+    from kvmnet.api import addForward, makeForward
     from kvmnet.model.forward import describe
 
     net = ctx.conn().lookupNetwork(a.network)
@@ -46,7 +46,7 @@ def cmd_add(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_remove(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet.api.forward import removeForward
+    from kvmnet.api import removeForward
 
     net = ctx.conn().lookupNetwork(a.network)
     removeForward(net, a.address, a.proto, a.ports, _flags(a))
@@ -56,7 +56,7 @@ def cmd_remove(ctx: Ctx, a: argparse.Namespace) -> int:
 
 
 def cmd_list(ctx: Ctx, a: argparse.Namespace) -> int:
-    from kvmnet.api.forward import listForwards
+    from kvmnet.api import listForwards
     from kvmnet.cli.output import format_table, print_json
 
     forwards = listForwards(ctx.conn().lookupNetwork(a.network), a.inactive)
