@@ -19,7 +19,7 @@ forwards changes elements only (no rule), in one transaction::
     postrouting (nat hook postrouting priority srcnat - 1)
                     ct status dnat ip saddr . oifname @hairpin masquerade
 
-Why each piece (each proven by tests/functional/test_forward*.py):
+Why each piece (each proven by tests/functional/test_forward_netns.py):
 
 * ``prerouting`` at ``dstnat - 1``: of two NAT chains at one hook, the first to bind a
   connection wins; Docker's (and iptables-nft's) DNAT runs at ``dstnat``, so ours comes
