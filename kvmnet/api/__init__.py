@@ -64,6 +64,12 @@ from kvmnet.api.constants import (
 from kvmnet.api.documents import canonicalNetworkXML, check_size
 from kvmnet.api.network import SNAPSHOT_SECONDS, Network
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # loaded on first use by __getattr__: only the net-forward-* verbs need them
+    from typing import Any
+
+    from kvmnet.api.forward import addForward, listForwards, makeForward, removeForward
+
 __all__ = [
     "MAX_XML_BYTES",
     "SNAPSHOT_SECONDS",
@@ -101,13 +107,18 @@ __all__ = [
     "VIR_NETWORK_XML_INACTIVE",
     "Connection",
     "Network",
+    "addForward",
     "canonicalNetworkXML",
     "check_size",
+    "listForwards",
+    "makeForward",
+    "removeForward",
     "sort_key",
 ]
 
 
 _GUEST_CONSTANTS = ("VIR_DOMAIN_", "VIR_CONNECT_LIST_DOMAINS_", "VIR_IP_ADDR_TYPE_")
+_FORWARD_NAMES = ("addForward", "listForwards", "makeForward", "removeForward")
 
 
 #: Names of :mod:`kvmnet.api.nodedev`, loaded on first use (the network verbs need none).
@@ -118,7 +129,12 @@ _NODEDEV_NAMES = ("NodeDevice", "node_device_cap_flags", "VIR_CONNECT_LIST_NODE_
 def __getattr__(name: str) -> Any:
     """libvirt's domain constants (``VIR_DOMAIN_AFFECT_LIVE``, ...), defined beside the guests
     in :mod:`kvmnet.guests` and loaded from there on first use (the network verbs need none);
-    the node-device names of :mod:`kvmnet.api.nodedev` likewise."""
+    the node-device names of :mod:`kvmnet.api.nodedev` and the port forward functions of
+    :mod:`kvmnet.api.forward`, likewise."""
+    if name in _FORWARD_NAMES:
+        from kvmnet.api import forward
+
+        return getattr(forward, name)
     if name.startswith(_NODEDEV_NAMES):
         from kvmnet.api import nodedev
 

@@ -1,9 +1,9 @@
 """The ``kvmnet`` command line (virsh-style verbs); entry point :func:`kvmnet.cli.entry.main`.
 
 Argument parsing and output only, one module per verb group (``net``, ``port``, ``bridge``,
-``iface``, ``guest``; ``live`` holds net-plan, net-dhcp-leases and autostart; ``edit`` the
-shared edit loop; ``verbs`` what the verb modules share; ``main`` argparse; ``entry`` the
-argparse-free fast path of the hot verbs).
+``iface``, ``guest``, ``forward``: port forwards; ``live`` holds net-plan, net-dhcp-leases and
+autostart; ``edit`` the shared edit loop; ``verbs`` what the verb modules share; ``main``
+argparse; ``entry`` the argparse-free fast path of the hot verbs).
 
 What the command line may import (``tests/unit/test_import_graph.py`` checks it):
 

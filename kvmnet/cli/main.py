@@ -53,7 +53,7 @@ class Parser(argparse.ArgumentParser):
 
 # Command modules: each has VERBS (its verb names) and register(sub, only).  Adding a
 # group of verbs means adding its module here.
-COMMAND_MODULES = ("net", "port", "bridge", "iface", "nodedev", "guest", "shim")
+COMMAND_MODULES = ("net", "port", "bridge", "iface", "nodedev", "guest", "shim", "forward")
 
 
 def _modules() -> list[Any]:
@@ -64,7 +64,8 @@ def _modules() -> list[Any]:
 
 def _module_for(verb: str) -> Any | None:
     # Try the module the verb's prefix points at first, so a cold command imports one module.
-    guess = ("port" if verb.startswith("net-port-") else "net" if verb.startswith("net-")
+    guess = ("port" if verb.startswith("net-port-") else "forward"
+             if verb.startswith("net-forward-") else "net" if verb.startswith("net-")
              else "iface" if verb.startswith("iface-") else "nodedev" if verb.startswith("nodedev-")
              else "bridge" if verb == "bridge" else "iface" if verb == "bridge-nf" else None)
     if guess is not None:

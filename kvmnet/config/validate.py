@@ -58,6 +58,10 @@ def network_problems(net: Network) -> list[str]:
     out += _ip_problems(net)
     out += _route_problems(net)
     out += _portgroup_problems(net)
+    if net.forwards:
+        from kvmnet.model.forward import forward_problems
+
+        out += forward_problems(net)
     return join_problems(out)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 
+from kvmnet.model.forward import PortForward
 from kvmnet.model.frozen import frozen
 
 
@@ -260,6 +261,8 @@ class Network:
     virtualport: VirtualPort | None = None
     portgroups: tuple[PortGroup, ...] = ()
     dnsmasq_options: tuple[str, ...] = ()
+    # kvmnet's own extension (<kvmnet:forwards>, kvmnet.model.forward)
+    forwards: tuple[PortForward, ...] = ()
 
     @property
     def forward_mode(self) -> ForwardMode:

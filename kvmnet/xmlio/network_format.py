@@ -24,6 +24,7 @@ from kvmnet.model.network import (
     VirtualPort,
     Vlan,
 )
+from kvmnet.xmlio.forward import format_forwards, namespace_attribute
 from kvmnet.xmlio.network_fragments import VPORT_PARAMS
 
 DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
@@ -91,6 +92,8 @@ def format_network(net: Network, *, inactive: bool = False) -> str:
     head = "<network"
     if net.dnsmasq_options:
         head += f" xmlns:dnsmasq='{DNSMASQ_NS}'"
+    if net.forwards:
+        head += namespace_attribute()
     if not inactive and net.connections:
         head += f" connections='{net.connections}'"
     if net.ipv6:
@@ -146,6 +149,8 @@ def format_network(net: Network, *, inactive: bool = False) -> str:
             b.add(f"<dnsmasq:option value='{escape(opt)}'/>")
         b.level -= 1
         b.add("</dnsmasq:options>")
+    for line in format_forwards(net.forwards):
+        b.add(line)
     b.level -= 1
     b.add("</network>")
     return b.text()

@@ -40,6 +40,7 @@ from kvmnet.model.network import (
 from kvmnet.xmlio import strict
 from kvmnet.xmlio import values as v
 from kvmnet.xmlio.canon import FORWARD_MODE_DEFAULT
+from kvmnet.xmlio.forward import parse_forwards
 from kvmnet.xmlio.network_fragments import (
     parse_bandwidth,
     parse_dns_host,
@@ -130,6 +131,7 @@ def network_from_element(root: etree._Element) -> Network:
         portgroups=tuple(_parse_portgroup(el, v.child_path(ROOT, "portgroup", i))
                          for i, el in enumerate(v.children(root, "portgroup"), 1)),
         dnsmasq_options=_parse_dnsmasq_options(root),
+        forwards=parse_forwards(root, ROOT),
     )
 
 

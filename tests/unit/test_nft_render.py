@@ -75,6 +75,7 @@ NAT_DEFAULT_START = (
     flush chain inet kvmnet fwd_default_37a8eec1ce
     add rule inet kvmnet fwd_default_37a8eec1ce oifname "virbr0" iifname "virbr0" counter accept comment "same bridge"
     add rule inet kvmnet fwd_default_37a8eec1ce oifname "virbr0" ip daddr 192.168.122.0/24 ct state established,related counter accept
+    add rule inet kvmnet fwd_default_37a8eec1ce oifname "virbr0" ip daddr 192.168.122.0/24 ct status dnat counter accept
     add rule inet kvmnet fwd_default_37a8eec1ce oifname "virbr0" counter reject
     add rule inet kvmnet fwd_default_37a8eec1ce ip saddr 192.168.122.0/24 counter accept
     add rule inet kvmnet fwd_default_37a8eec1ce counter reject
@@ -193,6 +194,7 @@ def test_nat_without_nat_ipv6_routes_ipv6() -> None:
     text = own_lines(render_start(fw))
     assert dedent("""\
         add rule inet kvmnet fwd_v6_3e82860443 oifname "virbr3" ip daddr 192.168.122.0/24 ct state established,related counter accept
+        add rule inet kvmnet fwd_v6_3e82860443 oifname "virbr3" ip daddr 192.168.122.0/24 ct status dnat counter accept
         add rule inet kvmnet fwd_v6_3e82860443 oifname "virbr3" ip6 daddr 2001:db8:ca2:2::/64 counter accept
         add rule inet kvmnet fwd_v6_3e82860443 oifname "virbr3" counter reject
         add rule inet kvmnet fwd_v6_3e82860443 ip saddr 192.168.122.0/24 counter accept
@@ -208,6 +210,7 @@ def test_nat_ipv6_and_port_range_golden() -> None:
     text = own_lines(render_start(fw))
     assert dedent("""\
         add rule inet kvmnet fwd_v6n_ff2107b73b oifname "virbr4" ip daddr 192.168.122.0/24 ct state established,related counter accept
+        add rule inet kvmnet fwd_v6n_ff2107b73b oifname "virbr4" ip daddr 192.168.122.0/24 ct status dnat counter accept
         add rule inet kvmnet fwd_v6n_ff2107b73b oifname "virbr4" ip6 daddr 2001:db8:ca2:2::/64 ct state established,related counter accept
         """) in text
     assert dedent("""\
@@ -234,6 +237,7 @@ def test_nat_address_range_golden() -> None:
         flush chain inet kvmnet fwd_rng_b1dc753bc8
         add rule inet kvmnet fwd_rng_b1dc753bc8 oifname "virbr5" iifname "virbr5" counter accept comment "same bridge"
         add rule inet kvmnet fwd_rng_b1dc753bc8 oifname "virbr5" ip daddr 10.0.0.0/24 ct state established,related counter accept
+        add rule inet kvmnet fwd_rng_b1dc753bc8 oifname "virbr5" ip daddr 10.0.0.0/24 ct status dnat counter accept
         add rule inet kvmnet fwd_rng_b1dc753bc8 oifname "virbr5" counter reject
         add rule inet kvmnet fwd_rng_b1dc753bc8 ip saddr 10.0.0.0/24 counter accept
         add rule inet kvmnet fwd_rng_b1dc753bc8 counter reject
@@ -263,6 +267,7 @@ def test_forward_dev_golden() -> None:
         flush chain inet kvmnet fwd_dev_ef260e9aa3
         add rule inet kvmnet fwd_dev_ef260e9aa3 oifname "virbr6" iifname "virbr6" counter accept comment "same bridge"
         add rule inet kvmnet fwd_dev_ef260e9aa3 oifname "virbr6" iifname "enp0s7" ip daddr 192.168.122.0/24 ct state established,related counter accept
+        add rule inet kvmnet fwd_dev_ef260e9aa3 oifname "virbr6" iifname "enp0s7" ip daddr 192.168.122.0/24 ct status dnat counter accept
         add rule inet kvmnet fwd_dev_ef260e9aa3 oifname "virbr6" counter reject
         add rule inet kvmnet fwd_dev_ef260e9aa3 ip saddr 192.168.122.0/24 oifname "enp0s7" counter accept
         add rule inet kvmnet fwd_dev_ef260e9aa3 counter reject
@@ -475,7 +480,9 @@ def _facts_ours(doc: str) -> dict[str, set[str]]:
     facts: dict[str, set[str]] = {"out": set(), "in": set(), "in_est": set(), "masq": set(),
                                   "dev": set(), "same": set()}
     for line in doc.splitlines():
-        if not line.startswith("add rule inet kvmnet "):
+        if not line.startswith("add rule inet kvmnet ") or "ct status dnat" in line:
+            # kvmnet's one addition: NAT networks accept DNATed connections (port forwards,
+            # kvmnet.network.firewall.forwards); libvirt has no forwards
             continue
         if "same bridge" in line:
             facts["same"].add(re.search(r'oifname "([^"]+)"', line).group(1))  # type: ignore[union-attr]

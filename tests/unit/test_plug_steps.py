@@ -110,7 +110,7 @@ def test_plug_then_unplug_golden(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         "get_mtu virbr9",
         "create_tap vnet0 mac=fe:54:00:00:00:01 mtu=1500 multi_queue=False up=True",
         "set_master vnet0 virbr9",
-        "bridge_port_set vnet0 [('isolated', True)]",
+        "bridge_port_set vnet0 [('hairpin', True), ('isolated', True)]",
         "vlan_filtering? virbr9 enable=True",
         ("bridge -batch link set dev vnet0 learning off flood off; "
         "fdb add 52:54:00:00:00:01 dev vnet0 master temp; "
@@ -144,7 +144,9 @@ def test_adopted_device_is_restored_golden(monkeypatch: pytest.MonkeyPatch,
                        PlugOptions(device="veth1", mtu=9000, owned_bridge=True))
     assert host.calls == ["get_mtu virbr9", "get_mtu veth1", "mac veth1 fe:54:00:00:00:01",
                           "mtu veth1 9000",
-                          "set_master veth1 virbr9", "link_up veth1"]
+                          "set_master veth1 virbr9",
+                          "bridge_port_set veth1 [('hairpin', True), ('isolated', None)]",
+                          "link_up veth1"]
     host.calls.clear()
     plugger.detach(host, rec)  # type: ignore[arg-type]
     assert host.calls == ["link_down veth1", "set_master veth1 None"]
@@ -197,6 +199,7 @@ def test_plug_runs_on_the_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert seen == [
         ("tap.adopt", "ip link set dev veth1 address fe:54:00:00:00:01 mtu 1400", 1),
         ("tap.attach", ("ip link set dev veth1 master virbr9\n"
+                       "bridge link set dev veth1 hairpin on\n"
                        "bridge link set dev veth1 learning off flood off\n"
                        "bridge fdb add 52:54:00:00:00:01 dev veth1 master temp\n"
                        "ip link set dev veth1 up"), 1),
@@ -248,7 +251,7 @@ def test_describe_golden() -> None:
         "ip tuntap add dev vnet7 mode tap",
         "ip link set dev vnet7 address fe:54:00:00:00:01 mtu 1400 up",
         "ip link set dev vnet7 master virbr9",
-        "bridge link set dev vnet7 isolated on",
+        "bridge link set dev vnet7 isolated on hairpin on",
         "ip link set dev virbr9 type bridge vlan_filtering 1",
         "bridge link set dev vnet7 learning off flood off",
         "bridge fdb add 52:54:00:00:00:01 dev vnet7 master temp",
@@ -329,7 +332,7 @@ def test_plug_and_unplug_step_list(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         ("ip tuntap add dev vnet%d mode tap\n"
         "ip link set dev vnet%d address fe:54:00:00:00:01 mtu 1500 up"),
         ("ip link set dev vnet%d master virbr9\n"
-        "bridge link set dev vnet%d isolated on\n"
+        "bridge link set dev vnet%d isolated on hairpin on\n"
         "ip link set dev virbr9 type bridge vlan_filtering 1\n"
         "bridge link set dev vnet%d learning off flood off\n"
         "bridge fdb add 52:54:00:00:00:01 dev vnet%d master temp\n"

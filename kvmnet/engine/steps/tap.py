@@ -111,12 +111,17 @@ class AttachTap(Step):
 
     kind = "tap.attach"
     section = "links"
-    fields = ("name", "bridge", "isolated", "guest_mac", "vlan", "vlan_filtering", "up")
+    fields = ("name", "bridge", "isolated", "guest_mac", "vlan", "vlan_filtering", "up",
+              "hairpin")
     defaults: ClassVar[dict[str, Any]] = {"isolated": False, "guest_mac": None, "vlan": None,
-                                          "vlan_filtering": False, "up": False}
+                                          "vlan_filtering": False, "up": False,
+                                          "hairpin": False}
     name: str
     bridge: str
     isolated: bool
+    # a port forward's target reaching itself through the host comes back out of its own
+    # port when bridge netfilter is on (kvmnet.network.firewall.forwards)
+    hairpin: bool
     guest_mac: str | None
     # {"tags": [int], "trunk": bool, "native": int | None, "native_tagged": bool}
     vlan: dict[str, Any] | None
@@ -135,8 +140,9 @@ class AttachTap(Step):
 
     def describe(self) -> str:
         lines = [f"ip link set dev {self.name} master {self.bridge}"]
-        if self.isolated:
-            lines.append(f"bridge link set dev {self.name} isolated on")
+        flags = (" isolated on" if self.isolated else "") + (" hairpin on" if self.hairpin else "")
+        if flags:
+            lines.append(f"bridge link set dev {self.name}{flags}")
         if self.vlan and self.vlan_filtering:
             lines.append(f"ip link set dev {self.bridge} type bridge vlan_filtering 1")
         lines += [f"bridge {line}" for line in self._batch(self.name, True)]
@@ -154,8 +160,9 @@ class AttachTap(Step):
         except HostError as exc:
             raise HostError(f"attaching {name} to bridge {bridge} failed: {exc.message}",
                             exc.command, exc.errno) from exc
-        if self.isolated:
-            nl.bridge_port_set(name, isolated=True)
+        if self.isolated or self.hairpin:
+            nl.bridge_port_set(name, isolated=True if self.isolated else None,
+                               hairpin=True if self.hairpin else None)
         batch = self._batch(name, False)
         if self.vlan:
             batch += taps.port_vlans(name, bridge, enable=self.vlan_filtering, **self.vlan)

@@ -84,6 +84,8 @@ class Plan:
     # the same without the base, for when the base is already installed (faster)
     nft_start_fast: str | None = None
     nft_destroy: str | None = None
+    # the port forwards' (start, fast start, destroy) documents (kvmnet.network.firewall.forwards)
+    nft_forwards: tuple[str, str, str] | None = None
     dnsmasq: DnsmasqSetup | None = None
     # Host links that must exist already (a host bridge, a macvtap parent).
     requires_links: tuple[str, ...] = ()
@@ -101,7 +103,8 @@ class Plan:
         Links that must exist (checked by preflight), the bridge (created down), its
         sysctls (the accept_ra guard just before IPv6 forwarding goes on), the bridge up,
         then its addresses -- up first, so that each address brings its routes in one
-        kernel call (see LinkUp) -- routes, the nft transaction, dnsmasq's files, dnsmasq.
+        kernel call (see LinkUp) -- routes, the nft transaction, the port forwards' nft
+        transaction, dnsmasq's files, dnsmasq.
         """
         from kvmnet.engine.steps.ip import AddAddress, AddRoute
         from kvmnet.engine.steps.link import CreateBridge, LinkUp, NeedLink
@@ -133,6 +136,11 @@ class Plan:
         if self.nft_start:
             out.append(NftTransaction(document=self.nft_start, fast=self.nft_start_fast,
                                       destroy=self.nft_destroy))
+        if self.nft_forwards:
+            from kvmnet.engine.steps.forwards import ForwardsTransaction
+
+            start, fast, destroy = self.nft_forwards
+            out.append(ForwardsTransaction(document=start, fast=fast, destroy=destroy))
         if self.dnsmasq is not None:
             out += self.dnsmasq.steps()
         if self.notes:

@@ -82,12 +82,18 @@ class VirtualBridgeDriver(NetworkDriver):
             if fw is not None:
                 nft_start, nft_destroy = render_start(fw), render_destroy(fw)
                 nft_fast = render_start(fw, base=False)
+        nft_forwards = None
+        if net.forwards and nft_start:
+            from kvmnet.model.forward import subnets
+            from kvmnet.network.firewall.forwards import documents
+
+            nft_forwards = documents(bridge, [str(s) for s in subnets(net)], net.forwards)
 
         dnsmasq = setup_for(net, ctx, [a.address for a in addresses])
         return Plan(
             network=net.name, mode=net.forward_mode, bridge=spec, addresses=tuple(addresses),
             routes=routes, sysctls=tuple(sysctls), nft_start=nft_start, nft_start_fast=nft_fast,
-            nft_destroy=nft_destroy, dnsmasq=dnsmasq,
+            nft_destroy=nft_destroy, nft_forwards=nft_forwards, dnsmasq=dnsmasq,
         )
 
     @staticmethod

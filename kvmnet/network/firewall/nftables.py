@@ -63,7 +63,8 @@ Meaning per forward mode (libvirt's rules, in our own structure)
   the host, the host may send DHCP replies (udp 68/546), and traffic between
   ports of the same bridge is accepted;
 * ``nat``: out of the bridge only from the network's subnets, into the bridge
-  only to its subnets and only for established/related connections; source NAT
+  only to its subnets and only for established/related connections, or (IPv4) for
+  connections a DNAT made (the port forwards of :mod:`.forwards`); source NAT
   (masquerade, or SNAT to the ``<nat><address>`` range; the port range applies
   to TCP/UDP) for traffic leaving the subnet, except to 224.0.0.0/24 and
   255.255.255.255 (ff02::/16 for IPv6).  IPv6 subnets are NATed only with
@@ -308,7 +309,11 @@ def _fwd_rules(c: _Checked) -> list[str]:
     for fam, nets in subnets:
         natted = mode == "nat" and (fam == "ip" or c.fw.nat_ipv6)
         state = " ct state established,related" if natted else ""
-        rules += [f"oifname {br}{src} {fam} daddr {n}{state} counter accept" for n in nets]
+        for n in nets:
+            rules.append(f"oifname {br}{src} {fam} daddr {n}{state} counter accept")
+            if natted and fam == "ip":
+                # port forwards (kvmnet.network.firewall.forwards) start new connections
+                rules.append(f"oifname {br}{src} ip daddr {n} ct status dnat counter accept")
     rules.append(f"oifname {br} counter reject")
     # From here on the packet came in from the bridge and leaves elsewhere.
     out = f" oifname {dev}" if dev else ""

@@ -6,7 +6,8 @@ with the port's journal, so a plug that fails midway, or a process killed at any
 (``KVMNET_FAULT_KILL_AFTER=tap.create``...), leaves a journal that unplugging takes back:
 
 * :func:`make`: create the tap (``tap.create``) or adopt a link (``tap.adopt``), attach it
-  (``tap.attach``: isolation, libvirt's static MAC table, VLANs), limit its bandwidth
+  (``tap.attach``: isolation, hairpin on kvmnet's own bridges, libvirt's static MAC table,
+  VLANs), limit its bandwidth
   (``tap.tc``): a new port (:func:`kvmnet.port.ports.plug`);
 * :func:`attach`: the ``tap.attach`` step again, for a kept port when its network starts
   again (:mod:`kvmnet.port.keep`);
@@ -141,7 +142,13 @@ def attach_step(rec: dict[str, Any], port: NetworkPort, *, vlan_filtering: bool)
                  "native_tagged": native is not None and native.native_mode == "tagged"}
     # as libvirt, an adopted device goes up once attached and configured; so does a kept
     # tap (see detach).  A new tap was made up: it saves two netlink round trips.
+    # hairpin on the bridges kvmnet makes: a NAT network's port forward may point back at
+    # the guest behind this port (kvmnet.network.firewall.forwards)
+    from kvmnet.model.port import PlugType
+
+    hairpin = port.plug.type == PlugType.NETWORK
     return AttachTap(name=rec["tap"], bridge=port.plug.bridge, isolated=bool(port.isolated),
+                     hairpin=hairpin,
                      guest_mac=port.mac if port.plug.mac_table_manager == "libvirt" else None,
                      vlan=vlans, vlan_filtering=vlan_filtering,
                      up=bool(rec.get("kept") or not rec.get("created", True)))
