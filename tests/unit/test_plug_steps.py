@@ -285,7 +285,10 @@ def test_the_driver_decides_the_plug(xml: str, plug_type: PlugType, key: str) ->
                                mac="52:54:00:00:00:01"), plug=plug, virtualport=net.virtualport)
     assert plugs.key_of(port) == key
     if key in plugs.PLUGGERS:
-        assert isinstance(plugs.plugger(key), TapBridgePlugger)
+        from kvmnet.port.plugs.ovs import OvsPlugger
+
+        expected = OvsPlugger if key == "bridge/openvswitch" else TapBridgePlugger
+        assert type(plugs.plugger(key)) is expected
     else:
         with pytest.raises(UnsupportedError, match=plugs.MISSING[key]):
             plugs.plugger(key)

@@ -87,12 +87,15 @@ class Plan:
     dnsmasq: DnsmasqSetup | None = None
     # Host links that must exist already (a host bridge, a macvtap parent).
     requires_links: tuple[str, ...] = ()
+    # An Open vSwitch bridge that must exist already (checked in OVSDB when the start runs).
+    requires_ovs_bridge: str | None = None
     notes: tuple[str, ...] = ()
 
     def steps(self) -> tuple[Step, ...]:
         """The start, in the one order it is applied and printed.
 
-        Links that must exist (checked by preflight), the bridge (created down), its
+        Links that must exist (checked by preflight), an Open vSwitch bridge that must exist
+        (checked in OVSDB), the bridge (created down), its
         sysctls (the accept_ra guard just before IPv6 forwarding goes on), the bridge up,
         then its addresses -- up first, so that each address brings its routes in one
         kernel call (see LinkUp) -- routes, the nft transaction, dnsmasq's files, dnsmasq.
@@ -103,6 +106,10 @@ class Plan:
         from kvmnet.engine.steps.sysctl import IPV6_FORWARDING, KeepRouterAdvertisements, SetSysctl
 
         out: list[Step] = [NeedLink(name=dev) for dev in self.requires_links]
+        if self.requires_ovs_bridge is not None:
+            from kvmnet.engine.steps.ovsport import NeedOvsBridge
+
+            out.append(NeedOvsBridge(name=self.requires_ovs_bridge, network=self.network))
         br = self.bridge
         if br is not None:
             out.append(CreateBridge(name=br.name, stp=br.stp, delay=br.delay, mtu=br.mtu,

@@ -104,6 +104,9 @@ class PlugOptions:
     multi_queue: bool = False
     vlan_filtering: bool = False  # turn VLAN filtering on on the bridge if a VLAN needs it
     owned_bridge: bool = False  # the network made this bridge (no need to check its kind)
+    #: the kvmnet state root ($KVMNET_ROOT) making the port: marks what it made on a switch
+    #: shared with others (Open vSwitch), so that reconcile touches only its own
+    state_root: str = ""
 
 
 class Plugger:

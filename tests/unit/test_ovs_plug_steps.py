@@ -1,0 +1,192 @@
+"""Golden step lists of the Open vSwitch plugger, on the engine's recording host (no root).
+
+What plugging a guest port into an OVS bridge does, in ovs-vsctl's shell form (what libvirt's
+virNetDevOpenvswitchAddPort runs), for the VLAN shapes libvirt knows (access, trunk, native
+tagged/untagged), libvirt's external_ids and both bandwidth directions; that unplugging and a
+plug killed at any change leave nothing; and that a network on an OVS bridge starts by
+checking the bridge in OVSDB.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kvmnet.engine.recording import Killed, RecordingHost
+from kvmnet.host import tap as taps
+from kvmnet.model.network import Bandwidth, Rate, VirtualPort, Vlan, VlanTag
+from kvmnet.model.port import NetworkPort
+from kvmnet.network.drivers import driver_for
+from kvmnet.network.drivers.base import PlanContext
+from kvmnet.port import plugs, ports
+from kvmnet.port.plugs.base import PlugOptions, load_record
+from kvmnet.port.plugs.ovs import OvsPlugger, vlan_columns
+from kvmnet.xmlio.network import parse_network
+
+UUID = "5d744f21-ba4a-4d6e-bdb2-30a35ff3207d"
+VM = "c7a5fdbd-edaf-9455-926a-d65c16db1809"
+IID = "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa3b"
+ROOT = "/srv/kvmnet"
+NET = """<network><name>ovs</name><forward mode='bridge'/><bridge name='ovsbr0'/>
+  <virtualport type='openvswitch'/>
+  <portgroup name='blue' default='yes'><vlan><tag id='10'/></vlan></portgroup>
+  <portgroup name='trunk'><vlan trunk='yes'><tag id='10'/><tag id='20'/></vlan></portgroup>
+  <portgroup name='native'><vlan trunk='yes'><tag id='10' nativeMode='untagged'/><tag id='20'/>
+  </vlan></portgroup>
+  <portgroup name='gold'><virtualport><parameters profileid='gold'/></virtualport>
+    <bandwidth><inbound average='1000' peak='2000' burst='256'/>
+      <outbound average='500' burst='64'/></bandwidth></portgroup>
+</network>"""
+
+
+def port_on(group: str | None = None, **kw: Any) -> NetworkPort:
+    return ports.allocate(parse_network(NET), NetworkPort(
+        uuid=UUID, owner_name="vm1", owner_uuid=VM, mac="52:54:00:00:00:01", group=group, **kw))
+
+
+@pytest.mark.parametrize("vlan, expected", [
+    (None, {"tag": None, "trunks": [], "vlan_mode": None}),
+    (Vlan(tags=(VlanTag(id=7),)), {"tag": 7, "trunks": [], "vlan_mode": None}),
+    (Vlan(tags=(VlanTag(id=7), VlanTag(id=8)), trunk=True),
+     {"tag": None, "trunks": [7, 8], "vlan_mode": None}),
+    (Vlan(tags=(VlanTag(id=7, native_mode="tagged"), VlanTag(id=8)), trunk=True),
+     {"tag": 7, "trunks": [7, 8], "vlan_mode": "native-tagged"}),
+    (Vlan(tags=(VlanTag(id=7), VlanTag(id=8, native_mode="untagged")), trunk=True),
+     {"tag": 8, "trunks": [7, 8], "vlan_mode": "native-untagged"}),
+])
+def test_vlan_columns_as_libvirt_sets_them(vlan: Vlan | None, expected: dict[str, Any]) -> None:
+    port = NetworkPort(uuid=UUID, owner_name="vm", owner_uuid=VM, mac="52:54:00:00:00:01",
+                       vlan=vlan)
+    assert vlan_columns(port) == expected
+
+
+def describe(port: NetworkPort, **opts: Any) -> list[str]:
+    return plugs.plugger(plugs.key_of(port)).describe(
+        port, PlugOptions(state_root=ROOT, **opts))
+
+
+def test_describe_access_port_golden() -> None:
+    assert describe(port_on(), tap_name="vnet7", mtu=1500) == [
+        "ip tuntap add dev vnet7 mode tap",
+        "ip link set dev vnet7 address fe:54:00:00:00:01 mtu 1500 up",
+        "ovs-vsctl --timeout=5 -- --may-exist add-port ovsbr0 vnet7 \\",
+        "    tag=10 \\",
+        '    external_ids:kvmnet-owner="/srv/kvmnet" \\',
+        f'    external_ids:kvmnet-port="{UUID}" \\',
+        '    -- set Interface vnet7 external-ids:attached-mac="52:54:00:00:00:01" \\',
+        f'    -- set Interface vnet7 external-ids:iface-id="{UUID}" \\',
+        f'    -- set Interface vnet7 external-ids:vm-id="{VM}" \\',
+        '    -- set Interface vnet7 external-ids:iface-status="active"',
+    ]
+
+
+def test_describe_trunk_profile_and_bandwidth_golden() -> None:
+    lines = describe(port_on("native"), tap_name="vnet7", mtu=1500)
+    assert lines[3:5] == ["    vlan_mode=native-untagged \\", "    tag=10 \\"]
+    assert lines[5] == "    trunks=10,20 \\"
+    lines = describe(port_on("gold", virtualport=VirtualPort(parameters=(("interfaceid", IID),))),
+                     device="veth1")
+    assert lines == [
+        "ip link set dev veth1 address fe:54:00:00:00:01",
+        "ovs-vsctl --timeout=5 -- --may-exist add-port ovsbr0 veth1 \\",
+        '    external_ids:kvmnet-owner="/srv/kvmnet" \\',
+        f'    external_ids:kvmnet-port="{UUID}" \\',
+        '    -- set Interface veth1 external-ids:attached-mac="52:54:00:00:00:01" \\',
+        f'    -- set Interface veth1 external-ids:iface-id="{IID}" \\',
+        f'    -- set Interface veth1 external-ids:vm-id="{VM}" \\',
+        '    -- set Interface veth1 external-ids:port-profile="gold" \\',
+        '    -- set Interface veth1 external-ids:ifname="veth1" \\',
+        '    -- set Interface veth1 external-ids:iface-status="active" \\',
+        # outbound (what the guest sends): policed, kbit/s and kbit
+        "    -- set Interface veth1 ingress_policing_rate=4000 ingress_policing_burst=512",
+        # inbound (what it receives): linux-htb, bit/s; burst in kibibytes -> bits
+        "ovs-vsctl --timeout=5 set port veth1 qos=@qos1 \\",
+        ("    -- --id=@qos1 create qos type=linux-htb other_config:min-rate=8000000 "
+         "other_config:max-rate=16000000 other_config:burst=2097152 "
+         f'external-ids:vm-id="{VM}" external-ids:ifname="veth1" queues:0=@queue0 \\'),
+        ("    -- --id=@queue0 create queue other_config:min-rate=8000000 "
+         "other_config:max-rate=16000000 other_config:burst=2097152 "
+         f'external-ids:vm-id="{VM}" external-ids:ifname="veth1"'),
+    ]
+
+
+def recorded(monkeypatch: pytest.MonkeyPatch) -> RecordingHost:
+    monkeypatch.setattr(taps, "get_mtu", lambda name: 1500)
+    monkeypatch.setattr(taps, "ifindex", lambda name: 7)
+    return RecordingHost(links=["ovsbr0"])
+
+
+def test_plug_and_unplug_step_list(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    host = recorded(monkeypatch)
+    port = port_on("gold")
+    plugger = OvsPlugger()
+    opts = PlugOptions(state_root=ROOT)
+    rec = plugger.plug(host.netlink(), tmp_path, port, "ovs", opts, host=host)
+    assert [text.splitlines()[0] for text in host.log] == [
+        "ip tuntap add dev vnet%d mode tap",
+        "ovs-vsctl --timeout=5 -- --may-exist add-port ovsbr0 vnet%d \\",
+        "ovs-vsctl --timeout=5 set port vnet%d qos=@qos1 \\",
+    ]
+    assert plugger.describe(port, PlugOptions(mtu=1500, state_root=ROOT)) == \
+        "\n".join(host.log).splitlines()  # describe() is the step list
+    assert rec["plugger"] == "bridge/openvswitch" and plugs.record_key(rec) == rec["plugger"]
+    assert len(host.leftovers()) == 2  # the tap and the OVS port (its QoS goes with it)
+    host.log.clear()
+    plugger.unplug(host.netlink(), rec, host=host)
+    # the OVS port first, then the tap
+    assert host.log == ["ovs-vsctl --timeout=5 -- --if-exists del-port vnet%d",
+                        "ip link del vnet%d"]
+    assert host.leftovers() == []
+
+
+@pytest.mark.parametrize("device", [None, "veth1"])
+def test_plug_killed_at_each_change_converges(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                              device: str | None) -> None:
+    """Killed at each change of a plug, the journal left on disk undoes everything."""
+    monkeypatch.setattr(taps, "get_mac", lambda name: "02:00:00:00:00:05")
+    port = port_on("gold")
+    opts = PlugOptions(device=device, state_root=ROOT)
+    for k in range(1, 4):
+        host = recorded(monkeypatch)
+        host.kill_at = k
+        with pytest.raises(Killed):
+            OvsPlugger().plug(host.netlink(), tmp_path, port, "ovs", opts, host=host)
+        host.kill_at = None
+        rec = load_record(tmp_path, UUID)
+        if rec is None:
+            assert host.leftovers() == [], k
+            continue
+        plugs.plugger(plugs.record_key(rec)).unplug(host.netlink(), rec, host=host)
+        assert host.leftovers() == [], (k, host.log)
+        (tmp_path / f"{UUID}.json").unlink()
+
+
+def test_a_network_on_an_ovs_bridge_checks_it_in_ovsdb() -> None:
+    net = parse_network(NET)
+    ctx = PlanContext(dnsmasq_dir="/d", pid_file="/p", lease_helper="/h", servers_file="/s",
+                      conf_file="/c", leases_file="/l", root="/", python="python3")
+    steps = driver_for(net).plan(net, ctx).steps()
+    assert [s.kind for s in steps] == ["ovsport.bridge"]
+    assert steps[0].describe() == "ovs-vsctl br-exists ovsbr0  # network ovs needs it"
+    linux = parse_network("<network><name>l</name><forward mode='bridge'/>"
+                          "<bridge name='br0'/></network>")
+    assert [s.kind for s in driver_for(linux).plan(linux, ctx).steps()] == ["link.exists"]
+
+
+def test_a_bridge_interface_with_an_ovs_virtualport_gets_the_ovs_plugger() -> None:
+    from kvmnet.model.frozen import replace
+    from kvmnet.model.port import Plug, PlugType
+
+    port = replace(NetworkPort(uuid=UUID, owner_name="vm", owner_uuid=VM,
+                               mac="52:54:00:00:00:01", virtualport=VirtualPort("openvswitch")),
+                   plug=Plug(type=PlugType.BRIDGE, bridge="ovsbr0"))
+    assert plugs.key_of(port) == "bridge/openvswitch"
+    assert type(plugs.plugger(plugs.key_of(port))) is OvsPlugger
+
+
+def test_bandwidth_rates_round_trip_libvirt_units() -> None:
+    port = port_on(bandwidth=Bandwidth(outbound=Rate(average=125)))
+    text = "\n".join(describe(port, tap_name="vnet0"))
+    assert "ingress_policing_rate=1000 ingress_policing_burst=0" in text  # 125 kB/s = 1 Mbit/s
+    assert "qos" not in text
