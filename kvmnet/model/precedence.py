@@ -13,6 +13,7 @@ libvirt's ``networkAllocatePort`` resolves a port's settings from three places, 
   the bridge's, not a port's).
 
 :func:`resolve` answers all three for one port; :mod:`kvmnet.port.ports` calls it.
+:func:`settings_json` carries an interface's own three in a guest start's ``port.plug`` step.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from kvmnet.model.network import Bandwidth, VirtualPort, Vlan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from kvmnet.model.network import Network, PortGroup
 
 #: parameter -> the virtualport types that carry it (a parameter of another type is left
@@ -106,3 +109,42 @@ def resolve(net: Network, pg: PortGroup | None, *, virtualport: VirtualPort | No
     if bandwidth is None and pg is not None:
         bandwidth = pg.bandwidth
     return Resolved(virtualport=vport, vlan=vlan, bandwidth=bandwidth)
+
+
+# -- an interface's own settings as JSON (a guest start's port step carries them) -------------
+def settings_json(virtualport: VirtualPort | None, vlan: Vlan | None,
+                  bandwidth: Bandwidth | None) -> dict[str, object] | None:
+    """An interface's ``<virtualport>``, ``<vlan>`` and ``<bandwidth>`` as plain JSON values
+    (None when it has none of them); :func:`settings_from_json` reads them back."""
+    out: dict[str, object] = {}
+    if virtualport is not None:
+        out["virtualport"] = {"type": virtualport.type,
+                              "parameters": [list(kv) for kv in virtualport.parameters]}
+    if vlan is not None:
+        out["vlan"] = {"tags": [[t.id, t.native_mode] for t in vlan.tags], "trunk": vlan.trunk}
+    if bandwidth is not None:
+        out["bandwidth"] = {
+            key: None if r is None else [r.average, r.peak, r.burst, r.floor]
+            for key, r in (("inbound", bandwidth.inbound), ("outbound", bandwidth.outbound))}
+    return out or None
+
+
+def settings_from_json(data: dict[str, Any] | None
+                       ) -> tuple[VirtualPort | None, Vlan | None, Bandwidth | None]:
+    """The inverse of :func:`settings_json`."""
+    from kvmnet.model.network import Rate, VlanTag
+
+    data = data or {}
+    vport = vlan = bandwidth = None
+    if data.get("virtualport") is not None:
+        vp = data["virtualport"]
+        vport = VirtualPort(type=vp.get("type"),
+                            parameters=tuple((str(k), str(v)) for k, v in vp["parameters"]))
+    if data.get("vlan") is not None:
+        vlan = Vlan(tags=tuple(VlanTag(id=int(i), native_mode=m) for i, m in data["vlan"]["tags"]),
+                    trunk=data["vlan"].get("trunk"))
+    if data.get("bandwidth") is not None:
+        rates = {key: None if r is None else Rate(*r)
+                 for key, r in data["bandwidth"].items()}
+        bandwidth = Bandwidth(inbound=rates.get("inbound"), outbound=rates.get("outbound"))
+    return vport, vlan, bandwidth

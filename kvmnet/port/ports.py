@@ -200,9 +200,9 @@ def allocate(net: NetworkDef, port: NetworkPort) -> NetworkPort:
         got = resolve(net, pg, virtualport=port.virtualport, vlan=port.vlan,
                       bandwidth=port.bandwidth)
     except MergeConflict as exc:
-        raise ValidationError([f"port {port.mac} on network '{net.name}': {exc}; remove the "
-                               "conflicting <virtualport> parameter from the interface or "
-                               "make it match the network's"]) from None
+        raise ValidationError([(f"port {port.mac} on network '{net.name}': {exc}; remove the "
+                                "conflicting <virtualport> parameter from the interface or "
+                                "make it match the network's")]) from None
     bandwidth, vlan, vport = got.bandwidth, got.vlan, got.virtualport
     trust = port.trust_guest_rx_filters
     if trust is None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from kvmnet.engine.recording import Killed, RecordingHost
+from kvmnet.engine.steps.ovsport import vlan_columns
 from kvmnet.host import tap as taps
 from kvmnet.model.network import Bandwidth, Rate, VirtualPort, Vlan, VlanTag
 from kvmnet.model.port import NetworkPort
@@ -21,7 +22,7 @@ from kvmnet.network.drivers import driver_for
 from kvmnet.network.drivers.base import PlanContext
 from kvmnet.port import plugs, ports
 from kvmnet.port.plugs.base import PlugOptions, load_record
-from kvmnet.port.plugs.ovs import OvsPlugger, vlan_columns
+from kvmnet.port.plugs.ovs import OvsPlugger
 from kvmnet.xmlio.network import parse_network
 
 UUID = "5d744f21-ba4a-4d6e-bdb2-30a35ff3207d"

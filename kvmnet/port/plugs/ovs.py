@@ -35,6 +35,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kvmnet.engine.steps.ovsport import ovs_steps
 from kvmnet.errors import ConflictError, HostError
 from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal
 from kvmnet.port.plugs.tap_bridge import first_step, is_ours, new_record, tap_steps
@@ -49,60 +50,6 @@ if TYPE_CHECKING:
 
 #: the plugger key (kvmnet.port.plugs.PLUGGERS)
 KEY = "bridge/openvswitch"
-
-
-def vlan_columns(port: NetworkPort) -> dict[str, Any]:
-    """The Port's VLAN columns for ``port``'s ``<vlan>`` (libvirt's
-    virNetDevOpenvswitchConstructVlans): ``tag``, ``trunks``, ``vlan_mode``."""
-    vlan = port.vlan
-    out: dict[str, Any] = {"tag": None, "trunks": [], "vlan_mode": None}
-    if vlan is None or not vlan.tags:
-        return out
-    native = next((t for t in vlan.tags if t.native_mode), None)
-    if native is not None:
-        out["vlan_mode"] = f"native-{native.native_mode}"
-        out["tag"] = native.id
-    if vlan.trunk:
-        out["trunks"] = [t.id for t in vlan.tags]
-    elif native is None:
-        out["tag"] = vlan.tags[0].id
-    return out
-
-
-def iface_ids(port: NetworkPort, tap: str) -> dict[str, str]:
-    """libvirt's external_ids of the Interface, in libvirt's order."""
-    vport = port.virtualport
-    ids = {"attached-mac": port.mac,
-           "iface-id": (vport.param("interfaceid") if vport is not None else None) or port.uuid,
-           "vm-id": port.owner_uuid}
-    profile = vport.param("profileid") if vport is not None else None
-    if profile:
-        ids["port-profile"] = profile
-        ids["ifname"] = tap
-    ids["iface-status"] = "active"
-    return ids
-
-
-def ovs_steps(port: NetworkPort, tap: str, owner: str) -> list[Step]:
-    """The OVSDB steps that make tap ``tap`` the OVS port of ``port`` (pure)."""
-    from kvmnet.engine.steps.ovsport import AddOvsPort, OvsPortQos
-
-    assert port.plug is not None and port.plug.bridge is not None
-    bw = port.bandwidth
-    out_rate = bw.outbound if bw is not None else None
-    in_rate = bw.inbound if bw is not None else None
-    policing = None
-    if out_rate is not None and out_rate.average:
-        policing = [out_rate.average * 8, (out_rate.burst or 0) * 8]
-    steps: list[Step] = [AddOvsPort(bridge=port.plug.bridge, name=tap, port_uuid=port.uuid,
-                                    owner=owner, iface_ids=iface_ids(port, tap),
-                                    policing=policing, **vlan_columns(port))]
-    if in_rate is not None and in_rate.average:
-        steps.append(OvsPortQos(name=tap, min_rate=in_rate.average * 8000,
-                                max_rate=(in_rate.peak or in_rate.average) * 8000,
-                                burst=in_rate.burst * 8192 if in_rate.burst else None,
-                                ids={"vm-id": port.owner_uuid, "ifname": tap}))
-    return steps
 
 
 def _context(nl: Netlink, host: Host | None) -> Any:
