@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from scripts.demo import (  # noqa: E402 - after the path set-up, as scripts/demo.py does
+from scripts.demo import (  # after the path set-up
     BOLD,
     GREEN,
     MARKER,
