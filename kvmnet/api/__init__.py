@@ -59,6 +59,7 @@ from kvmnet.api.constants import (
 )
 from kvmnet.api.documents import canonicalNetworkXML, check_size
 from kvmnet.api.network import SNAPSHOT_SECONDS, Network
+from kvmnet.api.ovs import open_switch, ovs_start, ovs_status, ovs_stop, run_vsctl
 
 __all__ = [
     "MAX_XML_BYTES",
@@ -99,6 +100,11 @@ __all__ = [
     "Network",
     "canonicalNetworkXML",
     "check_size",
+    "open_switch",
+    "ovs_start",
+    "ovs_status",
+    "ovs_stop",
+    "run_vsctl",
     "sort_key",
 ]
 

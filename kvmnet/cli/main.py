@@ -53,7 +53,7 @@ class Parser(argparse.ArgumentParser):
 
 # Command modules: each has VERBS (its verb names) and register(sub, only).  Adding a
 # group of verbs means adding its module here; one not written yet (nodedev) is skipped.
-COMMAND_MODULES = ("net", "port", "bridge", "iface", "nodedev", "guest")
+COMMAND_MODULES = ("net", "port", "bridge", "iface", "nodedev", "guest", "ovs")
 
 
 def _modules() -> list[Any]:
@@ -73,7 +73,8 @@ def _module_for(verb: str) -> Any | None:
     # Try the module the verb's prefix points at first, so a cold command imports one module.
     guess = ("port" if verb.startswith("net-port-") else "net" if verb.startswith("net-")
              else "iface" if verb.startswith("iface-") else "nodedev" if verb.startswith("nodedev-")
-             else "bridge" if verb == "bridge" else "iface" if verb == "bridge-nf" else None)
+             else "bridge" if verb == "bridge" else "iface" if verb == "bridge-nf"
+             else "ovs" if verb == "ovs" else None)
     if guess is not None:
         import importlib
 
