@@ -59,7 +59,7 @@ from kvmnet.api.constants import (
 )
 from kvmnet.api.documents import canonicalNetworkXML, check_size
 from kvmnet.api.network import SNAPSHOT_SECONDS, Network
-from kvmnet.api.ovs import open_switch, ovs_start, ovs_status, ovs_stop, run_vsctl
+from kvmnet.api.ovs import open_switch, ovs_reconcile, ovs_start, ovs_status, ovs_stop, run_vsctl
 
 __all__ = [
     "MAX_XML_BYTES",
@@ -101,6 +101,7 @@ __all__ = [
     "canonicalNetworkXML",
     "check_size",
     "open_switch",
+    "ovs_reconcile",
     "ovs_start",
     "ovs_status",
     "ovs_stop",

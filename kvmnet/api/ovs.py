@@ -44,3 +44,14 @@ def run_vsctl(words: list[str], *, db: str | None = None, json: bool = False) ->
     from kvmnet.ovs import vsctl
 
     return vsctl.run(words, db=db, json=json)
+
+
+def ovs_reconcile(root: str | None = None, *, db: str | None = None,
+                  dry_run: bool = False) -> list[dict[str, Any]]:
+    """Remove the Open vSwitch ports kvmnet (state root ``root``) made whose tap or port record
+    is gone (:mod:`kvmnet.ovs.reconcile`); returns them (port, bridge, port_uuid, why)."""
+    from kvmnet.model.frozen import fields
+    from kvmnet.ovs.reconcile import reconcile
+
+    return [{f: getattr(s, f) for f in fields(s)}
+            for s in reconcile(root, remote=db, dry_run=dry_run)]

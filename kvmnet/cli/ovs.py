@@ -1,7 +1,8 @@
 """``kvmnet ovs VERB ...``: ovs-vsctl's verbs over OVSDB, and the private Open vSwitch.
 
 ``start``, ``stop`` and ``status`` run a private ovsdb-server + ovs-vswitchd for the current
-network namespace under the state root.  The other verbs are ovs-vsctl's (see
+network namespace under the state root; ``reconcile [--dry-run]`` removes the OVS ports of
+guests kvmnet made whose tap or port record is gone (:mod:`kvmnet.ovs.reconcile`).  The other verbs are ovs-vsctl's (see
 :mod:`kvmnet.ovs.vsctl`); ``--db unix:PATH`` picks the database (else ``$KVMNET_OVSDB``, the
 private one, the system's).
 """
@@ -35,9 +36,30 @@ def cmd_ovs(ctx: Ctx, a: argparse.Namespace) -> int:
         elif verb != "stop" or state["ovsdb-server"] or state["ovs-vswitchd"]:
             ctx.out(_status_text(state))
         return 0
+    if verb == "reconcile":
+        return _reconcile(ctx, a, words[1:])
     out, status = api.run_vsctl(words, db=a.db, json=a.json)
     ctx.out(out)
     return status
+
+
+def _reconcile(ctx: Ctx, a: argparse.Namespace, rest: list[str]) -> int:
+    """``ovs reconcile [--dry-run]``: one line per stale port removed (or to remove)."""
+    from kvmnet import api
+    from kvmnet.errors import InvalidArgError
+
+    if rest not in ([], ["--dry-run"]):
+        raise InvalidArgError(f"ovs reconcile takes only --dry-run, not {' '.join(rest)!r}")
+    stale = api.ovs_reconcile(ctx.root, db=a.db, dry_run=bool(rest))
+    if a.json:
+        from kvmnet.cli.output import print_json
+
+        print_json(ctx.stdout, stale)
+        return 0
+    verb = "would remove" if rest else "removed"
+    ctx.out("".join(f"{verb} port {s['port']} from bridge {s['bridge']}: {s['why']}\n"
+                    for s in stale))
+    return 0
 
 
 def _status_text(state: dict[str, Any]) -> str:

@@ -211,10 +211,10 @@ def test_start_killed_midway_through_plugging_leaves_no_stale_port(lab: Lab) -> 
     g = Guest(env, "gk")
     g.define(guest_xml("gk", lab.image, "<interface type='bridge'><source bridge='ovsbr0'/>"
                        "<virtualport type='openvswitch'/></interface>"))
-    for kind in ("tap.create", "ovsport.add"):
+    for kind in ("tap.create", "ovsdb.port"):
         proc = env.kv("start", "gk", env={"KVMNET_FAULT_KILL_AFTER": kind})
         assert proc.returncode == -signal.SIGKILL, describe(proc)
-        if kind == "ovsport.add":
+        if kind == "ovsdb.port":
             assert len(set(lab.ovs.ports("ovsbr0")) - before) == 1  # the crash's debris
         env.kv("destroy", "gk")  # the next command: "not running", and cleans up
         assert set(lab.ovs.ports("ovsbr0")) == before, kind

@@ -152,7 +152,7 @@ def test_killed_midway_or_vanished_tap_leaves_no_stale_port(kvenv: KvEnv) -> Non
         # complete): the next net-destroy removes the half-made port
         path = kvenv.write_xml("killed", port_xml("52:54:00:00:30:01"))
         proc = kvenv.kv("net-port-create", "ovsnet", str(path),
-                        env={"KVMNET_FAULT_KILL_AFTER": "ovsport.add"})
+                        env={"KVMNET_FAULT_KILL_AFTER": "ovsdb.port"})
         assert proc.returncode == -signal.SIGKILL, describe(proc)
         assert len(ovs.ports("ovsbr0")) == 1  # the stale port a crash leaves
         kvenv.ok("net-destroy", "ovsnet")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kvmnet.engine.recording import Killed, RecordingHost
-from kvmnet.engine.steps.ovsport import vlan_columns
+from kvmnet.engine.steps.ovsnet import vlan_columns
 from kvmnet.host import tap as taps
 from kvmnet.model.network import Bandwidth, Rate, VirtualPort, Vlan, VlanTag
 from kvmnet.model.port import NetworkPort
@@ -67,48 +67,40 @@ def describe(port: NetworkPort, **opts: Any) -> list[str]:
         port, PlugOptions(state_root=ROOT, **opts))
 
 
+OWNER_IDS = (f"'external_ids:kvmnet-owner=\"{ROOT}\"' "
+             f"'external_ids:kvmnet-port=\"{UUID}\"'")
+
+
 def test_describe_access_port_golden() -> None:
     assert describe(port_on(), tap_name="vnet7", mtu=1500) == [
         "ip tuntap add dev vnet7 mode tap",
         "ip link set dev vnet7 address fe:54:00:00:00:01 mtu 1500 up",
-        "ovs-vsctl --timeout=5 -- --may-exist add-port ovsbr0 vnet7 \\",
-        "    tag=10 \\",
-        '    external_ids:kvmnet-owner="/srv/kvmnet" \\',
-        f'    external_ids:kvmnet-port="{UUID}" \\',
-        '    -- set Interface vnet7 external-ids:attached-mac="52:54:00:00:00:01" \\',
-        f'    -- set Interface vnet7 external-ids:iface-id="{UUID}" \\',
-        f'    -- set Interface vnet7 external-ids:vm-id="{VM}" \\',
-        '    -- set Interface vnet7 external-ids:iface-status="active"',
+        (f"ovs-vsctl --no-wait add-port ovsbr0 vnet7 tag=10 {OWNER_IDS} "
+         "-- set Interface vnet7 'external_ids:attached-mac=\"52:54:00:00:00:01\"' "
+         f"'external_ids:iface-id=\"{UUID}\"' external_ids:iface-status=active "
+         f"'external_ids:vm-id=\"{VM}\"'"),
     ]
 
 
 def test_describe_trunk_profile_and_bandwidth_golden() -> None:
     lines = describe(port_on("native"), tap_name="vnet7", mtu=1500)
-    assert lines[3:5] == ["    vlan_mode=native-untagged \\", "    tag=10 \\"]
-    assert lines[5] == "    trunks=10,20 \\"
+    assert " tag=10 trunks=10,20 vlan_mode=native-untagged " in lines[2]
     lines = describe(port_on("gold", virtualport=VirtualPort(parameters=(("interfaceid", IID),))),
                      device="veth1")
     assert lines == [
         "ip link set dev veth1 address fe:54:00:00:00:01",
-        "ovs-vsctl --timeout=5 -- --may-exist add-port ovsbr0 veth1 \\",
-        '    external_ids:kvmnet-owner="/srv/kvmnet" \\',
-        f'    external_ids:kvmnet-port="{UUID}" \\',
-        '    -- set Interface veth1 external-ids:attached-mac="52:54:00:00:00:01" \\',
-        f'    -- set Interface veth1 external-ids:iface-id="{IID}" \\',
-        f'    -- set Interface veth1 external-ids:vm-id="{VM}" \\',
-        '    -- set Interface veth1 external-ids:port-profile="gold" \\',
-        '    -- set Interface veth1 external-ids:ifname="veth1" \\',
-        '    -- set Interface veth1 external-ids:iface-status="active" \\',
-        # outbound (what the guest sends): policed, kbit/s and kbit
-        "    -- set Interface veth1 ingress_policing_rate=4000 ingress_policing_burst=512",
-        # inbound (what it receives): linux-htb, bit/s; burst in kibibytes -> bits
-        "ovs-vsctl --timeout=5 set port veth1 qos=@qos1 \\",
-        ("    -- --id=@qos1 create qos type=linux-htb other_config:min-rate=8000000 "
-         "other_config:max-rate=16000000 other_config:burst=2097152 "
-         f'external-ids:vm-id="{VM}" external-ids:ifname="veth1" queues:0=@queue0 \\'),
-        ("    -- --id=@queue0 create queue other_config:min-rate=8000000 "
-         "other_config:max-rate=16000000 other_config:burst=2097152 "
-         f'external-ids:vm-id="{VM}" external-ids:ifname="veth1"'),
+        (f"ovs-vsctl --no-wait add-port ovsbr0 veth1 {OWNER_IDS} "
+         "-- set Interface veth1 'external_ids:attached-mac=\"52:54:00:00:00:01\"' "
+         f"'external_ids:iface-id=\"{IID}\"' external_ids:iface-status=active "
+         "external_ids:ifname=veth1 external_ids:port-profile=gold "
+         f"'external_ids:vm-id=\"{VM}\"' "
+         # outbound 500 kB/s, burst 64 kB (what the guest sends): policed, kbit/s and kbit
+         "ingress_policing_rate=4000 ingress_policing_burst=512 "
+         # inbound (what it receives): linux-htb in bit/s; burst 256 KiB in bits
+         "-- set Port veth1 qos=@qos -- --id=@qos create QoS type=linux-htb "
+         "other_config:max-rate=16000000 queues:0=@q -- --id=@q create Queue "
+         "other_config:burst=2097152 other_config:max-rate=16000000 "
+         "other_config:min-rate=8000000"),
     ]
 
 
@@ -124,20 +116,17 @@ def test_plug_and_unplug_step_list(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     plugger = OvsPlugger()
     opts = PlugOptions(state_root=ROOT)
     rec = plugger.plug(host.netlink(), tmp_path, port, "ovs", opts, host=host)
-    assert [text.splitlines()[0] for text in host.log] == [
-        "ip tuntap add dev vnet%d mode tap",
-        "ovs-vsctl --timeout=5 -- --may-exist add-port ovsbr0 vnet%d \\",
-        "ovs-vsctl --timeout=5 set port vnet%d qos=@qos1 \\",
-    ]
+    assert [text.split(" vnet%d")[0] for text in host.log] == [
+        "ip tuntap add dev", "ovs-vsctl --no-wait add-port ovsbr0"]
     assert plugger.describe(port, PlugOptions(mtu=1500, state_root=ROOT)) == \
         "\n".join(host.log).splitlines()  # describe() is the step list
     assert rec["plugger"] == "bridge/openvswitch" and plugs.record_key(rec) == rec["plugger"]
     assert len(host.leftovers()) == 2  # the tap and the OVS port (its QoS goes with it)
+    assert "qos=@qos" in host.log[1]
     host.log.clear()
     plugger.unplug(host.netlink(), rec, host=host)
     # the OVS port first, then the tap
-    assert host.log == ["ovs-vsctl --timeout=5 -- --if-exists del-port vnet%d",
-                        "ip link del vnet%d"]
+    assert host.log == ["ovs-vsctl --if-exists del-port ovsbr0 vnet%d", "ip link del vnet%d"]
     assert host.leftovers() == []
 
 
@@ -148,7 +137,7 @@ def test_plug_killed_at_each_change_converges(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setattr(taps, "get_mac", lambda name: "02:00:00:00:00:05")
     port = port_on("gold")
     opts = PlugOptions(device=device, state_root=ROOT)
-    for k in range(1, 4):
+    for k in range(1, 3):  # two changes: the tap, the OVS port
         host = recorded(monkeypatch)
         host.kill_at = k
         with pytest.raises(Killed):
@@ -168,7 +157,7 @@ def test_a_network_on_an_ovs_bridge_checks_it_in_ovsdb() -> None:
     ctx = PlanContext(dnsmasq_dir="/d", pid_file="/p", lease_helper="/h", servers_file="/s",
                       conf_file="/c", leases_file="/l", root="/", python="python3")
     steps = driver_for(net).plan(net, ctx).steps()
-    assert [s.kind for s in steps] == ["ovsport.bridge"]
+    assert [s.kind for s in steps] == ["ovsnet.bridge"]
     assert steps[0].describe() == "ovs-vsctl br-exists ovsbr0  # network ovs needs it"
     linux = parse_network("<network><name>l</name><forward mode='bridge'/>"
                           "<bridge name='br0'/></network>")
@@ -189,5 +178,6 @@ def test_a_bridge_interface_with_an_ovs_virtualport_gets_the_ovs_plugger() -> No
 def test_bandwidth_rates_round_trip_libvirt_units() -> None:
     port = port_on(bandwidth=Bandwidth(outbound=Rate(average=125)))
     text = "\n".join(describe(port, tap_name="vnet0"))
-    assert "ingress_policing_rate=1000 ingress_policing_burst=0" in text  # 125 kB/s = 1 Mbit/s
+    assert "ingress_policing_rate=1000 -- " not in text and text.endswith(
+        "ingress_policing_rate=1000")  # 125 kB/s = 1 Mbit/s, no burst: OVS's default
     assert "qos" not in text

@@ -89,7 +89,13 @@ class AddOvsPort(Step):
         return _vsctl(self.db, self.wait, *args)
 
     def undo_record(self, ctx: Context) -> dict[str, Any]:
-        return {"kind": "ovsdb.port", "port": self.port, "bridge": self.bridge, "db": self.db}
+        entry: dict[str, Any] = {"kind": "ovsdb.port", "port": self.port, "bridge": self.bridge,
+                                 "db": self.db}
+        if self.external_ids:
+            # the undo deletes only a port that still carries them: after a crash the name
+            # (a guest's vnetN) may belong to another port
+            entry["external_ids"] = dict(self.external_ids)
+        return entry
 
     def apply(self, ctx: Context) -> None:
         sw = ctx.host.ovsdb(self.db)
@@ -119,8 +125,14 @@ class DeleteOvsPort(Undo):
     @staticmethod
     def undo(entry: dict[str, Any], ctx: Context) -> None:
         sw = ctx.host.ovsdb(entry.get("db"))
-        if sw.port_to_bridge(entry["port"]) == entry["bridge"]:
-            sw.del_port(entry["port"], if_exists=True)
+        if sw.port_to_bridge(entry["port"]) != entry["bridge"]:
+            return
+        marks = entry.get("external_ids") or {}
+        if marks:
+            row = sw._one("Port", entry["port"])
+            if row is None or not marks.items() <= dict(row.external_ids).items():
+                return
+        sw.del_port(entry["port"], if_exists=True)
 
     @staticmethod
     def describe(entry: dict[str, Any]) -> str:

@@ -73,7 +73,7 @@ class PlugPort(Step):
             steps: list[Step] = [CreateTap(name=tap, mac=host_side_mac(self.mac), mtu=self.mtu)]
             port = self._port()
             if port.virtualport is not None and port.virtualport.type == "openvswitch":
-                from kvmnet.engine.steps.ovsport import ovs_steps
+                from kvmnet.engine.steps.ovsnet import ovs_steps
 
                 steps += ovs_steps(port, tap, "$KVMNET_ROOT")
             else:

@@ -107,7 +107,7 @@ class Plan:
 
         out: list[Step] = [NeedLink(name=dev) for dev in self.requires_links]
         if self.requires_ovs_bridge is not None:
-            from kvmnet.engine.steps.ovsport import NeedOvsBridge
+            from kvmnet.engine.steps.ovsnet import NeedOvsBridge
 
             out.append(NeedOvsBridge(name=self.requires_ovs_bridge, network=self.network))
         br = self.bridge

@@ -3,48 +3,47 @@
 A ``bridge`` plug whose (merged, :mod:`kvmnet.model.precedence`) virtualport is
 ``type='openvswitch'``: a bridge-mode network on an OVS bridge, or a domain's
 ``<interface type='bridge'>`` with ``<virtualport type='openvswitch'/>``.  As libvirt does it
-(virNetDevOpenvswitchAddPort, virNetDevOpenvswitchInterfaceSetQos):
+(virNetDevOpenvswitchAddPort, virNetDevOpenvswitchInterfaceSetQos), two engine steps:
 
 1. the tap, made exactly as on a Linux bridge (:func:`kvmnet.port.plugs.tap_bridge.tap_steps`:
    ``tap.create`` or ``tap.adopt``);
-2. ``ovsport.add``: the tap as a Port of the bridge, one OVSDB transaction
-   (:mod:`kvmnet.engine.steps.ovsport`): the VLAN from the port's ``<vlan>`` (one tag: an
-   access port, ``tag=N``; ``trunk='yes'``: ``trunks=N,M``; a ``nativeMode``:
-   ``vlan_mode=native-tagged|native-untagged`` with ``tag`` the native VLAN), libvirt's
-   Interface external_ids (``attached-mac`` the guest's MAC, ``iface-id`` the virtualport's
-   ``interfaceid`` or else the port's UUID, ``iface-status=active``, ``vm-id`` the guest's
-   UUID, ``port-profile`` its ``profileid``), and kvmnet's marks on the Port;
-3. bandwidth, with libvirt's directions for a tap (the host's view is the guest's swapped):
-   what the guest *sends* (``<outbound>``) is policed on the Interface
-   (``ingress_policing_rate`` = average x 8 kbit/s, ``ingress_policing_burst`` = burst x 8 kbit),
-   what it *receives* (``<inbound>``) is shaped by a linux-htb QoS and Queue on the Port
-   (``ovsport.qos``: min-rate = average x 8000 bit/s, max-rate = peak x 8000, burst = burst x
-   8192 bit).  Unlike libvirt, max-rate falls back to the average when no peak is given:
-   libvirt's QoS then has no ceiling at all, so ``average`` would not limit anything.
+2. ``ovsdb.port`` (:mod:`kvmnet.engine.steps.ovsdb`, built by
+   :func:`kvmnet.engine.steps.ovsnet.ovs_steps`): the tap as a Port of the bridge in one OVSDB
+   transaction, with the VLAN from the port's ``<vlan>`` (one tag: an access port, ``tag=N``;
+   ``trunk='yes'``: ``trunks=N,M``; a ``nativeMode``: ``vlan_mode=native-tagged|untagged`` with
+   ``tag`` the native VLAN), libvirt's Interface external_ids (``attached-mac`` the guest's
+   MAC, ``iface-id`` the virtualport's ``interfaceid`` or else the port's UUID,
+   ``iface-status=active``, ``vm-id`` the guest's UUID, ``port-profile`` its ``profileid``),
+   bandwidth (``<outbound>`` policed on the Interface, ``<inbound>`` shaped by a linux-htb QoS
+   and Queue) and kvmnet's marks on the Port (:mod:`kvmnet.host.ovsmarks`).
 
-Unplugging undoes the port's journal: the OVS port (with its QoS and Queue rows) goes, then the
-tap.  Across a network restart (:mod:`kvmnet.port.keep`) a port is kept as on a Linux bridge:
-:meth:`OvsPlugger.detach` takes the tap down and its OVS port out, :meth:`OvsPlugger.attach`
-puts the port back with the restarted network's settings.
+Unplugging undoes the port's journal: the OVS port (with its QoS and Queue rows, and only if
+it still carries this port's marks) goes, then the tap.  Across a network restart
+(:mod:`kvmnet.port.keep`) a port is kept as on a Linux bridge: :meth:`OvsPlugger.detach` takes
+the tap down and its OVS port out, :meth:`OvsPlugger.attach` puts the port back with the
+restarted network's settings.  ``kvmnet ovs reconcile`` (:mod:`kvmnet.ovs.reconcile`) removes
+marked OVS ports whose tap or record is gone.
 
-``kvmnet ovs reconcile`` (:mod:`kvmnet.ovs.reconcile`) removes the OVS ports kvmnet marked
-whose tap or record is gone.
+One OVSDB connection serves every plug of a process (:class:`SharedOvsHost`): opening an IDL
+costs more than the change through it, and plugging is a hot path (>= 200 plugs+unplugs/s).
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kvmnet.engine.steps.ovsport import ovs_steps
-from kvmnet.errors import ConflictError, HostError
+from kvmnet.engine.host import Host
+from kvmnet.engine.steps.ovsnet import ovs_steps
+from kvmnet.errors import ConflictError, HostError, OvsError
 from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal
 from kvmnet.port.plugs.tap_bridge import first_step, is_ours, new_record, tap_steps
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from kvmnet.engine.host import Host
-    from kvmnet.engine.step import Step
+    from kvmnet.engine.executor import Context
+    from kvmnet.engine.step import Step, Undo
     from kvmnet.host.netlink import Netlink
     from kvmnet.model.port import NetworkPort
 
@@ -52,13 +51,55 @@ if TYPE_CHECKING:
 KEY = "bridge/openvswitch"
 
 
+class SharedOvsHost(Host):
+    """The real host, whose one OVSDB connection per database serves every port plugged or
+    unplugged by this process.  An IDL is not thread-safe and unplugging many ports runs undos
+    in threads (their tap deletions overlap), so OVSDB steps and undos hold one lock; the tap
+    steps do not."""
+
+    lock = threading.RLock()
+
+    def ovsdb(self, remote: str | None) -> Any:
+        with self.lock:
+            sw = super().ovsdb(remote)
+            sw.idl.run()  # take in what other clients changed meanwhile
+            if sw.idl.is_connected():
+                return sw
+            self.__dict__["_ovsdb"].pop(remote, None)  # the database restarted: reconnect
+            return super().ovsdb(remote)
+
+    def perform(self, step: Step, ctx: Context) -> None:
+        if not step.kind.startswith(("ovsdb.", "ovsnet.")):
+            step.apply(ctx)
+            return
+        with self.lock:
+            step.apply(ctx)
+
+    def revert(self, handler: type[Undo], entry: dict[str, Any], ctx: Context) -> None:
+        if not handler.kind.startswith("ovsdb."):
+            handler.undo(entry, ctx)
+            return
+        with self.lock:
+            try:
+                self.ovsdb(entry.get("db"))
+            except OvsError:
+                # No database answers: no switch forwards to the port now.  Its row (kept by
+                # a stopped private Open vSwitch) is found by `kvmnet ovs reconcile` once the
+                # switch runs again; holding up the guest's teardown would help nobody.
+                return
+            handler.undo(entry, ctx)
+
+
+_SHARED: list[SharedOvsHost] = []
+
+
 def _context(nl: Netlink, host: Host | None) -> Any:
     from kvmnet.engine.executor import Context
 
     if host is None:
-        from kvmnet.engine.host import Host
-
-        host = Host()
+        if not _SHARED:
+            _SHARED.append(SharedOvsHost())
+        host = _SHARED[0]
     return Context(host, nl=nl)
 
 
@@ -114,23 +155,26 @@ class OvsPlugger(Plugger):
 
     def attach(self, nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
                vlan_filtering: bool) -> None:
-        """The kept tap back on the (restarted) network's OVS bridge, with its settings now;
-        nothing new to journal (the port's ``ovsport`` undo is already there)."""
-        from kvmnet.engine.executor import apply_steps
-
-        apply_steps(ovs_steps(port, rec["tap"], str(rec.get("owner") or "")),
-                    PortJournal(Path(f"{rec['uuid']}.json"), {**rec, "undo": []}),
-                    _context(nl, None))
+        """The kept tap back on the (restarted) network's OVS bridge, with its settings now.
+        Nothing new to journal: the port's ``ovsdb.port`` undo (same name, same marks) is in
+        its journal since the plug."""
+        ctx = _context(nl, None)
+        for step in ovs_steps(port, rec["tap"], str(rec.get("owner") or "")):
+            ctx.host.perform(step, ctx)
         nl.set_link_up(rec["tap"])
 
     def detach(self, nl: Netlink, rec: dict[str, Any]) -> None:
         """The tap down (the guest's frames go nowhere) and its OVS port out; the tap and its
         record stay.  A port whose tap vanished loses its OVS port too."""
-        from kvmnet.engine.steps.ovsport import DeleteOvsPort
+        from kvmnet.engine.step import undo_class
 
         if is_ours(rec):
             nl.set_link_down(rec["tap"])
-        DeleteOvsPort.undo({"port_uuid": rec["uuid"]}, _context(nl, None))
+        ctx = _context(nl, None)
+        for entry in rec.get("undo") or []:
+            handler = undo_class(str(entry.get("kind")))
+            if handler is not None and handler.kind == "ovsdb.port":
+                ctx.host.revert(handler, entry, ctx)
 
     def is_ours(self, rec: dict[str, Any]) -> bool:
         return is_ours(rec)
