@@ -41,7 +41,8 @@ NET = """<network>
 
 def port_xml(mac: str, group: str | None = None, extra: str = "") -> str:
     g = f"<group>{group}</group>" if group else ""
-    return (f"<networkport><owner><name>vm</name><uuid>{VM}</uuid></owner>{g}"
+    return (f"<networkport><uuid>{uuid.uuid4()}</uuid>"
+            f"<owner><name>vm</name><uuid>{VM}</uuid></owner>{g}"
             f"<mac address='{mac}'/>{extra}</networkport>")
 
 
@@ -64,9 +65,9 @@ def test_start_needs_the_ovs_bridge_and_names_the_fix(kvenv: KvEnv) -> None:
         plan = ok(kvenv, "net-plan", "ovsnet")
         assert "br-exists ovsbr0" in plan
         proc = kvenv.kv("net-start", "ovsnet")
-        assert_one_error(proc, "kvmnet ovs add-br ovsbr0")
+        assert "`kvmnet ovs add-br ovsbr0`" in assert_one_error(proc)
         assert "ovsnet" not in ok(kvenv, "net-list", "--name").split()
-        kvenv.ok("ovs", "add-br", "ovsbr0")
+        ovs.add_br("ovsbr0")
         kvenv.ok("net-start", "ovsnet")
         assert "ovsnet" in ok(kvenv, "net-list", "--name").split()
         kvenv.ok("net-destroy", "ovsnet")
@@ -164,8 +165,7 @@ def test_killed_midway_or_vanished_tap_leaves_no_stale_port(kvenv: KvEnv) -> Non
         gone = create_port(kvenv, "52:54:00:00:30:02")
         kept = create_port(kvenv, "52:54:00:00:30:03")
         kvenv.host.ip("link", "del", gone)
-        kvenv.ok("ovs", "add-port", "ovsbr0", "foreign", "--", "set", "Interface", "foreign",
-                 "type=internal")
+        ovs.add_port("ovsbr0", "foreign", iface_type="internal")
         out = ok(kvenv, "ovs", "reconcile")
         assert gone in out
         assert sorted(ovs.ports("ovsbr0")) == sorted([kept, "foreign"])

@@ -63,7 +63,7 @@ class SharedOvsHost(Host):
         with self.lock:
             sw = super().ovsdb(remote)
             sw.idl.run()  # take in what other clients changed meanwhile
-            if sw.idl.is_connected():
+            if sw.idl.state == sw.idl.IDL_S_MONITORING:
                 return sw
             self.__dict__["_ovsdb"].pop(remote, None)  # the database restarted: reconnect
             return super().ovsdb(remote)
