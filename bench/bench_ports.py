@@ -77,10 +77,13 @@ def inner(n: int, serial: int, ovs: bool = False) -> dict[str, float]:
     root = tempfile.mkdtemp(prefix="kvmnet-bench-ports-",
                             dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     os.environ["KVMNET_ROOT"] = root
-    if ovs:
-        _kvmnet("ovs", "start")
-        _kvmnet("ovs", "add-br", "ovsbench")
     try:
+        if ovs:
+            _kvmnet("ovs", "start")
+            from kvmnet import api
+
+            with api.open_switch() as sw:
+                sw.add_bridge("ovsbench")
         return _measure(root, n, serial, ovs)
     finally:
         if ovs:

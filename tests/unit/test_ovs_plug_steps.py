@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from kvmnet.engine.recording import Killed, RecordingHost
+from kvmnet.engine.step import Step
 from kvmnet.engine.steps.ovsnet import vlan_columns
 from kvmnet.host import tap as taps
 from kvmnet.model.network import Bandwidth, Rate, VirtualPort, Vlan, VlanTag
@@ -181,3 +182,35 @@ def test_bandwidth_rates_round_trip_libvirt_units() -> None:
     assert "ingress_policing_rate=1000 -- " not in text and text.endswith(
         "ingress_policing_rate=1000")  # 125 kB/s = 1 Mbit/s, no burst: OVS's default
     assert "qos" not in text
+
+
+def test_a_guest_start_describes_its_ovs_ports() -> None:
+    """A guest's ``port.plug`` step carries the interface's own settings: on a bridge with an
+    openvswitch virtualport it describes the OVS plugger's steps, on a network the
+    ``<networkport>`` it creates (with the settings, which win over the portgroup's)."""
+    from kvmnet.engine.steps.port import PlugPort
+    from kvmnet.model.precedence import settings_from_json, settings_json
+
+    vlan = Vlan(tags=(VlanTag(id=20),))
+    settings = settings_json(VirtualPort("openvswitch", (("interfaceid", IID),)), vlan,
+                             Bandwidth(outbound=Rate(average=10, burst=2)))
+    assert settings_from_json(settings) == (VirtualPort("openvswitch", (("interfaceid", IID),)),
+                                            vlan, Bandwidth(outbound=Rate(average=10, burst=2)))
+    step = PlugPort(uuid=UUID, bridge="ovsbr0", mac="52:54:00:00:00:01", owner_name="vm1",
+                    owner_uuid=VM, tap_name="vnet3", settings=settings)
+    lines = step.describe().splitlines()
+    assert lines[:2] == ["ip tuntap add dev vnet3 mode tap",
+                         "ip link set dev vnet3 address fe:54:00:00:00:01 up"]
+    assert lines[2].startswith("ovs-vsctl --no-wait add-port ovsbr0 vnet3 tag=20 ")
+    assert f'iface-id="{IID}"' in lines[2]
+    assert lines[2].endswith("ingress_policing_rate=80 ingress_policing_burst=16")
+    step = PlugPort(uuid=UUID, network="ovs", mac="52:54:00:00:00:01", owner_name="vm1",
+                    owner_uuid=VM, portgroup="blue", settings=settings)
+    assert step.describe().splitlines()[-6:] == [
+        "  <mac address='52:54:00:00:00:01'/>",
+        f"  <virtualport type='openvswitch'><parameters interfaceid='{IID}'/></virtualport>",
+        "  <bandwidth><outbound average='10' burst='2'/></bandwidth>",
+        "  <vlan><tag id='20'/></vlan>",
+        "</networkport>",
+        "EOF"]
+    assert Step.from_json(step.to_json()) == step
