@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from kvmnet.cli.ctx import Ctx
-from kvmnet.cli.verbs import Skipped, verb_maker
+from kvmnet.cli.verbs import Skipped
 
 VERBS = ("ovs",)
 
@@ -22,14 +22,23 @@ def cmd_ovs(ctx: Ctx, a: argparse.Namespace) -> int:
     from kvmnet import api
 
     ctx.trailer = False  # ovs-vsctl's output, byte for byte
-    words = list(a.words)
+    words, flags = _own_flags(list(a.words))
+    if "help" in flags:
+        ctx.out(USAGE)
+        return 0
+    if "debug" in flags and not ctx.debug:
+        from kvmnet.cli.ctx import log_host_changes
+
+        ctx.debug = True
+        log_host_changes(ctx.stderr)
+    json = "json" in flags
     root = ctx.root
     if root is not None:
         os.environ["KVMNET_ROOT"] = root  # the private socket's place (db_remote reads it)
     verb = words[0] if words else None
     if verb in ("start", "stop", "status"):
         state = {"start": api.ovs_start, "stop": api.ovs_stop, "status": api.ovs_status}[verb](root)
-        if a.json:
+        if json:
             from kvmnet.cli.output import print_json
 
             print_json(ctx.stdout, state)
@@ -37,21 +46,21 @@ def cmd_ovs(ctx: Ctx, a: argparse.Namespace) -> int:
             ctx.out(_status_text(state))
         return 0
     if verb == "reconcile":
-        return _reconcile(ctx, a, words[1:])
-    out, status = api.run_vsctl(words, db=a.db, json=a.json)
+        return _reconcile(ctx, words[1:], json)
+    out, status = api.run_vsctl(words, json=json)
     ctx.out(out)
     return status
 
 
-def _reconcile(ctx: Ctx, a: argparse.Namespace, rest: list[str]) -> int:
+def _reconcile(ctx: Ctx, rest: list[str], json: bool) -> int:
     """``ovs reconcile [--dry-run]``: one line per stale port removed (or to remove)."""
     from kvmnet import api
     from kvmnet.errors import InvalidArgError
 
     if rest not in ([], ["--dry-run"]):
         raise InvalidArgError(f"ovs reconcile takes only --dry-run, not {' '.join(rest)!r}")
-    stale = api.ovs_reconcile(ctx.root, db=a.db, dry_run=bool(rest))
-    if a.json:
+    stale = api.ovs_reconcile(ctx.root, dry_run=bool(rest))
+    if json:
         from kvmnet.cli.output import print_json
 
         print_json(ctx.stdout, stale)
@@ -62,6 +71,25 @@ def _reconcile(ctx: Ctx, a: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def _own_flags(words: list[str]) -> tuple[list[str], set[str]]:
+    """kvmnet's own options among ovs-vsctl's words (before the first ``--`` separator)."""
+    own = {"--json": "json", "--format=json": "json", "--help": "help", "-h": "help",
+           "--debug": "debug"}
+    flags: set[str] = set()
+    rest: list[str] = []
+    for i, word in enumerate(words):
+        if word == "--":
+            rest += words[i:]
+            break
+        if word in own:
+            flags.add(own[word])
+        else:
+            rest.append(word)
+    if not rest and "help" not in flags:
+        flags.add("help")
+    return rest, flags
+
+
 def _status_text(state: dict[str, Any]) -> str:
     lines = [f"{d}: " + (f"running (pid {state[d]})" if state[d] else "stopped")
              for d in ("ovsdb-server", "ovs-vswitchd")]
@@ -69,18 +97,32 @@ def _status_text(state: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+USAGE = """usage: kvmnet ovs [--db unix:PATH] [--json] [--no-wait] VERB [ARGS...]
+
+  start | stop | status         a private Open vSwitch for this namespace (under the state root)
+  reconcile [--dry-run]         remove guest ports kvmnet made whose tap or record is gone
+  show | list-br | br-exists BR | list-ports BR | port-to-br PORT | iface-to-br IFACE
+  add-br [--may-exist] BR | del-br [--if-exists] BR
+  add-port [--may-exist] BR PORT [COLUMN[:KEY]=VALUE...] [-- set Interface PORT COLUMN=VALUE...]
+  del-port [--if-exists] [BR] PORT
+  get [--if-exists] TABLE RECORD COLUMN[:KEY]...    set TABLE RECORD COLUMN[:KEY]=VALUE...
+  clear TABLE RECORD COLUMN...                      list [--columns=C,...] TABLE [RECORD...]
+  find [--columns=C,...] TABLE CONDITION...
+
+ovs-vsctl's verbs, arguments and output, through OVSDB (no ovs-vsctl runs).  The database:
+--db, else $KVMNET_OVSDB, else the private one when it runs, else the system's.
+"""
+
+
 def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> Any:
-    p = verb_maker(sub, only, VERBS)(
-        "ovs", cmd_ovs,
-        "Open vSwitch: ovs-vsctl's verbs over OVSDB (show, add-br, add-port, list, find...), "
-        "and start|stop|status of a private Open vSwitch")
-    if isinstance(p, Skipped):
-        return p
-    p.add_argument("--db", metavar="unix:PATH",
-                   help="the OVSDB to use (default: $KVMNET_OVSDB, the private one of "
-                        "'kvmnet ovs start', else the system's)")
-    p.add_argument("--json", action="store_true",
-                   help="print JSON (ovs-vsctl's --format=json shape for list and find)")
-    p.add_argument("words", nargs=argparse.REMAINDER, metavar="VERB [ARGS...]",
-                   help="start, stop, status, or an ovs-vsctl command")
+    """Add ``ovs``.  Its words are ovs-vsctl's, options among them (``--may-exist``,
+    ``--columns=...``), so argparse is told that no word is an option of its own here
+    (``prefix_chars``) and :mod:`kvmnet.ovs.vsctl` reads them."""
+    if only is not None and only != "ovs":
+        return Skipped()
+    p = sub.add_parser("ovs", prefix_chars="+", add_help=False,
+                       help="Open vSwitch: ovs-vsctl's verbs over OVSDB (show, add-br, add-port, "
+                            "list, find...), and start|stop|status of a private Open vSwitch")
+    p.add_argument("words", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_ovs)
     return p

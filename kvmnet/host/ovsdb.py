@@ -56,10 +56,8 @@ LEAN: dict[str, tuple[str, ...]] = {
     "QoS": ("type", "other_config", "queues", "external_ids"),
     "Queue": ("other_config", "external_ids", "dscp"),
 }
-#: Every column of these tables (the verbs that print rows); "*" means all of the table.
-FULL: dict[str, tuple[str, ...]] = {t: ("*",) for t in (
-    "Open_vSwitch", "Bridge", "Port", "Interface", "QoS", "Queue", "Controller", "Manager",
-    "Mirror", "NetFlow", "sFlow", "IPFIX", "Flow_Table", "AutoAttach", "SSL")}
+#: Every column of every table (the verbs that print rows).
+FULL: dict[str, tuple[str, ...]] = {"*": ("*",)}
 
 
 def default_datapath_type() -> str:
@@ -170,6 +168,9 @@ def _schema_helper(columns: Mapping[str, Sequence[str]]) -> Any:
         raise OvsError(f"cannot read the Open vSwitch schema {path}: {e.strerror}: install "
                        "openvswitch-switch (scripts/setup.sh does)") from None
     helper = ovs.db.idl.SchemaHelper(schema_json=schema)
+    if "*" in columns:
+        helper.register_all()
+        return helper
     for table, cols in columns.items():
         if tuple(cols) == ("*",):
             helper.register_table(table)
@@ -403,10 +404,15 @@ class Switch:
                  other_config: Mapping[str, str] = {},
                  iface_external_ids: Mapping[str, str] = {},
                  ingress_policing_rate: int | None = None,
-                 ingress_policing_burst: int | None = None) -> None:
+                 ingress_policing_burst: int | None = None,
+                 port_columns: Mapping[str, Any] = {},
+                 iface_columns: Mapping[str, Any] = {},
+                 ) -> None:
         """ovs-vsctl's ``add-port`` with the Port and Interface columns given, one
         transaction; then the Interface's ``error`` (a device that cannot be opened) is an
-        error, and the port is taken out again so that a refusal changes nothing."""
+        error, and the port is taken out again so that a refusal changes nothing.
+        ``port_columns``/``iface_columns``: other columns, as the IDL takes them (lists for
+        sets, dicts for maps), already checked against the schema by the caller."""
         check_ifname("port", port)
         if tag is not None:
             check_vlan(tag)
@@ -443,6 +449,8 @@ class Switch:
             iface.ingress_policing_rate = ingress_policing_rate
         if ingress_policing_burst is not None:
             iface.ingress_policing_burst = ingress_policing_burst
+        for column, value in iface_columns.items():
+            setattr(iface, column, value)
         row = txn.insert(self.idl.tables["Port"])
         row.name = port
         row.interfaces = [iface]
@@ -456,6 +464,8 @@ class Switch:
             row.external_ids = dict(external_ids)
         if other_config:
             row.other_config = dict(other_config)
+        for column, value in port_columns.items():
+            setattr(row, column, value)
         br.addvalue("ports", row)
         self._unique(txn, "Port", port)
         self._unique(txn, "Interface", port)
