@@ -36,26 +36,12 @@ class Ovs:
         for br in bridges:
             self.add_br(br)
 
-    def _switch(self, func: Any) -> Any:
-        """``func(switch)`` through kvmnet's Python API, inside the host namespace."""
-        root = str(self.env.root)
-
-        def run() -> Any:
-            import os
-
-            os.environ["KVMNET_ROOT"] = root
-            from kvmnet import api
-
-            with api.open_switch() as sw:
-                return func(sw)
-
-        return self.env.host.call(run)
-
     def add_br(self, name: str) -> None:
-        self._switch(lambda sw: sw.add_bridge(name))
+        self.env.ok("ovs", "add-br", name)
 
-    def add_port(self, bridge: str, name: str, **columns: Any) -> None:
-        self._switch(lambda sw: sw.add_port(bridge, name, **columns))
+    def add_port(self, bridge: str, name: str, *columns: str) -> None:
+        """``kvmnet ovs add-port BRIDGE NAME COLUMNS...`` (ovs-vsctl's words)."""
+        self.env.ok("ovs", "add-port", bridge, name, *columns)
 
     def stop(self) -> None:
         """Stop it; no ovsdb-server or ovs-vswitchd may be left in the namespace."""
@@ -104,7 +90,7 @@ class Ovs:
         access port of VLAN ``tag``: a host on that VLAN."""
         veth(self.env.host, name, peer, "eth0")
         peer.ip("addr", "add", address, "dev", "eth0")
-        self.add_port("ovsbr0", name, tag=tag)
+        self.add_port("ovsbr0", name, f"tag={tag}")
 
 
 def _datum(value: Any) -> Any:

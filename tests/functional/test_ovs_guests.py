@@ -163,7 +163,8 @@ def ping(ns: NetNS, address: str) -> bool:
 
 
 def test_guest_ports_carry_libvirt_external_ids_and_vlans(lab: Lab) -> None:
-    shown = lab.ovs.vsctl("show")
+    shown = ok(lab.env, "ovs", "show")
+    assert shown == lab.ovs.vsctl("show")  # as ovs-vsctl shows it
     for name, tag in (("ga", 10), ("gb", 10), ("gc", 20)):
         tap = lab.port_of(name)
         assert f"Port {tap}" in shown, shown

@@ -165,7 +165,7 @@ def test_killed_midway_or_vanished_tap_leaves_no_stale_port(kvenv: KvEnv) -> Non
         gone = create_port(kvenv, "52:54:00:00:30:02")
         kept = create_port(kvenv, "52:54:00:00:30:03")
         kvenv.host.ip("link", "del", gone)
-        ovs.add_port("ovsbr0", "foreign", iface_type="internal")
+        ovs.add_port("ovsbr0", "foreign", "--", "set", "Interface", "foreign", "type=internal")
         out = ok(kvenv, "ovs", "reconcile")
         assert gone in out
         assert sorted(ovs.ports("ovsbr0")) == sorted([kept, "foreign"])
