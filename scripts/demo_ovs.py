@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from scripts.demo import (  # after the path set-up
+    ANSI,
     BOLD,
     GREEN,
     MARKER,
@@ -141,7 +142,8 @@ def story(demo: Demo) -> None:
     lease = demo.wait_marker("kvm-ovs", r"lease (\S+) dev eth0")
     print(f"(lease after {time.monotonic() - started:.1f} s)")
     demo.wait_marker("kvm-ovs", "tests done")
-    print(textwrap.indent("\n".join(line for line in demo.console_log("kvm-ovs").splitlines()
+    console = ANSI.sub("", demo.console_log("kvm-ovs"))
+    print(textwrap.indent("\n".join(line[line.index(MARKER):] for line in console.splitlines()
                                     if MARKER in line), "  "))
     check(lease.group(1).startswith("10.99.0."), f"kvm-ovs got {lease.group(1)}")
     demo.wait_marker("kvm-ovs", f"ping {LAN_IP} ok", 5)
