@@ -173,3 +173,24 @@ def test_killed_midway_or_vanished_tap_leaves_no_stale_port(kvenv: KvEnv) -> Non
     finally:
         kvenv.kv("net-destroy", "ovsnet")
         ovs.stop()
+
+
+def test_a_vanished_tap_loses_its_ovs_port_at_the_next_network_command(kvenv: KvEnv) -> None:
+    ovs = Ovs(kvenv)
+    ovs.start("ovsbr0")
+    try:
+        kvenv.start(NET)
+        first = create_port(kvenv, "52:54:00:00:40:01")
+        kvenv.host.ip("link", "del", first)
+        kvenv.ok("net-destroy", "ovsnet")  # the destroy takes its OVS port out
+        assert ovs.ports("ovsbr0") == []
+        kvenv.ok("net-start", "ovsnet")
+        second = create_port(kvenv, "52:54:00:00:40:02")
+        kvenv.ok("net-destroy", "ovsnet")
+        kvenv.host.ip("link", "del", second)  # gone while the network is down
+        proc = kvenv.ok("net-start", "ovsnet")  # the start drops the port, says so
+        assert "stale guest port" in proc.stderr and ovs.ports("ovsbr0") == []
+        assert _ports(kvenv) == []
+    finally:
+        kvenv.kv("net-destroy", "ovsnet")
+        ovs.stop()
