@@ -83,7 +83,8 @@ def _answers(path: str) -> bool:
 def db_remote(explicit: str | None = None) -> str:
     """Which OVSDB to talk to: ``--db`` (``unix:PATH``), else ``$KVMNET_OVSDB``, else the
     private one of ``kvmnet ovs start`` (``$KVMNET_ROOT/run/openvswitch/db.sock``) when its
-    socket exists, else the system's when it answers."""
+    socket exists, else the system's when it answers (``/var/run/openvswitch/db.sock``, or
+    ``$KVMNET_OVS_SYSTEM_SOCKET`` where a system keeps it elsewhere)."""
     for value in (explicit, os.environ.get("KVMNET_OVSDB")):
         if value:
             if not value.startswith(("unix:", "tcp:", "ssl:")):
@@ -93,8 +94,9 @@ def db_remote(explicit: str | None = None) -> str:
     private = private_socket()
     if os.path.exists(private):
         return "unix:" + private
-    if _answers(SYSTEM_SOCKET):
-        return "unix:" + SYSTEM_SOCKET
+    system = os.environ.get("KVMNET_OVS_SYSTEM_SOCKET") or SYSTEM_SOCKET
+    if _answers(system):
+        return "unix:" + system
     raise OvsError(NOT_RUNNING)
 
 
@@ -328,10 +330,31 @@ class Switch:
         if wait and status == ovs.db.idl.Transaction.SUCCESS:
             self._wait_applied(txn.get_increment_new_value(), what)
 
-    def _wait_applied(self, next_cfg: int, what: str) -> None:
+    def sync(self, timeout: float = VSWITCHD_TIMEOUT) -> None:
+        """Wait until ovs-vswitchd has applied every change made so far (``ovs-vsctl
+        sync``'s wait): after ``wait=False`` changes, before reading what it reports."""
+        # The IDL sends a transaction holding only an increment as "unchanged": write the
+        # next value itself (verified, so that a concurrent bump makes this one retry).
+        import ovs.db.idl
+
+        for _ in range(10):
+            txn = self._txn()
+            row = self._ovs_row()
+            row.verify("next_cfg")
+            target = row.next_cfg + 1
+            row.next_cfg = target
+            status = txn.commit_block()
+            if status == ovs.db.idl.Transaction.SUCCESS:
+                self._wait_applied(target, "sync", timeout)
+                return
+            if status != ovs.db.idl.Transaction.TRY_AGAIN:
+                raise OvsError(f"sync: transaction failed: {txn.get_error()}")
+        raise OvsError("sync: the database kept changing under it; run it again")
+
+    def _wait_applied(self, next_cfg: int, what: str, timeout: float = VSWITCHD_TIMEOUT) -> None:
         import ovs.poller
 
-        deadline = time.monotonic() + VSWITCHD_TIMEOUT
+        deadline = time.monotonic() + timeout
         while True:
             self.idl.run()
             row = self._ovs_row()
@@ -339,7 +362,7 @@ class Switch:
                 return
             if time.monotonic() > deadline:
                 raise OvsError(f"{what}: stored, but ovs-vswitchd has not applied it after "
-                               f"{VSWITCHD_TIMEOUT:g} s: is it running? `kvmnet ovs status`")
+                               f"{timeout:g} s: is it running? `kvmnet ovs status`")
             poller = ovs.poller.Poller()
             self.idl.wait(poller)
             poller.timer_wait(200)
