@@ -28,6 +28,7 @@ import re
 import uuid
 
 from kvmnet.errors import OvsError
+from kvmnet.host.ovsnames import needs_quotes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 DELIMS = ":=, []{}!<>"
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_BARE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 #: The most values one integer range may stand for (``trunks=1-4096``).
@@ -46,11 +46,6 @@ RANGE_MAX = 4096
 
 
 # -- printing ------------------------------------------------------------------------------------
-def needs_quotes(s: str) -> bool:
-    return (not _BARE_RE.fullmatch(s) or s in ("true", "false")
-            or _UUID_RE.fullmatch(s) is not None)
-
-
 def json_string(s: str) -> str:
     """A JSON string as Open vSwitch writes one: ``\\"``, ``\\\\``, ``\\b\\f\\n\\r\\t``, other
     control characters as ``\\u00xx``, everything else (UTF-8 too) as it is."""
