@@ -88,7 +88,7 @@ class Host:
 
     def ovsdb(self, remote: str | None) -> Any:
         """An open OVSDB connection (kvmnet.host.ovsdb.Switch) to ``remote`` (None: the
-        usual choice, kvmnet.host.ovsdb.db_remote), one per remote for this host's life:
+        usual choice, kvmnet.host.ovsnames.db_remote), one per remote for this host's life:
         opening one costs more than a change through it."""
         from kvmnet.host import ovsdb
 

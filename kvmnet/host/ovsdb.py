@@ -21,11 +21,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Mapping, Sequence
 
 from kvmnet.errors import OvsError, quote
+from kvmnet.host.ovsnames import (
+    NOT_RUNNING,
+    VLAN_MODES,
+    check_ifname,
+    check_vlan,
+    db_remote,
+    default_datapath_type,
+    socket_answers,
+)
 from kvmnet.log import get as get_logger
 
 TYPE_CHECKING = False
@@ -35,12 +43,6 @@ if TYPE_CHECKING:
 log = get_logger("kvmnet.host")
 
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
-SYSTEM_SOCKET = "/var/run/openvswitch/db.sock"
-NOT_RUNNING = ("Open vSwitch is not running: `kvmnet ovs start`, or start the "
-               "openvswitch-switch service")
-#: Linux's interface names: IFNAMSIZ - 1 bytes.
-IFNAME_MAX_BYTES = 15
-VLAN_MODES = ("trunk", "access", "native-tagged", "native-untagged", "dot1q-tunnel")
 #: How long a change waits for ovs-vswitchd to apply it before saying so.
 VSWITCHD_TIMEOUT = 10.0
 CONNECT_TIMEOUT = 5.0
@@ -58,67 +60,6 @@ LEAN: dict[str, tuple[str, ...]] = {
 }
 #: Every column of every table (the verbs that print rows).
 FULL: dict[str, tuple[str, ...]] = {"*": ("*",)}
-
-
-def default_datapath_type() -> str:
-    """The datapath a new bridge gets: the kernel's (OVSDB's default, "") when the
-    openvswitch module is loaded, else the userspace one ("netdev").  The one place that
-    decides it."""
-    return "" if os.path.exists("/sys/module/openvswitch") else "netdev"
-
-
-def _answers(path: str) -> bool:
-    """Whether something accepts connections on the unix socket ``path``."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(1.0)
-    try:
-        s.connect(path)
-    except OSError:
-        return False
-    finally:
-        s.close()
-    return True
-
-
-def db_remote(explicit: str | None = None) -> str:
-    """Which OVSDB to talk to: ``--db`` (``unix:PATH``), else ``$KVMNET_OVSDB``, else the
-    private one of ``kvmnet ovs start`` (``$KVMNET_ROOT/run/openvswitch/db.sock``) when its
-    socket exists, else the system's when it answers."""
-    for value in (explicit, os.environ.get("KVMNET_OVSDB")):
-        if value:
-            if not value.startswith(("unix:", "tcp:", "ssl:")):
-                raise OvsError(f"database {quote(value)} is not an OVSDB remote: write "
-                               "unix:PATH (or tcp:IP:PORT)")
-            return value
-    private = private_socket()
-    if os.path.exists(private):
-        return "unix:" + private
-    if _answers(SYSTEM_SOCKET):
-        return "unix:" + SYSTEM_SOCKET
-    raise OvsError(NOT_RUNNING)
-
-
-def private_socket() -> str:
-    """The database socket of the private Open vSwitch (``kvmnet ovs start``)."""
-    root = os.environ.get("KVMNET_ROOT") or "/"
-    return os.path.join(root, "run", "openvswitch", "db.sock")
-
-
-def check_ifname(kind: str, name: str) -> None:
-    """Refuse a name Linux cannot give an interface (ovs-vsctl accepts it; vswitchd fails)."""
-    size = len(name.encode())
-    if not name or size > IFNAME_MAX_BYTES or "/" in name or name.strip() != name \
-            or not name.isprintable() or name in (".", ".."):
-        why = (f"is {size} bytes, and Linux interface names are at most {IFNAME_MAX_BYTES}"
-               if size > IFNAME_MAX_BYTES else "is not a Linux interface name")
-        raise OvsError(f"{kind} name {quote(name)} {why}: choose a shorter name of letters, "
-                       "digits, '-', '_' or '.'")
-
-
-def check_vlan(value: int, what: str = "tag") -> None:
-    if not 0 <= value <= 4095:
-        raise OvsError(f"constraint violation: {value} is not in the valid range 0 to 4095 "
-                       f"(inclusive) ({what}: a VLAN number is 0 to 4095)")
 
 
 class PortInfo:
@@ -201,7 +142,7 @@ class Switch:
 
         ovsjson.install()
         remote = db_remote(remote)
-        if remote.startswith("unix:") and not _answers(remote[5:]):
+        if remote.startswith("unix:") and not socket_answers(remote[5:]):
             raise OvsError(f"cannot connect to {remote}: {NOT_RUNNING}")
         idl = ovs.db.idl.Idl(remote, _schema_helper(columns), leader_only=False)
         for table, column in (("Port", "name"), ("Interface", "name"), ("Bridge", "name")):
@@ -328,10 +269,31 @@ class Switch:
         if wait and status == ovs.db.idl.Transaction.SUCCESS:
             self._wait_applied(txn.get_increment_new_value(), what)
 
-    def _wait_applied(self, next_cfg: int, what: str) -> None:
+    def sync(self, timeout: float = VSWITCHD_TIMEOUT) -> None:
+        """Wait until ovs-vswitchd has applied every change made so far (``ovs-vsctl
+        sync``'s wait): after ``wait=False`` changes, before reading what it reports."""
+        # The IDL sends a transaction holding only an increment as "unchanged": write the
+        # next value itself (verified, so that a concurrent bump makes this one retry).
+        import ovs.db.idl
+
+        for _ in range(10):
+            txn = self._txn()
+            row = self._ovs_row()
+            row.verify("next_cfg")
+            target = row.next_cfg + 1
+            row.next_cfg = target
+            status = txn.commit_block()
+            if status == ovs.db.idl.Transaction.SUCCESS:
+                self._wait_applied(target, "sync", timeout)
+                return
+            if status != ovs.db.idl.Transaction.TRY_AGAIN:
+                raise OvsError(f"sync: transaction failed: {txn.get_error()}")
+        raise OvsError("sync: the database kept changing under it; run it again")
+
+    def _wait_applied(self, next_cfg: int, what: str, timeout: float = VSWITCHD_TIMEOUT) -> None:
         import ovs.poller
 
-        deadline = time.monotonic() + VSWITCHD_TIMEOUT
+        deadline = time.monotonic() + timeout
         while True:
             self.idl.run()
             row = self._ovs_row()
@@ -339,7 +301,7 @@ class Switch:
                 return
             if time.monotonic() > deadline:
                 raise OvsError(f"{what}: stored, but ovs-vswitchd has not applied it after "
-                               f"{VSWITCHD_TIMEOUT:g} s: is it running? `kvmnet ovs status`")
+                               f"{timeout:g} s: is it running? `kvmnet ovs status`")
             poller = ovs.poller.Poller()
             self.idl.wait(poller)
             poller.timer_wait(200)
@@ -598,18 +560,3 @@ class Switch:
         pairs = " ".join(f"other_config:{k}={v}" for k, v in other_config.items())
         self._commit(txn, f"init -- set Open_vSwitch . {pairs}" if pairs else "init", wait=False)
 
-
-def _needs_quotes(s: str) -> bool:
-    """ovs-vsctl's rule for printing a string atom bare (lib/ovsdb-data.c string_needs_quotes):
-    a letter or '_' first, then letters, digits, '_', '-', '.'; not true/false, not a UUID."""
-    import re
-
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", s) or s in ("true", "false"):
-        return True
-    return re.fullmatch(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                        r"[0-9a-fA-F]{12}", s) is not None
-
-
-def vsctl_string(s: str) -> str:
-    """A string atom as ovs-vsctl prints it: bare when it can be, else a JSON string."""
-    return json.dumps(s, ensure_ascii=False) if _needs_quotes(s) else s

@@ -9,8 +9,9 @@ for them is :mod:`kvmnet.ovs.vsctl`'s job.  Open one with ``Switch.open(remote)`
 from __future__ import annotations
 
 from kvmnet.errors import OvsError
-from kvmnet.host.ovsdb import FULL, LEAN, PortInfo, default_datapath_type
+from kvmnet.host.ovsdb import FULL, LEAN, PortInfo
 from kvmnet.host.ovsdb import Switch as _HostSwitch
+from kvmnet.host.ovsnames import default_datapath_type
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

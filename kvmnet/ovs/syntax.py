@@ -28,6 +28,7 @@ import re
 import uuid
 
 from kvmnet.errors import OvsError
+from kvmnet.host.ovsnames import needs_quotes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,17 +39,13 @@ if TYPE_CHECKING:
 
 DELIMS = ":=, []{}!<>"
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_BARE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+#: The most values one integer range may stand for (``trunks=1-4096``).
+RANGE_MAX = 4096
 
 
 # -- printing ------------------------------------------------------------------------------------
-def needs_quotes(s: str) -> bool:
-    return (not _BARE_RE.fullmatch(s) or s in ("true", "false")
-            or _UUID_RE.fullmatch(s) is not None)
-
-
 def json_string(s: str) -> str:
     """A JSON string as Open vSwitch writes one: ``\\"``, ``\\\\``, ``\\b\\f\\n\\r\\t``, other
     control characters as ``\\u00xx``, everything else (UTF-8 too) as it is."""
@@ -218,8 +215,11 @@ def parse_atom(text: str, base: Any, *, ranges: bool = False) -> list[Any]:
             start, end = int(m.group(1)), int(m.group(2))
             if end < start:
                 raise OvsError(f'"{text}" is not a valid range. Range end cannot be before start.')
-            if end - start >= 4096:
-                raise OvsError(f"Range {start}-{end} is too big (the most is 4096 values)")
+            _constraint(start, base)
+            _constraint(end, base)
+            if end - start >= RANGE_MAX:
+                raise OvsError(f'constraint violation: Range "{start}-{end}" is too big. '
+                               f"Maximum allowed size is {RANGE_MAX}.")
             atoms = list(range(start, end + 1))
         elif _INT_RE.fullmatch(text) and INT64_MIN <= int(text) <= INT64_MAX:
             atoms = [int(text)]
@@ -294,7 +294,7 @@ def parse_datum(s: str, type_: Any, *, n_max: int | None = None) -> list[Any]:
             raise OvsError(f'{s}: unexpected "{s[i]}" parsing {type_english(type_)}')
         start = i
         tok, i = token(s, i)
-        atoms = parse_atom(tok, type_.key, ranges=not is_map)
+        atoms = parse_atom(tok, type_.key, ranges=True)
         if is_map:
             i = _skip(s, i)
             if i >= len(s) or s[i] != "=":

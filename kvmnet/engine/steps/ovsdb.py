@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def _pairs(column: str, values: dict[str, str]) -> list[str]:
-    from kvmnet.host.ovsdb import vsctl_string
+    from kvmnet.host.ovsnames import vsctl_string
 
     return [f"{column}:{vsctl_string(k)}={vsctl_string(v)}" for k, v in sorted(values.items())]
 
