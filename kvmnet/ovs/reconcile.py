@@ -61,7 +61,7 @@ def stale_reason(name: str, error: str | None, port_uuid: str | None,
 def reconcile(root: str | None = None, *, remote: str | None = None,
               dry_run: bool = False) -> list[Stale]:
     """Remove (unless ``dry_run``) the stale OVS ports of state root ``root`` (default
-    ``$KVMNET_ROOT``) on the database ``remote`` (default: :func:`kvmnet.host.ovsdb.db_remote`);
+    ``$KVMNET_ROOT``) on the database ``remote`` (default: :func:`kvmnet.host.ovsnames.db_remote`);
     returns them."""
     from kvmnet.host.ovsdb import Switch
     from kvmnet.host.ovsmarks import OWNER_KEY, PORT_KEY
