@@ -159,6 +159,8 @@ class OvsPlugger(Plugger):
         Nothing new to journal: the port's ``ovsdb.port`` undo (same name, same marks) is in
         its journal since the plug."""
         ctx = _context(nl, None)
+        # a net-destroy killed before it detached this port left it on the switch: out first
+        self._drop_ovs_port(rec, ctx)
         for step in ovs_steps(port, rec["tap"], str(rec.get("owner") or "")):
             ctx.host.perform(step, ctx)
         nl.set_link_up(rec["tap"])
@@ -166,11 +168,16 @@ class OvsPlugger(Plugger):
     def detach(self, nl: Netlink, rec: dict[str, Any]) -> None:
         """The tap down (the guest's frames go nowhere) and its OVS port out; the tap and its
         record stay.  A port whose tap vanished loses its OVS port too."""
-        from kvmnet.engine.step import undo_class
-
         if is_ours(rec):
             nl.set_link_down(rec["tap"])
-        ctx = _context(nl, None)
+        self._drop_ovs_port(rec, _context(nl, None))
+
+    @staticmethod
+    def _drop_ovs_port(rec: dict[str, Any], ctx: Context) -> None:
+        """The port's OVS port out, by its journalled undo (only while it carries its marks);
+        the journal keeps the entry for the port's final unplug."""
+        from kvmnet.engine.step import undo_class
+
         for entry in rec.get("undo") or []:
             handler = undo_class(str(entry.get("kind")))
             if handler is not None and handler.kind == "ovsdb.port":
