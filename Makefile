@@ -6,6 +6,7 @@ setup:
 
 demo: setup
 	./scripts/demo.sh
+	./scripts/demo_ovs.sh
 
 test: setup
 	./scripts/test.sh

@@ -18,6 +18,7 @@ QUICK = {
     "bench_ports.py": ["--ports", "100"],
     "bench_guests.py": ["--runs", "2"],
     "bench_forwards.py": ["--runs", "2"],
+    "bench_ovs.py": ["--counts", "100", "--wait-count", "20", "--plugs", "100"],
 }
 FULL = {
     "bench_definitions.py": ["--virsh"],
@@ -26,6 +27,7 @@ FULL = {
     "bench_ports.py": [],
     "bench_guests.py": ["--runs", "5"],
     "bench_forwards.py": ["--runs", "5"],
+    "bench_ovs.py": [],
 }
 
 

@@ -200,3 +200,9 @@ def join_problems(problems: Iterable[str]) -> list[str]:
     for p in problems:
         seen.setdefault(p, None)
     return list(seen)
+
+
+class OvsError(KvmnetError):
+    """Open vSwitch refused or failed a change, or is not running (ovs-vsctl's words + the fix)."""
+
+    code = VIR_ERR_OPERATION_FAILED

@@ -63,6 +63,7 @@ from kvmnet.api.constants import (
 )
 from kvmnet.api.documents import canonicalNetworkXML, check_size
 from kvmnet.api.network import SNAPSHOT_SECONDS, Network
+from kvmnet.api.ovs import open_switch, ovs_reconcile, ovs_start, ovs_status, ovs_stop, run_vsctl
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # loaded on first use by __getattr__: only the net-forward-* verbs need them
@@ -112,7 +113,13 @@ __all__ = [
     "check_size",
     "listForwards",
     "makeForward",
+    "open_switch",
+    "ovs_reconcile",
+    "ovs_start",
+    "ovs_status",
+    "ovs_stop",
     "removeForward",
+    "run_vsctl",
     "sort_key",
 ]
 

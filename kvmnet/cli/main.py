@@ -53,7 +53,8 @@ class Parser(argparse.ArgumentParser):
 
 # Command modules: each has VERBS (its verb names) and register(sub, only).  Adding a
 # group of verbs means adding its module here.
-COMMAND_MODULES = ("net", "port", "bridge", "iface", "nodedev", "guest", "shim", "forward")
+COMMAND_MODULES = ("net", "port", "bridge", "iface", "nodedev", "guest", "shim", "forward",
+                   "ovs")
 
 
 def _modules() -> list[Any]:
@@ -67,7 +68,8 @@ def _module_for(verb: str) -> Any | None:
     guess = ("port" if verb.startswith("net-port-") else "forward"
              if verb.startswith("net-forward-") else "net" if verb.startswith("net-")
              else "iface" if verb.startswith("iface-") else "nodedev" if verb.startswith("nodedev-")
-             else "bridge" if verb == "bridge" else "iface" if verb == "bridge-nf" else None)
+             else "bridge" if verb == "bridge" else "iface" if verb == "bridge-nf"
+             else "ovs" if verb == "ovs" else None)
     if guess is not None:
         import importlib
 

@@ -87,6 +87,17 @@ class Host:
 
         return qemu.alive(pid, qmp)
 
+    def ovsdb(self, remote: str | None) -> Any:
+        """An open OVSDB connection (kvmnet.host.ovsdb.Switch) to ``remote`` (None: the
+        usual choice, kvmnet.host.ovsnames.db_remote), one per remote for this host's life:
+        opening one costs more than a change through it."""
+        from kvmnet.host import ovsdb
+
+        switches: dict[str | None, Any] = self.__dict__.setdefault("_ovsdb", {})
+        if remote not in switches:
+            switches[remote] = ovsdb.Switch.open(remote, wait=False)
+        return switches[remote]
+
     def dnsmasq_reload_problem(self, pid_file: str, conf: str) -> str | None:
         """Why the running dnsmasq would not see its files re-read on SIGHUP, or None."""
         from kvmnet.host import dnsmasq

@@ -65,13 +65,16 @@ class PortService:
         self.conn = conn
 
     def plug(self, step: PlugPort) -> dict[str, Any]:
+        from kvmnet.model.precedence import settings_from_json
         from kvmnet.port import ports
 
+        vport, vlan, bandwidth = settings_from_json(step.settings)
         info = ports.plug(self.conn, step.network, mac=step.mac, bridge=step.bridge,
                           owner_name=step.owner_name, owner_uuid=step.owner_uuid,
                           portgroup=step.portgroup, tap_name=step.tap_name, mtu=step.mtu,
                           port_uuid=step.uuid, source_dev=step.source_dev,
-                          source_mode=step.source_mode)
+                          source_mode=step.source_mode, virtualport=vport, vlan=vlan,
+                          bandwidth=bandwidth)
         return info.as_dict()
 
     def unplug(self, port_uuid: str) -> None:
@@ -226,6 +229,7 @@ class Runner:
 
     def _port_step(self, dom: Domain, iface: Interface) -> PlugPort:
         from kvmnet.engine.steps.port import PlugPort
+        from kvmnet.model.precedence import settings_json
 
         assert iface.mac is not None and dom.uuid is not None
         return PlugPort(uuid=str(uuid_mod.uuid4()),
@@ -235,7 +239,8 @@ class Runner:
                         source_mode=iface.source_mode if iface.type == "direct" else None,
                         mac=iface.mac, owner_name=dom.name, owner_uuid=dom.uuid,
                         portgroup=iface.portgroup, tap_name=_chosen_tap_name(iface.target_dev),
-                        mtu=iface.mtu)
+                        mtu=iface.mtu,
+                        settings=settings_json(iface.virtualport, iface.vlan, iface.bandwidth))
 
     def _serials(self, dom: Domain, name: str) -> tuple[tuple[CharDev, ...], list[qemu.SerialPlan]]:
         assert dom.uuid is not None

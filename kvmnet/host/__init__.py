@@ -34,6 +34,9 @@ What is read back is one record style: typed NamedTuples in :mod:`.nltypes` (``L
 - :mod:`.routemute`: keeps route-change notifications from waking a dnsmasq that needs none.
 - :mod:`.process`: PID-reuse-safe signalling (pidfd) and ``/proc/PID/cmdline`` checks.
 - :mod:`.which`: finding a program in PATH; :mod:`.readable`: whether another user can read a file.
+- :mod:`.ovsdb`: Open vSwitch's database through the ``ovs`` library's IDL (bridges, ports, QoS;
+  one transaction a change), :mod:`.ovsnames` (which database, names, ovs-vsctl's quoting),
+  :mod:`.ovsjson` (the C JSON decoder for the library).
 
 This package imports nothing at import time so that importing one adapter stays cheap.
 """

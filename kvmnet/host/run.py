@@ -22,6 +22,7 @@ PACKAGE_OF: dict[str, str] = {
     "ovs-vsctl": "openvswitch-switch",
     "ovsdb-server": "openvswitch-switch",
     "ovs-vswitchd": "openvswitch-switch",
+    "ovsdb-tool": "openvswitch-common",
     "udhcpc": "udhcpc (busybox)",
     "busybox": "busybox",
     "sysctl": "procps",

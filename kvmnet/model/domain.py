@@ -2,7 +2,8 @@
 
 Mirrors the parts of libvirt's ``virDomainDef`` (src/conf/domain_conf.h) that a small QEMU
 runner needs: identity, memory, vCPUs, direct kernel boot or BIOS boot order, file/block
-disks, serial consoles and network interfaces of type ``network``, ``bridge`` or ``direct``.  Elements
+disks, serial consoles and network interfaces of type ``network``, ``bridge`` or ``direct``
+(with their ``<virtualport>``, ``<vlan>`` and ``<bandwidth>``).  Elements
 kvmnet recognises but does not emulate (``<features>``, ``<clock>``, ``<video>`` ...) are
 kept verbatim as :class:`RawElement` so that a definition round-trips; everything else is
 refused by the parser (:mod:`kvmnet.xmlio.domain`).  Plain frozen data, no I/O.
@@ -10,6 +11,7 @@ refused by the parser (:mod:`kvmnet.xmlio.domain`).  Plain frozen data, no I/O.
 from __future__ import annotations
 
 from kvmnet.model.frozen import frozen
+from kvmnet.model.network import Bandwidth, VirtualPort, Vlan
 
 #: NIC models kvmnet can give a guest, and the QEMU device that provides each.
 NIC_MODELS: dict[str, str] = {
@@ -98,6 +100,12 @@ class Interface:
     boot_order: int | None = None
     alias: str | None = None  # live only: net0, net1 ...
     extra: tuple[RawElement, ...] = ()  # <address>, <driver>, <rom>: kept, not acted on
+    # The interface's own port settings: they win over its portgroup's and its network's
+    # (kvmnet.model.precedence); type='bridge' with <virtualport type='openvswitch'/> is a
+    # port of an Open vSwitch bridge.
+    virtualport: VirtualPort | None = None
+    vlan: Vlan | None = None
+    bandwidth: Bandwidth | None = None
 
     @property
     def source(self) -> str | None:

@@ -52,7 +52,7 @@ from kvmnet.errors import (
     XMLParseError,
 )
 from kvmnet.model.frozen import fields, frozen, replace
-from kvmnet.model.network import Bandwidth, Vlan
+from kvmnet.model.network import Bandwidth, VirtualPort, Vlan
 from kvmnet.model.port import NetworkPort, Plug, PlugType
 from kvmnet.network.drivers import driver_for, mode_of
 from kvmnet.port import plugs
@@ -184,7 +184,9 @@ def allocate(net: NetworkDef, port: NetworkPort) -> NetworkPort:
 
     Fills in ``<plug>``, and bandwidth, VLAN, rx-filter trust and isolation from the portgroup
     (``port.group``, else the network's default portgroup) and the network where the port has
-    none of its own.  Unlike libvirt, an unknown portgroup is an error, not silently ignored.
+    none of its own; the virtualport is the merge of the three
+    (:mod:`kvmnet.model.precedence`).  Unlike libvirt, an unknown portgroup is an error, not
+    silently ignored.
     """
     if port.group is not None:
         pg = next((p for p in net.portgroups if p.name == port.group), None)
@@ -194,13 +196,20 @@ def allocate(net: NetworkDef, port: NetworkPort) -> NetworkPort:
                                   f"(its portgroups: {have}); name one of them or leave it out")
     else:
         pg = next((p for p in net.portgroups if p.default), None)
-    bandwidth = port.bandwidth or (pg.bandwidth if pg is not None else None)
-    vlan = port.vlan or (pg.vlan if pg is not None and pg.vlan is not None else net.vlan)
+    from kvmnet.model.precedence import MergeConflict, resolve
+
+    try:
+        got = resolve(net, pg, virtualport=port.virtualport, vlan=port.vlan,
+                      bandwidth=port.bandwidth)
+    except MergeConflict as exc:
+        raise ValidationError([(f"port {port.mac} on network '{net.name}': {exc}; remove the "
+                                "conflicting <virtualport> parameter from the interface or "
+                                "make it match the network's")]) from None
+    bandwidth, vlan, vport = got.bandwidth, got.vlan, got.virtualport
     trust = port.trust_guest_rx_filters
     if trust is None:
         trust = (pg.trust_guest_rx_filters if pg is not None
                  and pg.trust_guest_rx_filters is not None else net.trust_guest_rx_filters)
-    vport = port.virtualport or (pg.virtualport if pg is not None else None) or net.virtualport
     isolated = port.isolated if port.isolated is not None else net.port_isolated
     mgr = net.bridge.mac_table_manager if net.bridge is not None else None
     # the network's driver decides the plug; a plugger must exist for it
@@ -224,7 +233,7 @@ def plug(conn: Connection, network_name: str | None, *, mac: str, bridge: str | 
          isolated: bool | None = None, trust_guest_rx_filters: bool | None = None,
          port_uuid: str | None = None, device: str | None = None, multi_queue: bool = False,
          vlan_filtering: bool = False, source_dev: str | None = None,
-         source_mode: str | None = None) -> PortInfo:
+         source_mode: str | None = None, virtualport: VirtualPort | None = None) -> PortInfo:
     """Plug a guest NIC with MAC ``mac`` into network ``network_name`` (name or UUID), or,
     with ``network_name`` None, straight into Linux bridge ``bridge`` (libvirt's
     ``<interface type='bridge'>``), or as a macvtap on host device ``source_dev`` in macvtap
@@ -236,6 +245,9 @@ def plug(conn: Connection, network_name: str | None, *, mac: str, bridge: str | 
     the host end of a veth) instead of making a tap; unplugging then detaches it and restores
     its MAC and MTU.  ``multi_queue``: a tap QEMU may open with several queues.
     ``vlan_filtering``: turn VLAN filtering on on the bridge if a VLAN needs it.
+    ``virtualport``: the interface's ``<virtualport>`` (merged with the network's and the
+    portgroup's); straight into a bridge, ``type='openvswitch'`` makes it an Open vSwitch
+    port (libvirt's ``<interface type='bridge'><virtualport type='openvswitch'/>``).
     """
     from kvmnet.xmlio.values import mac_address
 
@@ -264,7 +276,11 @@ def plug(conn: Connection, network_name: str | None, *, mac: str, bridge: str | 
         owner_name=owner_name or "", mac=guest_mac,
         owner_uuid=_uuid_arg(owner_uuid) if owner_uuid is not None else NIL_UUID,
         group=portgroup, bandwidth=bandwidth, vlan=vlan, isolated=isolated,
-        trust_guest_rx_filters=trust_guest_rx_filters)
+        trust_guest_rx_filters=trust_guest_rx_filters, virtualport=virtualport)
+    if network_name is None and virtualport is not None and virtualport.type != "openvswitch":
+        raise InvalidArgError(f"<virtualport type='{virtualport.type}'> cannot plug into bridge "
+                              f"{bridge}: a bridge takes type='openvswitch' (an Open vSwitch "
+                              "bridge) or no virtualport (a Linux bridge)")
     return _create(conn, network_name, bridge, port, tap_name=tap_name, mtu=mtu, device=device,
                    multi_queue=multi_queue, vlan_filtering=vlan_filtering, plug=direct)
 
@@ -324,7 +340,8 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
         plugger = plugs.plugger(plugs.key_of(port))
         opts = PlugOptions(mtu=mtu, tap_name=tap_name, device=device, multi_queue=multi_queue,
                            vlan_filtering=vlan_filtering, owned_bridge=owned_bridge, pool=pool,
-                           state_dirs=(str(conn.paths.run), str(conn.paths.lib)))
+                           state_dirs=(str(conn.paths.run), str(conn.paths.lib)),
+                           state_root=os.path.abspath(conn.paths.root))
         directory = port_dir(conn, key)
         directory.mkdir(parents=True, exist_ok=True)
         with Netlink() as nl:

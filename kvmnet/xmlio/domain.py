@@ -21,6 +21,7 @@ from lxml import etree
 
 from kvmnet.errors import XMLParseError
 from kvmnet.model.domain import NIC_MODELS, CharDev, Disk, Domain, Interface, OSDef, RawElement
+from kvmnet.model.network import Bandwidth, VirtualPort, Vlan
 from kvmnet.xmlio import values as v
 from kvmnet.xmlio.domain_format import KEPT_DEVICES, KEPT_TOP, RANK, REFUSED_TOP, format_domain
 from kvmnet.xmlio.network_format import escape
@@ -413,15 +414,17 @@ class _Parser:
                 extra.append(raw(child))
             elif child.tag == "alias":
                 alias = child.get("name") if self.live else None
-            elif child.tag not in ("mac", "source", "target", "model", "mtu", "boot"):
+            elif child.tag not in ("mac", "source", "target", "model", "mtu", "boot",
+                                   "virtualport", "vlan", "bandwidth"):
                 raise _unknown(child, f"{path}/{child.tag}", "mac, source, target, model, mtu, "
-                               "boot (and keeps address, driver, rom); VLANs, bandwidth and "
-                               "virtualport belong in the network's <portgroup>")
+                               "boot, virtualport, vlan, bandwidth (and keeps address, "
+                               "driver, rom)")
+        vport, vlan, bandwidth = _port_settings(el, path, itype)
         return Interface(type=itype, mac=mac, network=network, portgroup=portgroup,
                          bridge=bridge, source_dev=source_dev, source_mode=source_mode,
                          port_id=port_id, target_dev=target_dev, model=model,
                          mtu=mtu, boot_order=self.boot_order(el, path), alias=alias,
-                         extra=tuple(extra))
+                         extra=tuple(extra), virtualport=vport, vlan=vlan, bandwidth=bandwidth)
 
     def direct_source(self, src: etree._Element | None, path: str) -> tuple[str, str | None]:
         """``<source dev='eth0' mode='bridge'/>`` of a type='direct' interface at ``path``."""
@@ -556,3 +559,30 @@ def _pair_consoles(serials: list[CharDev], consoles: list[CharDev]
         fixed[0] = CharDev(s.type, s.source_path, "serial", s.target_port, None, s.log_file,
                            s.log_append, s.alias)
     return tuple(numbered), tuple(fixed)
+
+
+def _port_settings(el: etree._Element, path: str, itype: str
+                   ) -> tuple[VirtualPort | None, Vlan | None, Bandwidth | None]:
+    """An interface's ``<virtualport>``, ``<vlan>`` and ``<bandwidth>`` (the network's
+    readers: one reader per element).  As libvirt: on a type='network' interface the
+    virtualport may leave its type to the network; on a bridge it must say openvswitch."""
+    from kvmnet.xmlio.network_fragments import parse_bandwidth, parse_virtualport, parse_vlan
+
+    vport = vlan = bandwidth = None
+    found = v.first_child(el, "virtualport")
+    if found is not None:
+        vpath = f"{path}/virtualport"
+        vport = parse_virtualport(found, vpath, require_type=itype == "bridge")
+        if itype == "bridge" and vport.type != "openvswitch":
+            raise XMLParseError(f"<virtualport type='{vport.type}'> is not supported on a "
+                                "type='bridge' interface; use type='openvswitch' (an Open "
+                                "vSwitch bridge) or no virtualport (a Linux bridge)", vpath)
+        if vport == VirtualPort():
+            vport = None  # an empty <virtualport/>: nothing to merge
+    found = v.first_child(el, "vlan")
+    if found is not None:
+        vlan = parse_vlan(found, f"{path}/vlan")
+    found = v.first_child(el, "bandwidth")
+    if found is not None:
+        bandwidth = parse_bandwidth(found, f"{path}/bandwidth")
+    return vport, vlan, bandwidth

@@ -178,6 +178,8 @@ def _interface(o: _Out, i: Interface, live: bool) -> None:
     else:
         o.add(f"<source bridge='{escape(i.bridge or '')}'"
               f"{_a('portid', i.port_id) if live else ''}/>")
+    if i.virtualport is not None or i.vlan is not None or i.bandwidth is not None:
+        _port_settings(o, i)
     if i.target_dev and (live or not i.target_dev.startswith(("vnet", "macvtap", "macvlan"))):
         o.add(f"<target dev='{escape(i.target_dev)}'/>")
     if i.model:
@@ -192,6 +194,22 @@ def _interface(o: _Out, i: Interface, live: bool) -> None:
         o.raw(item)
     o.level -= 1
     o.add("</interface>")
+
+
+def _port_settings(o: _Out, i: Interface) -> None:
+    """``<vlan>``, ``<virtualport>``, ``<bandwidth>`` in libvirt's order (after ``<source>``),
+    by the network formatter's writers (one writer per element)."""
+    from kvmnet.xmlio.network_format import _bandwidth, _Buf, _virtualport, _vlan
+
+    b = _Buf()
+    b.level = o.level
+    if i.vlan is not None:
+        _vlan(b, i.vlan)
+    if i.virtualport is not None:
+        _virtualport(b, i.virtualport)
+    if i.bandwidth is not None:
+        _bandwidth(b, i.bandwidth)
+    o.lines += b.lines
 
 
 def _chardev(o: _Out, kind: str, c: CharDev, live: bool) -> None:

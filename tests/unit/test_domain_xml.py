@@ -206,8 +206,12 @@ def test_live_format_has_id_portid_and_bridge() -> None:
      "missing <source network"),
     (minimal("<interface type='bridge'><source network='x'/></interface>"),
      "/domain/devices/interface[1]", "missing <source bridge"),
-    (minimal("<interface type='network'><source network='d'/><vlan><tag id='5'/></vlan>"
-             "</interface>"), "/domain/devices/interface[1]/vlan", "portgroup"),
+    (minimal("<interface type='bridge'><source bridge='b'/><virtualport type='802.1Qbh'/>"
+             "</interface>"), "/domain/devices/interface[1]/virtualport", "type='openvswitch'"),
+    (minimal("<interface type='bridge'><source bridge='b'/><virtualport/></interface>"),
+     "/domain/devices/interface[1]/virtualport", "missing required virtualport type"),
+    (minimal("<interface type='network'><source network='d'/><vlan/></interface>"),
+     "/domain/devices/interface[1]/vlan", "missing tag id"),
     (minimal("<interface type='network'><source network='d'/><mac address='01:00:00:00:00:01'/>"
              "</interface>"), "/domain/devices/interface[1]/mac", "multicast"),
     (minimal("<interface type='network'><source network='d'/><model type='ne2k_pci'/>"

@@ -287,12 +287,13 @@ def test_the_driver_decides_the_plug(xml: str, plug_type: PlugType, key: str) ->
     port = replace(NetworkPort(uuid=UUID, owner_name="vm", owner_uuid=OWNER,
                                mac="52:54:00:00:00:01"), plug=plug, virtualport=net.virtualport)
     assert plugs.key_of(port) == key
-    if key == "direct":
+    if key in plugs.PLUGGERS:
         from kvmnet.port.plugs.macvtap import MacvtapPlugger
+        from kvmnet.port.plugs.ovs import OvsPlugger
 
-        assert isinstance(plugs.plugger(key), MacvtapPlugger)
-    elif key in plugs.PLUGGERS:
-        assert isinstance(plugs.plugger(key), TapBridgePlugger)
+        expected = {"bridge/openvswitch": OvsPlugger, "direct": MacvtapPlugger}.get(
+            key, TapBridgePlugger)
+        assert type(plugs.plugger(key)) is expected
     else:
         with pytest.raises(UnsupportedError, match=plugs.MISSING[key]):
             plugs.plugger(key)

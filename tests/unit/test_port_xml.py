@@ -317,7 +317,7 @@ def test_bridge_mode_network_plugs_into_the_host_bridge() -> None:
 @pytest.mark.parametrize("template, extra, error, needle", [
     (NAT, "<portgroup name='p' default='yes'><virtualport type='802.1Qbh'/></portgroup>",
      ValidationError, "uses IP forwarding"),
-    (BRIDGED, "<virtualport type='openvswitch'/>", UnsupportedError, "Open vSwitch"),
+    (BRIDGED, "<virtualport type='802.1Qbh'/>", ValidationError, "uses a bridge device"),
     (("<network><name>h</name><forward mode='hostdev' managed='yes'><pf dev='eth0'/></forward>"
      "{extra}</network>"), "", UnsupportedError, "SR-IOV"),
 ])

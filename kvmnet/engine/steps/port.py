@@ -32,10 +32,10 @@ def _service(ctx: Context) -> Any:
     return ctx.ports
 
 
-def _xml_text(text: str) -> str:
+def _xml_text(text: str, attribute: bool = False) -> str:
     from xml.sax.saxutils import escape
 
-    return escape(text)
+    return escape(text, {"'": "&apos;"} if attribute else {})
 
 
 @register
@@ -47,10 +47,10 @@ class PlugPort(Step):
     kind = "port.plug"
     section = "ports"
     fields = ("uuid", "network", "bridge", "mac", "owner_name", "owner_uuid", "portgroup",
-              "tap_name", "mtu", "source_dev", "source_mode")
+              "tap_name", "mtu", "source_dev", "source_mode", "settings")
     defaults: ClassVar[dict[str, Any]] = {"network": None, "bridge": None, "portgroup": None,
                                           "tap_name": None, "mtu": None, "source_dev": None,
-                                          "source_mode": None}
+                                          "source_mode": None, "settings": None}
     uuid: str
     network: str | None
     bridge: str | None
@@ -62,6 +62,8 @@ class PlugPort(Step):
     mtu: int | None
     source_dev: str | None  # a macvtap on this host device (<interface type='direct'>)
     source_mode: str | None
+    # the interface's own virtualport, vlan, bandwidth (kvmnet.model.precedence.settings_json)
+    settings: dict[str, Any] | None
 
     info: dict[str, Any] | None = None
 
@@ -72,14 +74,20 @@ class PlugPort(Step):
             return CreateMacvtap(parent=self.source_dev, mode=self.source_mode or "vepa",
                                  mac=self.mac).describe() + f"\n# and its device node (port {self.uuid})"
         if self.network is None:
-            # a tap on a host bridge: exactly the plugger's steps (no allocation, no QoS)
+            # a tap on a host bridge: exactly the plugger's steps (no allocation)
             from kvmnet.engine.steps.tap import AttachTap, CreateTap
             from kvmnet.host.tap import host_side_mac
 
             tap = self.tap_name or "vnet%d"
-            return "\n".join(step.describe() for step in (
-                CreateTap(name=tap, mac=host_side_mac(self.mac), mtu=self.mtu),
-                AttachTap(name=tap, bridge=self.bridge)))
+            steps: list[Step] = [CreateTap(name=tap, mac=host_side_mac(self.mac), mtu=self.mtu)]
+            port = self._port()
+            if port.virtualport is not None and port.virtualport.type == "openvswitch":
+                from kvmnet.engine.steps.ovsnet import ovs_steps
+
+                steps += ovs_steps(port, tap, "$KVMNET_ROOT")
+            else:
+                steps.append(AttachTap(name=tap, bridge=self.bridge))
+            return "\n".join(step.describe() for step in steps)
         options = "".join(f" --{opt} {value}" for opt, value in
                           (("tap", self.tap_name), ("mtu", self.mtu)) if value is not None)
         group = f"\n  <group>{_xml_text(self.portgroup)}</group>" if self.portgroup else ""
@@ -87,7 +95,45 @@ class PlugPort(Step):
                 f"<networkport>\n  <uuid>{self.uuid}</uuid>\n"
                 f"  <owner>\n    <name>{_xml_text(self.owner_name)}</name>\n"
                 f"    <uuid>{self.owner_uuid}</uuid>\n  </owner>{group}\n"
-                f"  <mac address='{self.mac}'/>\n</networkport>\nEOF")
+                f"  <mac address='{self.mac}'/>{self._settings_xml()}\n</networkport>\nEOF")
+
+    def _port(self) -> Any:
+        """The port as the interface asks for it (a bridge: what its plugger gets)."""
+        from kvmnet.model.port import NetworkPort, Plug, PlugType
+        from kvmnet.model.precedence import settings_from_json
+
+        vport, vlan, bandwidth = settings_from_json(self.settings)
+        return NetworkPort(uuid=self.uuid, owner_name=self.owner_name,
+                           owner_uuid=self.owner_uuid, mac=self.mac, virtualport=vport,
+                           vlan=vlan, bandwidth=bandwidth,
+                           plug=Plug(type=PlugType.BRIDGE, bridge=self.bridge))
+
+    def _settings_xml(self) -> str:
+        """The interface's own settings in the ``<networkport>`` (libvirt's order)."""
+        port = self._port()
+        out = ""
+        vp = port.virtualport
+        if vp is not None:
+            kind = f" type='{vp.type}'" if vp.type else ""
+            params = "".join(f" {k}='{_xml_text(v, True)}'" for k, v in vp.parameters)
+            out += (f"\n  <virtualport{kind}><parameters{params}/></virtualport>" if params
+                    else f"\n  <virtualport{kind}/>")
+        bw = port.bandwidth
+        if bw is not None:
+            rates = "".join(
+                f"<{tag}" + "".join(f" {k}='{v}'" for k, v in (
+                    ("average", r.average), ("peak", r.peak), ("floor", r.floor),
+                    ("burst", r.burst)) if v) + "/>"
+                for tag, r in (("inbound", bw.inbound), ("outbound", bw.outbound))
+                if r is not None)
+            out += f"\n  <bandwidth>{rates}</bandwidth>"
+        if port.vlan is not None:
+            tags = "".join(f"<tag id='{t.id}'" + (f" nativeMode='{t.native_mode}'"
+                                                  if t.native_mode else "") + "/>"
+                           for t in port.vlan.tags)
+            trunk = " trunk='yes'" if port.vlan.trunk else ""
+            out += f"\n  <vlan{trunk}>{tags}</vlan>"
+        return out
 
     def undo_record(self, ctx: Context) -> dict[str, Any]:
         return {"kind": "port", "uuid": self.uuid, "network": self.network,

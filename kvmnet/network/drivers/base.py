@@ -89,6 +89,8 @@ class Plan:
     dnsmasq: DnsmasqSetup | None = None
     # Host links that must exist already (a host bridge, a macvtap parent).
     requires_links: tuple[str, ...] = ()
+    # An Open vSwitch bridge that must exist already (checked in OVSDB when the start runs).
+    requires_ovs_bridge: str | None = None
     # What the start says to the user (a limit of this host or mode): ``note`` steps, last.
     notes: tuple[str, ...] = ()
     # macvlans (bridge mode) the network owns: (parent, name, MAC), e.g. a direct network's
@@ -100,7 +102,8 @@ class Plan:
     def steps(self) -> tuple[Step, ...]:
         """The start, in the one order it is applied and printed.
 
-        Links that must exist (checked by preflight), the bridge (created down), its
+        Links that must exist (checked by preflight), an Open vSwitch bridge that must exist
+        (checked in OVSDB), the bridge (created down), its
         sysctls (the accept_ra guard just before IPv6 forwarding goes on), the bridge up,
         then its addresses -- up first, so that each address brings its routes in one
         kernel call (see LinkUp) -- routes, the nft transaction, the port forwards' nft
@@ -112,6 +115,10 @@ class Plan:
         from kvmnet.engine.steps.sysctl import IPV6_FORWARDING, KeepRouterAdvertisements, SetSysctl
 
         out: list[Step] = [NeedLink(name=dev) for dev in self.requires_links]
+        if self.requires_ovs_bridge is not None:
+            from kvmnet.engine.steps.ovsnet import NeedOvsBridge
+
+            out.append(NeedOvsBridge(name=self.requires_ovs_bridge, network=self.network))
         if self.requires_vfs or self.host_links:
             from kvmnet.engine.steps.macvtap import CreateMacvtap, NeedVirtualFunctions
 

@@ -8,10 +8,10 @@ the network's driver handed out (:meth:`kvmnet.model.modes.ModeRules.plug_for`),
 from a port's run record when unplugging; it never branches on the plug type itself.
 
 Today: the tap on a Linux bridge (:mod:`.tap_bridge`) for ``network`` (a bridge the network
-owns) and ``bridge`` (a host bridge); a macvtap (:mod:`.macvtap`) for ``direct``.  Next: Open
-vSwitch (a ``bridge`` plug with ``<virtualport type='openvswitch'/>``: key
-``bridge/openvswitch``) and SR-IOV VFs (``hostdev-pci``): each is one module and one line in
-:data:`PLUGGERS`.
+owns) and ``bridge`` (a host bridge); the tap on an Open vSwitch bridge (:mod:`.ovs`: a
+``bridge`` plug with ``<virtualport type='openvswitch'/>``, key ``bridge/openvswitch``); a
+macvtap (:mod:`.macvtap`) for ``direct``.  Next: SR-IOV VFs (``hostdev-pci``): one module and
+one line in :data:`PLUGGERS`.
 
 Imports nothing heavy at import time, so that a cold command pays only for what it uses.
 """
@@ -31,12 +31,12 @@ if TYPE_CHECKING:
 PLUGGERS: dict[str, str] = {
     "network": "kvmnet.port.plugs.tap_bridge:TapBridgePlugger",
     "bridge": "kvmnet.port.plugs.tap_bridge:TapBridgePlugger",
+    "bridge/openvswitch": "kvmnet.port.plugs.ovs:OvsPlugger",
     "direct": "kvmnet.port.plugs.macvtap:MacvtapPlugger",
 }
 
 #: plugger keys a network may hand out that have no plugger yet: what is missing
 MISSING: dict[str, str] = {
-    "bridge/openvswitch": "Open vSwitch",
     "hostdev-pci": "SR-IOV hostdev",
 }
 
@@ -65,10 +65,6 @@ def require(net: Network, port: NetworkPort) -> None:
     if key in PLUGGERS:
         return
     what = MISSING.get(key, f"'{key}'")
-    if key == "bridge/openvswitch":
-        raise UnsupportedError(f"network '{net.name}' is on Open vSwitch bridge "
-                               f"{net.bridge_name}; kvmnet's guest ports cannot plug into "
-                               "Open vSwitch yet: use a Linux bridge network")
     raise UnsupportedError(f"network '{net.name}' (forward mode '{net.forward_mode.value}') "
                            f"hands out {what} devices, which kvmnet's guest ports cannot plug "
                            "yet; use a bridge, NAT, routed, open or isolated network")

@@ -107,6 +107,9 @@ class PlugOptions:
     pool: tuple[str, ...] = ()  # the network's devices a port may go on (ModeRules.device_pool)
     # where a plugger may make run-time files such as device nodes: run/kvmnet, var/lib/kvmnet
     state_dirs: tuple[str, ...] = ()
+    #: the kvmnet state root ($KVMNET_ROOT) making the port: marks what it made on a switch
+    #: shared with others (Open vSwitch), so that reconcile touches only its own
+    state_root: str = ""
 
 
 class Plugger:

@@ -38,7 +38,7 @@ from kvmnet.errors import (
 from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Generator, Iterator
 
     from kvmnet.engine.executor import Context
     from kvmnet.engine.host import Host
@@ -81,34 +81,16 @@ def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *
             f"bridge {bridge} of network '{network}' does not exist: the network is marked "
             "active but its bridge is gone; restart it (net-destroy, net-start)") from None
     mtu = mtu if mtu is not None else bridge_mtu
-    tap_mac = taps.host_side_mac(port.mac)
-    if device is not None and taps.ifindex(device) is None:
-        raise NotFoundError(f"device {device} does not exist in this network namespace")
-    rec: dict[str, Any] = {
-        "uuid": port.uuid, "network": network, "bridge": bridge, "mac": port.mac,
-        "tap_mac": tap_mac, "mtu": mtu, "owner_uuid": port.owner_uuid, "group": port.group,
-        "isolated": bool(port.isolated), "plug_type": port.plug.type.value,
-        "created": device is None, "tc": False, "skipped": [],
-        # until the tap exists: its template (an interrupted plug is listed by it)
-        "tap": device or tap_name or "vnet%d", "owner_name": port.owner_name,
-    }
+    rec = new_record(port, network, mtu=mtu, tap_name=tap_name, device=device)
     journal = PortJournal(directory / f"{port.uuid}.json", rec)
 
     def steps() -> Iterator[Step]:
         # a generator: the executor applies each step before the next one is made, so the
         # later steps know the tap's real name
-        from kvmnet.engine.steps.tap import AdoptLink, CreateTap, LimitBandwidth
+        from kvmnet.engine.steps.tap import LimitBandwidth
 
-        if device is None:
-            create = CreateTap(name=tap_name or "vnet%d", mac=tap_mac, mtu=mtu,
-                               multi_queue=multi_queue)
-            yield create
-            name = create.made or create.name  # a recording host makes nothing
-        else:
-            yield AdoptLink(name=device, mac=tap_mac, mtu=mtu)
-            name = device
-        rec.update(tap=name, ifindex=taps.ifindex(name),
-                   owner_name=port.owner_name or name)  # an anonymous port is named by its tap
+        name = yield from tap_steps(rec, port, mtu=mtu, tap_name=tap_name, device=device,
+                                    multi_queue=multi_queue)
         yield attach_step(rec, port, vlan_filtering=vlan_filtering)
         bw = port.bandwidth
         if bw is not None and (bw.inbound is not None or bw.outbound is not None):
@@ -126,6 +108,58 @@ def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *
     journal.state = "active"
     journal.save()
     return rec
+
+
+def new_record(port: NetworkPort, network: str | None, *, mtu: int | None,
+               tap_name: str | None, device: str | None) -> dict[str, Any]:
+    """A port's run record before anything is made (every plugger of a tap shares it)."""
+    from kvmnet.host import tap as taps
+
+    assert port.plug is not None and port.plug.bridge is not None
+    if device is not None and taps.ifindex(device) is None:
+        raise NotFoundError(f"device {device} does not exist in this network namespace")
+    return {
+        "uuid": port.uuid, "network": network, "bridge": port.plug.bridge, "mac": port.mac,
+        "tap_mac": taps.host_side_mac(port.mac), "mtu": mtu, "owner_uuid": port.owner_uuid,
+        "group": port.group, "isolated": bool(port.isolated),
+        "plug_type": port.plug.type.value, "created": device is None, "tc": False,
+        "skipped": [],
+        # until the tap exists: its template (an interrupted plug is listed by it)
+        "tap": device or tap_name or "vnet%d", "owner_name": port.owner_name,
+    }
+
+
+def tap_steps(rec: dict[str, Any], port: NetworkPort, *, mtu: int | None,
+              tap_name: str | None, device: str | None, multi_queue: bool
+              ) -> Generator[Step, None, str]:
+    """The tap's own steps (create it, or adopt ``device``), shared by the pluggers of a tap
+    (Linux bridge, Open vSwitch); fills in ``rec`` once the tap exists and returns its name."""
+    from kvmnet.engine.steps.tap import AdoptLink, CreateTap
+    from kvmnet.host import tap as taps
+
+    if device is None:
+        create = CreateTap(name=tap_name or "vnet%d", mac=rec["tap_mac"], mtu=mtu,
+                           multi_queue=multi_queue)
+        yield create
+        name = create.made or create.name  # a recording host makes nothing
+    else:
+        yield AdoptLink(name=device, mac=rec["tap_mac"], mtu=mtu)
+        name = device
+    rec.update(tap=name, ifindex=taps.ifindex(name),
+               owner_name=port.owner_name or name)  # an anonymous port is named by its tap
+    return name
+
+
+def first_step(port: NetworkPort, opts: PlugOptions) -> Step:
+    """The tap's step in :meth:`Plugger.describe`'s pure step lists (named by its template)."""
+    from kvmnet.engine.steps.tap import AdoptLink, CreateTap
+    from kvmnet.host import tap as taps
+
+    tap_mac = taps.host_side_mac(port.mac)
+    if opts.device is None:
+        return CreateTap(name=opts.tap_name or "vnet%d", mac=tap_mac, mtu=opts.mtu,
+                         multi_queue=opts.multi_queue)
+    return AdoptLink(name=opts.device, mac=tap_mac, mtu=opts.mtu)
 
 
 def attach_step(rec: dict[str, Any], port: NetworkPort, *, vlan_filtering: bool) -> Step:
@@ -264,19 +298,11 @@ class TapBridgePlugger(Plugger):
 
 def steps_of(port: NetworkPort, opts: PlugOptions) -> list[Step]:
     """The steps of plugging ``port`` (pure; the tap named by its template until made)."""
-    from kvmnet.engine.steps.tap import AdoptLink, CreateTap, LimitBandwidth
-    from kvmnet.host import tap as taps
+    from kvmnet.engine.steps.tap import LimitBandwidth
 
-    tap_mac = taps.host_side_mac(port.mac)
-    first: Step
-    if opts.device is None:
-        first = CreateTap(name=opts.tap_name or "vnet%d", mac=tap_mac, mtu=opts.mtu,
-                          multi_queue=opts.multi_queue)
-    else:
-        first = AdoptLink(name=opts.device, mac=tap_mac, mtu=opts.mtu)
     name = opts.device or opts.tap_name or "vnet%d"
     rec = {"tap": name, "created": opts.device is None}
-    out = [first, attach_step(rec, port, vlan_filtering=opts.vlan_filtering)]
+    out = [first_step(port, opts), attach_step(rec, port, vlan_filtering=opts.vlan_filtering)]
     bw = port.bandwidth
     if bw is not None and (bw.inbound is not None or bw.outbound is not None):
         out.append(LimitBandwidth(name=name, adopted=opts.device is not None, **_rates(bw)))

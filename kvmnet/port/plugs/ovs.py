@@ -1,0 +1,193 @@
+"""The tap-on-an-Open-vSwitch-bridge plugger (:class:`OvsPlugger`, key ``bridge/openvswitch``).
+
+A ``bridge`` plug whose (merged, :mod:`kvmnet.model.precedence`) virtualport is
+``type='openvswitch'``: a bridge-mode network on an OVS bridge, or a domain's
+``<interface type='bridge'>`` with ``<virtualport type='openvswitch'/>``.  As libvirt does it
+(virNetDevOpenvswitchAddPort, virNetDevOpenvswitchInterfaceSetQos), two engine steps:
+
+1. the tap, made exactly as on a Linux bridge (:func:`kvmnet.port.plugs.tap_bridge.tap_steps`:
+   ``tap.create`` or ``tap.adopt``);
+2. ``ovsdb.port`` (:mod:`kvmnet.engine.steps.ovsdb`, built by
+   :func:`kvmnet.engine.steps.ovsnet.ovs_steps`): the tap as a Port of the bridge in one OVSDB
+   transaction, with the VLAN from the port's ``<vlan>`` (one tag: an access port, ``tag=N``;
+   ``trunk='yes'``: ``trunks=N,M``; a ``nativeMode``: ``vlan_mode=native-tagged|untagged`` with
+   ``tag`` the native VLAN), libvirt's Interface external_ids (``attached-mac`` the guest's
+   MAC, ``iface-id`` the virtualport's ``interfaceid`` or else the port's UUID,
+   ``iface-status=active``, ``vm-id`` the guest's UUID, ``port-profile`` its ``profileid``),
+   bandwidth (``<outbound>`` policed on the Interface, ``<inbound>`` shaped by a linux-htb QoS
+   and Queue) and kvmnet's marks on the Port (:mod:`kvmnet.host.ovsmarks`).
+
+Unplugging undoes the port's journal: the OVS port (with its QoS and Queue rows, and only if
+it still carries this port's marks) goes, then the tap.  Across a network restart
+(:mod:`kvmnet.port.keep`) a port is kept as on a Linux bridge: :meth:`OvsPlugger.detach` takes
+the tap down and its OVS port out, :meth:`OvsPlugger.attach` puts the port back with the
+restarted network's settings.  ``kvmnet ovs reconcile`` (:mod:`kvmnet.ovs.reconcile`) removes
+marked OVS ports whose tap or record is gone.
+
+One OVSDB connection serves every plug of a process (:class:`SharedOvsHost`): opening an IDL
+costs more than the change through it, and plugging is a hot path (>= 200 plugs+unplugs/s).
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kvmnet.engine.host import Host
+from kvmnet.engine.steps.ovsnet import ovs_steps
+from kvmnet.errors import ConflictError, HostError, OvsError
+from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal
+from kvmnet.port.plugs.tap_bridge import first_step, is_ours, new_record, tap_steps
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from kvmnet.engine.executor import Context
+    from kvmnet.engine.step import Step, Undo
+    from kvmnet.host.netlink import Netlink
+    from kvmnet.model.port import NetworkPort
+
+#: the plugger key (kvmnet.port.plugs.PLUGGERS)
+KEY = "bridge/openvswitch"
+
+
+class SharedOvsHost(Host):
+    """The real host, whose one OVSDB connection per database serves every port plugged or
+    unplugged by this process.  An IDL is not thread-safe and unplugging many ports runs undos
+    in threads (their tap deletions overlap), so OVSDB steps and undos hold one lock; the tap
+    steps do not."""
+
+    lock = threading.RLock()
+
+    def ovsdb(self, remote: str | None) -> Any:
+        with self.lock:
+            sw = super().ovsdb(remote)
+            sw.idl.run()  # take in what other clients changed meanwhile
+            if sw.idl.state == sw.idl.IDL_S_MONITORING:
+                return sw
+            self.__dict__["_ovsdb"].pop(remote, None)  # the database restarted: reconnect
+            return super().ovsdb(remote)
+
+    def perform(self, step: Step, ctx: Context) -> None:
+        if not step.kind.startswith(("ovsdb.", "ovsnet.")):
+            step.apply(ctx)
+            return
+        with self.lock:
+            step.apply(ctx)
+
+    def revert(self, handler: type[Undo], entry: dict[str, Any], ctx: Context) -> None:
+        if not handler.kind.startswith("ovsdb."):
+            handler.undo(entry, ctx)
+            return
+        with self.lock:
+            try:
+                self.ovsdb(entry.get("db"))
+            except OvsError:
+                # No database answers: no switch forwards to the port now.  Its row (kept by
+                # a stopped private Open vSwitch) is found by `kvmnet ovs reconcile` once the
+                # switch runs again; holding up the guest's teardown would help nobody.
+                return
+            handler.undo(entry, ctx)
+
+
+_SHARED: list[SharedOvsHost] = []
+
+
+def _context(nl: Netlink, host: Host | None) -> Any:
+    from kvmnet.engine.executor import Context
+
+    if host is None:
+        if not _SHARED:
+            _SHARED.append(SharedOvsHost())
+        host = _SHARED[0]
+    return Context(host, nl=nl)
+
+
+def _bridge_mtu(bridge: str) -> int | None:
+    """The MTU of the OVS bridge's own interface, when the kernel has one (it has with both
+    datapaths), else None: the kernel's default."""
+    from kvmnet.host import tap as taps
+
+    try:
+        return taps.get_mtu(bridge)
+    except HostError:
+        return None
+
+
+class OvsPlugger(Plugger):
+    """A tap (or an adopted link) as a port of an Open vSwitch bridge."""
+
+    label = "tap on an Open vSwitch bridge"
+
+    def plug(self, nl: Netlink, directory: Path, port: NetworkPort, network: str | None,
+             opts: PlugOptions, host: Host | None = None) -> dict[str, Any]:
+        from kvmnet.engine.executor import run
+        from kvmnet.host import tap as taps
+
+        assert port.plug is not None and port.plug.bridge is not None
+        mtu = opts.mtu if opts.mtu is not None else _bridge_mtu(port.plug.bridge)
+        rec = new_record(port, network, mtu=mtu, tap_name=opts.tap_name, device=opts.device)
+        rec.update(plugger=KEY, mtu=mtu or 1500, owner=opts.state_root)
+        journal = PortJournal(directory / f"{port.uuid}.json", rec)
+
+        def steps() -> Iterator[Step]:
+            name = yield from tap_steps(rec, port, mtu=mtu, tap_name=opts.tap_name,
+                                        device=opts.device, multi_queue=opts.multi_queue)
+            yield from ovs_steps(port, name, opts.state_root)
+
+        try:
+            run(steps(), journal, _context(nl, host))
+        except taps.TapExistsError as exc:
+            raise ConflictError(f"cannot create tap {opts.tap_name}: a network interface with "
+                                "that name already exists; choose another tap name or leave "
+                                "it out (kvmnet then picks the first free vnetN)") from exc
+        journal.state = "active"
+        journal.save()
+        return rec
+
+    def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False,
+               host: Host | None = None) -> None:
+        from kvmnet.engine.executor import undo
+
+        failures = undo(PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl, host))
+        if failures and not quiet:
+            raise HostError("; ".join(failures))
+
+    def attach(self, nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
+               vlan_filtering: bool) -> None:
+        """The kept tap back on the (restarted) network's OVS bridge, with its settings now.
+        Nothing new to journal: the port's ``ovsdb.port`` undo (same name, same marks) is in
+        its journal since the plug."""
+        ctx = _context(nl, None)
+        # a net-destroy killed before it detached this port left it on the switch: out first
+        self._drop_ovs_port(rec, ctx)
+        for step in ovs_steps(port, rec["tap"], str(rec.get("owner") or "")):
+            ctx.host.perform(step, ctx)
+        nl.set_link_up(rec["tap"])
+
+    def detach(self, nl: Netlink, rec: dict[str, Any]) -> None:
+        """The tap down (the guest's frames go nowhere) and its OVS port out; the tap and its
+        record stay.  A port whose tap vanished loses its OVS port too."""
+        if is_ours(rec):
+            nl.set_link_down(rec["tap"])
+        self._drop_ovs_port(rec, _context(nl, None))
+
+    @staticmethod
+    def _drop_ovs_port(rec: dict[str, Any], ctx: Context) -> None:
+        """The port's OVS port out, by its journalled undo (only while it carries its marks);
+        the journal keeps the entry for the port's final unplug."""
+        from kvmnet.engine.step import undo_class
+
+        for entry in rec.get("undo") or []:
+            handler = undo_class(str(entry.get("kind")))
+            if handler is not None and handler.kind == "ovsdb.port":
+                ctx.host.revert(handler, entry, ctx)
+
+    def is_ours(self, rec: dict[str, Any]) -> bool:
+        return is_ours(rec)
+
+    def describe(self, port: NetworkPort, opts: PlugOptions) -> list[str]:
+        """The shell form of :meth:`plug`, from the very steps it runs."""
+        tap = opts.device or opts.tap_name or "vnet%d"
+        steps = [first_step(port, opts), *ovs_steps(port, tap, opts.state_root)]
+        return [line for step in steps for line in step.describe().splitlines()]

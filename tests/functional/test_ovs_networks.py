@@ -1,0 +1,196 @@
+"""Bridge-mode networks on Open vSwitch, and guest ports on them, without guests (root).
+
+A private Open vSwitch (``kvmnet ovs start``, userspace datapath) runs in each test's host
+namespace; ports are plugged with ``net-port-create`` as a guest's start plugs them, and the real
+``ovs-vsctl`` on the same database checks what a user would check: the tap is a port of the
+bridge with libvirt's external_ids, its VLAN columns and QoS rows; what kvmnet made goes again
+(also after a crash midway, a vanished tap or a network restart).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import uuid
+
+from tests.functional.kvmnet_env import KvEnv, assert_one_error, describe, kvenv, requires_kvmnet_root
+from tests.functional.ovs_lab import Ovs, ok, requires_ovs
+
+pytestmark = [*requires_kvmnet_root, *requires_ovs]
+__all__ = ["kvenv"]
+
+VM = "6b5cf2a4-7b1f-4b8e-9a8c-0d9e0f1a2b3c"
+NET = """<network>
+  <name>ovsnet</name>
+  <forward mode='bridge'/>
+  <bridge name='ovsbr0'/>
+  <virtualport type='openvswitch'/>
+  <portgroup name='vlan10' default='yes'>
+    <vlan><tag id='10'/></vlan>
+  </portgroup>
+  <portgroup name='trunk'>
+    <vlan trunk='yes'><tag id='10' nativeMode='untagged'/><tag id='20'/></vlan>
+  </portgroup>
+  <portgroup name='shaped'>
+    <virtualport><parameters profileid='gold'/></virtualport>
+    <bandwidth><inbound average='1000' peak='2000' burst='256'/><outbound average='500'/></bandwidth>
+  </portgroup>
+</network>
+"""
+
+
+def port_xml(mac: str, group: str | None = None, extra: str = "") -> str:
+    g = f"<group>{group}</group>" if group else ""
+    return (f"<networkport><uuid>{uuid.uuid4()}</uuid>"
+            f"<owner><name>vm</name><uuid>{VM}</uuid></owner>{g}"
+            f"<mac address='{mac}'/>{extra}</networkport>")
+
+
+def create_port(env: KvEnv, mac: str, group: str | None = None, extra: str = "") -> str:
+    """Plug a port on network ovsnet; returns its tap."""
+    path = env.write_xml(f"port-{mac.replace(':', '')}", port_xml(mac, group, extra))
+    proc = env.kv("net-port-create", "ovsnet", str(path))
+    assert proc.returncode == 0, describe(proc)
+    for p in _ports(env):
+        if p["mac"] == mac:
+            return str(p["tap"])
+    raise AssertionError(f"no port with MAC {mac}")
+
+
+def test_start_needs_the_ovs_bridge_and_names_the_fix(kvenv: KvEnv) -> None:
+    ovs = Ovs(kvenv)
+    ovs.start()
+    try:
+        kvenv.define(NET)
+        plan = ok(kvenv, "net-plan", "ovsnet")
+        assert "br-exists ovsbr0" in plan
+        proc = kvenv.kv("net-start", "ovsnet")
+        assert "`kvmnet ovs add-br ovsbr0`" in assert_one_error(proc)
+        assert "ovsnet" not in ok(kvenv, "net-list", "--name").split()
+        ovs.add_br("ovsbr0")
+        kvenv.ok("net-start", "ovsnet")
+        assert "ovsnet" in ok(kvenv, "net-list", "--name").split()
+        kvenv.ok("net-destroy", "ovsnet")
+        assert ovs.vsctl("br-exists", "ovsbr0", check=False) == ""  # still there: not ours
+        assert ovs.vsctl("list-br").split() == ["ovsbr0"]
+    finally:
+        ovs.stop()
+
+
+def test_ports_get_libvirt_columns_and_go_again(kvenv: KvEnv) -> None:
+    ovs = Ovs(kvenv)
+    ovs.start("ovsbr0")
+    try:
+        kvenv.start(NET)
+        access = create_port(kvenv, "52:54:00:00:10:01")
+        trunk = create_port(kvenv, "52:54:00:00:10:02", "trunk")
+        iid = str(uuid.uuid4())
+        shaped = create_port(kvenv, "52:54:00:00:10:03", "shaped",
+                             f"<virtualport type='openvswitch'><parameters interfaceid='{iid}'/>"
+                             "</virtualport>")
+        assert sorted(ovs.ports("ovsbr0")) == sorted([access, trunk, shaped])
+
+        port = ovs.columns("Port", access, "tag", "trunks", "vlan_mode", "external_ids")
+        assert port["tag"] == 10 and port["trunks"] == [] and port["vlan_mode"] == []
+        assert port["external_ids"]["kvmnet-owner"] == os.path.abspath(kvenv.root)
+        iface = ovs.columns("Interface", access, "external_ids", "error", "ofport")
+        ids = iface["external_ids"]
+        assert ids["attached-mac"] == "52:54:00:00:10:01" and ids["vm-id"] == VM
+        assert ids["iface-status"] == "active"
+        assert ids["iface-id"] == port["external_ids"]["kvmnet-port"]  # no interfaceid: the port's
+        assert iface["error"] == [] and iface["ofport"] > 0
+
+        port = ovs.columns("Port", trunk, "tag", "trunks", "vlan_mode")
+        assert port == {"tag": 10, "trunks": [10, 20], "vlan_mode": "native-untagged"}
+
+        iface = ovs.columns("Interface", shaped, "external_ids", "ingress_policing_rate")
+        assert iface["external_ids"]["iface-id"] == iid
+        assert iface["external_ids"]["port-profile"] == "gold"
+        assert iface["ingress_policing_rate"] == 4000  # outbound 500 kB/s -> 4000 kbit/s
+        assert ovs.count("QoS") == 1 and ovs.count("Queue") == 1
+        qos = ovs.columns("QoS", ovs.columns("Port", shaped, "qos")["qos"], "type", "other_config")
+        assert qos["type"] == "linux-htb"
+        assert qos["other_config"]["max-rate"] == "16000000"  # peak 2000 kB/s in bit/s
+
+        for tap in (access, trunk, shaped):
+            uuid_ = next(p["uuid"] for p in _ports(kvenv) if p["tap"] == tap)
+            kvenv.ok("net-port-delete", "ovsnet", uuid_)
+            assert tap not in ovs.ports("ovsbr0") and not kvenv.link_exists(tap)
+        assert ovs.count("QoS") == 0 and ovs.count("Queue") == 0
+    finally:
+        kvenv.kv("net-destroy", "ovsnet")
+        ovs.stop()
+
+
+def _ports(env: KvEnv) -> list[dict[str, str]]:
+    return list(json.loads(ok(env, "net-port-list", "ovsnet", "--json")))
+
+
+def test_ports_survive_a_network_restart(kvenv: KvEnv) -> None:
+    ovs = Ovs(kvenv)
+    ovs.start("ovsbr0")
+    try:
+        kvenv.start(NET)
+        tap = create_port(kvenv, "52:54:00:00:20:01", "trunk")
+        kvenv.ok("net-destroy", "ovsnet")
+        assert ovs.ports("ovsbr0") == []  # off the switch...
+        assert kvenv.link_exists(tap)  # ...but kept, down
+        assert "UP" not in kvenv.host.ip("link", "show", tap).split(">")[0]
+        kvenv.ok("net-start", "ovsnet")
+        assert ovs.ports("ovsbr0") == [tap]
+        assert ovs.columns("Port", tap, "vlan_mode")["vlan_mode"] == "native-untagged"
+    finally:
+        kvenv.kv("net-destroy", "ovsnet")
+        ovs.stop()
+
+
+def test_killed_midway_or_vanished_tap_leaves_no_stale_port(kvenv: KvEnv) -> None:
+    ovs = Ovs(kvenv)
+    ovs.start("ovsbr0")
+    try:
+        kvenv.start(NET)
+        # kvmnet killed right after the OVS port was added (before the port's record is
+        # complete): the next net-destroy removes the half-made port
+        path = kvenv.write_xml("killed", port_xml("52:54:00:00:30:01"))
+        proc = kvenv.kv("net-port-create", "ovsnet", str(path),
+                        env={"KVMNET_FAULT_KILL_AFTER": "ovsdb.port"})
+        assert proc.returncode == -signal.SIGKILL, describe(proc)
+        assert len(ovs.ports("ovsbr0")) == 1  # the stale port a crash leaves
+        kvenv.ok("net-destroy", "ovsnet")
+        assert ovs.ports("ovsbr0") == []
+        assert [n for n in kvenv.host.ip("-o", "link").split() if n.startswith("vnet")] == []
+
+        # a tap deleted behind kvmnet's back: ovs reconcile removes its OVS port, only that one
+        kvenv.ok("net-start", "ovsnet")
+        gone = create_port(kvenv, "52:54:00:00:30:02")
+        kept = create_port(kvenv, "52:54:00:00:30:03")
+        kvenv.host.ip("link", "del", gone)
+        ovs.add_port("ovsbr0", "foreign", "--", "set", "Interface", "foreign", "type=internal")
+        out = ok(kvenv, "ovs", "reconcile")
+        assert gone in out
+        assert sorted(ovs.ports("ovsbr0")) == sorted([kept, "foreign"])
+        assert ok(kvenv, "ovs", "reconcile").strip() == ""  # idempotent
+    finally:
+        kvenv.kv("net-destroy", "ovsnet")
+        ovs.stop()
+
+
+def test_a_vanished_tap_loses_its_ovs_port_at_the_next_network_command(kvenv: KvEnv) -> None:
+    ovs = Ovs(kvenv)
+    ovs.start("ovsbr0")
+    try:
+        kvenv.start(NET)
+        first = create_port(kvenv, "52:54:00:00:40:01")
+        kvenv.host.ip("link", "del", first)
+        kvenv.ok("net-destroy", "ovsnet")  # the destroy takes its OVS port out
+        assert ovs.ports("ovsbr0") == []
+        kvenv.ok("net-start", "ovsnet")
+        second = create_port(kvenv, "52:54:00:00:40:02")
+        kvenv.ok("net-destroy", "ovsnet")
+        kvenv.host.ip("link", "del", second)  # gone while the network is down
+        proc = kvenv.ok("net-start", "ovsnet")  # the start drops the port, says so
+        assert "stale guest port" in proc.stderr and ovs.ports("ovsbr0") == []
+        assert _ports(kvenv) == []
+    finally:
+        kvenv.kv("net-destroy", "ovsnet")
+        ovs.stop()
