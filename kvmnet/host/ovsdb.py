@@ -486,16 +486,19 @@ class Switch:
     def set_port_qos(self, port: str, *, max_rate: int | None, burst: int | None = None,
                      min_rate: int | None = None, external_ids: Mapping[str, str] = {},
                      ) -> None:
-        """Outbound shaping as libvirt sets it on an OVS port (virNetDevOpenvswitch): a QoS
-        row of type linux-htb with other_config:max-rate, and one Queue (queue 0) with
-        min-rate/max-rate/burst; all in bits per second (libvirt: kbytes/s x 8000).
-        ``max_rate=None`` removes the port's QoS (and its rows when unused)."""
+        """Outbound shaping as libvirt sets it on an OVS port (virNetDevOpenvswitch's tx QoS):
+        a QoS row of type linux-htb and its queue 0, both with other_config ``min-rate``
+        (libvirt: the average), ``max-rate`` (the peak) and ``burst``, in bits per second and
+        bits (:func:`kvmnet.host.ovsnames.libvirt_tx_qos` converts libvirt's kB/s and KiB),
+        and ``external_ids`` (libvirt: vm-id and ifname) on both and on the port.  One
+        transaction; a QoS the port had goes (with its queues) unless others use it.
+        ``max_rate`` and ``min_rate`` both None: the port's QoS is removed."""
         row = self._one("Port", port)
         if row is None:
             raise OvsError(f"no port named {port}: `kvmnet ovs show` lists the ports")
         txn = self._txn()
         old = row.qos[0] if row.qos else None
-        if max_rate is None:
+        if max_rate is None and min_rate is None:
             if old is None:
                 txn.abort()
                 return
@@ -503,28 +506,25 @@ class Switch:
             self._drop_qos(old, row)
             self._commit(txn, f"clear Port {port} qos", wait=False)
             return
+        conf = {key: str(value) for key, value in (("min-rate", min_rate), ("burst", burst),
+                                                    ("max-rate", max_rate)) if value is not None}
         queue = txn.insert(self.idl.tables["Queue"])
-        qconf = {"max-rate": str(max_rate)}
-        if min_rate is not None:
-            qconf["min-rate"] = str(min_rate)
-        if burst is not None:
-            qconf["burst"] = str(burst)
-        queue.other_config = qconf
-        if external_ids:
-            queue.external_ids = dict(external_ids)
+        queue.other_config = conf
         qos = txn.insert(self.idl.tables["QoS"])
         qos.type = "linux-htb"
-        qos.other_config = {"max-rate": str(max_rate)}
+        qos.other_config = conf
         qos.queues = {0: queue}
+        for key, value in external_ids.items():
+            row.setkey("external_ids", key, value)
         if external_ids:
+            queue.external_ids = dict(external_ids)
             qos.external_ids = dict(external_ids)
         row.qos = [qos]
         if old is not None:
             self._drop_qos(old, row)
+        pairs = " ".join(f"other_config:{k}={v}" for k, v in conf.items())
         self._commit(txn, f"set Port {port} qos=@qos -- --id=@qos create QoS type=linux-htb "
-                          f"other_config:max-rate={max_rate} queues:0=@q -- --id=@q create "
-                          f"Queue other_config:{','.join(f'{k}={v}' for k, v in qconf.items())}",
-                     wait=False)
+                          f"{pairs} queues:0=@q -- --id=@q create Queue {pairs}", wait=False)
 
     def _drop_qos(self, q: Any, row: Any) -> None:
         """Delete QoS ``q`` (no longer ``row``'s) and its queues, unless others use them."""
