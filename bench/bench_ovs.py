@@ -40,6 +40,17 @@ KVMNET = REPO / ".venv" / "bin" / "kvmnet"
 VSCTL = shutil.which("ovs-vsctl") or "/usr/bin/ovs-vsctl"
 
 
+def _add_remove(sw: object, n: int) -> list[float]:
+    """Seconds for n add_port, then for n del_port, through one open switch."""
+    t0 = time.perf_counter()
+    for i in range(n):
+        sw.add_port("bbench", f"bt{i}")  # type: ignore[attr-defined]
+    t1 = time.perf_counter()
+    for i in range(n):
+        sw.del_port(f"bt{i}")  # type: ignore[attr-defined]
+    return [t1 - t0, time.perf_counter() - t1]
+
+
 def inner(args: argparse.Namespace) -> None:
     """Runs inside the namespace: every timing, printed as one JSON line."""
     sys.path.insert(0, str(REPO))
@@ -55,24 +66,11 @@ def inner(args: argparse.Namespace) -> None:
     with Switch.open(db, wait=False) as sw:
         sw.add_bridge("bbench")
         for n in counts:
-            t0 = time.perf_counter()
-            for i in range(n):
-                sw.add_port("bbench", f"bt{i}")
-            t1 = time.perf_counter()
-            for i in range(n):
-                sw.del_port(f"bt{i}")
-            t2 = time.perf_counter()
-            out[f"kvmnet/{n}"] = [t1 - t0, t2 - t1]
+            out[f"kvmnet/{n}"] = _add_remove(sw, n)
         if args.wait_count:
             sw.sync(timeout=600)  # ovs-vswitchd catches up with the no-wait changes first
             sw.wait = True
-            t0 = time.perf_counter()
-            for i in range(args.wait_count):
-                sw.add_port("bbench", f"bt{i}")
-            t1 = time.perf_counter()
-            for i in range(args.wait_count):
-                sw.del_port(f"bt{i}")
-            out[f"kvmnet-wait/{args.wait_count}"] = [t1 - t0, time.perf_counter() - t1]
+            out[f"kvmnet-wait/{args.wait_count}"] = _add_remove(sw, args.wait_count)
             sw.wait = False
 
     def vsctl_loop(n: int, wait: bool) -> list[float]:
@@ -105,13 +103,7 @@ def inner(args: argparse.Namespace) -> None:
         process.terminate(pid, expected_cmdline_contains=str(layout.pidfile("ovs-vswitchd")))
         with Switch.open(db, wait=False) as sw:
             for n in counts:
-                t0 = time.perf_counter()
-                for i in range(n):
-                    sw.add_port("bbench", f"bt{i}")
-                t1 = time.perf_counter()
-                for i in range(n):
-                    sw.del_port(f"bt{i}")
-                out[f"kvmnet-db-only/{n}"] = [t1 - t0, time.perf_counter() - t1]
+                out[f"kvmnet-db-only/{n}"] = _add_remove(sw, n)
         daemon.start()
 
     if args.plugs:
