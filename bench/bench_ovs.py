@@ -10,6 +10,8 @@ KVMNET_ROOT; all removed at the end):
     ``ovs-vsctl --no-wait add-port`` / ``del-port`` processes on the same daemon;
   * the growth from the smallest N to the largest ("x" columns: time(N) / time(N0), linear is
     N/N0), the issue's goal being 1,000 adds + 1,000 removes under 2 s and at most 12x 100's;
+  * the kvmnet path again with ovs-vswitchd stopped ("kvmnet-db-only": the client and
+    ovsdb-server alone, without the switch reconfiguring its bridge on every change);
   * with --wait-count M: M ports each way waiting for ovs-vswitchd to apply them (ovs-vsctl's
     default, what reports an interface's error), kvmnet and ovs-vsctl;
   * guest port plug+unplug per second (--plugs P): a tap made by the tun driver, its OVSDB port
@@ -32,10 +34,22 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 KVMNET = REPO / ".venv" / "bin" / "kvmnet"
 VSCTL = shutil.which("ovs-vsctl") or "/usr/bin/ovs-vsctl"
+
+
+def _add_remove(sw: Any, n: int) -> list[float]:
+    """Seconds for n add_port, then for n del_port, through one open switch."""
+    t0 = time.perf_counter()
+    for i in range(n):
+        sw.add_port("bbench", f"bt{i}")
+    t1 = time.perf_counter()
+    for i in range(n):
+        sw.del_port(f"bt{i}")
+    return [t1 - t0, time.perf_counter() - t1]
 
 
 def inner(args: argparse.Namespace) -> None:
@@ -53,24 +67,11 @@ def inner(args: argparse.Namespace) -> None:
     with Switch.open(db, wait=False) as sw:
         sw.add_bridge("bbench")
         for n in counts:
-            t0 = time.perf_counter()
-            for i in range(n):
-                sw.add_port("bbench", f"bt{i}")
-            t1 = time.perf_counter()
-            for i in range(n):
-                sw.del_port(f"bt{i}")
-            t2 = time.perf_counter()
-            out[f"kvmnet/{n}"] = [t1 - t0, t2 - t1]
+            out[f"kvmnet/{n}"] = _add_remove(sw, n)
         if args.wait_count:
             sw.sync(timeout=600)  # ovs-vswitchd catches up with the no-wait changes first
             sw.wait = True
-            t0 = time.perf_counter()
-            for i in range(args.wait_count):
-                sw.add_port("bbench", f"bt{i}")
-            t1 = time.perf_counter()
-            for i in range(args.wait_count):
-                sw.del_port(f"bt{i}")
-            out[f"kvmnet-wait/{args.wait_count}"] = [t1 - t0, time.perf_counter() - t1]
+            out[f"kvmnet-wait/{args.wait_count}"] = _add_remove(sw, args.wait_count)
             sw.wait = False
 
     def vsctl_loop(n: int, wait: bool) -> list[float]:
@@ -92,6 +93,20 @@ def inner(args: argparse.Namespace) -> None:
             sw.sync(timeout=600)
         out[f"ovs-vsctl-wait/{args.wait_count}"] = vsctl_loop(args.wait_count, True)
 
+    # The same client path with ovs-vswitchd stopped: OVSDB alone, without the switch
+    # reconfiguring its bridge (O(ports) each time) on the same two CPUs.
+    from kvmnet.host import process
+    from kvmnet.ovs import daemon
+
+    layout = daemon.Layout()
+    pid = daemon.running_pid(layout, "ovs-vswitchd")
+    if pid is not None:
+        process.terminate(pid, expected_cmdline_contains=str(layout.pidfile("ovs-vswitchd")))
+        with Switch.open(db, wait=False) as sw:
+            for n in counts:
+                out[f"kvmnet-db-only/{n}"] = _add_remove(sw, n)
+        daemon.start()
+
     if args.plugs:
         from kvmnet.host.netlink import Netlink
 
@@ -109,15 +124,15 @@ def inner(args: argparse.Namespace) -> None:
 
 def report(data: dict[str, list[float]], counts: list[int]) -> None:
     base = counts[0]
-    print(f"{'path':<16}{'ports':>7}{'add s':>9}{'del s':>9}{'total s':>9}{'per port ms':>13}"
+    print(f"{'path':<17}{'ports':>7}{'add s':>9}{'del s':>9}{'total s':>9}{'per port ms':>13}"
           f"{'x (vs ' + str(base) + ')':>12}")
-    for who in ("kvmnet", "ovs-vsctl", "kvmnet-wait", "ovs-vsctl-wait"):
+    for who in ("kvmnet", "ovs-vsctl", "kvmnet-db-only", "kvmnet-wait", "ovs-vsctl-wait"):
         for key, (add, delete) in ((k, v) for k, v in data.items() if k.split("/")[0] == who):
             n = int(key.split("/")[1])
             total = add + delete
             first = data.get(f"{who}/{base}")
             growth = f"{total / sum(first):.1f}x" if first and n != base else ""
-            print(f"{who:<16}{n:>7}{add:>9.3f}{delete:>9.3f}{total:>9.3f}"
+            print(f"{who:<17}{n:>7}{add:>9.3f}{delete:>9.3f}{total:>9.3f}"
                   f"{total / (2 * n) * 1000:>13.3f}{growth:>12}")
     if "plugs" in data:
         print(f"guest port plug+unplug on OVS (tap + OVSDB row): {data['plugs'][0]:.0f}/s")

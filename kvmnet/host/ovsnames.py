@@ -98,3 +98,18 @@ def needs_quotes(s: str) -> bool:
 def vsctl_string(s: str) -> str:
     """A string atom as ovs-vsctl prints it: bare when it can be, else a JSON string."""
     return json.dumps(s, ensure_ascii=False) if needs_quotes(s) else s
+
+
+def libvirt_tx_qos(average: int, peak: int | None = None, burst: int | None = None
+                   ) -> dict[str, int | None]:
+    """libvirt's ``<bandwidth>`` rate (average/peak in kB/s, burst in KiB) as the OVS QoS
+    values it sets (bits/s and bits): ``{"min_rate", "max_rate", "burst"}`` for
+    :meth:`kvmnet.host.ovsdb.Switch.set_port_qos`."""
+    return {"min_rate": average * 8000, "max_rate": peak * 8000 if peak else None,
+            "burst": burst * 8192 if burst else None}
+
+
+def libvirt_policing(average: int, burst: int | None = None) -> tuple[int, int | None]:
+    """libvirt's inbound rate (kB/s, KiB) as OVS ingress policing (kbit/s, kbit), as it sets
+    ``ingress_policing_rate``/``ingress_policing_burst``."""
+    return average * 8, burst * 8 if burst else None

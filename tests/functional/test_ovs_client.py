@@ -101,15 +101,18 @@ def test_qos_rows_follow_the_port(ovs: OvsEnv) -> None:
         sw.add_bridge("br0")
         sw.add_port("br0", "vnet0", ingress_policing_rate=800, ingress_policing_burst=80)
         sw.add_port("br0", "vnet1")
-        sw.set_port_qos("vnet0", max_rate=8_000_000, burst=80_000)
+        sw.set_port_qos("vnet0", min_rate=8_000_000, max_rate=16_000_000, burst=80_000,
+                        external_ids={"vm-id": "u1", "ifname": "vnet0"})
         sw.set_port_qos("vnet1", max_rate=16_000_000)
     assert ovs.vsctl("get", "Interface", "vnet0", "ingress_policing_rate").stdout == "800\n"
     qos = ovs.vsctl("get", "Port", "vnet0", "qos").stdout.strip()
     assert ovs.vsctl("get", "QoS", qos, "type").stdout == "linux-htb\n"
-    assert ovs.vsctl("get", "QoS", qos, "other_config:max-rate").stdout == '"8000000"\n'
+    assert ovs.vsctl("get", "QoS", qos, "other_config", "external_ids").stdout == \
+        '{burst="80000", max-rate="16000000", min-rate="8000000"}\n{ifname=vnet0, vm-id=u1}\n'
     queue = ovs.vsctl("get", "QoS", qos, "queues:0").stdout.strip()
-    assert ovs.vsctl("get", "Queue", queue, "other_config").stdout == \
-        '{burst="80000", max-rate="8000000"}\n'
+    assert ovs.vsctl("get", "Queue", queue, "other_config", "external_ids").stdout == \
+        '{burst="80000", max-rate="16000000", min-rate="8000000"}\n{ifname=vnet0, vm-id=u1}\n'
+    assert ovs.vsctl("get", "Port", "vnet0", "external_ids:vm-id").stdout == "u1\n"
     with ovs.switch() as sw:
         sw.del_port("vnet0")
     # vnet0's QoS and Queue went with it; vnet1's stay

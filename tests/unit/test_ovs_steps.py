@@ -32,15 +32,31 @@ def test_a_guest_port_as_libvirt_adds_it() -> None:
 
 
 def test_trunks_policing_and_qos() -> None:
+    # libvirt's <bandwidth><inbound average='1000' burst='100'/><outbound average='1000'
+    # peak='2000' burst='256'/></bandwidth> on a tap: outbound policed, inbound shaped
     step = _step(trunks=[20, 10], vlan_mode="native-untagged", ingress_policing_rate=8000,
-                 ingress_policing_burst=800, qos={"max_rate": 8000000, "burst": 80000},
+                 ingress_policing_burst=2048,
+                 qos={"min_rate": 8000000, "max_rate": 16000000, "burst": 819200},
+                 qos_external_ids={"vm-id": "c7a5fdbd-edaf-9455-926a-d65c16db1809",
+                                   "ifname": "vnet0"},
                  db="unix:/tmp/db.sock", may_exist=False)
+    ids = ("external_ids:ifname=vnet0 "
+           "'external_ids:vm-id=\"c7a5fdbd-edaf-9455-926a-d65c16db1809\"'")
+    conf = "other_config:min-rate=8000000 other_config:burst=819200 other_config:max-rate=16000000"
     assert step.describe() == (
         "ovs-vsctl --db=unix:/tmp/db.sock add-port ovsbr0 vnet0 trunks=10,20 "
         "vlan_mode=native-untagged -- set Interface vnet0 ingress_policing_rate=8000 "
-        "ingress_policing_burst=800 -- set Port vnet0 qos=@qos -- --id=@qos create QoS "
-        "type=linux-htb other_config:max-rate=8000000 queues:0=@q -- --id=@q create Queue "
-        "other_config:burst=80000 other_config:max-rate=8000000")
+        f"ingress_policing_burst=2048 -- set Port vnet0 qos=@qos {ids} -- --id=@qos create QoS "
+        f"type=linux-htb {conf} queues:0=@q {ids} -- --id=@q create Queue {conf} {ids}")
+
+
+def test_libvirt_rates_in_ovs_units() -> None:
+    from kvmnet.host.ovsnames import libvirt_policing, libvirt_tx_qos
+
+    assert libvirt_tx_qos(1000, 2000, 256) == {"min_rate": 8000000, "max_rate": 16000000,
+                                               "burst": 2097152}
+    assert libvirt_tx_qos(1000) == {"min_rate": 8000000, "max_rate": None, "burst": None}
+    assert libvirt_policing(1000, 256) == (8000, 2048)
 
 
 def test_json_round_trip_and_the_journalled_undo() -> None:

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from kvmnet.engine.executor import Context
 
 
+#: the qos field's names and the other_config keys they become (libvirt's order)
+_QOS_KEYS = (("min_rate", "min-rate"), ("burst", "burst"), ("max_rate", "max-rate"))
+
+
 def _pairs(column: str, values: dict[str, str]) -> list[str]:
     from kvmnet.host.ovsnames import vsctl_string
 
@@ -38,12 +42,12 @@ class AddOvsPort(Step):
     section = "links"
     fields = ("bridge", "port", "may_exist", "iface_type", "tag", "trunks", "vlan_mode",
               "external_ids", "other_config", "iface_external_ids", "ingress_policing_rate",
-              "ingress_policing_burst", "qos", "db", "wait")
+              "ingress_policing_burst", "qos", "qos_external_ids", "db", "wait")
     defaults: ClassVar[dict[str, Any]] = {
         "may_exist": True, "iface_type": None, "tag": None, "trunks": [], "vlan_mode": None,
         "external_ids": {}, "other_config": {}, "iface_external_ids": {},
-        "ingress_policing_rate": None, "ingress_policing_burst": None, "qos": None, "db": None,
-        "wait": True}
+        "ingress_policing_rate": None, "ingress_policing_burst": None, "qos": None,
+        "qos_external_ids": {}, "db": None, "wait": True}
     bridge: str
     port: str
     may_exist: bool
@@ -56,7 +60,10 @@ class AddOvsPort(Step):
     iface_external_ids: dict[str, str]
     ingress_policing_rate: int | None  # kbps
     ingress_policing_burst: int | None  # kb
-    qos: dict[str, int] | None  # {"max_rate": bps, "burst": bits?, "min_rate": bps}
+    # outbound shaping, bits/s and bits: {"min_rate", "max_rate", "burst"} (values may be
+    # None), as kvmnet.host.ovsnames.libvirt_tx_qos makes them from libvirt's rates
+    qos: dict[str, int | None] | None
+    qos_external_ids: dict[str, str]  # on the QoS, its queue and the port (libvirt: vm-id, ifname)
     db: str | None
     wait: bool
 
@@ -81,11 +88,12 @@ class AddOvsPort(Step):
         if iface:
             args += ["--", "set", "Interface", self.port, *iface]
         if self.qos:
-            rate = self.qos["max_rate"]
-            queue = [f"other_config:{k.replace('_', '-')}={v}" for k, v in sorted(self.qos.items())]
-            args += ["--", "set", "Port", self.port, "qos=@qos", "--", "--id=@qos", "create",
-                     "QoS", "type=linux-htb", f"other_config:max-rate={rate}", "queues:0=@q",
-                     "--", "--id=@q", "create", "Queue", *queue]
+            conf = [f"other_config:{key}={self.qos[name]}" for name, key in _QOS_KEYS
+                    if self.qos.get(name) is not None]
+            ids = _pairs("external_ids", self.qos_external_ids)
+            args += ["--", "set", "Port", self.port, "qos=@qos", *ids, "--", "--id=@qos",
+                     "create", "QoS", "type=linux-htb", *conf, "queues:0=@q", *ids, "--",
+                     "--id=@q", "create", "Queue", *conf, *ids]
         return _vsctl(self.db, self.wait, *args)
 
     def undo_record(self, ctx: Context) -> dict[str, Any]:
@@ -109,8 +117,9 @@ class AddOvsPort(Step):
                         ingress_policing_rate=self.ingress_policing_rate,
                         ingress_policing_burst=self.ingress_policing_burst)
             if self.qos:
-                sw.set_port_qos(self.port, max_rate=self.qos["max_rate"],
-                                burst=self.qos.get("burst"), min_rate=self.qos.get("min_rate"))
+                sw.set_port_qos(self.port, max_rate=self.qos.get("max_rate"),
+                                burst=self.qos.get("burst"), min_rate=self.qos.get("min_rate"),
+                                external_ids=self.qos_external_ids)
         finally:
             sw.wait = wait
 
