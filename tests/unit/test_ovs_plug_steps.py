@@ -97,11 +97,13 @@ def test_describe_trunk_profile_and_bandwidth_golden() -> None:
          f"'external_ids:vm-id=\"{VM}\"' "
          # outbound 500 kB/s, burst 64 kB (what the guest sends): policed, kbit/s and kbit
          "ingress_policing_rate=4000 ingress_policing_burst=512 "
-         # inbound (what it receives): linux-htb in bit/s; burst 256 KiB in bits
+         # inbound (what it receives): linux-htb in bit/s; burst 256 KiB in bits; libvirt
+         # writes the rates on the QoS row and on its queue 0 alike
          "-- set Port veth1 qos=@qos -- --id=@qos create QoS type=linux-htb "
+         "other_config:min-rate=8000000 other_config:burst=2097152 "
          "other_config:max-rate=16000000 queues:0=@q -- --id=@q create Queue "
-         "other_config:burst=2097152 other_config:max-rate=16000000 "
-         "other_config:min-rate=8000000"),
+         "other_config:min-rate=8000000 other_config:burst=2097152 "
+         "other_config:max-rate=16000000"),
     ]
 
 
