@@ -2,7 +2,8 @@
 
 Mirrors the parts of libvirt's ``virDomainDef`` (src/conf/domain_conf.h) that a small QEMU
 runner needs: identity, memory, vCPUs, direct kernel boot or BIOS boot order, file/block
-disks, serial consoles and network interfaces of type ``network`` or ``bridge``.  Elements
+disks, serial consoles, network interfaces of type ``network``, ``bridge`` or ``hostdev``
+(an SR-IOV VF) and host PCI devices (``<hostdev>``).  Elements
 kvmnet recognises but does not emulate (``<features>``, ``<clock>``, ``<video>`` ...) are
 kept verbatim as :class:`RawElement` so that a definition round-trips; everything else is
 refused by the parser (:mod:`kvmnet.xmlio.domain`).  Plain frozen data, no I/O.
@@ -95,11 +96,27 @@ class Interface:
     boot_order: int | None = None
     alias: str | None = None  # live only: net0, net1 ...
     extra: tuple[RawElement, ...] = ()  # <address>, <driver>, <rom>: kept, not acted on
+    # type='hostdev': the VF given to the guest (<source><address type='pci' .../>), DDDD:BB:SS.F;
+    # a type='network' NIC on a hostdev network gets its VF here at start (not formatted)
+    pci_address: str | None = None
+    managed: bool | None = None  # type='hostdev': managed='yes' (None: absent, i.e. 'no')
 
     @property
     def source(self) -> str | None:
         """What virsh's domiflist shows as the source."""
+        if self.type == "hostdev":
+            return self.pci_address
         return self.network if self.type == "network" else self.bridge
+
+
+@frozen
+class Hostdev:
+    """``<hostdev mode='subsystem' type='pci'>``: a host PCI device given to the guest (VFIO)."""
+
+    address: str  # DDDD:BB:SS.F, the host device
+    managed: bool | None = None  # managed='yes': bound to vfio-pci at start, back after
+    alias: str | None = None  # live only: hostdev0 ...
+    extra: tuple[RawElement, ...] = ()  # <driver>, <rom>, <address> (guest side): kept
 
 
 @frozen
@@ -127,6 +144,7 @@ class Domain:
     interfaces: tuple[Interface, ...] = ()
     serials: tuple[CharDev, ...] = ()
     consoles: tuple[CharDev, ...] = ()
+    hostdevs: tuple[Hostdev, ...] = ()
     #: Top-level elements kept verbatim (<features>, <cpu>, <clock>, <metadata> ...).
     extra: tuple[RawElement, ...] = ()
     #: Devices kept verbatim but not emulated (<video>, <graphics>, <input> ...).

@@ -38,6 +38,8 @@ class ModeRules:
     driver = ""
     #: a <bridge> element may name a bridge or set macTableManager in this mode
     bridge_allowed = True
+    #: "module:function(conn, net) -> net": what the live XML adds from live state (a pool)
+    live_view = ""
 
     # -- define-time rules (kvmnet.config.validate calls these in document order) ------------
     def forward_problems(self, net: Network, pool: list[ForwardInterface],
@@ -281,7 +283,8 @@ class HostdevRules(ModeRules):
     """SR-IOV VF pool: a guest gets a VF (a PCI device) of the pool."""
 
     name, label = "hostdev", "hostdev network"
-    driver = "kvmnet.network.drivers.passive:HostdevDriver"
+    driver = "kvmnet.network.drivers.hostdev:HostdevDriver"
+    live_view = "kvmnet.network.drivers.hostdev:live_view"
     bridge_allowed = False
 
     def _pool_problems(self, pool: list[ForwardInterface],
@@ -305,9 +308,10 @@ class HostdevRules(ModeRules):
     def plug_for(self, net: Network, vport: VirtualPort | None, mac_table: str | None) -> Plug:
         from kvmnet.model.port import Plug, PlugType
 
+        # The VF is chosen when the port is plugged, from the live pool (kvmnet.port.plugs.
+        # hostdev): the definition alone does not say which VFs are free.
         fwd = net.forward
-        address = fwd.addresses[0] if fwd is not None and fwd.addresses else None
-        return Plug(type=PlugType.HOSTDEV_PCI, address=address,
+        return Plug(type=PlugType.HOSTDEV_PCI, address=None,
                     managed=fwd.managed if fwd is not None else None,
                     driver=fwd.driver if fwd is not None else None)
 

@@ -60,6 +60,7 @@ from kvmnet.port.plugs.base import PlugOptions, load_record, unlink, write
 
 if TYPE_CHECKING:
     from kvmnet.api import Connection
+    from kvmnet.engine.host import Host
     from kvmnet.model.network import Network as NetworkDef
 
 #: Directory of the ports plugged straight into a bridge (``network`` None).
@@ -90,6 +91,7 @@ class PortInfo:
     created: bool = True  # False: an existing device (e.g. a veth end) was attached
     skipped: tuple[str, ...] = ()  # optional tc parts this kernel lacks (see kvmnet.host.tap)
     kept: bool = False  # off its bridge, kept while its network is down (see kvmnet.port.keep)
+    address: str | None = None  # an SR-IOV VF's PCI address (QEMU: -device vfio-pci,host=...)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v)
@@ -148,7 +150,7 @@ def port_info(rec: dict[str, Any]) -> PortInfo:
                     owner_uuid=rec["owner_uuid"], group=rec.get("group"),
                     isolated=bool(rec.get("isolated")), plug_type=rec.get("plug_type", "network"),
                     created=bool(rec.get("created", True)), skipped=tuple(rec.get("skipped", ())),
-                    kept=bool(rec.get("kept")))
+                    kept=bool(rec.get("kept")), address=rec.get("address"))
 
 
 # -- networks ---------------------------------------------------------------------------------
@@ -221,7 +223,7 @@ def plug(conn: Connection, network_name: str | None, *, mac: str, bridge: str | 
          bandwidth: Bandwidth | None = None, vlan: Vlan | None = None,
          isolated: bool | None = None, trust_guest_rx_filters: bool | None = None,
          port_uuid: str | None = None, device: str | None = None, multi_queue: bool = False,
-         vlan_filtering: bool = False) -> PortInfo:
+         vlan_filtering: bool = False, host: Host | None = None) -> PortInfo:
     """Plug a guest NIC with MAC ``mac`` into network ``network_name`` (name or UUID), or,
     with ``network_name`` None, straight into Linux bridge ``bridge`` (libvirt's
     ``<interface type='bridge'>``).
@@ -232,6 +234,7 @@ def plug(conn: Connection, network_name: str | None, *, mac: str, bridge: str | 
     the host end of a veth) instead of making a tap; unplugging then detaches it and restores
     its MAC and MTU.  ``multi_queue``: a tap QEMU may open with several queues.
     ``vlan_filtering``: turn VLAN filtering on on the bridge if a VLAN needs it.
+    ``host``: the host adapters the plug's steps act through (default: the real host).
     """
     from kvmnet.xmlio.values import mac_address
 
@@ -254,7 +257,7 @@ def plug(conn: Connection, network_name: str | None, *, mac: str, bridge: str | 
         group=portgroup, bandwidth=bandwidth, vlan=vlan, isolated=isolated,
         trust_guest_rx_filters=trust_guest_rx_filters)
     return _create(conn, network_name, bridge, port, tap_name=tap_name, mtu=mtu, device=device,
-                   multi_queue=multi_queue, vlan_filtering=vlan_filtering)
+                   multi_queue=multi_queue, vlan_filtering=vlan_filtering, host=host)
 
 
 def create_port(conn: Connection, network: str, xml: str | bytes, *, tap_name: str | None = None,
@@ -277,7 +280,7 @@ def create_port(conn: Connection, network: str, xml: str | bytes, *, tap_name: s
 
 def _create(conn: Connection, network: str | None, bridge: str | None, port: NetworkPort, *,
             tap_name: str | None, mtu: int | None, device: str | None, multi_queue: bool,
-            vlan_filtering: bool) -> PortInfo:
+            vlan_filtering: bool, host: Host | None = None) -> PortInfo:
     from kvmnet.host.netlink import Netlink, check_ifname
     from kvmnet.xmlio.port import format_port
 
@@ -313,12 +316,12 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
         directory = port_dir(conn, key)
         directory.mkdir(parents=True, exist_ok=True)
         with Netlink() as nl:
-            rec = plugger.plug(nl, directory, port, key, opts)
+            rec = plugger.plug(nl, directory, port, key, opts, host=host)
             try:
-                port = replace(port, owner_name=rec["owner_name"])
+                port = replace(plugger.plugged(port, rec), owner_name=rec["owner_name"])
                 write(directory / f"{port.uuid}.xml", format_port(port))
             except BaseException:
-                plugger.unplug(nl, rec, quiet=True)
+                plugger.unplug(nl, rec, quiet=True, host=host)
                 unlink(directory / f"{port.uuid}.json")
                 raise
     if rec["skipped"]:

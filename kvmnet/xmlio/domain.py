@@ -20,9 +20,19 @@ import re
 from lxml import etree
 
 from kvmnet.errors import XMLParseError
-from kvmnet.model.domain import NIC_MODELS, CharDev, Disk, Domain, Interface, OSDef, RawElement
+from kvmnet.model.domain import (
+    NIC_MODELS,
+    CharDev,
+    Disk,
+    Domain,
+    Hostdev,
+    Interface,
+    OSDef,
+    RawElement,
+)
 from kvmnet.xmlio import values as v
 from kvmnet.xmlio.domain_format import KEPT_DEVICES, KEPT_TOP, RANK, REFUSED_TOP, format_domain
+from kvmnet.xmlio.domain_hostdev import managed, parse_hostdev, pci_source
 from kvmnet.xmlio.network_format import escape
 from kvmnet.xmlio.safe import parse_document
 
@@ -160,7 +170,8 @@ class _Parser:
             on_reboot=self.lifecycle(root, "on_reboot"),
             on_crash=self.lifecycle(root, "on_crash"), emulator=dev.emulator,
             disks=tuple(dev.disks), interfaces=tuple(dev.interfaces), serials=serials,
-            consoles=consoles, extra=tuple(extra), extra_devices=tuple(dev.kept))
+            consoles=consoles, extra=tuple(extra), extra_devices=tuple(dev.kept),
+            hostdevs=tuple(dev.hostdevs))
 
     def memory(self, root: etree._Element, tag: str) -> int | None:
         el = v.first_child(root, tag)
@@ -267,6 +278,8 @@ class _Parser:
                 out.disks.append(self.disk(child, path))
             elif tag == "interface":
                 out.interfaces.append(self.interface(child, path))
+            elif tag == "hostdev":
+                out.hostdevs.append(parse_hostdev(child, path, self.live))
             elif tag in ("serial", "console"):
                 (out.serials if tag == "serial" else out.consoles).append(
                     self.chardev(child, path, tag))
@@ -351,19 +364,22 @@ class _Parser:
 
     def interface(self, el: etree._Element, path: str) -> Interface:
         itype = el.get("type")
-        if itype not in ("network", "bridge"):
+        if itype not in ("network", "bridge", "hostdev"):
             shown = f"type='{itype}'" if itype is not None else "no type"
             raise XMLParseError(f"interface {shown} is not supported; kvmnet plugs guests into "
                                 "a virtual network (type='network', <source network='NAME'/>) "
-                                "or a host bridge (type='bridge', <source bridge='br0'/>)", path)
+                                "or a host bridge (type='bridge', <source bridge='br0'/>), or "
+                                "gives them an SR-IOV VF (type='hostdev')", path)
         mac = None
         mac_el = v.first_child(el, "mac")
         if mac_el is not None:
             mac = v.mac_address(mac_el.get("address") or "", f"{path}/mac")
         src = v.first_child(el, "source")
         spath = f"{path}/source"
-        network = portgroup = bridge = port_id = None
-        if itype == "network":
+        network = portgroup = bridge = port_id = pci = None
+        if itype == "hostdev":  # an SR-IOV VF given to the guest (kvmnet.xmlio.domain_hostdev)
+            pci = pci_source(el, path, need_type=True)
+        elif itype == "network":
             network = src.get("network") if src is not None else None
             if not network:
                 raise XMLParseError("missing <source network='NAME'/> for a type='network' "
@@ -416,7 +432,8 @@ class _Parser:
         return Interface(type=itype, mac=mac, network=network, portgroup=portgroup,
                          bridge=bridge, port_id=port_id, target_dev=target_dev, model=model,
                          mtu=mtu, boot_order=self.boot_order(el, path), alias=alias,
-                         extra=tuple(extra))
+                         extra=tuple(extra), pci_address=pci,
+                         managed=managed(el, path) if itype == "hostdev" else None)
 
     def chardev(self, el: etree._Element, path: str, kind: str) -> CharDev:
         ctype = el.get("type") or "pty"
@@ -476,6 +493,7 @@ class _Devices:
         self.interfaces: list[Interface] = []
         self.serials: list[CharDev] = []
         self.consoles: list[CharDev] = []
+        self.hostdevs: list[Hostdev] = []
         self.kept: list[RawElement] = []
 
 

@@ -88,6 +88,8 @@ class Plan:
     # Host links that must exist already (a host bridge, a macvtap parent).
     requires_links: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    # Steps on devices the network finds rather than makes (an SR-IOV VF pool), first.
+    device_steps: tuple[Step, ...] = ()
 
     def steps(self) -> tuple[Step, ...]:
         """The start, in the one order it is applied and printed.
@@ -103,6 +105,7 @@ class Plan:
         from kvmnet.engine.steps.sysctl import IPV6_FORWARDING, KeepRouterAdvertisements, SetSysctl
 
         out: list[Step] = [NeedLink(name=dev) for dev in self.requires_links]
+        out += self.device_steps
         br = self.bridge
         if br is not None:
             out.append(CreateBridge(name=br.name, stp=br.stp, delay=br.delay, mtu=br.mtu,

@@ -1,4 +1,5 @@
-"""Networks on devices kvmnet does not create: host bridges, macvtap parents, SR-IOV.
+"""Networks on devices kvmnet does not create: host bridges and macvtap parents (SR-IOV VF
+pools: :mod:`.hostdev`).
 
 Starting such a network changes nothing on the host; the plan names the links
 that must exist, and guest ports do the real work when they are plugged.
@@ -62,16 +63,3 @@ class VepaDriver(DirectDriver):
 
 class PassthroughDriver(DirectDriver):
     mode = ForwardMode.PASSTHROUGH
-
-
-class HostdevDriver(DirectDriver):
-    """SR-IOV VF pool: the PF (or the listed VFs' parent) must exist."""
-
-    mode = ForwardMode.HOSTDEV
-    label = MODES["hostdev"].label
-
-    def plan(self, net: Network, ctx: PlanContext) -> Plan:
-        fwd = net.forward
-        if fwd is not None and fwd.addresses and not fwd.pf:
-            return Plan(network=net.name, mode=net.forward_mode)  # PCI addresses: checked at plug
-        return super().plan(net, ctx)

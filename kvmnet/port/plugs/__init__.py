@@ -8,9 +8,10 @@ the network's driver handed out (:meth:`kvmnet.model.modes.ModeRules.plug_for`),
 from a port's run record when unplugging; it never branches on the plug type itself.
 
 Today: the tap on a Linux bridge (:mod:`.tap_bridge`) for ``network`` (a bridge the network
-owns) and ``bridge`` (a host bridge).  Next: Open vSwitch (a ``bridge`` plug with
-``<virtualport type='openvswitch'/>``: key ``bridge/openvswitch``), macvtap (``direct``) and
-SR-IOV VFs (``hostdev-pci``): each is one module and one line in :data:`PLUGGERS`.
+owns) and ``bridge`` (a host bridge); SR-IOV VFs (:mod:`.hostdev`, ``hostdev-pci``).  Next:
+Open vSwitch (a ``bridge`` plug with ``<virtualport type='openvswitch'/>``: key
+``bridge/openvswitch``) and macvtap (``direct``): each is one module and one line in
+:data:`PLUGGERS`.
 
 Imports nothing heavy at import time, so that a cold command pays only for what it uses.
 """
@@ -30,13 +31,13 @@ if TYPE_CHECKING:
 PLUGGERS: dict[str, str] = {
     "network": "kvmnet.port.plugs.tap_bridge:TapBridgePlugger",
     "bridge": "kvmnet.port.plugs.tap_bridge:TapBridgePlugger",
+    "hostdev-pci": "kvmnet.port.plugs.hostdev:HostdevPlugger",
 }
 
 #: plugger keys a network may hand out that have no plugger yet: what is missing
 MISSING: dict[str, str] = {
     "bridge/openvswitch": "Open vSwitch",
     "direct": "macvtap",
-    "hostdev-pci": "SR-IOV hostdev",
 }
 
 _LOADED: dict[str, Plugger] = {}
