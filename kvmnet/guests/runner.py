@@ -37,7 +37,9 @@ from kvmnet.errors import (
     KvmnetError,
     NotFoundError,
     OperationInvalidError,
+    UnsupportedError,
 )
+from kvmnet.guests import hostdev as guest_hostdevs
 from kvmnet.guests import qemu
 from kvmnet.guests.define import unique_mac, used_macs, validate
 from kvmnet.guests.store import GuestStore, Record
@@ -60,8 +62,9 @@ class PortService:
     """The guest port service the ``port`` steps act through (``ctx.ports``, see
     :mod:`kvmnet.engine.steps.port`): :mod:`kvmnet.port.ports` on one connection."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, host: Host | None = None) -> None:
         self.conn = conn
+        self.host = host  # the guest's host adapters, for the port's steps too
 
     def plug(self, step: PlugPort) -> dict[str, Any]:
         from kvmnet.port import ports
@@ -69,7 +72,7 @@ class PortService:
         info = ports.plug(self.conn, step.network, mac=step.mac, bridge=step.bridge,
                           owner_name=step.owner_name, owner_uuid=step.owner_uuid,
                           portgroup=step.portgroup, tap_name=step.tap_name, mtu=step.mtu,
-                          port_uuid=step.uuid)
+                          port_uuid=step.uuid, host=self.host)
         return info.as_dict()
 
     def unplug(self, port_uuid: str) -> None:
@@ -97,7 +100,8 @@ class Runner:
         self.notices: list[str] = []
 
     def context(self) -> Context:
-        return Context(self.host, say=self.notices.append, ports=PortService(self.conn))
+        return Context(self.host, say=self.notices.append,
+                       ports=PortService(self.conn, self.host))
 
     # -- state -------------------------------------------------------------------------------
     def _alive(self, info: Record) -> bool:
@@ -163,6 +167,7 @@ class Runner:
             _check_files(dom)
             binary = qemu.qemu_binary(dom)
             accel = qemu.choose_accel(dom.type)
+            guest_hostdevs.check(dom, accel)  # VFIO devices need KVM: refused before any change
             if accel.notice:
                 self.notices.append(accel.notice)
             if dom.extra_devices:
@@ -196,13 +201,30 @@ class Runner:
         name = dom.name
         yield SweepOwner(owner_uuid=dom.uuid, owner_name=name)
         ifaces = []
+        vfio = 0  # hostdevN: libvirt's aliases of VFIO devices, VF interfaces first
+        run_dir = self.conn.paths.run
         for i, iface in enumerate(dom.interfaces):
+            if iface.type == "hostdev":  # the VF itself, no port (kvmnet.guests.hostdev)
+                yield from guest_hostdevs.interface_steps(dom, iface, run_dir)
+                ifaces.append(replace(iface, alias=f"hostdev{vfio}"))
+                vfio += 1
+                continue
             step = self._port_step(dom, iface)
             yield step
             info = step.result()
             record["ports"].append(info["uuid"])
+            if info.get("address"):  # a VF of a hostdev network
+                guest_hostdevs.needs_kvm(dom, accel, f"interface {iface.mac} "
+                                         f"({info['address']} of network '{iface.network}')")
+                ifaces.append(replace(_plugged(iface, info, f"hostdev{vfio}"),
+                                      pci_address=info["address"], target_dev=None))
+                vfio += 1
+                continue
             ifaces.append(_plugged(iface, info, f"net{i}"))
-        live = replace(dom, id=record["id"], interfaces=tuple(ifaces), serials=serials,
+        yield from guest_hostdevs.hostdev_steps(dom, run_dir)
+        hostdevs = tuple(replace(h, alias=f"hostdev{vfio + k}") for k, h in enumerate(dom.hostdevs))
+        live = replace(dom, id=record["id"], interfaces=tuple(ifaces), hostdevs=hostdevs,
+                       serials=serials,
                        consoles=_mirror_consoles(dom.consoles, serials),
                        disks=tuple(replace(d, alias=f"disk{i}")
                                    for i, d in enumerate(dom.disks)))
@@ -309,6 +331,9 @@ class Runner:
         hand its tap to QEMU; any failure unplugs it again."""
         from kvmnet.host.qmp import Qmp, QmpError
 
+        if iface.type == "hostdev":
+            raise UnsupportedError("hot-plugging an SR-IOV VF is not supported; add the "
+                                   "interface with --config and restart the guest")
         used = {i.alias for i in dom.interfaces}
         alias = next(f"net{n}" for n in range(1000) if f"net{n}" not in used)
         step = self._port_step(dom, iface)
@@ -318,6 +343,10 @@ class Runner:
             journal.info["ports"].append(step.uuid)
             journal.save()
             plugged = _plugged(iface, step.result(), alias)
+            if step.result().get("address"):
+                raise UnsupportedError(f"network '{iface.network}' hands out SR-IOV VFs, which "
+                                       "cannot be hot-plugged; use --config and restart the "
+                                       "guest")
             with Qmp(journal.info["qmp"]) as mon:
                 mon.execute("netdev_add", {"type": "tap", "id": qemu.netdev_id(alias),
                                            "ifname": plugged.target_dev, "script": "no",

@@ -279,7 +279,7 @@ class _Parser:
             elif tag == "interface":
                 out.interfaces.append(self.interface(child, path))
             elif tag == "hostdev":
-                out.hostdevs.append(parse_hostdev(child, path, self.live))
+                out.hostdevs.append(parse_hostdev(child, path, self.live, raw))
             elif tag in ("serial", "console"):
                 (out.serials if tag == "serial" else out.consoles).append(
                     self.chardev(child, path, tag))

@@ -22,6 +22,8 @@ address as libvirt's virPCIDeviceAddressFormat does (``function='0x1'``).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lxml import etree
 
 from kvmnet.errors import XMLParseError
@@ -61,14 +63,10 @@ def managed(el: etree._Element, path: str) -> bool | None:
     return None if text is None else v.yes_no(text, path, "managed")
 
 
-def _raw(child: etree._Element) -> RawElement:
-    from kvmnet.xmlio.domain import raw
-
-    return raw(child)
-
-
-def parse_hostdev(el: etree._Element, path: str, live: bool) -> Hostdev:
-    """``<hostdev mode='subsystem' type='pci'>`` (other modes and types are refused)."""
+def parse_hostdev(el: etree._Element, path: str, live: bool,
+                  raw: Callable[[etree._Element], RawElement]) -> Hostdev:
+    """``<hostdev mode='subsystem' type='pci'>`` (other modes and types are refused); ``raw``
+    keeps an element verbatim (:func:`kvmnet.xmlio.domain.raw`)."""
     mode = el.get("mode") or "subsystem"
     htype = el.get("type")
     if mode != "subsystem" or htype != "pci":
@@ -85,7 +83,7 @@ def parse_hostdev(el: etree._Element, path: str, live: bool) -> Hostdev:
         if child.tag == "alias":
             alias = child.get("name") if live else None
         elif child.tag in ("driver", "rom", "address", "boot"):
-            extra.append(_raw(child))
+            extra.append(raw(child))
         elif child.tag != "source":
             raise XMLParseError(f"<{child.tag}> in <hostdev> is not supported; kvmnet takes "
                                 "source (and keeps driver, rom, address, boot) — remove it",

@@ -1,0 +1,106 @@
+"""A guest's host PCI devices: ``<interface type='hostdev'>`` (an SR-IOV VF with the guest's MAC
+and VLAN) and ``<hostdev>`` (any PCI device), as steps of its start.
+
+Both are VFIO devices: QEMU gets ``-device vfio-pci,host=DDDD:BB:SS.F,id=hostdevN``
+(:func:`kvmnet.guests.qemu.vfio_spec`), which needs KVM (an IOMMU-backed device cannot be
+given to a TCG guest) and the vfio-pci driver.  :func:`check` refuses a start that cannot
+work before anything changes; :func:`steps` are the engine steps (:mod:`kvmnet.engine.steps.vf`)
+journalled in the guest's journal: managed devices are bound to vfio-pci (and given back when
+the guest stops), a VF gets the guest's MAC through its PF (its own settings restored after).
+A type='network' NIC on a hostdev network gets its VF from the network's port instead
+(:mod:`kvmnet.port.plugs.hostdev`).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kvmnet.errors import ConflictError, NotFoundError, OperationInvalidError, UnsupportedError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from kvmnet.engine.step import Step
+    from kvmnet.guests.qemu import Accel
+    from kvmnet.model.domain import Domain, Interface
+
+VFIO = "vfio-pci"
+
+
+def devices(dom: Domain) -> list[tuple[str, str]]:
+    """(what, PCI address) of every host device the definition names, for messages."""
+    out = [(f"interface {i.mac}", i.pci_address) for i in dom.interfaces
+           if i.type == "hostdev" and i.pci_address]
+    out += [("hostdev", h.address) for h in dom.hostdevs]
+    return out
+
+
+def needs_kvm(dom: Domain, accel: Accel, what: str | None = None) -> None:
+    """Refuse a guest with a VFIO device under TCG (``what``: the device, when only a plug
+    found it out)."""
+    found = [what] if what else [f"{w} ({a})" for w, a in devices(dom)]
+    if found and accel.name != "kvm":
+        why = accel.notice or "its domain type is 'qemu' (TCG)"
+        raise UnsupportedError(
+            f"guest '{dom.name}' cannot start: {', '.join(found)} is a host PCI device given "
+            f"through VFIO, which needs KVM and VFIO; {why.split(': using TCG')[0]}. Run it on a "
+            "host with KVM and an IOMMU (intel_iommu=on), <domain type='kvm'>")
+
+
+def check(dom: Domain, accel: Accel) -> None:
+    """What must hold before a guest with host devices starts (nothing changed yet)."""
+    from kvmnet.host import sysfs
+
+    needs_kvm(dom, accel)
+    for what, addr in devices(dom):
+        if sysfs.pci_device_path(addr) is None:
+            raise NotFoundError(f"guest '{dom.name}': {what} names PCI device {addr}, which "
+                                "does not exist on this host; see kvmnet nodedev-list --cap pci")
+    for h in dom.hostdevs:
+        if not h.managed and sysfs.pci_driver(h.address) != VFIO:
+            node = "pci_" + h.address.replace(":", "_").replace(".", "_")
+            raise OperationInvalidError(
+                f"guest '{dom.name}': hostdev {h.address} is not managed and not bound to "
+                f"{VFIO}; bind it first (kvmnet nodedev-detach {node}) or set managed='yes'")
+
+
+def interface_steps(dom: Domain, iface: Interface, run: Path) -> list[Step]:
+    """An ``<interface type='hostdev'>``'s VF: to vfio-pci (managed), the guest's MAC."""
+    from kvmnet.engine.steps.vf import ConfigureVf, DetachVf
+    from kvmnet.host import sysfs
+    from kvmnet.port.plugs.hostdev import taken
+
+    addr = iface.pci_address
+    assert addr is not None and iface.mac is not None
+    holder = taken(run).get(addr)
+    if holder is not None:
+        raise ConflictError(f"guest '{dom.name}': VF {addr} of interface {iface.mac} is used by "
+                            f"{holder}; give the guest another VF")
+    pf = sysfs.physical_function(addr)
+    index = next((v.index for v in sysfs.virtual_functions(pf) if v.address == addr),
+                 None) if pf else None
+    pf_dev = sysfs.pci_netdevs(pf) if pf else []
+    if index is None or not pf_dev:
+        raise OperationInvalidError(
+            f"guest '{dom.name}': interface {iface.mac} names {addr}, which is not an SR-IOV "
+            "VF of a PF with an interface; use <hostdev> for other PCI devices")
+    out: list[Step] = []
+    if iface.managed:
+        out.append(DetachVf(address=addr))
+    out.append(ConfigureVf(pf=pf_dev[0], index=index, address=addr, mac=iface.mac, vlan=0))
+    return out
+
+
+def hostdev_steps(dom: Domain, run: Path) -> list[Step]:
+    """Every managed ``<hostdev>`` to vfio-pci (given back when the guest stops)."""
+    from kvmnet.engine.steps.vf import DetachVf
+    from kvmnet.port.plugs.hostdev import taken
+
+    held = taken(run)
+    out: list[Step] = []
+    for h in dom.hostdevs:
+        if h.address in held:
+            raise ConflictError(f"guest '{dom.name}': hostdev {h.address} is used by "
+                                f"{held[h.address]}")
+        if h.managed:
+            out.append(DetachVf(address=h.address))
+    return out
