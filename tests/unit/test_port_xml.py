@@ -322,8 +322,6 @@ def test_bridge_mode_network_plugs_into_the_host_bridge() -> None:
      "</network>"), "", UnsupportedError, "macvtap"),
     ("<network><name>m</name><forward mode='bridge' dev='eth0'/>{extra}</network>", "",
      UnsupportedError, "macvtap"),
-    (("<network><name>h</name><forward mode='hostdev' managed='yes'><pf dev='eth0'/></forward>"
-     "{extra}</network>"), "", UnsupportedError, "SR-IOV"),
 ])
 def test_allocation_refusals(template: str, extra: str, error: type[Exception],
                              needle: str) -> None:
