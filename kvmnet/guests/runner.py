@@ -79,14 +79,14 @@ class PortService:
         from kvmnet.port import ports
 
         try:
-            ports.unplug(self.conn, port_uuid)
+            ports.unplug(self.conn, port_uuid, host=self.host)
         except NotFoundError:
             pass
 
     def unplug_owner(self, owner_uuid: str) -> None:
         from kvmnet.port import ports
 
-        ports.unplug_owner(self.conn, owner_uuid)
+        ports.unplug_owner(self.conn, owner_uuid, host=self.host)
 
 
 class Runner:

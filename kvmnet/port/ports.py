@@ -348,8 +348,10 @@ def _not_found(port_uuid: str, network: str | None = None) -> NotFoundError:
                          code=VIR_ERR_NO_NETWORK_PORT)
 
 
-def remove_ports(conn: Connection, items: list[tuple[str | None, str]]) -> list[str]:
-    """Unplug these (network, uuid) ports, many taps deleted in parallel; returns failures."""
+def remove_ports(conn: Connection, items: list[tuple[str | None, str]],
+                 host: Host | None = None) -> list[str]:
+    """Unplug these (network, uuid) ports, many taps deleted in parallel; returns failures.
+    ``host``: the host adapters their undo acts through (default: the real host)."""
     from kvmnet.host.netlink import Netlink
 
     def work(item: tuple[str | None, str]) -> str | None:
@@ -358,7 +360,7 @@ def remove_ports(conn: Connection, items: list[tuple[str | None, str]]) -> list[
         try:
             if rec:
                 with Netlink() as nl:
-                    plugs.plugger(plugs.record_key(rec)).unplug(nl, rec)
+                    plugs.plugger(plugs.record_key(rec)).unplug(nl, rec, host=host)
         except KvmnetError as exc:
             return f"port {item[1]} ({rec.get('tap', '?')}): {exc}"
         unlink(directory / f"{item[1]}.xml")
@@ -380,7 +382,8 @@ def remove_ports(conn: Connection, items: list[tuple[str | None, str]]) -> list[
     return [r for r in results if r is not None]
 
 
-def unplug(conn: Connection, port_uuid: str, network: str | None = None) -> None:
+def unplug(conn: Connection, port_uuid: str, network: str | None = None,
+           host: Host | None = None) -> None:
     """Remove a port: its tap (or the adopted device's attachment), tc state and records.
 
     With ``network`` (name or UUID) the port must be on that network.
@@ -390,7 +393,7 @@ def unplug(conn: Connection, port_uuid: str, network: str | None = None) -> None
         if found is None or (network is not None and found[0] != network
                              and found[0] != _network_name(conn, network)):
             raise _not_found(port_uuid, network)
-        failures = remove_ports(conn, [found])
+        failures = remove_ports(conn, [found], host)
     if failures:
         raise HostError("unplugging failed: " + "; ".join(failures) + "; retry the unplug")
 
@@ -409,7 +412,7 @@ def unplug_many(conn: Connection, port_uuids: list[str]) -> list[str]:
         return failures + remove_ports(conn, items)
 
 
-def unplug_owner(conn: Connection, owner_uuid: str) -> list[str]:
+def unplug_owner(conn: Connection, owner_uuid: str, host: Host | None = None) -> list[str]:
     """Unplug every port of one guest; returns their UUIDs.  Raises HostError listing what
     could not be removed (after removing everything else)."""
     wanted = _uuid_arg(owner_uuid)
@@ -417,7 +420,7 @@ def unplug_owner(conn: Connection, owner_uuid: str) -> list[str]:
         items = [(network, info.uuid) for network in _dirs(conn)
                  for info in list_dir(conn, network, complete=False)
                  if info.owner_uuid == wanted]
-        failures = remove_ports(conn, items)
+        failures = remove_ports(conn, items, host)
     if failures:
         raise HostError("unplugging the guest's ports failed: " + "; ".join(failures))
     return [u for _, u in items]
