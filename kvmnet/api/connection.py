@@ -110,7 +110,7 @@ class Connection:
 
         check_size(xml)
         net = define(self.store, xml, strict=bool(flags & VIR_NETWORK_DEFINE_VALIDATE),
-                     warn=self.warn)
+                     warn=self.warn, host_check=host_check)
         assert net.uuid is not None
         from kvmnet.network.compile import precompile
 
@@ -130,6 +130,7 @@ class Connection:
 
         check_size(xml)
         net = prepare(xml, strict=bool(flags & VIR_NETWORK_CREATE_VALIDATE), warn=self.warn)
+        host_check(net)
         store = self.store
         with store.locked():
             entry = store.entry(net.name)
@@ -335,3 +336,11 @@ class Connection:
     def numOfDefinedNetworks(self) -> int:
         return len(self.listDefinedNetworks())
 
+
+def host_check(net: NetworkDef) -> None:
+    """What define checks on the host itself, per forward mode (``ModeRules.define_check``)."""
+    from kvmnet.model.modes import hook, mode_of
+
+    check = mode_of(net).define_check
+    if check:
+        hook(check)(net)

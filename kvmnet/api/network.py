@@ -172,14 +172,11 @@ class Network:
 
             net = replace(net, connections=connections(self._conn, self._name) or None)
         if not inactive:
-            from kvmnet.model.modes import mode_of
+            from kvmnet.model.modes import hook, mode_of
 
             view = mode_of(net).live_view  # e.g. a hostdev network's VF pool, found at start
             if view and self.isActive():
-                import importlib
-
-                module, _, func = view.partition(":")
-                net = getattr(importlib.import_module(module), func)(self._conn, net)
+                net = hook(view)(self._conn, net)
         return format_doc(net, inactive)
 
     def bridgeName(self) -> str:

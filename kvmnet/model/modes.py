@@ -19,6 +19,8 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 if TYPE_CHECKING:
+    from typing import Any
+
     from kvmnet.model.network import ForwardInterface, Network, PciAddress, PortGroup, VirtualPort
     from kvmnet.model.port import Plug
 
@@ -40,6 +42,9 @@ class ModeRules:
     bridge_allowed = True
     #: "module:function(conn, net) -> net": what the live XML adds from live state (a pool)
     live_view = ""
+    #: "module:function(net)": what define checks on the host itself (libvirt's
+    #: networkValidate reads sysfs for hostdev pools); raises ValidationError
+    define_check = ""
 
     # -- define-time rules (kvmnet.config.validate calls these in document order) ------------
     def forward_problems(self, net: Network, pool: list[ForwardInterface],
@@ -285,6 +290,7 @@ class HostdevRules(ModeRules):
     name, label = "hostdev", "hostdev network"
     driver = "kvmnet.network.drivers.hostdev:HostdevDriver"
     live_view = "kvmnet.network.drivers.hostdev:live_view"
+    define_check = "kvmnet.network.drivers.hostdev:define_check"
     bridge_allowed = False
 
     def _pool_problems(self, pool: list[ForwardInterface],
@@ -333,6 +339,14 @@ def rules(mode: str) -> ModeRules:
 def mode_of(net: Network) -> ModeRules:
     """The rules of ``net``'s forward mode."""
     return MODES[net.forward_mode.value]
+
+
+def hook(spec: str) -> Any:
+    """The function a ``"module:function"`` hook of :class:`ModeRules` names (imported now)."""
+    import importlib
+
+    module, _, func = spec.partition(":")
+    return getattr(importlib.import_module(module), func)
 
 
 def owns_bridge(mode: str) -> bool:

@@ -19,7 +19,13 @@ import pytest
 import kvmnet
 from kvmnet.engine.host import Host
 from kvmnet.engine.recording import FRESH_VF, Killed, RecordingHost
-from kvmnet.errors import ConflictError, NotFoundError, OperationInvalidError, UnsupportedError
+from kvmnet.errors import (
+    ConflictError,
+    NotFoundError,
+    OperationInvalidError,
+    UnsupportedError,
+    ValidationError,
+)
 from kvmnet.guests import Guests
 from kvmnet.guests import qemu as qemu_mod
 from kvmnet.guests.runner import Runner
@@ -314,12 +320,8 @@ def test_a_plug_killed_midway_is_undone_from_its_record_fake_hardware(
     ("<pf dev='eth9'/>", NotFoundError, r"<pf dev='eth9'/> does not exist on this host"),
     ("<pf dev='eth0'/>", OperationInvalidError, (r"has no virtual functions \(sriov_numvfs is 0 "
      r"of 63\); create them first, e\.g\. echo 63 > /sys/class/net/eth0/device/sriov_numvfs")),
-    ("<address type='pci' domain='0' bus='3' slot='0' function='1'/>", OperationInvalidError,
-     r"device '0000:03:00.1' in network 'passthrough_net' is not an SR-IOV Virtual Function"),
-    ("<address type='pci' domain='0' bus='9' slot='0' function='1'/>", NotFoundError,
-     r"lists PCI device 0000:09:00.1, which does not exist on this host"),
 ])
-def test_bad_pools_are_refused_at_start_fake_hardware(
+def test_bad_pfs_are_refused_at_start_fake_hardware(
         fake: FakeSysfs, conn: kvmnet.Connection, forward: str, error: type[Exception],
         needle: str) -> None:
     net = conn.networkDefineXML(PASSTHROUGH.replace("<pf dev='eth1'/>", forward))
@@ -327,6 +329,38 @@ def test_bad_pools_are_refused_at_start_fake_hardware(
         net.create()
     assert not net.isActive()
     assert not (conn.paths.run_networks / "passthrough_net.json").exists()
+
+
+@pytest.mark.parametrize("address", ["0000:03:00.1", "0000:09:00.1"])
+def test_an_address_that_is_no_vf_is_refused_at_define_fake_hardware(
+        fake: FakeSysfs, conn: kvmnet.Connection, address: str) -> None:
+    """libvirt's networkValidate: each listed device must be a VF of this host (the PF itself,
+    or a device that does not exist, is not)."""
+    dom, bus, rest = address.split(":")
+    slot, func = rest.split(".")
+    xml = PASSTHROUGH.replace("<pf dev='eth1'/>", (
+        f"<address type='pci' domain='0x{dom}' bus='0x{bus}' slot='0x{slot}' function='{func}'/>"))
+    with pytest.raises(ValidationError, match=(
+            rf"device '{fake.root}/bus/pci/devices/{address}' in network 'passthrough_net' is "
+            "not an SR-IOV Virtual Function")):
+        conn.networkDefineXML(xml)
+    with pytest.raises(ValidationError, match="is not an SR-IOV Virtual Function"):
+        conn.networkCreateXML(xml)
+    assert conn.listAllNetworks() == []
+
+
+def test_listed_vfs_that_went_away_are_refused_at_start_fake_hardware(
+        fake: FakeSysfs, conn: kvmnet.Connection, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    net = conn.networkDefineXML(PASSTHROUGH.replace("<pf dev='eth1'/>", (
+        "<address type='pci' domain='0x0000' bus='0x03' slot='0x10' function='0x3'/>")))
+    fewer = FakeSysfs(tmp_path / "sys-after")  # sriov_numvfs went down to 1 since define
+    cookbook_host(fewer, numvfs=1)
+    monkeypatch.setenv("KVMNET_SYSFS", str(fewer.root))
+    with pytest.raises(NotFoundError, match=(
+            rf"network 'passthrough_net' lists PCI device {VF1}, which does not exist")):
+        net.create()
+    assert not net.isActive()
 
 
 def test_a_vf_in_two_pools_fake_hardware(fake: FakeSysfs, conn: kvmnet.Connection) -> None:

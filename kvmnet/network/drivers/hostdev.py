@@ -72,3 +72,22 @@ def live_view(conn: Connection, net: Network) -> Network:
         return net
     return replace(net, forward=replace(fwd, addresses=tuple(
         pci_address(str(vf["address"])) for vf in pool)))
+
+
+def define_check(net: Network) -> None:
+    """libvirt's define-time rule for a pool of PCI addresses (networkValidate): each must be an
+    SR-IOV VF on this host (it has a ``physfn`` in sysfs).  A ``<pf>`` is looked up at start."""
+    from kvmnet.engine.steps.vf import pci_text
+    from kvmnet.errors import ValidationError
+    from kvmnet.host import sysfs
+
+    fwd = net.forward
+    bad = [pci_text(a.domain, a.bus, a.slot, a.function) for a in
+           (fwd.addresses if fwd is not None else ())]
+    bad = [addr for addr in bad if sysfs.physical_function(addr) is None]
+    if bad:
+        raise ValidationError([
+            f"device '{sysfs.root()}/bus/pci/devices/{addr}' in network '{net.name}' is not an "
+            "SR-IOV Virtual Function; list the VFs of your PF (kvmnet nodedev-dumpxml "
+            "pci_DDDD_BB_SS_F shows them under capability type='virt_functions')"
+            for addr in bad])
