@@ -11,6 +11,7 @@ itself is checked as golden bytes (pyroute2 encodes it, nothing is sent).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -467,3 +468,85 @@ def test_bad_hostdev_domain_xml(xml: str, needle: str) -> None:
     with pytest.raises(XMLParseError, match=needle):
         parse_domain(f"<domain type='kvm'><name>g</name><memory>65536</memory><os><type>hvm"
                      f"</type></os><devices>{xml}</devices></domain>")
+
+
+# -- virtualports and managed='no' ---------------------------------------------------------------
+def test_a_virtualport_on_a_vf_network_is_defined_but_not_started_fake_hardware(
+        fake: FakeSysfs, conn: kvmnet.Connection) -> None:
+    """libvirt's define takes any virtualport on a hostdev network (its port allocation takes
+    only 802.1Qbh); kvmnet defines it too and refuses at start what no port could get."""
+    for vport, error, needle in (
+            ("<virtualport type='openvswitch'/>", ValidationError, "only 802.1Qbh is"),
+            ("<virtualport type='802.1Qbh'><parameters profileid='p1'/></virtualport>",
+             UnsupportedError, "needs an 802.1Qbh capable switch and lldpad")):
+        net = conn.networkDefineXML(PASSTHROUGH.replace("</network>", vport + "</network>"))
+        with pytest.raises(error, match=needle):
+            net.create()
+        assert not net.isActive()
+
+
+def test_a_portgroup_virtualport_is_refused_at_plug_fake_hardware(
+        fake: FakeSysfs, conn: kvmnet.Connection) -> None:
+    conn.networkCreateXML(PASSTHROUGH.replace("</network>", (
+        "<portgroup name='qbh'><virtualport type='802.1Qbh'/></portgroup></network>")))
+    host = RecordingHost()
+    with pytest.raises(UnsupportedError, match="of the port needs an 802.1Qbh capable switch"):
+        ports.plug(conn, "passthrough_net", mac=MAC, portgroup="qbh", host=host)
+    assert host.log == [] and records(conn) == []
+
+
+def test_an_unmanaged_vf_must_be_on_vfio_already_fake_hardware(
+        fake: FakeSysfs, conn: kvmnet.Connection) -> None:
+    conn.networkCreateXML(PASSTHROUGH.replace("managed='yes'", "managed='no'"))
+    host = RecordingHost()
+    with pytest.raises(OperationInvalidError, match=(
+            rf"VF {VF0} is not bound to vfio-pci.*kvmnet nodedev-detach pci_0000_03_10_1")):
+        ports.plug(conn, "passthrough_net", mac=MAC, host=host)
+    assert host.log == [] and records(conn) == []
+    sysfs.set_driver_override(VF0, "vfio-pci")  # what nodedev-detach writes
+    sysfs.unbind(VF0)
+    sysfs.drivers_probe(VF0)
+    fake.settle()
+    assert ports.plug(conn, "passthrough_net", mac=MAC, host=host).address == VF0
+    # not managed: no driver change, only the MAC through the PF
+    assert host.log == [f"ip link set dev eth1 vf 0 mac {MAC} vlan 0"]
+
+
+def test_a_vf_takes_one_vlan_tag_not_a_trunk_fake_hardware(
+        fake: FakeSysfs, conn: kvmnet.Connection) -> None:
+    conn.networkCreateXML(PASSTHROUGH.replace("</network>", (
+        "<vlan trunk='yes'><tag id='10'/><tag id='20'/></vlan></network>")))
+    with pytest.raises(UnsupportedError, match="an SR-IOV VF takes one VLAN tag"):
+        ports.plug(conn, "passthrough_net", mac=MAC, host=RecordingHost())
+
+
+# -- the recipe through the command line ---------------------------------------------------------
+def test_cookbook_recipe_on_the_command_line_fake_hardware(
+        fake: FakeSysfs, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = tmp_path / "root"
+    env = {**os.environ, "KVMNET_ROOT": str(root), "KVMNET_SYSFS": str(fake.root)}
+
+    def kvmnet_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kvmnet", *args], env=env, text=True,
+                              capture_output=True, timeout=60, check=False)
+
+    xml = tmp_path / "passthrough_net.xml"
+    xml.write_text(PASSTHROUGH)
+    for args in (("net-define", str(xml)), ("net-start", "passthrough_net"),
+                 ("net-autostart", "passthrough_net")):
+        done = kvmnet_cli(*args)
+        assert done.returncode == 0, done.stderr
+    dump = kvmnet_cli("net-dumpxml", "passthrough_net").stdout
+    assert "<address type='pci' domain='0x0000' bus='0x03' slot='0x10' function='0x3'/>" in dump
+    assert "Autostart:      yes" in kvmnet_cli("net-info", "passthrough_net").stdout
+    # a PF without VFs: one line on stderr, exit 1, nothing started
+    xml.write_text(PASSTHROUGH.replace("passthrough_net", "no_vfs").replace("eth1", "eth0"))
+    assert kvmnet_cli("net-define", str(xml)).returncode == 0
+    bad = kvmnet_cli("net-start", "no_vfs")
+    assert bad.returncode == 1 and bad.stdout.strip() == ""
+    assert bad.stderr.startswith("error: network 'no_vfs': PF eth0 (0000:03:00.0) has no "
+                                 "virtual functions") and bad.stderr.count("\n") == 1
+    assert "inactive" in kvmnet_cli("net-list", "--all").stdout.split("no_vfs")[1].splitlines()[0]

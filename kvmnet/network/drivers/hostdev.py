@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kvmnet.errors import KvmnetError, UnsupportedError, ValidationError
 from kvmnet.model.modes import MODES
-from kvmnet.model.network import ForwardMode, Network, PciAddress
+from kvmnet.model.network import ForwardMode, Network, PciAddress, VirtualPort
 from kvmnet.network.drivers.base import NetworkDriver, Plan, PlanContext
 from kvmnet.network.drivers.passive import _require_device
 
@@ -34,11 +35,29 @@ class HostdevDriver(NetworkDriver):
         _require_device(net)
         fwd = net.forward
         assert fwd is not None  # _require_device
+        # define takes what libvirt's define takes; what no port could get, start refuses
+        problem = virtualport_problem(net.virtualport, f"network '{net.name}'")
+        if problem is not None:
+            raise problem
         step = VfPool(network=net.name, pf=fwd.pf,
                       addresses=[pci_text(a.domain, a.bus, a.slot, a.function)
                                  for a in fwd.addresses],
                       root=ctx.root)
         return Plan(network=net.name, mode=net.forward_mode, device_steps=(step,))
+
+
+def virtualport_problem(vport: VirtualPort | None, where: str) -> KvmnetError | None:
+    """Why a VF cannot take ``vport``: libvirt's networkAllocatePort takes only 802.1Qbh on a
+    hostdev network, and 802.1Qbh needs a capable switch and lldpad, which kvmnet does not
+    drive."""
+    if vport is None or not vport.type:
+        return None
+    if vport.type != "802.1Qbh":
+        return ValidationError([(f"<virtualport type='{vport.type}'> of {where} is not supported "
+                                "on a network that gives guests SR-IOV Virtual Functions "
+                                "through PCI passthrough (only 802.1Qbh is)")])
+    return UnsupportedError(f"<virtualport type='802.1Qbh'> of {where} needs an 802.1Qbh "
+                            "capable switch and lldpad, which kvmnet does not drive; remove it")
 
 
 def live_pool(conn: Connection, network: str) -> list[dict[str, Any]]:
@@ -78,7 +97,6 @@ def define_check(net: Network) -> None:
     """libvirt's define-time rule for a pool of PCI addresses (networkValidate): each must be an
     SR-IOV VF on this host (it has a ``physfn`` in sysfs).  A ``<pf>`` is looked up at start."""
     from kvmnet.engine.steps.vf import pci_text
-    from kvmnet.errors import ValidationError
     from kvmnet.host import sysfs
 
     fwd = net.forward

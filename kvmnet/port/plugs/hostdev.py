@@ -112,11 +112,11 @@ def vf_steps(vf: dict[str, Any], port: NetworkPort) -> list[Step]:
     from kvmnet.engine.steps.vf import ConfigureVf, DetachVf
 
     plug = port.plug
-    vport = port.virtualport
-    if vport is not None and vport.type:
-        raise UnsupportedError(f"<virtualport type='{vport.type}'> on an SR-IOV VF needs an "
-                               "802.1Qbh/802.1Qbg capable switch and lldpad, which kvmnet does "
-                               "not drive; remove the virtualport from the network or portgroup")
+    from kvmnet.network.drivers.hostdev import virtualport_problem
+
+    problem = virtualport_problem(port.virtualport, "the port")
+    if problem is not None:
+        raise problem
     vlan = port.vlan
     tag = 0  # as libvirt: no VLAN clears any the VF had
     if vlan is not None and vlan.tags:
@@ -138,6 +138,19 @@ def vf_steps(vf: dict[str, Any], port: NetworkPort) -> list[Step]:
                            trust=port.trust_guest_rx_filters if port.trust_guest_rx_filters
                            is not None else None))
     return out
+
+
+def unmanaged_problem(address: str, port: NetworkPort) -> None:
+    """managed='no': the VF must be on vfio-pci already (kvmnet nodedev-detach)."""
+    from kvmnet.engine.steps.vf import VFIO
+    from kvmnet.host import sysfs
+
+    if port.plug is not None and port.plug.managed is False and \
+            sysfs.pci_driver(address) != VFIO:
+        node = "pci_" + address.replace(":", "_").replace(".", "_")
+        raise OperationInvalidError(
+            f"VF {address} is not bound to {VFIO}, and the network's managed='no' leaves that "
+            f"to you: run 'kvmnet nodedev-detach {node}' first, or set managed='yes'")
 
 
 def _context(nl: Netlink | None, host: Host | None) -> Any:
@@ -165,6 +178,7 @@ class HostdevPlugger(Plugger):
                                         "the network")
         vf = choose(directory, network, ctx.host)
         steps = vf_steps(vf, port)  # refuses what cannot be done before anything changes
+        unmanaged_problem(str(vf["address"]), port)
         rec: dict[str, Any] = {
             "uuid": port.uuid, "network": network, "mac": port.mac, "tap_mac": port.mac,
             "owner_uuid": port.owner_uuid, "owner_name": port.owner_name or port.uuid,
