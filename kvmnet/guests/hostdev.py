@@ -29,7 +29,7 @@ VFIO = "vfio-pci"
 def devices(dom: Domain) -> list[tuple[str, str]]:
     """(what, PCI address) of every host device the definition names, for messages."""
     out = [(f"interface {i.mac}", i.pci_address) for i in dom.interfaces
-           if i.type == "hostdev" and i.pci_address]
+           if i.type == "hostdev" and i.pci_address is not None]
     out += [("hostdev", h.address) for h in dom.hostdevs]
     return out
 
@@ -55,12 +55,15 @@ def check(dom: Domain, accel: Accel) -> None:
         if sysfs.pci_device_path(addr) is None:
             raise NotFoundError(f"guest '{dom.name}': {what} names PCI device {addr}, which "
                                 "does not exist on this host; see kvmnet nodedev-list --cap pci")
-    for h in dom.hostdevs:
-        if not h.managed and sysfs.pci_driver(h.address) != VFIO:
-            node = "pci_" + h.address.replace(":", "_").replace(".", "_")
+    unmanaged = [(f"interface {i.mac}", i.pci_address) for i in dom.interfaces
+                 if i.type == "hostdev" and i.pci_address and not i.managed]
+    unmanaged += [("hostdev", h.address) for h in dom.hostdevs if not h.managed]
+    for what, addr in unmanaged:
+        if sysfs.pci_driver(addr) != VFIO:
+            node = "pci_" + addr.replace(":", "_").replace(".", "_")
             raise OperationInvalidError(
-                f"guest '{dom.name}': hostdev {h.address} is not managed and not bound to "
-                f"{VFIO}; bind it first (kvmnet nodedev-detach {node}) or set managed='yes'")
+                f"guest '{dom.name}': {what} ({addr}) is not managed and not bound to {VFIO}; "
+                f"bind it first (kvmnet nodedev-detach {node}) or set managed='yes'")
 
 
 def interface_steps(dom: Domain, iface: Interface, run: Path) -> list[Step]:

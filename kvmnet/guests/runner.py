@@ -8,7 +8,10 @@ journalled before it runs:
 1. ``port.sweep``: ports a crashed kvmnet may have left for this guest go first (undone last);
 2. ``port.plug`` per NIC: a port from :mod:`kvmnet.port.ports` (a persistent tap on the
    network's bridge, owned by the guest's UUID, plugged by its plugger with the port's own
-   journal), which QEMU opens by name (``-netdev tap,ifname=vnetN``);
+   journal), which QEMU opens by name (``-netdev tap,ifname=vnetN``), or an SR-IOV VF of a
+   hostdev network (``-device vfio-pci,host=...``); an ``<interface type='hostdev'>`` and the
+   ``<hostdev>`` devices are ``vf.*`` steps in the guest's own journal
+   (:mod:`kvmnet.guests.hostdev`: they need KVM and VFIO, refused before anything changes);
 3. ``qemu.files``: the console log directory; the run-time files QEMU makes, to remove;
 4. ``qemu.start``: QEMU daemonized with its pid file, QMP socket and serial console sockets
    under ``run/kvmnet/guests`` (see :mod:`kvmnet.guests.store`);
