@@ -19,6 +19,7 @@ from kvmnet.errors import ConflictError, NotFoundError, OperationInvalidError, U
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from kvmnet.engine.host import Host
     from kvmnet.engine.step import Step
     from kvmnet.guests.qemu import Accel
     from kvmnet.model.domain import Domain, Interface
@@ -66,7 +67,19 @@ def check(dom: Domain, accel: Accel) -> None:
                 f"bind it first (kvmnet nodedev-detach {node}) or set managed='yes'")
 
 
-def interface_steps(dom: Domain, iface: Interface, run: Path) -> list[Step]:
+def in_use_by_host(dom: Domain, what: str, addr: str, host: Host) -> None:
+    """Refuse a device whose interface carries an IP address: the host is using it."""
+    from kvmnet.host import sysfs
+
+    for dev in sysfs.pci_netdevs(addr):
+        ips = host.link_addresses(dev)
+        if ips:
+            raise ConflictError(f"guest '{dom.name}': {what} ({addr}) is in use by the host: its "
+                                f"interface {dev} has address {ips[0]}; remove the address "
+                                f"(ip addr flush dev {dev}) or give the guest another device")
+
+
+def interface_steps(dom: Domain, iface: Interface, run: Path, host: Host) -> list[Step]:
     """An ``<interface type='hostdev'>``'s VF: to vfio-pci (managed), the guest's MAC."""
     from kvmnet.engine.steps.vf import ConfigureVf, DetachVf
     from kvmnet.host import sysfs
@@ -78,6 +91,7 @@ def interface_steps(dom: Domain, iface: Interface, run: Path) -> list[Step]:
     if holder is not None:
         raise ConflictError(f"guest '{dom.name}': VF {addr} of interface {iface.mac} is used by "
                             f"{holder}; give the guest another VF")
+    in_use_by_host(dom, f"interface {iface.mac}", addr, host)
     pf = sysfs.physical_function(addr)
     index = next((v.index for v in sysfs.virtual_functions(pf) if v.address == addr),
                  None) if pf else None
@@ -93,7 +107,7 @@ def interface_steps(dom: Domain, iface: Interface, run: Path) -> list[Step]:
     return out
 
 
-def hostdev_steps(dom: Domain, run: Path) -> list[Step]:
+def hostdev_steps(dom: Domain, run: Path, host: Host) -> list[Step]:
     """Every managed ``<hostdev>`` to vfio-pci (given back when the guest stops)."""
     from kvmnet.engine.steps.vf import DetachVf
     from kvmnet.port.plugs.hostdev import taken
@@ -105,5 +119,6 @@ def hostdev_steps(dom: Domain, run: Path) -> list[Step]:
             raise ConflictError(f"guest '{dom.name}': hostdev {h.address} is used by "
                                 f"{held[h.address]}")
         if h.managed:
+            in_use_by_host(dom, "hostdev", h.address, host)
             out.append(DetachVf(address=h.address))
     return out

@@ -208,7 +208,7 @@ class Runner:
         run_dir = self.conn.paths.run
         for i, iface in enumerate(dom.interfaces):
             if iface.type == "hostdev":  # the VF itself, no port (kvmnet.guests.hostdev)
-                yield from guest_hostdevs.interface_steps(dom, iface, run_dir)
+                yield from guest_hostdevs.interface_steps(dom, iface, run_dir, self.host)
                 ifaces.append(replace(iface, alias=f"hostdev{vfio}"))
                 vfio += 1
                 continue
@@ -224,7 +224,7 @@ class Runner:
                 vfio += 1
                 continue
             ifaces.append(_plugged(iface, info, f"net{i}"))
-        yield from guest_hostdevs.hostdev_steps(dom, run_dir)
+        yield from guest_hostdevs.hostdev_steps(dom, run_dir, self.host)
         hostdevs = tuple(replace(h, alias=f"hostdev{vfio + k}") for k, h in enumerate(dom.hostdevs))
         live = replace(dom, id=record["id"], interfaces=tuple(ifaces), hostdevs=hostdevs,
                        serials=serials,

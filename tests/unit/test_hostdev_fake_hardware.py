@@ -550,3 +550,52 @@ def test_cookbook_recipe_on_the_command_line_fake_hardware(
     assert bad.stderr.startswith("error: network 'no_vfs': PF eth0 (0000:03:00.0) has no "
                                  "virtual functions") and bad.stderr.count("\n") == 1
     assert "inactive" in kvmnet_cli("net-list", "--all").stdout.split("no_vfs")[1].splitlines()[0]
+
+
+def hostdev_iface(addr: str) -> str:
+    dom, bus, rest = addr.split(":")
+    slot, func = rest.split(".")
+    return (f"<interface type='hostdev' managed='yes'><mac address='{MAC}'/><source>"
+            f"<address type='pci' domain='0x{dom}' bus='0x{bus}' slot='0x{slot}' "
+            f"function='0x{func}'/></source></interface>")
+
+
+@pytest.mark.parametrize("case", ["host address", "taken by a port"])
+def test_a_guest_vf_in_use_is_refused_fake_hardware(
+        fake: FakeSysfs, conn: kvmnet.Connection, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    monkeypatch.setenv("KVMNET_ACCEL", "kvm")
+    host = FakeHardwareHost()
+    if case == "host address":
+        host.addresses["eth2"] = ["192.0.2.5"]
+        needle = rf"interface {MAC} \({VF0}\) is in use by the host: its interface eth2 has "
+    else:
+        conn.networkCreateXML(PASSTHROUGH)
+        ports.plug(conn, "passthrough_net", mac="52:54:00:00:00:07", owner_name="other",
+                   host=host)
+        needle = rf"VF {VF0} of interface {MAC} is used by port .* of guest 'other'"
+    Guests(conn).defineXML(guest_xml(tmp_path, hostdev_iface(VF0)))
+    log = list(host.log)
+    with pytest.raises(ConflictError, match=needle):
+        Runner(conn, host=host).start("vm1")
+    assert host.log == log and host.argv == []  # nothing changed
+    assert not (conn.paths.guests_run / "vm1.json").exists()
+
+
+def test_a_managed_hostdev_goes_to_vfio_and_back_fake_hardware(
+        fake: FakeSysfs, conn: kvmnet.Connection, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KVMNET_ACCEL", "kvm")
+    dev = ("<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' "
+           "bus='0x03' slot='0x10' function='0x3'/></source></hostdev>")
+    Guests(conn).defineXML(guest_xml(tmp_path, dev))
+    host = FakeHardwareHost()
+    runner = Runner(conn, host=host)
+    runner.start("vm1")
+    assert f"vfio-pci,host={VF1},id=hostdev0" in host.argv[0]
+    assert host.log == []  # a plain PCI device: no network settings
+    fake.settle()
+    assert driver(VF1) == "vfio-pci"
+    runner.destroy("vm1")
+    fake.settle()
+    assert driver(VF1) == "ixgbevf"

@@ -30,15 +30,10 @@ if TYPE_CHECKING:
     from kvmnet.engine.host import Host
     from kvmnet.engine.step import Step
     from kvmnet.host.netlink import Netlink
-    from kvmnet.model.network import PciAddress
     from kvmnet.model.port import NetworkPort
 
 #: the placeholder for a VF not chosen yet (describe, net-plan)
 ANY_VF = {"address": "$VF", "pf": "$PF", "index": "$N"}
-
-
-def pci_text(addr: PciAddress) -> str:
-    return f"{addr.domain:04x}:{addr.bus:02x}:{addr.slot:02x}.{addr.function:x}"
 
 
 def _run_dir(directory: Path) -> Path:
