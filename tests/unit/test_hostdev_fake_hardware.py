@@ -599,3 +599,30 @@ def test_a_managed_hostdev_goes_to_vfio_and_back_fake_hardware(
     runner.destroy("vm1")
     fake.settle()
     assert driver(VF1) == "ixgbevf"
+
+
+def test_a_vf_guest_killed_at_each_step_converges_fake_hardware(
+        fake: FakeSysfs, conn: kvmnet.Connection, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed at each change of starting a guest with its own VF, the next start undoes what was
+    left (the VF's settings back, back to its driver) and a destroy leaves nothing."""
+    monkeypatch.setenv("KVMNET_ACCEL", "kvm")
+    Guests(conn).defineXML(guest_xml(tmp_path, hostdev_iface(VF0)))
+    host = RecordingHost()
+    Runner(conn, host=host).start("vm1")
+    total = len(host.log)
+    assert total == 6 and any("vf 0 mac" in line for line in host.log)  # sweep, detach, vf,
+    # files, QEMU, live definition
+    Runner(conn, host=host).destroy("vm1")
+    assert host.leftovers() == []
+    for k in range(1, total + 1):
+        host = RecordingHost()
+        host.kill_at = k
+        with pytest.raises(Killed):
+            Runner(conn, host=host).start("vm1")
+        host.kill_at = None
+        runner = Runner(conn, host=host)
+        runner.start("vm1")  # finishes the killed start's undo first
+        runner.destroy("vm1")
+        assert host.leftovers() == [], f"killed at change {k} of {total}"
+        assert not (conn.paths.guests_run / "vm1.json").exists()
