@@ -626,3 +626,20 @@ def test_a_vf_guest_killed_at_each_step_converges_fake_hardware(
         runner.destroy("vm1")
         assert host.leftovers() == [], f"killed at change {k} of {total}"
         assert not (conn.paths.guests_run / "vm1.json").exists()
+
+
+def test_a_vf_port_stays_with_its_guest_across_a_network_restart_fake_hardware(
+        fake: FakeSysfs, conn: kvmnet.Connection) -> None:
+    net = conn.networkDefineXML(PASSTHROUGH)
+    net.create()
+    host = RecordingHost()
+    info = ports.plug(conn, "passthrough_net", mac=MAC, owner_name="vm1", host=host)
+    net.destroy()  # the VF stays with its guest: nothing to take off a bridge
+    (kept,) = ports.list_ports(conn, "passthrough_net")
+    assert kept.kept and kept.address == VF0
+    net.create()
+    (back,) = ports.list_ports(conn, "passthrough_net")
+    assert not back.kept and back.address == VF0 and back.uuid == info.uuid
+    assert "function='0x1'" in ports.port_xml(conn, "passthrough_net", info.uuid)
+    # the restarted pool still counts it: the next port gets the other VF
+    assert ports.plug(conn, "passthrough_net", mac="52:54:00:00:00:08", host=host).address == VF1
