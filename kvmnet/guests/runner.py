@@ -290,13 +290,19 @@ class Runner:
         journal; raises HostError when it could not be unplugged, unless ``quiet``."""
         entries = [e for e in journal.steps if e.get("kind") == "port"
                    and e.get("uuid") == port_uuid]
+        self._forget(journal, entries, f"port {port_uuid}", quiet)
+        if port_uuid in journal.info.get("ports", []):
+            journal.info["ports"].remove(port_uuid)
+        journal.save()
+
+    def _forget(self, journal: Journal, entries: list[dict[str, Any]], what: str,
+                quiet: bool = False) -> None:
+        """Undo some entries of a running guest's journal and drop them from it."""
         with self.context() as ctx:
             failures = undo(Journal(journal.path, journal.owner, journal.state, entries), ctx)
         if failures and not quiet:
-            raise HostError(f"unplugging port {port_uuid} failed: {'; '.join(failures)}")
+            raise HostError(f"unplugging {what} failed: {'; '.join(failures)}")
         journal.steps[:] = [e for e in journal.steps if e not in entries]
-        if port_uuid in journal.info.get("ports", []):
-            journal.info["ports"].remove(port_uuid)
         journal.save()
 
     # -- hot-plug ----------------------------------------------------------------------------
@@ -405,7 +411,12 @@ class Runner:
                     f"{UNPLUG_TIMEOUT:.0f} s: it must handle ACPI PCI hot-unplug (a guest that "
                     "has not finished booting cannot); the unplug request stays pending, so "
                     "run detach-interface again later, or use --config and restart the guest")
-            mon.execute("netdev_del", {"id": qemu.netdev_id(alias)})
+            if not alias.startswith("hostdev"):  # a VF (vfio-pci) has no netdev backend
+                mon.execute("netdev_del", {"id": qemu.netdev_id(alias)})
+        if iface.type == "hostdev":  # its own VF: settings back, back to its driver
+            self._forget(journal, [e for e in journal.steps if e.get("address")
+                                   == iface.pci_address and str(e["kind"]).startswith("vf.")],
+                         f"VF {iface.pci_address}")
         if iface.port_id:
             if any(e.get("uuid") == iface.port_id for e in journal.steps):
                 self._forget_port(journal, iface.port_id)
