@@ -643,3 +643,22 @@ def test_a_vf_port_stays_with_its_guest_across_a_network_restart_fake_hardware(
     assert "function='0x1'" in ports.port_xml(conn, "passthrough_net", info.uuid)
     # the restarted pool still counts it: the next port gets the other VF
     assert ports.plug(conn, "passthrough_net", mac="52:54:00:00:00:08", host=host).address == VF1
+
+
+def test_a_pool_without_devices_is_defined_but_not_started_fake_hardware(
+        fake: FakeSysfs, conn: kvmnet.Connection) -> None:
+    """libvirt defines (and starts, with an empty pool) a hostdev network without devices;
+    kvmnet defines it and refuses the start, since no guest could ever get a VF from it."""
+    net = conn.networkDefineXML("<network><name>empty</name><forward mode='hostdev' "
+                                "managed='yes'/></network>")
+    with pytest.raises(OperationInvalidError, match="has forward mode 'hostdev' but no devices"):
+        net.create()
+    assert not net.isActive()
+
+
+def test_managed_left_out_means_not_managed_fake_hardware(
+        fake: FakeSysfs, conn: kvmnet.Connection) -> None:
+    """As libvirt: only managed='yes' binds the VF to vfio-pci."""
+    conn.networkCreateXML(PASSTHROUGH.replace(" managed='yes'", ""))
+    with pytest.raises(OperationInvalidError, match="not bound to vfio-pci"):
+        ports.plug(conn, "passthrough_net", mac=MAC, host=RecordingHost())

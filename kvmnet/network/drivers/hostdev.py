@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kvmnet.errors import KvmnetError, UnsupportedError, ValidationError
+from kvmnet.errors import KvmnetError, OperationInvalidError, UnsupportedError, ValidationError
 from kvmnet.model.modes import MODES
 from kvmnet.model.network import ForwardMode, Network, PciAddress, VirtualPort
 from kvmnet.network.drivers.base import NetworkDriver, Plan, PlanContext
-from kvmnet.network.drivers.passive import _require_device
 
 if TYPE_CHECKING:
     from kvmnet.api import Connection
@@ -32,9 +31,12 @@ class HostdevDriver(NetworkDriver):
     def plan(self, net: Network, ctx: PlanContext) -> Plan:
         from kvmnet.engine.steps.vf import VfPool, pci_text
 
-        _require_device(net)
         fwd = net.forward
-        assert fwd is not None  # _require_device
+        if fwd is None or not (fwd.pf or fwd.addresses):
+            raise OperationInvalidError(
+                f"network '{net.name}' has forward mode 'hostdev' but no devices, so no guest "
+                "could get one: add <pf dev='eth1'/> or the VFs' PCI <address> elements to "
+                "<forward>")
         # define takes what libvirt's define takes; what no port could get, start refuses
         problem = virtualport_problem(net.virtualport, f"network '{net.name}'")
         if problem is not None:

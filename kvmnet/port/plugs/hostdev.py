@@ -121,8 +121,7 @@ def vf_steps(vf: dict[str, Any], port: NetworkPort) -> list[Step]:
                                    "port one <tag id='N'/>")
         tag = vlan.tags[0].id
     out: list[Step] = []
-    managed = plug is None or plug.managed is not False
-    if managed:
+    if is_managed(port):
         driver = plug.driver.name if plug is not None and plug.driver is not None else None
         if driver not in (None, "vfio"):
             raise UnsupportedError(f"<driver name='{driver}'/>: kvmnet gives VFs to guests "
@@ -135,17 +134,22 @@ def vf_steps(vf: dict[str, Any], port: NetworkPort) -> list[Step]:
     return out
 
 
+def is_managed(port: NetworkPort) -> bool:
+    """libvirt's rule: only managed='yes' binds the VF to vfio-pci (absent means 'no')."""
+    return port.plug is not None and port.plug.managed is True
+
+
 def unmanaged_problem(address: str, port: NetworkPort) -> None:
-    """managed='no': the VF must be on vfio-pci already (kvmnet nodedev-detach)."""
+    """Not managed: the VF must be on vfio-pci already (kvmnet nodedev-detach)."""
     from kvmnet.engine.steps.vf import VFIO
     from kvmnet.host import sysfs
 
-    if port.plug is not None and port.plug.managed is False and \
-            sysfs.pci_driver(address) != VFIO:
+    if not is_managed(port) and sysfs.pci_driver(address) != VFIO:
         node = "pci_" + address.replace(":", "_").replace(".", "_")
         raise OperationInvalidError(
-            f"VF {address} is not bound to {VFIO}, and the network's managed='no' leaves that "
-            f"to you: run 'kvmnet nodedev-detach {node}' first, or set managed='yes'")
+            f"VF {address} is not bound to {VFIO}, and a network without managed='yes' leaves "
+            f"that to you: run 'kvmnet nodedev-detach {node}' first, or set <forward "
+            "mode='hostdev' managed='yes'>")
 
 
 def _context(nl: Netlink | None, host: Host | None) -> Any:
@@ -179,7 +183,7 @@ class HostdevPlugger(Plugger):
             "owner_uuid": port.owner_uuid, "owner_name": port.owner_name or port.uuid,
             "group": port.group, "isolated": False, "plug_type": "hostdev-pci",
             "address": vf["address"], "pf": vf["pf"], "index": vf["index"],
-            "managed": port.plug is None or port.plug.managed is not False,
+            "managed": is_managed(port),
             # no tap: the guest gets the device itself (kept for the port listings)
             "tap": "", "bridge": "", "mtu": 0, "created": False, "skipped": [],
         }
