@@ -662,3 +662,20 @@ def test_managed_left_out_means_not_managed_fake_hardware(
     conn.networkCreateXML(PASSTHROUGH.replace(" managed='yes'", ""))
     with pytest.raises(OperationInvalidError, match="not bound to vfio-pci"):
         ports.plug(conn, "passthrough_net", mac=MAC, host=RecordingHost())
+
+
+def test_the_live_pool_is_schema_valid_fake_hardware(
+        fake: FakeSysfs, conn: kvmnet.Connection) -> None:
+    from lxml import etree
+
+    from tests.conformance import conformance_dir
+
+    base = conformance_dir()
+    if base is None:
+        pytest.skip("the libvirt conformance corpus is not here (../shared/conformance)")
+    schema = etree.RelaxNG(etree.parse(str(base / "src/conf/schemas/network.rng")))
+    net = conn.networkCreateXML(PASSTHROUGH)
+    ports.plug(conn, "passthrough_net", mac=MAC, host=RecordingHost())
+    live = net.XMLDesc()
+    assert "connections='1'" in live and live.count("<address type='pci'") == 2
+    assert schema.validate(etree.fromstring(live.encode())), schema.error_log.last_error
