@@ -82,9 +82,10 @@ class CharDev:
 
 @frozen
 class Interface:
-    """``<interface type='network|bridge'>``: one guest NIC on a tap port."""
+    """``<interface type='network|bridge|hostdev'>``: one guest NIC, on a tap port or an SR-IOV
+    VF (type='hostdev', or type='network' on a hostdev network)."""
 
-    type: str  # network | bridge
+    type: str  # network | bridge | hostdev
     mac: str | None = None
     network: str | None = None  # <source network=...>
     portgroup: str | None = None
