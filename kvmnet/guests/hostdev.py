@@ -40,11 +40,14 @@ def needs_kvm(dom: Domain, accel: Accel, what: str | None = None) -> None:
     found it out)."""
     found = [what] if what else [f"{w} ({a})" for w, a in devices(dom)]
     if found and accel.name != "kvm":
-        why = accel.notice or "its domain type is 'qemu' (TCG)"
+        why = accel.notice or ("its domain type is 'qemu' (TCG)" if dom.type == "qemu"
+                               else "KVMNET_ACCEL=tcg asks for TCG")
+        these = (f"{found[0]} is a host PCI device" if len(found) == 1 else
+                 f"{', '.join(found[:-1])} and {found[-1]} are host PCI devices")
         raise UnsupportedError(
-            f"guest '{dom.name}' cannot start: {', '.join(found)} is a host PCI device given "
-            f"through VFIO, which needs KVM and VFIO; {why.split(': using TCG')[0]}. Run it on a "
-            "host with KVM and an IOMMU (intel_iommu=on), <domain type='kvm'>")
+            f"guest '{dom.name}' cannot start: {these} given through VFIO, which needs KVM and "
+            f"VFIO, and {why.split(': using TCG')[0]}; run it on a host with KVM and an IOMMU "
+            "(intel_iommu=on or amd_iommu=on) as <domain type='kvm'>")
 
 
 def check(dom: Domain, accel: Accel) -> None:
