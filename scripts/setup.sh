@@ -13,6 +13,7 @@ APT_PACKAGES=(
   openvswitch-switch
   qemu-system-x86 busybox udhcpc
   bridge-utils libxml2-utils
+  pci.ids
 )
 
 missing=()

@@ -79,6 +79,20 @@ class FakeSysfs:
         self._file(self.root / "bus/pci/drivers_autoprobe", "1")
         self.add_netdev(None, "lo", "00:00:00:00:00:00", operstate="unknown", speed=-1,
                         mtu=65536)
+        self.set_dmi()
+
+    def set_dmi(self, **values: str) -> None:
+        """The firmware's DMI table (``devices/virtual/dmi/id``, linked from ``class/dmi/id``):
+        a Dell PowerEdge R720 unless ``values`` say otherwise (``product_uuid=...``)."""
+        table = {"sys_vendor": "Dell Inc.", "product_name": "PowerEdge R720",
+                 "product_version": "", "product_serial": "4XJ3WZ1",
+                 "product_uuid": "4c4c4544-0058-4a10-8033-b4c04f575a31",
+                 "bios_vendor": "Dell Inc.", "bios_version": "2.9.0",
+                 "bios_date": "12/06/2019", **values}
+        d = self.root / "devices/virtual/dmi/id"
+        for name, value in table.items():
+            self._file(d / name, value)
+        self._symlink(self.root / "class/dmi/id", d)
 
     # -- low-level helpers ---------------------------------------------------------------------
     @staticmethod
@@ -151,9 +165,13 @@ class FakeSysfs:
             self._file(d / name, value)
         for name in ("reset", "remove", "rescan"):
             self._file(d / name, "")
-        # config space: the 64-byte header starts with the vendor and device IDs (little end.)
-        header = vendor.to_bytes(2, "little") + device.to_bytes(2, "little")
-        (d / "config").write_bytes(header + bytes(60))
+        # config space: the 64-byte header starts with the vendor and device IDs (little
+        # endian); byte 0x0e is the header type (1 for a PCI-to-PCI bridge, 0 an endpoint)
+        header = bytearray(64)
+        header[0:4] = vendor.to_bytes(2, "little") + device.to_bytes(2, "little")
+        header[8:12] = (revision | pci_class << 8).to_bytes(4, "little")
+        header[14] = {0x0604: 1, 0x0607: 2}.get(pci_class >> 8, 0)
+        (d / "config").write_bytes(bytes(header))
         self._symlink(d / "subsystem", self.root / "bus/pci")
         self._symlink(self.root / "bus/pci/devices" / addr, d)
         if iommu_group is not None:
@@ -166,14 +184,17 @@ class FakeSysfs:
         return d
 
     def add_netdev(self, addr: str | None, ifname: str, mac: str, *, operstate: str = "up",
-                   speed: int = 10000, mtu: int = 1500) -> Path:
-        """An interface on a PCI device (``ADDR/net/IF``), or a virtual one (addr None)."""
+                   speed: int = 10000, mtu: int = 1500, via: str | None = None) -> Path:
+        """An interface on a PCI device (``ADDR/net/IF``), or a virtual one (addr None);
+        ``via`` puts a bus device between them, as virtio-net's ``ADDR/virtio0/net/IF``."""
         nd = FakeNetdev(ifname, mac, operstate, speed, mtu)
-        return self._make_netdev(addr, nd)
+        return self._make_netdev(addr, nd, via)
 
-    def _make_netdev(self, addr: str | None, nd: FakeNetdev) -> Path:
+    def _make_netdev(self, addr: str | None, nd: FakeNetdev, via: str | None = None) -> Path:
         if addr is None:
             d = self.root / "devices/virtual/net" / nd.ifname
+        elif via is not None:
+            d = self.device_path(addr) / via / "net" / nd.ifname
         else:
             d = self.device_path(addr) / "net" / nd.ifname
         up = nd.operstate in ("up", "unknown")
@@ -188,7 +209,7 @@ class FakeSysfs:
         }
         if addr is not None:
             attrs.update(speed=str(nd.speed if up else -1), duplex="full" if up else "unknown")
-            self._symlink(d / "device", self.device_path(addr))
+            self._symlink(d / "device", d.parent.parent)
         self._ifindex += 1
         for name, value in attrs.items():
             self._file(d / name, value)
@@ -218,7 +239,8 @@ class FakeSysfs:
             if driver is not None:
                 self._bind(vf, driver)
             if netdevs is not None and i < len(netdevs):
-                self.add_netdev(vf, netdevs[i][0], netdevs[i][1])
+                # a VF's interface is down until someone uses it (the host, or a guest's MAC)
+                self.add_netdev(vf, netdevs[i][0], netdevs[i][1], operstate="down")
         self._file(pf_dir / "sriov_numvfs", str(len(vfs)))
         self._file(pf_dir / "sriov_vf_device", f"{device:x}")
         self._file(pf_dir / "sriov_offset", str(offset))

@@ -21,6 +21,10 @@ one facade: the command line uses nothing else that acts (see :mod:`kvmnet.cli`)
 """
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 from kvmnet.api.connection import Connection, sort_key
 from kvmnet.api.constants import (
     MAX_XML_BYTES,
@@ -106,9 +110,20 @@ __all__ = [
 _GUEST_CONSTANTS = ("VIR_DOMAIN_", "VIR_CONNECT_LIST_DOMAINS_", "VIR_IP_ADDR_TYPE_")
 
 
-def __getattr__(name: str) -> int:
+#: Names of :mod:`kvmnet.api.nodedev`, loaded on first use (the network verbs need none).
+_NODEDEV_NAMES = ("NodeDevice", "node_device_cap_flags", "VIR_CONNECT_LIST_NODE_DEVICES_",
+                  "VIR_NODE_DEVICE_")
+
+
+def __getattr__(name: str) -> Any:
     """libvirt's domain constants (``VIR_DOMAIN_AFFECT_LIVE``, ...), defined beside the guests
-    in :mod:`kvmnet.guests` and loaded from there on first use (the network verbs need none)."""
+    in :mod:`kvmnet.guests` and loaded from there on first use (the network verbs need none);
+    the node-device names of :mod:`kvmnet.api.nodedev` likewise."""
+    if name.startswith(_NODEDEV_NAMES):
+        from kvmnet.api import nodedev
+
+        if hasattr(nodedev, name):
+            return getattr(nodedev, name)
     if name.startswith(_GUEST_CONSTANTS):
         from kvmnet import guests
 

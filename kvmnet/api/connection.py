@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Self
 
+    from kvmnet.api.nodedev import NodeDevice
     from kvmnet.bridge.brctl import Bridges
     from kvmnet.engine.step import Step
     from kvmnet.guests import Guests
@@ -335,6 +336,25 @@ class Connection:
 
     def numOfDefinedNetworks(self) -> int:
         return len(self.listDefinedNetworks())
+
+    # -- node devices (kvmnet.api.nodedev: imported when first asked) -----------------------
+    def listAllDevices(self, flags: int = 0) -> list[NodeDevice]:
+        from kvmnet.api.nodedev import list_all
+
+        return list_all(self.paths, flags)
+
+    def listDevices(self, cap: str | None = None, flags: int = 0) -> list[str]:
+        from kvmnet.api.nodedev import list_all, node_device_cap_flags
+
+        return [d.name() for d in list_all(self.paths, node_device_cap_flags([cap or ""]))]
+
+    def numOfDevices(self, cap: str | None = None, flags: int = 0) -> int:
+        return len(self.listDevices(cap, flags))
+
+    def nodeDeviceLookupByName(self, name: str) -> NodeDevice:
+        from kvmnet.api.nodedev import lookup_by_name
+
+        return lookup_by_name(self.paths, name)
 
 
 def host_check(net: NetworkDef) -> None:

@@ -269,8 +269,13 @@ def _write(path: Path, text: str) -> None:
     command = f"echo {shown} > {path}" if shown else f"echo > {path}"
     log.debug("%s", command)
     try:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+        # never O_CREAT: sysfs has no files to create, and a missing one is a missing device
+        # or driver (on a fake tree too); one write(), as the kernel takes one store per write
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.write(fd, (text + "\n").encode())
+        finally:
+            os.close(fd)
     except FileNotFoundError as exc:
         raise HostError(f"{path} does not exist: the device or driver is gone (is the driver "
                         "module loaded? modprobe it)", command, exc.errno) from exc
@@ -316,3 +321,41 @@ def drivers_probe(addr: str) -> None:
 def driver_loaded(driver: str) -> bool:
     """Whether ``bus/pci/drivers/DRIVER`` exists (the module is loaded or built in)."""
     return "/" not in driver and (root() / "bus" / "pci" / "drivers" / driver).is_dir()
+
+
+# -- more reads (added after the first adapter commit; names above stay stable) ---------------
+
+def dmi_attr(name: str) -> str | None:
+    """The firmware's DMI table entry ``class/dmi/id/NAME`` (``sys_vendor``, ``product_uuid``,
+    ``bios_version``...), None where the machine has no DMI (some VMs, ARM boards)."""
+    if "/" in name:
+        raise ValueError(f"not a DMI attribute: {name!r}")
+    return _read(root() / "class" / "dmi" / "id" / name) or None
+
+
+def pci_config_header(addr: str, size: int = 64) -> bytes | None:
+    """The first ``size`` bytes of the device's config space (``config``), None if absent."""
+    try:
+        with open(pci_device_dir(addr) / "config", "rb") as f:
+            return f.read(size)
+    except OSError:
+        return None
+
+
+def sysfs_path(path: Path) -> str:
+    """A real path inside :func:`root` written as under ``/sys`` (what libvirt shows as a node
+    device's ``<path>``), so output reads the same on a fake tree."""
+    try:
+        return "/sys/" + str(path.relative_to(Path(os.path.realpath(root()))))
+    except ValueError:
+        return str(path)
+
+
+def netdev_parent_pci(ifname: str) -> str | None:
+    """The nearest PCI function above an interface in the device tree: the NIC itself, or the
+    PCI device of a bus between them (``virtio0`` of a virtio-net NIC); None for virtual ones.
+    (:func:`netdev_pci_address` answers only when the interface's device *is* a PCI function.)"""
+    path = netdev_path(ifname)
+    if path is None:
+        return None
+    return next((p for p in reversed(path.parts[:-2]) if is_pci_address(p)), None)

@@ -147,7 +147,7 @@ LAYERS: dict[str, frozenset[str]] = {
     "port": _BELOW_NETWORK | {"network"},
     "bridge": frozenset({"base", "host", "model"}),
     "iface": _BELOW_NETWORK | {"bridge"},
-    "nodedev": frozenset({"base", "host", "model", "xmlio"}),
+    "nodedev": frozenset({"base", "host", "model", "xmlio", "engine"}),  # detach is steps
     "ovs": frozenset({"base", "host", "model"}),
     "guests": _BELOW_NETWORK | {"network", "port"},
     "api": _BELOW_NETWORK | {"network", "port", "bridge", "iface", "nodedev", "ovs", "guests"},
