@@ -52,6 +52,7 @@ def needs_kvm(dom: Domain, accel: Accel, what: str | None = None) -> None:
 
 def check(dom: Domain, accel: Accel) -> None:
     """What must hold before a guest with host devices starts (nothing changed yet)."""
+    from kvmnet.engine.steps.vf import vfio_problem
     from kvmnet.host import sysfs
 
     needs_kvm(dom, accel)
@@ -59,6 +60,9 @@ def check(dom: Domain, accel: Accel) -> None:
         if sysfs.pci_device_path(addr) is None:
             raise NotFoundError(f"guest '{dom.name}': {what} names PCI device {addr}, which "
                                 "does not exist on this host; see kvmnet nodedev-list --cap pci")
+        problem = vfio_problem(addr)
+        if problem is not None:
+            raise OperationInvalidError(f"guest '{dom.name}': {what}: {problem}")
     unmanaged = [(f"interface {i.mac}", i.pci_address) for i in dom.interfaces
                  if i.type == "hostdev" and i.pci_address and not i.managed]
     unmanaged += [("hostdev", h.address) for h in dom.hostdevs if not h.managed]
@@ -84,7 +88,8 @@ def in_use_by_host(dom: Domain, what: str, addr: str, host: Host) -> None:
 
 def interface_steps(dom: Domain, iface: Interface, run: Path, host: Host) -> list[Step]:
     """An ``<interface type='hostdev'>``'s VF: to vfio-pci (managed), the guest's MAC."""
-    from kvmnet.engine.steps.vf import ConfigureVf, DetachVf
+    from kvmnet.engine.steps.pci import DetachPci
+    from kvmnet.engine.steps.vf import ConfigureVf
     from kvmnet.host import sysfs
     from kvmnet.port.plugs.hostdev import taken
 
@@ -105,14 +110,14 @@ def interface_steps(dom: Domain, iface: Interface, run: Path, host: Host) -> lis
             "VF of a PF with an interface; use <hostdev> for other PCI devices")
     out: list[Step] = []
     if iface.managed:
-        out.append(DetachVf(address=addr))
+        out.append(DetachPci(address=addr))
     out.append(ConfigureVf(pf=pf_dev[0], index=index, address=addr, mac=iface.mac, vlan=0))
     return out
 
 
 def hostdev_steps(dom: Domain, run: Path, host: Host) -> list[Step]:
     """Every managed ``<hostdev>`` to vfio-pci (given back when the guest stops)."""
-    from kvmnet.engine.steps.vf import DetachVf
+    from kvmnet.engine.steps.pci import DetachPci
     from kvmnet.port.plugs.hostdev import taken
 
     held = taken(run)
@@ -123,5 +128,5 @@ def hostdev_steps(dom: Domain, run: Path, host: Host) -> list[Step]:
                                 f"{held[h.address]}")
         if h.managed:
             in_use_by_host(dom, "hostdev", h.address, host)
-            out.append(DetachVf(address=h.address))
+            out.append(DetachPci(address=h.address))
     return out

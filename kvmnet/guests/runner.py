@@ -10,7 +10,7 @@ journalled before it runs:
    network's bridge, owned by the guest's UUID, plugged by its plugger with the port's own
    journal), which QEMU opens by name (``-netdev tap,ifname=vnetN``), or an SR-IOV VF of a
    hostdev network (``-device vfio-pci,host=...``); an ``<interface type='hostdev'>`` and the
-   ``<hostdev>`` devices are ``vf.*`` steps in the guest's own journal
+   ``<hostdev>`` devices are ``pci.detach``/``vf.config`` steps in the guest's own journal
    (:mod:`kvmnet.guests.hostdev`: they need KVM and VFIO, refused before anything changes);
 3. ``qemu.files``: the console log directory; the run-time files QEMU makes, to remove;
 4. ``qemu.start``: QEMU daemonized with its pid file, QMP socket and serial console sockets
@@ -414,8 +414,10 @@ class Runner:
             if not alias.startswith("hostdev"):  # a VF (vfio-pci) has no netdev backend
                 mon.execute("netdev_del", {"id": qemu.netdev_id(alias)})
         if iface.type == "hostdev":  # its own VF: settings back, back to its driver
+            from kvmnet.port.plugs.hostdev import HOLDS
+
             self._forget(journal, [e for e in journal.steps if e.get("address")
-                                   == iface.pci_address and str(e["kind"]).startswith("vf.")],
+                                   == iface.pci_address and e["kind"] in HOLDS],
                          f"VF {iface.pci_address}")
         if iface.port_id:
             if any(e.get("uuid") == iface.port_id for e in journal.steps):

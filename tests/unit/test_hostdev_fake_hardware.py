@@ -237,9 +237,9 @@ def test_vf_port_golden_steps_fake_hardware(fake: FakeSysfs, conn: kvmnet.Connec
                       trust_guest_rx_filters=True)
     assert info.address == VF0 and info.plug_type == "hostdev-pci"
     assert host.log == [
-        (f"echo vfio-pci > /sys/bus/pci/devices/{VF0}/driver_override\n"
-        f"echo {VF0} > /sys/bus/pci/devices/{VF0}/driver/unbind\n"
-        f"echo {VF0} > /sys/bus/pci/drivers_probe"),
+        (f"echo vfio-pci > /sys/bus/pci/devices/{VF0}/driver_override; "
+         f"echo {VF0} > /sys/bus/pci/devices/{VF0}/driver/unbind; "
+         f"echo {VF0} > /sys/bus/pci/drivers_probe"),
         f"ip link set dev eth1 vf 0 mac {MAC} vlan 42 trust on"]
     assert "<address domain='0x0000' bus='0x03' slot='0x10' function='0x1'/>" in \
         ports.port_xml(conn, "passthrough_net", info.uuid)
@@ -251,9 +251,9 @@ def test_vf_port_golden_steps_fake_hardware(fake: FakeSysfs, conn: kvmnet.Connec
     # undone in reverse: the VF's own settings first, then back to its driver
     assert host.log == [
         "ip link set dev eth1 vf 0 mac 00:00:00:00:00:00 vlan 0 spoofchk on trust off",
-        (f"echo > /sys/bus/pci/devices/{VF0}/driver_override\n"
-        f"echo {VF0} > /sys/bus/pci/devices/{VF0}/driver/unbind\n"
-        f"echo {VF0} > /sys/bus/pci/drivers_probe  # back to ixgbevf")]
+        (f"echo > /sys/bus/pci/devices/{VF0}/driver_override; "
+         f"echo {VF0} > /sys/bus/pci/devices/{VF0}/driver/unbind; "
+         f"echo {VF0} > /sys/bus/pci/drivers_probe  # back to ixgbevf")]
 
 
 def test_net_plan_of_a_pf_pool_fake_hardware(fake: FakeSysfs, conn: kvmnet.Connection) -> None:
@@ -303,7 +303,7 @@ def test_a_plug_killed_midway_is_undone_from_its_record_fake_hardware(
     with pytest.raises(Killed):
         ports.plug(conn, "passthrough_net", mac=MAC, host=host)
     (rec,) = records(conn)  # the journal names the VF and what to restore
-    assert [s["kind"] for s in rec["steps"]] == ["vf.reattach", "vf.restore"]
+    assert [s["kind"] for s in rec["steps"]] == ["pci.driver", "vf.restore"]
     fake.settle()
     assert driver(VF0) == "vfio-pci"
     host.fail_vf_set = False
@@ -679,3 +679,16 @@ def test_the_live_pool_is_schema_valid_fake_hardware(
     live = net.XMLDesc()
     assert "connections='1'" in live and live.count("<address type='pci'") == 2
     assert schema.validate(etree.fromstring(live.encode())), schema.error_log.last_error
+
+
+def test_without_the_vfio_driver_a_managed_vf_is_refused_fake_hardware(
+        fake: FakeSysfs, conn: kvmnet.Connection) -> None:
+    import shutil
+
+    shutil.rmtree(fake.root / "bus/pci/drivers/vfio-pci")  # the module is not loaded
+    conn.networkCreateXML(PASSTHROUGH)
+    host = RecordingHost()
+    with pytest.raises(OperationInvalidError, match=(
+            r"the vfio-pci driver is not loaded .* load it with 'modprobe vfio-pci'")):
+        ports.plug(conn, "passthrough_net", mac=MAC, host=host)
+    assert host.log == [] and records(conn) == []

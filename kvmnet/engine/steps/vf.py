@@ -9,9 +9,8 @@ journal entry (kept, never undone) *is* the live pool: guest ports allocate from
 A guest's VF, in libvirt's order (virHostdevPreparePCIDevices: detach first, then the network
 settings; undone in reverse):
 
-* ``vf.detach``: bind the VF to vfio-pci as libvirt's managed mode does (``driver_override``,
-  ``driver/unbind``, ``drivers_probe``); undo ``vf.reattach``: clear the override, unbind,
-  probe, so the VF's own driver (ixgbevf, iavf...) takes it back;
+* ``pci.detach`` (:mod:`.pci`, shared with ``nodedev-detach``): managed='yes' binds the VF to
+  vfio-pci; its undo ``pci.driver`` gives it back to its own driver (ixgbevf, iavf...);
 * ``vf.config``: the VF's MAC, VLAN, spoof check and trust through the PF; its settings
   before are read first and journalled (undo ``vf.restore`` puts them back).
 
@@ -32,6 +31,17 @@ if TYPE_CHECKING:
 
 #: the driver a managed VF is bound to for QEMU
 VFIO = "vfio-pci"
+
+
+def vfio_problem(address: str) -> str | None:
+    """Why ``address`` cannot be bound to vfio-pci here (the driver is not loaded), or None."""
+    from kvmnet.host import sysfs
+
+    if sysfs.pci_driver(address) == VFIO or sysfs.driver_loaded(VFIO):
+        return None
+    return (f"cannot give {address} to the guest: the {VFIO} driver is not loaded "
+            f"({sysfs.root()}/bus/pci/drivers/{VFIO} is missing); load it with 'modprobe "
+            "vfio-pci' (the host needs an IOMMU: intel_iommu=on or amd_iommu=on)")
 
 
 def pci_text(domain: int, bus: int, slot: int, function: int) -> str:
@@ -162,75 +172,6 @@ class ForgetPool(Undo):
     @staticmethod
     def describe(entry: dict[str, Any]) -> str:
         return f"# the VF pool of network '{entry.get('network')}' is forgotten"
-
-
-@register
-class DetachVf(Step):
-    """Bind a VF to vfio-pci for QEMU (libvirt's managed detach); a VF bound to it already
-    stays as it is (and is left so by the undo)."""
-
-    kind = "vf.detach"
-    section = "links"
-    fields = ("address", "driver")
-    defaults: ClassVar[dict[str, Any]] = {"driver": VFIO}
-    address: str
-    driver: str
-
-    def describe(self) -> str:
-        dev = f"/sys/bus/pci/devices/{self.address}"
-        return (f"echo {self.driver} > {dev}/driver_override\n"
-                f"echo {self.address} > {dev}/driver/unbind\n"
-                f"echo {self.address} > /sys/bus/pci/drivers_probe")
-
-    def undo_record(self, ctx: Context) -> dict[str, Any]:
-        from kvmnet.host import sysfs
-
-        return {"kind": "vf.reattach", "address": self.address,
-                "driver": sysfs.pci_driver(self.address), "stub": self.driver}
-
-    def apply(self, ctx: Context) -> None:
-        from kvmnet.host import sysfs
-
-        if sysfs.pci_driver(self.address) == self.driver:
-            return
-        if not sysfs.driver_loaded(self.driver):
-            raise OperationInvalidError(
-                f"cannot give VF {self.address} to the guest: the {self.driver} driver is not "
-                f"loaded ({sysfs.root()}/bus/pci/drivers/{self.driver} is missing); load it "
-                "with 'modprobe vfio-pci' (the host needs an IOMMU: intel_iommu=on or "
-                "amd_iommu=on)")
-        sysfs.set_driver_override(self.address, self.driver)
-        sysfs.unbind(self.address)
-        sysfs.drivers_probe(self.address)
-
-
-@register_undo
-class ReattachVf(Undo):
-    """Give a VF back to its own driver (libvirt's virPCIDeviceUnbindFromStub)."""
-
-    kind = "vf.reattach"
-    phase = KERNEL
-
-    @staticmethod
-    def undo(entry: dict[str, Any], ctx: Context) -> None:
-        from kvmnet.host import sysfs
-
-        addr = str(entry["address"])
-        if entry.get("driver") == entry.get("stub") or sysfs.pci_device_path(addr) is None:
-            return  # it was on the stub before, or it is gone (its PF's VFs were removed)
-        sysfs.set_driver_override(addr, None)
-        if sysfs.pci_driver(addr) == entry.get("stub"):
-            sysfs.unbind(addr)
-        if entry.get("driver") is not None:
-            sysfs.drivers_probe(addr)
-
-    @staticmethod
-    def describe(entry: dict[str, Any]) -> str:
-        dev = f"/sys/bus/pci/devices/{entry['address']}"
-        back = (f"\necho {entry['address']} > /sys/bus/pci/drivers_probe  # back to "
-                f"{entry['driver']}" if entry.get("driver") else "")
-        return (f"echo > {dev}/driver_override\n"
-                f"echo {entry['address']} > {dev}/driver/unbind" + back)
 
 
 @register

@@ -10,7 +10,7 @@ interface carries an IP address is in use by the host and is skipped.  An exhaus
 error that says what holds each VF.
 
 Plugging is engine steps (:mod:`kvmnet.engine.steps.vf`) run by the one executor with the
-port's journal (its run record), in libvirt's order: ``vf.detach`` (managed='yes': the VF to
+port's journal (its run record), in libvirt's order: ``pci.detach`` (managed='yes': the VF to
 vfio-pci), then ``vf.config`` (MAC, VLAN, spoof check, trust through the PF; the VF's own
 settings journalled first).  Unplugging undoes the journal: the settings back, the VF back to its
 driver.  A network restart keeps the port (the VF stays with its guest): detach and attach
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from kvmnet.host.netlink import Netlink
     from kvmnet.model.port import NetworkPort
 
+#: journal entries that hold a device for a guest (its VF settings, its driver change)
+HOLDS = ("vf.restore", "pci.driver")
 #: the placeholder for a VF not chosen yet (describe, net-plan)
 ANY_VF = {"address": "$VF", "pf": "$PF", "index": "$N"}
 
@@ -68,7 +70,7 @@ def taken(run: Path) -> dict[str, str]:
                                          f"'{info.get('owner_name')}'")
     for path in sorted(run.glob("guests/*.json")):
         for entry in _json(path).get("steps") or []:
-            if isinstance(entry, dict) and str(entry.get("kind", "")).startswith("vf."):
+            if isinstance(entry, dict) and str(entry.get("kind", "")) in HOLDS:
                 out.setdefault(str(entry.get("address")), f"guest '{path.stem}'")
     return out
 
@@ -104,7 +106,8 @@ def choose(directory: Path, network: str, host: Host) -> dict[str, Any]:
 
 def vf_steps(vf: dict[str, Any], port: NetworkPort) -> list[Step]:
     """Giving ``vf`` to ``port``'s guest: to vfio-pci (managed), then its network settings."""
-    from kvmnet.engine.steps.vf import ConfigureVf, DetachVf
+    from kvmnet.engine.steps.pci import DetachPci
+    from kvmnet.engine.steps.vf import ConfigureVf
 
     plug = port.plug
     from kvmnet.network.drivers.hostdev import virtualport_problem
@@ -126,7 +129,7 @@ def vf_steps(vf: dict[str, Any], port: NetworkPort) -> list[Step]:
         if driver not in (None, "vfio"):
             raise UnsupportedError(f"<driver name='{driver}'/>: kvmnet gives VFs to guests "
                                    "through VFIO only; use <driver name='vfio'/> or leave it out")
-        out.append(DetachVf(address=str(vf["address"])))
+        out.append(DetachPci(address=str(vf["address"])))
     out.append(ConfigureVf(pf=str(vf["pf"]), index=vf["index"], address=str(vf["address"]),
                            mac=port.mac, vlan=tag,
                            trust=port.trust_guest_rx_filters if port.trust_guest_rx_filters
@@ -178,6 +181,12 @@ class HostdevPlugger(Plugger):
         vf = choose(directory, network, ctx.host)
         steps = vf_steps(vf, port)  # refuses what cannot be done before anything changes
         unmanaged_problem(str(vf["address"]), port)
+        if is_managed(port):
+            from kvmnet.engine.steps.vf import vfio_problem
+
+            unusable = vfio_problem(str(vf["address"]))
+            if unusable is not None:
+                raise OperationInvalidError(unusable)
         rec: dict[str, Any] = {
             "uuid": port.uuid, "network": network, "mac": port.mac, "tap_mac": port.mac,
             "owner_uuid": port.owner_uuid, "owner_name": port.owner_name or port.uuid,
