@@ -17,6 +17,7 @@ QUICK = {
     "bench_netlink.py": [],
     "bench_ports.py": ["--ports", "100"],
     "bench_guests.py": ["--runs", "2"],
+    "bench_hostdev.py": ["--runs", "3"],
 }
 FULL = {
     "bench_definitions.py": ["--virsh"],
@@ -24,6 +25,7 @@ FULL = {
     "bench_netlink.py": [],
     "bench_ports.py": [],
     "bench_guests.py": ["--runs", "5"],
+    "bench_hostdev.py": [],
 }
 
 
