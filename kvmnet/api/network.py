@@ -177,12 +177,16 @@ class Network:
             from kvmnet.port.keep import connections
 
             net = replace(net, connections=connections(self._conn, self._name) or None)
-        fwd = net.forward
-        from kvmnet.model.modes import owns_bridge
+        if not inactive:
+            from kvmnet.model.modes import hook, mode_of, owns_bridge
 
-        if (not inactive and fwd is not None and (fwd.interfaces or fwd.pf)
-                and not owns_bridge(fwd.mode.value) and self.isActive()):
-            net = self._live_pool(net)
+            fwd = net.forward
+            view = mode_of(net).live_view  # e.g. a hostdev network's VF pool, found at start
+            if view and self.isActive():
+                net = hook(view)(self._conn, net)
+            elif (fwd is not None and (fwd.interfaces or fwd.pf)
+                    and not owns_bridge(fwd.mode.value) and self.isActive()):
+                net = self._live_pool(net)
         return format_doc(net, inactive)
 
     def _live_pool(self, net: NetworkDef) -> NetworkDef:

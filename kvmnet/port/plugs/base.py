@@ -126,6 +126,10 @@ class Plugger:
         failure everything is undone."""
         raise NotImplementedError
 
+    def plugged(self, port: NetworkPort, rec: dict[str, Any]) -> NetworkPort:
+        """``port`` as plugged, for its ``<networkport>`` status (e.g. the VF it was given)."""
+        return port
+
     def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False,
                host: Host | None = None) -> None:
         """Undo what ``rec``'s journal lists; what is already gone is fine (``quiet``: no

@@ -151,6 +151,14 @@ class MacvtapPlugger(Plugger):
              opts: PlugOptions, host: Host | None = None) -> dict[str, Any]:
         return make(nl, directory, port, network, opts, host)
 
+    def plugged(self, port: NetworkPort, rec: dict[str, Any]) -> NetworkPort:
+        """The pool's device the macvtap went on, in the port's ``<plug dev=...>``."""
+        from kvmnet.model.frozen import replace
+
+        if not rec.get("dev") or port.plug is None:
+            return port
+        return replace(port, plug=replace(port.plug, dev=rec["dev"]))
+
     def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False,
                host: Host | None = None) -> None:
         from kvmnet.engine.executor import undo
