@@ -39,3 +39,36 @@ def test_dnsmasq_files_are_written_whole_without_fsyncs(tmp_path: Path,
     assert stat.S_IMODE(helper.stat().st_mode) == 0o755
     assert servers.read_text() == "server=192.0.2.53\n"
     assert sorted(os.listdir(tmp_path / "d")) == ["n.conf", "n.helper", "n.servers"]  # no temp files
+
+
+NETWORK = """<network><name>cold</name><forward mode='nat'/><bridge name='kvcold0'/>
+<ip address='10.99.7.1' prefix='24'><dhcp><range start='10.99.7.2' end='10.99.7.9'/></dhcp></ip>
+</network>"""
+
+
+def _modules_after(root: Path, *argv: str) -> set[str]:
+    """The modules a cold ``kvmnet ARGV`` (the console script's entry) has loaded when done."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from kvmnet.cli.entry import main; sys.argv = ['kvmnet', *sys.argv[1:]]; "
+            "rc = main(); print(' '.join(sorted(sys.modules))); sys.exit(rc)")
+    p = subprocess.run([sys.executable, "-c", code, "--root", str(root), "-q", *argv],
+                       capture_output=True, text=True, check=False)
+    assert p.returncode == 0, p.stderr
+    return set(p.stdout.split())
+
+
+def test_net_define_and_undefine_load_no_heavy_modules(tmp_path: Path) -> None:
+    # net-define reads a network with expat (lxml.etree alone pulls in typing, inspect and
+    # gzip: ~25 ms of a ~80 ms define), and precompiles without typing; net-undefine only
+    # drops the program cache, without json
+    doc = tmp_path / "cold.xml"
+    doc.write_text(NETWORK)
+    root = tmp_path / "root"
+    loaded = _modules_after(root, "net-define", str(doc))
+    assert "cold" in os.listdir(root / "var/lib/kvmnet/programs")[0]  # the precompile ran
+    assert {"lxml", "lxml.etree", "typing", "inspect", "gzip"} & loaded == set()
+    loaded = _modules_after(root, "net-undefine", "cold")
+    assert {"lxml", "typing", "json"} & loaded == set()
+    assert not (root / "etc/kvmnet/networks/cold.xml").exists()
