@@ -12,7 +12,8 @@ numbers) and :mod:`~kvmnet.api.documents` (size cap, net-validate); every public
 importable from ``kvmnet.api`` itself.  Starting (``create``, ``networkCreateXML``),
 stopping (``destroy``) and live updates go to :mod:`kvmnet.network.start`,
 :mod:`kvmnet.network.runtime` and :mod:`kvmnet.network.compile`, imported only when used.
-Nothing here imports lxml until a document must be parsed, which keeps ``kvmnet net-list``
+Nothing here imports an XML reader until a document must be parsed (and network documents
+never need lxml: :mod:`kvmnet.xmlio.expat_tree`), which keeps ``kvmnet net-list``
 quick to start.  The connection also hands out the other objects, as ``virConnect`` does: guest
 ports (``networkPort*``), bridges (:meth:`Connection.bridges`), host interfaces
 (:meth:`Connection.interfaces`) and guests (:meth:`Connection.guests`, with the

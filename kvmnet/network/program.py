@@ -8,7 +8,7 @@ files, the live status XML) is pure, so kvmnet keeps its result in
 ``var/lib/kvmnet/programs/NAME.json``, keyed by the stored definition,
 kvmnet's version, the state root and the Python that runs the lease helper
 (the key is those parts themselves, compared as text: no hashing, whose
-import would load OpenSSL's libcrypto on the hot path).  A matching cache lets a cold ``net-start`` skip lxml, the model
+import would load OpenSSL's libcrypto on the hot path).  A matching cache lets a cold ``net-start`` skip the XML reader, the model
 and every renderer; anything else (first start, an edited definition, a new
 kvmnet) compiles again.  The host checks (conflicts, missing programs) always
 run at start, on the program.
