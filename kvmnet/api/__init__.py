@@ -25,8 +25,6 @@ from __future__ import annotations
 from kvmnet.api.connection import Connection, sort_key
 from kvmnet.api.constants import (
     MAX_XML_BYTES,
-    UPDATE_COMMANDS,
-    UPDATE_SECTIONS,
     VIR_CONNECT_LIST_NETWORKS_ACTIVE,
     VIR_CONNECT_LIST_NETWORKS_AUTOSTART,
     VIR_CONNECT_LIST_NETWORKS_INACTIVE,
@@ -60,6 +58,10 @@ from kvmnet.api.constants import (
 )
 from kvmnet.api.documents import canonicalNetworkXML, check_size
 from kvmnet.api.network import SNAPSHOT_SECONDS, Network
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # at run time from __getattr__: net-update's tables load kvmnet.model.update's enums
+    from kvmnet.api.constants import UPDATE_COMMANDS, UPDATE_SECTIONS
 
 __all__ = [
     "MAX_XML_BYTES",
@@ -109,7 +111,14 @@ _GUEST_CONSTANTS = ("VIR_DOMAIN_", "VIR_CONNECT_LIST_DOMAINS_", "VIR_IP_ADDR_TYP
 
 def __getattr__(name: str) -> int:
     """libvirt's domain constants (``VIR_DOMAIN_AFFECT_LIVE``, ...), defined beside the guests
-    in :mod:`kvmnet.guests` and loaded from there on first use (the network verbs need none)."""
+    in :mod:`kvmnet.guests` and loaded from there on first use (the network verbs need none);
+    net-update's name tables (``UPDATE_COMMANDS``, ``UPDATE_SECTIONS``), from
+    :mod:`kvmnet.api.constants` on first use too."""
+    if name in ("UPDATE_COMMANDS", "UPDATE_SECTIONS"):
+        from kvmnet.api import constants
+
+        # tuples of names: type checkers know them from the import under TYPE_CHECKING above
+        return getattr(constants, name)  # type: ignore[no-any-return]
     if name.startswith(_GUEST_CONSTANTS):
         from kvmnet import guests
 

@@ -17,7 +17,6 @@ This module imports nothing heavy: it is on the fast path.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -25,7 +24,6 @@ from kvmnet.fileio import atomic_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pathlib import Path
     from typing import Any
 
     Program = dict[str, Any]
@@ -36,17 +34,21 @@ FORMAT = 6
 
 
 def cache_key(definition: str, root: str) -> str:
+    import json  # json imports re: not at the top, which net-undefine (cache_path, drop) loads
+
     from kvmnet.version import __version__
 
     return json.dumps([FORMAT, __version__, root, os.path.realpath(sys.executable), definition])
 
 
-def cache_path(programs_dir: Path, name: str) -> Path:
-    return programs_dir / f"{name}.json"
+def cache_path(programs_dir: str | os.PathLike[str], name: str) -> str:
+    return os.path.join(programs_dir, f"{name}.json")
 
 
-def load(path: Path, key: str) -> Program | None:
+def load(path: str, key: str) -> Program | None:
     """The cached program if it was compiled from exactly this definition, else None."""
+    import json
+
     try:
         with open(path, encoding="utf-8") as f:
             program: Program = json.load(f)
@@ -57,13 +59,15 @@ def load(path: Path, key: str) -> Program | None:
     return program
 
 
-def save(path: Path, program: Program) -> None:
-    os.makedirs(path.parent, exist_ok=True)
+def save(path: str, program: Program) -> None:
+    import json
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     # a cache: losing it to a power cut costs a compile, so no fsyncs (two per define)
     atomic_write(path, json.dumps(program).encode("utf-8"), mode=0o600, durable=False)
 
 
-def drop(path: Path) -> None:
+def drop(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
