@@ -220,3 +220,10 @@ def test_the_cli_imports_only_the_public_api() -> None:
 def test_exceptions_are_still_needed() -> None:
     stale = [pair for pair in CLI_EXCEPTIONS if pair[1] not in graph().get(pair[0], ())]
     assert not stale, f"remove these from CLI_EXCEPTIONS, they are gone: {stale}"
+
+
+def test_test_files_have_unique_basenames() -> None:
+    # pytest imports test modules by basename (rootdir-relative packages are not used here):
+    # two files of one name in unit/ and functional/ make the whole run fail at collection.
+    names = [p.name for p in (ROOT.parent / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
