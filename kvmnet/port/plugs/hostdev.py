@@ -22,9 +22,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kvmnet.errors import HostError, OperationInvalidError, UnsupportedError
+from kvmnet.errors import OperationInvalidError, UnsupportedError
 from kvmnet.model.frozen import replace
-from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal
+from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal, context
 
 if TYPE_CHECKING:
     from kvmnet.engine.host import Host
@@ -155,15 +155,6 @@ def unmanaged_problem(address: str, port: NetworkPort) -> None:
             "mode='hostdev' managed='yes'>")
 
 
-def _context(nl: Netlink | None, host: Host | None) -> Any:
-    from kvmnet.engine.executor import Context
-
-    if host is None:
-        from kvmnet.engine.host import Host
-
-        host = Host()
-    return Context(host, nl=nl)
-
 
 class HostdevPlugger(Plugger):
     """A VF of a hostdev network's pool, given to the guest as a PCI device."""
@@ -174,7 +165,7 @@ class HostdevPlugger(Plugger):
              opts: PlugOptions, host: Host | None = None) -> dict[str, Any]:
         from kvmnet.engine.executor import run
 
-        ctx = _context(nl, host)
+        ctx = context(nl, host)
         if network is None:
             raise OperationInvalidError("an SR-IOV VF port comes from a hostdev network; name "
                                         "the network")
@@ -212,15 +203,6 @@ class HostdevPlugger(Plugger):
 
         assert port.plug is not None
         return replace(port, plug=replace(port.plug, address=pci_address(str(rec["address"]))))
-
-    def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False,
-               host: Host | None = None) -> None:
-        from kvmnet.engine.executor import undo
-
-        with _context(nl, host) as ctx:
-            failures = undo(PortJournal(Path(f"{rec['uuid']}.json"), rec), ctx)
-        if failures and not quiet:
-            raise HostError("; ".join(failures))
 
     def attach(self, nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
                vlan_filtering: bool) -> None:
