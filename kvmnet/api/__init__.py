@@ -25,6 +25,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from kvmnet.api.doctor import diagnoseHost as diagnoseHost  # lazy: see __getattr__
+    from kvmnet.api.doctor import watchHost as watchHost
+
 from kvmnet.api.connection import Connection, sort_key
 from kvmnet.api.constants import (
     MAX_XML_BYTES,
@@ -107,6 +110,9 @@ __all__ = [
 ]
 
 
+#: Names of :mod:`kvmnet.api.doctor` (kvmnet doctor, kvmnet watch), loaded on first use.
+_DOCTOR_NAMES = ("diagnoseHost", "watchHost")
+
 _GUEST_CONSTANTS = ("VIR_DOMAIN_", "VIR_CONNECT_LIST_DOMAINS_", "VIR_IP_ADDR_TYPE_")
 
 
@@ -119,6 +125,10 @@ def __getattr__(name: str) -> Any:
     """libvirt's domain constants (``VIR_DOMAIN_AFFECT_LIVE``, ...), defined beside the guests
     in :mod:`kvmnet.guests` and loaded from there on first use (the network verbs need none);
     the node-device names of :mod:`kvmnet.api.nodedev` likewise."""
+    if name in _DOCTOR_NAMES:
+        from kvmnet.api import doctor
+
+        return getattr(doctor, name)
     if name.startswith(_NODEDEV_NAMES):
         from kvmnet.api import nodedev
 

@@ -53,7 +53,7 @@ class Parser(argparse.ArgumentParser):
 
 # Command modules: each has VERBS (its verb names) and register(sub, only).  Adding a
 # group of verbs means adding its module here (a module not written yet is skipped).
-COMMAND_MODULES = ("net", "port", "bridge", "iface", "nodedev", "guest")
+COMMAND_MODULES = ("net", "port", "bridge", "iface", "nodedev", "guest", "doctor")
 
 
 def _modules() -> list[Any]:
