@@ -190,8 +190,9 @@ def findings(net: NetPaths, host: HostState, probes: list[Probe]) -> list[Findin
                 out.append(_finding(net, host, _legacy_target(host, chain, hook), path, what,
                                     proof + (probe.note or "dropped outside nftables"),
                                     where=_label(chain)))
-            if not legacy and path == "forward" and net.forwards and host.sysctl(
-                    "net.ipv4.ip_forward") != "0":
+            explained = any(bridge == net.bridge for bridge, _ in host.route_errors) or (
+                path == "forward" and host.sysctl("net.ipv4.ip_forward") == "0")
+            if not legacy and not explained:
                 out.append(Finding(net.name, FORWARD_DROP, "outside nftables", what,
                                    "check iptables-legacy-save, ebtables and the routing table",
                                    proof + (probe.note or "")))
@@ -233,6 +234,10 @@ def _dedupe(items: list[Finding]) -> list[Finding]:
     return list(seen.values())
 
 
+def _int(value: str | None) -> int:
+    return int(value) if value is not None and value.isdigit() else 0
+
+
 def settings(net: NetPaths, host: HostState, probes: dict[str, Probe]) -> list[Finding]:
     """Kernel settings and link facts that break the guests' paths."""
     out: list[Finding] = []
@@ -260,11 +265,16 @@ def settings(net: NetPaths, host: HostState, probes: dict[str, Probe]) -> list[F
                 "net.bridge.bridge-nf-call-iptables=0",
                 "read: /proc/sys/net/bridge/bridge-nf-call-iptables and the chain's policy",
                 rules))
+    strict = max(_int(host.sysctl("net.ipv4.conf.all.rp_filter")),
+                 _int(host.sysctl(f"net.ipv4.conf.{br.replace('.', '/')}.rp_filter"))) == 1
     for bridge, answer in host.route_errors:
-        if bridge == br and "cross-device" in answer:
+        # the kernel refuses a source that fails the reverse path check with EINVAL (EXDEV
+        # inside); with forwarding off the answer is "No route to host" instead
+        if bridge == br and strict and ("Invalid argument" in answer or "cross-device" in answer):
             out.append(Finding(
                 net.name, RP_FILTER, f"rp_filter on {br}",
-                f"strict reverse path filtering drops the guests' packets arriving on {br}",
+                f"strict reverse path filtering drops packets arriving on {br} from guest "
+                "addresses that the host routes elsewhere",
                 f"sysctl -w net.ipv4.conf.{br}.rp_filter=2 net.ipv4.conf.all.rp_filter=2 "
                 "(loose mode; the larger of 'all' and the interface's value applies)",
                 f"the kernel's route lookup for a guest's packet: {answer}"))

@@ -48,7 +48,9 @@ def host_state(nets: list[NetPaths]) -> HostState:
     chains = (iptables_chains(iptables.save("nft"), IPTABLES_NFT)
               + iptables_chains(iptables.save("legacy"), IPTABLES_LEGACY)
               + nft_chains(objects))
-    keys = ["net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables"]
+    keys = ["net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables",
+            "net.ipv4.conf.all.rp_filter",
+            *(sysctl.iface_key(4, n.bridge, "rp_filter") for n in nets)]
     values = tuple((k, v) for k in keys if (v := sysctl.read(k)) is not None)
     uplink = _uplink()
     mtus = tuple((link, m) for link in {uplink, *(n.bridge for n in nets)}
@@ -84,8 +86,9 @@ def _mtu(link: str) -> int | None:
 
 
 def _route_error(net: NetPaths) -> str | None:
-    """The kernel's answer when it would not route a guest's packet to the outside (its
-    reverse path filter says "Invalid cross-device link"); None when it would, or when the
+    """The kernel's answer when it would not route a guest's packet (from the subnet's last
+    address) to the outside: "Invalid argument" when the reverse path filter refuses the
+    source, "No route to host" with forwarding off; None when it would route it, or when the
     host has no route out at all (nothing to judge)."""
     import ipaddress
 
@@ -96,4 +99,6 @@ def _route_error(net: NetPaths) -> str | None:
     src = str(ipaddress.ip_network(net.subnets[0], strict=False).broadcast_address - 1)
     proc = run(["ip", "route", "get", OUTSIDE, "from", src, "iif", net.bridge], check=False,
                timeout=30)
-    return proc.stderr.strip() or "refused" if proc.returncode != 0 else None
+    if proc.returncode == 0:
+        return None
+    return f"ip route get {OUTSIDE} from {src} iif {net.bridge}: {proc.stderr.strip()}"

@@ -50,7 +50,8 @@ class Keeper:
         self.store = store
         self.paths = paths
         self.say = say
-        self._docs: dict[str, tuple[str, list[str]]] = {}  # network -> (live XML, documents)
+        # network -> (live XML, its documents, the documents that remove them again)
+        self._docs: dict[str, tuple[str, list[str], list[str]]] = {}
         self.expected: dict[tuple[str, str], str | None] = {}
         self.legacy_rules = False
 
@@ -66,10 +67,10 @@ class Keeper:
             cached = self._docs.get(name)
             if cached is None or cached[0] != text:
                 try:
-                    cached = (text, _compile(text, self.paths))
+                    cached = (text, *_compile(text, self.paths))
                 except KvmnetError as exc:
                     self.say(f"network '{name}': cannot render its firewall: {exc}")
-                    cached = (text, [])
+                    cached = (text, [], [])
                 self._docs[name] = cached
             out[name] = cached[1]
         for gone in set(self._docs) - set(out):
@@ -105,8 +106,14 @@ class Keeper:
                 self.say(f"network '{name}': cannot put its firewall back: {exc}")
                 continue
             if not self.store.is_active(name):
-                # destroyed while we re-applied: take back what we just put in
-                self._docs.pop(name, None)
+                # destroyed while we re-applied (its teardown may have run before our
+                # transaction): take back what we just put in
+                gone = self._docs.pop(name, None)
+                for doc in gone[2] if gone else []:
+                    try:
+                        nftables.apply(doc)
+                    except KvmnetError as exc:
+                        self.say(f"network '{name}': cannot remove its firewall: {exc}")
                 continue
             done.append(f"nftables of network '{name}'")
         return done
@@ -136,13 +143,16 @@ class Keeper:
         return done
 
 
-def _compile(status_xml: str, paths: Paths) -> list[str]:
+def _compile(status_xml: str, paths: Paths) -> tuple[list[str], list[str]]:
+    """A live definition's nftables documents: (those its start applies, those that remove
+    them), from the ``nftables`` steps of its start (kvmnet's table, its forwards)."""
     from kvmnet.network.compile import start_steps
     from kvmnet.xmlio.network import parse_network
 
-    steps = start_steps(parse_network(status_xml), paths)
-    return [str(doc) for s in steps
-            if s.section == "nftables" and (doc := getattr(s, "document", None))]
+    steps = [s for s in start_steps(parse_network(status_xml), paths)
+             if s.section == "nftables"]
+    return ([str(doc) for s in steps if (doc := getattr(s, "document", None))],
+            [str(doc) for s in reversed(steps) if (doc := getattr(s, "destroy", None))])
 
 
 def watch(store: Store, paths: Paths, stop: threading.Event, say: Callable[[str], None]) -> None:

@@ -345,6 +345,20 @@ def test_forwarding_off_and_low_uplink_mtu(kvenv: KvEnv) -> None:
     assert _doctor(kvenv)[0] == 0
 
 
+def test_strict_rp_filter_is_found_by_the_kernels_route_lookup(kvenv: KvEnv) -> None:
+    _setup(kvenv)
+    # a route (a VPN's, say) that sends part of the guests' subnet elsewhere: under strict
+    # reverse path filtering, packets from those addresses arriving on the bridge are dropped
+    kvenv.host.ip("route", "add", f"{SUBNET}.192/26", "via", WAN_IP)
+    kvenv.host.run(["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1"])
+    rc, report = _doctor(kvenv)
+    assert rc == 1 and _codes(report) == ["rp-filter"], report
+    found = report["findings"][0]  # type: ignore[index]
+    assert "ip route get" in found["proof"] and "Invalid argument" in found["proof"], found
+    kvenv.host.run(["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=2"])
+    assert _doctor(kvenv)[0] == 0, "loose mode, as the remedy says, clears it"
+
+
 def test_bridge_netfilter_sends_guest_to_guest_traffic_through_forward(kvenv: KvEnv) -> None:
     cli, _ = _setup(kvenv)
     other = kvenv.client(BRIDGE, tag="cli2")

@@ -199,9 +199,10 @@ def test_firewalld_drop_is_fixed_in_its_hooked_chain_with_a_zone_finding() -> No
 def test_settings_forwarding_bridge_nf_rp_filter_mtu() -> None:
     host = HostState(chains=iptables_chains(DOCKER_SAVE, IPTABLES_NFT),
                      sysctls=(("net.ipv4.ip_forward", "0"),
-                              ("net.bridge.bridge-nf-call-iptables", "1")),
+                              ("net.bridge.bridge-nf-call-iptables", "1"),
+                              ("net.ipv4.conf.all.rp_filter", "1")),
                      mtus=(("eth0", 1400), ("virbr0", 1500)), uplink="eth0",
-                     route_errors=(("virbr0", "RTNETLINK answers: Invalid cross-device link"),))
+                     route_errors=(("virbr0", "RTNETLINK answers: Invalid argument"),))
     found = checks.settings(NET, host, {})
     assert [f.code for f in found] == ["forwarding-off", "bridge-nf", "rp-filter", "mtu"]
     assert found[1].fix[0].chain == "DOCKER-USER"
