@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 OUTSIDE = "192.0.2.1"  # TEST-NET-1 (RFC 5737): routed like any outside address
 END_PRIORITY = 2147483000
 FORWARD_PORT = 443
-ATTEMPTS = 3
+ATTEMPTS = 4
 WAIT = 0.7  # seconds per attempt for the trace to show the end or a drop
 
 
@@ -61,8 +61,8 @@ def render_probe_table(table: str, bridge: str, sports: tuple[int, ...]) -> str:
 
 
 def _packets(net: NetPaths, sports: tuple[int, ...],
-             bridge_mac: str) -> list[tuple[str, str, str, bytes]]:
-    """(path, end chain, description, frame) of each probe this network needs."""
+             bridge_mac: str) -> list[tuple[str, str, str, bytes, int]]:
+    """(path, end chain, description, frame, source port) of each probe this network needs."""
     import ipaddress
 
     out = []
@@ -71,14 +71,16 @@ def _packets(net: NetPaths, sports: tuple[int, ...],
     if net.forwards and src is not None:
         frame = packets.ethernet(bridge_mac, packets.tcp_syn(src, OUTSIDE, sports[0],
                                                              FORWARD_PORT))
-        out.append(("forward", "fwd_end", f"TCP SYN {src} -> {OUTSIDE}:{FORWARD_PORT}", frame))
+        out.append(("forward", "fwd_end", f"TCP SYN {src} -> {OUTSIDE}:{FORWARD_PORT}", frame,
+                    sports[0]))
     if net.dhcp and src is not None:
         frame = packets.ethernet(packets.BROADCAST, packets.udp(
             "0.0.0.0", "255.255.255.255", sports[1], 67))
-        out.append(("dhcp", "in_end", "DHCP request 0.0.0.0 -> 255.255.255.255:67", frame))
+        out.append(("dhcp", "in_end", "DHCP request 0.0.0.0 -> 255.255.255.255:67", frame,
+                    sports[1]))
     if net.dns and src is not None and net.gateway:
         frame = packets.ethernet(bridge_mac, packets.udp(src, net.gateway, sports[2], 53))
-        out.append(("dns", "in_end", f"DNS query {src} -> {net.gateway}:53", frame))
+        out.append(("dns", "in_end", f"DNS query {src} -> {net.gateway}:53", frame, sports[2]))
     return out
 
 
@@ -105,11 +107,11 @@ def probe_network(net: NetPaths) -> list[Probe]:
         nftables.apply(render_probe_table(table, net.bridge, sports))
         with Monitor("trace") as monitor, ProbePort(net.bridge) as port:
             monitor.collect(0.2)  # nft subscribes to the trace group before it prints anything
-            for path, end, what, frame in plan:
-                results.append(_one(monitor, port, table, path, end, what, frame))
+            for path, end, what, frame, sport in plan:
+                results.append(_one(monitor, port, table, path, end, what, frame, sport))
     except KvmnetError as exc:
         done = {p.path for p in results}
-        results += [Probe(path, what, None, note=str(exc)) for path, _, what, _ in plan
+        results += [Probe(path, what, None, note=str(exc)) for path, _, what, _, _ in plan
                     if path not in done]
     finally:
         # nft 1.0.6 has no 'destroy': add-then-delete removes it whether it exists or not
@@ -119,7 +121,7 @@ def probe_network(net: NetPaths) -> list[Probe]:
 
 
 def _one(monitor: Monitor, port: ProbePort, table: str, path: str, end: str, what: str,
-         frame: bytes) -> Probe:
+         frame: bytes, sport: int) -> Probe:
     import time
 
     lines: list[str] = []
@@ -129,7 +131,7 @@ def _one(monitor: Monitor, port: ProbePort, table: str, path: str, end: str, wha
         deadline = time.monotonic() + WAIT
         while (left := deadline - time.monotonic()) > 0:
             got += monitor.lines(left)
-            reached, drop = trace_outcome(got, table, end)
+            reached, drop = trace_outcome(got, table, end, sport)
             if reached or drop is not None:
                 break
         lines += got
@@ -137,7 +139,7 @@ def _one(monitor: Monitor, port: ProbePort, table: str, path: str, end: str, wha
             return Probe(path, what, True, trace=tuple(lines))
         if drop is not None:
             return Probe(path, what, False, drop=drop, trace=tuple(lines))
-        if any(f" {table} pre " in line for line in got):
+        if any(f" {table} pre " in line and f" sport {sport} " in line for line in got):
             # traced on arrival, never reached the end, no nftables drop: dropped elsewhere
             return Probe(path, what, False, trace=tuple(lines),
                          note="dropped outside nftables (iptables-legacy, or the kernel)")

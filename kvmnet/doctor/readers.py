@@ -51,7 +51,10 @@ def nft_chains(objects: list[dict[str, Any]]) -> tuple[Chain, ...]:
         rule = obj.get("rule")
         if rule is not None:
             key = (rule["family"], rule["table"], rule["chain"])
-            rules.setdefault(key, []).append(json.dumps(rule.get("expr", []), sort_keys=True))
+            text = json.dumps(rule.get("expr", []), sort_keys=True)
+            if rule.get("comment"):
+                text += f" comment {json.dumps(rule['comment'])}"
+            rules.setdefault(key, []).append(text)
     out = []
     for obj in objects:
         chain = obj.get("chain")
@@ -96,16 +99,18 @@ def has_table(objects: list[dict[str, Any]], family: str, name: str) -> bool:
                for o in objects if "table" in o)
 
 
-def trace_outcome(lines: list[str], probe_table: str,
-                  end_chain: str) -> tuple[bool, DropPoint | None]:
+def trace_outcome(lines: list[str], probe_table: str, end_chain: str,
+                  sport: int | None = None) -> tuple[bool, DropPoint | None]:
     """What ``nft monitor trace`` says of a probe: (reached ``end_chain`` of ``probe_table``,
     the first drop in another table).
 
     Lines read ``trace id ID FAMILY TABLE CHAIN (packet: ...|rule ... (verdict V)|verdict
     V|policy P)``; a ``packet:`` line starts the packet's walk through a table's hooked chain,
-    which is the chain a fix goes into.
+    which is the chain a fix goes into.  With ``sport``, only the trace ids whose packet lines
+    show that source port count (a late line of an earlier probe is not this one's).
     """
     base: dict[tuple[str, str, str], str] = {}
+    ours: set[str] = set()
     reached = False
     for line in lines:
         words = line.split()
@@ -113,6 +118,11 @@ def trace_outcome(lines: list[str], probe_table: str,
             continue
         tid, family, table, chain = words[2:6]
         rest = " ".join(words[6:])
+        if sport is not None:
+            if rest.startswith("packet:") and f" sport {sport} " in f"{rest} ":
+                ours.add(tid)
+            if tid not in ours:
+                continue
         if table == probe_table:
             reached = reached or chain == end_chain
             continue

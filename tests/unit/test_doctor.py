@@ -81,7 +81,7 @@ TRACE_DROP = """\
 trace id 63f9e807 inet kvmnet_probe_7 pre packet: iif "virbr0" ip saddr 192.168.122.254 ip daddr 192.0.2.1
 trace id 63f9e807 inet kvmnet_probe_7 pre rule iifname "virbr0" meta nftrace set 1 (verdict continue)
 trace id 63f9e807 inet kvmnet_probe_7 pre policy accept
-trace id a0331ca4 ip filter FORWARD packet: iif "virbr0" oif "eth0" ip saddr 192.168.122.254
+trace id a0331ca4 ip filter FORWARD packet: iif "virbr0" oif "eth0" ip saddr 192.168.122.254 tcp sport 61000 tcp dport 443
 trace id a0331ca4 ip filter FORWARD rule counter packets 0 bytes 0 jump DOCKER-USER (verdict jump DOCKER-USER)
 trace id a0331ca4 ip filter DOCKER-USER rule counter packets 0 bytes 0 return (verdict return)
 trace id a0331ca4 ip filter FORWARD policy drop
@@ -125,12 +125,31 @@ def test_nft_json_skips_iptables_tables_and_reads_firewalld_zones() -> None:
     assert firewalld_zones(FIREWALLD_JSON) == (("eth0", "public"),)
 
 
+def test_a_tagged_nft_rule_counts_as_fixed_when_no_probe_ran() -> None:
+    tagged = [*FIREWALLD_JSON[:2],
+              {"rule": {"family": "inet", "table": "firewalld", "chain": "filter_FORWARD",
+                        "handle": 20, "expr": [{"accept": None}],
+                        "comment": "kvmnet: network default: from the guests"}}]
+    dropping = [{**o, "chain": {**o["chain"], "policy": "drop"}} if "chain" in o else o
+                for o in tagged]
+    chains = nft_chains(dropping)
+    assert "kvmnet: network default:" in chains[0].rules[0]
+    fwd_only = NetPaths(name="default", bridge="virbr0", mode="nat", subnets=NET.subnets,
+                        gateway=None, dhcp=False, dns=False)
+    assert checks.findings(fwd_only, HostState(chains=chains), []) == []
+    assert [f.code for f in checks.findings(fwd_only, HostState(
+        chains=nft_chains(dropping[:2])), [])] == ["forward-drop"]
+
+
 def test_trace_names_the_chain_whose_policy_dropped_the_probe() -> None:
     reached, drop = trace_outcome(TRACE_DROP, "kvmnet_probe_7", "fwd_end")
     assert not reached
     assert drop == DropPoint(IPTABLES_NFT, "ip", "filter", "FORWARD", "FORWARD", "policy drop")
     assert drop.text() == "ip filter FORWARD: policy drop"
     assert trace_outcome(TRACE_PASS, "kvmnet_probe_7", "fwd_end") == (True, None)
+    # only the probe's own packets count: another source port's drop is not this probe's
+    assert trace_outcome(TRACE_DROP, "kvmnet_probe_7", "fwd_end", 61001) == (False, None)
+    assert trace_outcome(TRACE_DROP, "kvmnet_probe_7", "fwd_end", 61000)[1] is not None
     reached, drop = trace_outcome(TRACE_FIREWALLD, "kvmnet_probe_7", "fwd_end")
     assert drop is not None and (drop.backend, drop.table, drop.base, drop.chain) == (
         NFT, "firewalld", "filter_FORWARD", "filter_FORWARD")
