@@ -116,6 +116,11 @@ def _hint(host: HostState, who: str, net: NetPaths, path: str) -> str:
         zone = "libvirt" if any(z == "libvirt" for _, z in host.firewalld_zones) else "trusted"
         return (f"; with firewalld: 'firewall-cmd --permanent --zone={zone} --add-interface={br}"
                 f" && firewall-cmd --reload'")
+    if who == "Docker" and path == "forward" and host.chains and any(
+            c.backend == NFT and c.table.startswith("docker") for c in host.chains):
+        return ("; Docker (nftables backend) sets this policy when it had to turn forwarding "
+                "on itself: set net.ipv4.ip_forward=1 before Docker starts, or mark the "
+                "guests' packets and start Docker with --bridge-accept-fwmark")
     if who == "NixOS's firewall":
         return f'; on NixOS: networking.firewall.trustedInterfaces = [ "{br}" ];'
     return ""

@@ -147,6 +147,56 @@ def test_docker_forward_drop_is_found_fixed_and_undone(kvenv: KvEnv, backend: st
         [f"iptables-{backend}", "-S", "DOCKER-USER"]).stdout, "Docker's own rules stay"
 
 
+# Docker 29's nftables backend (moby's nftablesdoc "new daemon"), with the filter-FORWARD
+# policy it sets when it turned IPv4 forwarding on itself.
+DOCKER_NFT = """
+table ip docker-bridges {
+  map filter-forward-in-jumps { type ifname : verdict; elements = { "docker0" : jump filter-forward-in__docker0 }; }
+  map filter-forward-out-jumps { type ifname : verdict; elements = { "docker0" : jump filter-forward-out__docker0 }; }
+  chain filter-forward-in__docker0 {
+    ct state established,related counter accept
+    iifname "docker0" counter accept comment "ICC"
+    counter drop comment "UNPUBLISHED PORT DROP"
+  }
+  chain filter-forward-out__docker0 {
+    ct state established,related counter accept
+    counter accept comment "OUTGOING"
+  }
+  chain filter-FORWARD {
+    type filter hook forward priority filter; policy drop;
+    oifname vmap @filter-forward-in-jumps
+    iifname vmap @filter-forward-out-jumps
+  }
+  chain nat-POSTROUTING {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname != "docker0" ip saddr 172.17.0.0/16 counter masquerade comment "MASQUERADE"
+  }
+}
+"""
+
+
+def test_dockers_own_nftables_table(kvenv: KvEnv) -> None:
+    cli, _ = _setup(kvenv)
+    kvenv.host.run(["nft", "-f", "-"], input=DOCKER_NFT)
+    assert kvenv.connect(cli.ns, WAN_IP).startswith("fail")
+    rc, report = _doctor(kvenv)
+    # bridge-nf too where bridge netfilter is on: guest-to-guest traffic meets the same policy
+    assert rc == 1 and _codes(report)[0] == "forward-drop", report
+    assert set(_codes(report)) <= {"forward-drop", "bridge-nf"}, report
+    found = report["findings"][0]  # type: ignore[index]
+    assert found["where"] == "nftables table ip docker-bridges, chain filter-FORWARD (Docker)"
+    assert found["proof"].endswith("ip docker-bridges filter-FORWARD: policy drop"), found
+    assert "--bridge-accept-fwmark" in found["remedy"], found
+    rc, report = _doctor(kvenv, "--fix")
+    assert rc == 0, report
+    assert kvenv.connect(cli.ns, WAN_IP).startswith("ok")
+    listing = kvenv.host.run(["nft", "list", "chain", "ip", "docker-bridges", "filter-FORWARD"])
+    assert "policy drop" in listing.stdout and f"kvmnet: network {NET}" in listing.stdout
+    _doctor(kvenv, "--fix", "--undo")
+    assert kvenv.connect(cli.ns, WAN_IP).startswith("fail")
+    assert _tagged(kvenv) == ""
+
+
 UFW = """
 ipt=iptables-nft
 for c in ufw-before-logging-input ufw-before-logging-forward ufw-before-input ufw-before-forward \
