@@ -25,7 +25,7 @@ from tests.functional.kvmnet_env import (
     requires_kvmnet_root,
     simple_network,
 )
-from tests.functional.test_doctor import DOCKER
+from tests.functional.test_doctor import DOCKER, FIREWALLD
 
 pytestmark = requires_kvmnet_root
 __all__ = ["kvenv"]
@@ -128,3 +128,32 @@ def test_watch_restores_the_table_and_doctors_rules_after_a_flush(kvenv: KvEnv) 
             raise AssertionError("watch did not stop on SIGTERM") from None
     assert watch.returncode == 0, err
     assert "put back" in out and "stopped" in out, out
+
+
+def test_watch_puts_doctors_rules_back_after_a_firewalld_reload(kvenv: KvEnv) -> None:
+    kvenv.start(simple_network(NET, BRIDGE, SUBNET, "nat"))
+    wan = kvenv.wan()
+    kvenv.tcp_server(wan)
+    kvenv.host.ip("route", "add", "default", "via", WAN_IP)
+    cli = kvenv.client(BRIDGE)
+    kvenv.dhcp(cli)
+    kvenv.host.run(["nft", "-f", "-"], input=FIREWALLD)
+    assert kvenv.kv("doctor", "--fix", timeout=120).returncode == 0
+    watch = _watch(kvenv)
+    ping = _pinger(kvenv, cli.ns.name)
+    try:
+        _wait_flowing(ping)
+        cut = time.time()
+        # a firewalld reload: its table goes and comes back as its configuration says
+        kvenv.host.run(["nft", "-f", "-"], input="delete table inet firewalld\n" + FIREWALLD)
+        seconds = _outage(ping, cut)
+        print(f"\nwatch: guest traffic flowed again {seconds * 1000:.0f} ms after a firewalld "
+              "reload removed doctor's accepts")
+        chain = kvenv.host.run(["nft", "list", "chain", "inet", "firewalld", "filter_FORWARD"])
+        assert f"kvmnet: network {NET}: from the guests" in chain.stdout
+    finally:
+        ping.kill()
+        ping.wait()
+        watch.send_signal(signal.SIGTERM)
+        out, _ = watch.communicate(timeout=10)
+    assert watch.returncode == 0 and "put back" in out, out
