@@ -26,6 +26,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from kvmnet.api.doctor import diagnoseHost as diagnoseHost  # lazy: see __getattr__
+    from kvmnet.api.doctor import watchHost as watchHost
+
 from kvmnet.api.connection import Connection, sort_key
 from kvmnet.api.constants import (
     MAX_XML_BYTES,
@@ -125,6 +128,9 @@ __all__ = [
 ]
 
 
+#: Names of :mod:`kvmnet.api.doctor` (kvmnet doctor, kvmnet watch), loaded on first use.
+_DOCTOR_NAMES = ("diagnoseHost", "watchHost")
+
 _GUEST_CONSTANTS = ("VIR_DOMAIN_", "VIR_CONNECT_LIST_DOMAINS_", "VIR_IP_ADDR_TYPE_")
 _FORWARD_NAMES = ("addForward", "listForwards", "makeForward", "removeForward")
 
@@ -137,9 +143,10 @@ _NODEDEV_NAMES = ("NodeDevice", "node_device_cap_flags", "VIR_CONNECT_LIST_NODE_
 def __getattr__(name: str) -> Any:
     """libvirt's domain constants (``VIR_DOMAIN_AFFECT_LIVE``, ...), defined beside the guests
     in :mod:`kvmnet.guests` and loaded from there on first use (the network verbs need none);
-    the node-device names of :mod:`kvmnet.api.nodedev` and the port forward functions of
-    :mod:`kvmnet.api.forward`, likewise; net-update's name tables (``UPDATE_COMMANDS``,
-    ``UPDATE_SECTIONS``), from :mod:`kvmnet.api.constants` on first use too."""
+    the node-device names of :mod:`kvmnet.api.nodedev`, the port forward functions of
+    :mod:`kvmnet.api.forward` and doctor's of :mod:`kvmnet.api.doctor`, likewise; net-update's
+    name tables (``UPDATE_COMMANDS``, ``UPDATE_SECTIONS``), from :mod:`kvmnet.api.constants`
+    on first use too."""
     if name in ("UPDATE_COMMANDS", "UPDATE_SECTIONS"):
         from kvmnet.api import constants
 
@@ -148,6 +155,10 @@ def __getattr__(name: str) -> Any:
         from kvmnet.api import forward
 
         return getattr(forward, name)
+    if name in _DOCTOR_NAMES:
+        from kvmnet.api import doctor
+
+        return getattr(doctor, name)
     if name.startswith(_NODEDEV_NAMES):
         from kvmnet.api import nodedev
 

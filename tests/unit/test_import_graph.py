@@ -150,7 +150,9 @@ LAYERS: dict[str, frozenset[str]] = {
     "nodedev": frozenset({"base", "host", "model", "xmlio", "engine"}),  # detach is steps
     "ovs": frozenset({"base", "host", "model"}),
     "guests": _BELOW_NETWORK | {"network", "port"},
-    "api": _BELOW_NETWORK | {"network", "port", "bridge", "iface", "nodedev", "ovs", "guests"},
+    "doctor": _BELOW_NETWORK | {"network"},              # host checks: beside network
+    "api": _BELOW_NETWORK | {"network", "port", "bridge", "iface", "nodedev", "ovs", "guests",
+                             "doctor"},
     "kvmnet": frozenset({"base", "api"}),            # the package: open() and re-exports
     "cli": frozenset({"base", "kvmnet", "api", "model", "xmlio"}),
     # the libvirt-python compatible module: a facade over the public API only
