@@ -4,7 +4,8 @@ A guest opens a TCP connection to the outside through a NAT network every 50 ms;
 FORWARD policy is in place.  ``nft flush ruleset`` wipes kvmnet's table (and the Docker rules
 with it); Docker's restart is played by recreating its chains.  The test measures (and prints)
 how long the guest's traffic stops and asserts that it flows again (within a generous timeout,
-not a time bound); watch ends cleanly on SIGTERM.
+not a time bound); watch ends cleanly on SIGTERM.  A port forward added while watch runs is
+put back after a flush too: a connection from the outside namespace reaches the target again.
 """
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def _watch(kvenv: KvEnv) -> subprocess.Popen[str]:
 
 
 # The guest's traffic: a new TCP connection to the outside every 50 ms (each one NATed), one
-# line per connection that got through: "ok UNIXTIME".
+# line per attempt: "ok UNIXTIME" when it got through, "fail UNIXTIME" when not (so that a
+# reader waiting for the traffic to come back wakes up and can give up).
 CONNECTOR = """
 import socket, sys, time
 while True:
@@ -60,7 +62,7 @@ while True:
         socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=0.3).close()
         print("ok", start, flush=True)
     except OSError:
-        pass
+        print("fail", start, flush=True)
     time.sleep(max(0.0, 0.05 - (time.time() - start)))
 """
 
@@ -157,3 +159,33 @@ def test_watch_puts_doctors_rules_back_after_a_firewalld_reload(kvenv: KvEnv) ->
         watch.send_signal(signal.SIGTERM)
         out, _ = watch.communicate(timeout=10)
     assert watch.returncode == 0 and "put back" in out, out
+
+
+def test_watch_puts_a_port_forward_back_after_a_flush(kvenv: KvEnv) -> None:
+    from tests.functional.test_forward_netns import LISTEN, TARGET, Site
+
+    site = Site(kvenv)
+    watch = _watch(kvenv)
+    # added while watch runs: what it puts back follows the network's live definition
+    kvenv.ok("net-forward-add", site.name, LISTEN, "tcp", "80", TARGET, "8080")
+    assert site.tcp(site.wan) == f"ok {WAN_IP}"
+    # the outside's traffic: a new connection to the forward's listen address every 50 ms
+    outside = subprocess.Popen([IP, "netns", "exec", site.wan.name, PYTHON, "-u", "-c",
+                                CONNECTOR, LISTEN, "80"], stdout=subprocess.PIPE, text=True,
+                               stdin=subprocess.DEVNULL)
+    try:
+        _wait_flowing(outside)
+        cut = time.time()
+        kvenv.host.run(["nft", "flush", "ruleset"])
+        seconds = _outage(outside, cut)
+        print(f"\nwatch: a port forward (outside -> {LISTEN}:80 -> {TARGET}:8080) worked again "
+              f"{seconds * 1000:.0f} ms after 'nft flush ruleset'")
+        assert len(site.map_elements()) == 1
+        assert site.seen()[-1] == WAN_IP, "the target sees the real client again"
+    finally:
+        outside.kill()
+        outside.wait()
+        watch.send_signal(signal.SIGTERM)
+        out, err = watch.communicate(timeout=10)
+    assert watch.returncode == 0, err
+    assert "put back" in out, out
