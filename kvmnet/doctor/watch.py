@@ -29,11 +29,14 @@ if TYPE_CHECKING:
     from typing import Any
 
     from kvmnet.config.store import Store
+    from kvmnet.host.nftmonitor import Monitor
     from kvmnet.paths import Paths
 
 WAKE = 0.5  # seconds: how often the loop looks at ``stop`` when nothing happens
 SETTLE = 0.03  # seconds: a burst of notifications (a flush is many lines) is read as one
 LEGACY_EVERY = 1.0
+MAX_DEATHS = 5  # nft monitor restarts allowed within DEATH_WINDOW before watch gives up
+DEATH_WINDOW = 10.0
 _TABLE = re.compile(r"^\s*(?:add |create )?table (inet|ip|ip6|bridge|arp|netdev) (\S+)", re.MULTILINE)
 
 
@@ -83,14 +86,19 @@ class Keeper:
         return {t: table_text(*t) for t in tables}
 
     def check(self) -> list[str]:
-        """Repair what is missing; returns what was put back (empty: all was in place)."""
-        docs = self.documents()
-        tables = owned_tables([d for ds in docs.values() for d in ds])
-        repaired: list[str] = []
-        if docs and self.snapshot(tables) != self.expected:
-            repaired += self._reapply(docs)
-            self.expected = self.snapshot(tables)
-        repaired += self.check_rules(docs)
+        """Repair what is missing; returns what was put back (empty: all was in place).
+
+        Under the store's lock: ``net-forward-add``/``-remove`` change nftables first and the
+        live definition after, both under that lock, so a check woken by their nftables change
+        waits for the definition that goes with it instead of putting back the old one."""
+        with self.store.locked():
+            docs = self.documents()
+            tables = owned_tables([d for ds in docs.values() for d in ds])
+            repaired: list[str] = []
+            if docs and self.snapshot(tables) != self.expected:
+                repaired += self._reapply(docs)
+                self.expected = self.snapshot(tables)
+            repaired += self.check_rules(docs)
         return repaired
 
     def _reapply(self, docs: dict[str, list[str]]) -> list[str]:
@@ -160,6 +168,7 @@ def watch(store: Store, paths: Paths, stop: threading.Event, say: Callable[[str]
     from kvmnet.host.nftmonitor import Monitor
 
     keeper = Keeper(store, paths, say)
+    deaths: list[float] = []
     with Monitor() as monitor:
         monitor.collect(0.1)  # subscribed before the first check: nothing slips between
         _report(say, keeper.check(), 0.0)
@@ -167,10 +176,9 @@ def watch(store: Store, paths: Paths, stop: threading.Event, say: Callable[[str]
         last_legacy = time.monotonic()
         while not stop.is_set():
             if not monitor.alive():
-                from kvmnet.errors import HostError
-
-                raise HostError("nft monitor ended unexpectedly; restart 'kvmnet watch'",
-                                "nft monitor")
+                _revive(monitor, deaths, say)
+                _report(say, keeper.check(), 0.0)  # what changed while none was listening
+                continue
             lines = monitor.lines(WAKE)
             now = time.monotonic()
             if lines:
@@ -180,6 +188,23 @@ def watch(store: Store, paths: Paths, stop: threading.Event, say: Callable[[str]
             elif keeper.legacy_rules and now - last_legacy >= LEGACY_EVERY:
                 last_legacy = now
                 _report(say, keeper.check_rules(keeper.documents(), legacy_only=True), 0.0)
+
+
+def _revive(monitor: Monitor, deaths: list[float], say: Callable[[str], None]) -> None:
+    """Start a new ``nft monitor`` after one ended: nft 1.0.6's crashes (SIGSEGV) printing
+    the removal of a forward's map element when the table predates the monitor; give up
+    when it keeps ending."""
+    why = monitor.why_ended()
+    now = time.monotonic()
+    deaths[:] = [t for t in deaths if now - t < DEATH_WINDOW] + [now]
+    if len(deaths) > MAX_DEATHS:
+        from kvmnet.errors import HostError
+
+        raise HostError(f"nft monitor ended {len(deaths)} times within {DEATH_WINDOW:g} s "
+                        f"(last: {why}); restart 'kvmnet watch'", "nft monitor")
+    say(f"nft monitor ended ({why}); started a new one")
+    monitor.restart()
+    monitor.collect(0.1)  # subscribed before the check that follows
 
 
 def _report(say: Callable[[str], None], repaired: list[str], seconds: float) -> None:

@@ -76,7 +76,7 @@ class Monitor:
         log.debug("%s &", " ".join(self.argv))
         try:
             self._proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except FileNotFoundError:
             raise HostError("nft not found in PATH: install the nftables package",
                             " ".join(self.argv)) from None
@@ -95,6 +95,14 @@ class Monitor:
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    def why_ended(self) -> str:
+        """What the ended monitor said on stderr (its last line), or its exit status."""
+        proc = self._proc
+        if proc is None or proc.poll() is None or proc.stderr is None:
+            return ""
+        said = proc.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        return said[-1] if said else f"exit status {proc.returncode}"
 
     def lines(self, timeout: float) -> list[str]:
         """The complete lines that arrive within ``timeout`` seconds (at least one if any
@@ -116,6 +124,12 @@ class Monitor:
             out = [line.decode("utf-8", "replace") for line in done if line.strip()]
         return out
 
+    def restart(self) -> None:
+        """A new ``nft monitor`` in place of one that ended."""
+        self.close()
+        self._buf = b""
+        self.open()
+
     def collect(self, seconds: float) -> list[str]:
         """Every line that arrives within ``seconds``."""
         deadline = time.monotonic() + seconds
@@ -135,5 +149,6 @@ class Monitor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
