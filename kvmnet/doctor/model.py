@@ -151,7 +151,7 @@ class Report:
     probes: tuple[tuple[str, Probe], ...] = ()  # (network, probe)
     findings: tuple[Finding, ...] = ()
     added: tuple[str, ...] = ()  # commands --fix ran
-    removed: tuple[str, ...] = ()  # commands --undo ran
+    removed: tuple[str, ...] = ()  # commands --undo ran, or that cleared a killed doctor's probe
 
     @property
     def ok(self) -> bool:

@@ -15,6 +15,12 @@ gateway, and reads ``nft monitor trace``: a probe that reached the end chain pas
 did not was dropped, at the first ``policy drop`` or ``(verdict drop)`` the trace shows, or
 outside nftables (iptables-legacy, the kernel) when the trace shows none.  Everything is
 removed again before it returns.
+
+A doctor killed midway (SIGKILL, a crash, a power cut of the process) cannot remove them: the
+veth pair and the tables carry its pid (``kvdp<pid>``, ``kvmnet_probe_<pid>``), and
+:func:`sweep_stale`, run before each probing doctor's own probes, removes those whose process
+is gone.  Those of a doctor that is still running are left alone.
+``KVMNET_FAULT_KILL_AFTER=doctor.probe`` kills doctor once its probe is in place (crash tests).
 """
 from __future__ import annotations
 
@@ -36,8 +42,47 @@ ATTEMPTS = 4
 WAIT = 0.7  # seconds per attempt for the trace to show the end or a drop
 
 
+TABLE_PREFIX = "kvmnet_probe_"
+PROBE_FAMILIES = ("inet", "bridge")  # the families render_probe_table makes a table in
+
+
 def probe_table_name() -> str:
-    return f"kvmnet_probe_{os.getpid()}"
+    return f"{TABLE_PREFIX}{os.getpid()}"
+
+
+def _dead(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's process: alive
+        return False
+    return False
+
+
+def sweep_stale() -> list[str]:
+    """Remove the probe pairs and tables of doctors that are gone; returns what it ran."""
+    from kvmnet.host import nftables
+    from kvmnet.host.nftmonitor import tables
+    from kvmnet.host.probeport import delete_link, probe_links
+
+    done = []
+    for family, table in tables():
+        digits = table[len(TABLE_PREFIX):]
+        if (family in PROBE_FAMILIES and table.startswith(TABLE_PREFIX) and digits.isdigit()
+                and _dead(int(digits))):
+            nftables.apply(_remove_tables(table, (family,)))
+            done.append(f"nft delete table {family} {table}")
+    for name, pid in sorted(probe_links().items()):
+        if _dead(pid):
+            delete_link(name)
+            done.append(f"ip link del {name}")
+    return done
+
+
+def _remove_tables(table: str, families: tuple[str, ...] = PROBE_FAMILIES) -> str:
+    # nft 1.0.6 has no 'destroy': add-then-delete removes it whether it exists or not
+    return "".join(f"add table {f} {table}\ndelete table {f} {table}\n" for f in families)
 
 
 def render_probe_table(table: str, bridge: str, sports: tuple[int, ...]) -> str:
@@ -106,6 +151,9 @@ def probe_network(net: NetPaths) -> list[Probe]:
     try:
         nftables.apply(render_probe_table(table, net.bridge, sports))
         with Monitor("trace") as monitor, ProbePort(net.bridge) as port:
+            from kvmnet.engine.executor import fault_point
+
+            fault_point("after", "doctor.probe")
             monitor.collect(0.2)  # nft subscribes to the trace group before it prints anything
             for path, end, what, frame, sport in plan:
                 results.append(_one(monitor, port, table, path, end, what, frame, sport))
@@ -114,9 +162,7 @@ def probe_network(net: NetPaths) -> list[Probe]:
         results += [Probe(path, what, None, note=str(exc)) for path, _, what, _, _ in plan
                     if path not in done]
     finally:
-        # nft 1.0.6 has no 'destroy': add-then-delete removes it whether it exists or not
-        nftables.apply(f"add table inet {table}\ndelete table inet {table}\n"
-                       f"add table bridge {table}\ndelete table bridge {table}\n")
+        nftables.apply(_remove_tables(table))
     return results
 
 

@@ -1,7 +1,7 @@
 """``kvmnet doctor``: check the active networks' guest paths, fix them, take the fixes back.
 
 :func:`diagnose` reads the host (:mod:`.gather`), sends each network's traced probes
-(:mod:`.probe`) and judges (:mod:`.checks`).  :func:`fix` adds the accept rules the findings
+(:mod:`.probe`, after removing what a killed doctor's probe left) and judges (:mod:`.checks`).  :func:`fix` adds the accept rules the findings
 name as ``doctor.rule`` engine steps, journalled in the network's own journal (so that
 ``net-destroy`` removes them with the rest of the network, and ``kvmnet watch`` can put them
 back), then checks again.  :func:`undo` removes exactly those rules.
@@ -40,9 +40,11 @@ def diagnose(store: Store, name: str | None = None, probe: bool = True) -> Repor
     """What is wrong on the active networks' guest paths (or network ``name``'s)."""
     from kvmnet.doctor.checks import findings
     from kvmnet.doctor.gather import host_state
-    from kvmnet.doctor.probe import probe_network
+    from kvmnet.doctor.probe import probe_network, sweep_stale
 
     nets = _networks(store, name)
+    # what an earlier doctor killed mid-probe left on a bridge, before ours goes there
+    swept = tuple(sweep_stale()) if probe and nets else ()
     host = host_state(nets)
     found: list[Finding] = []
     probes: list[tuple[str, Probe]] = []
@@ -51,7 +53,7 @@ def diagnose(store: Store, name: str | None = None, probe: bool = True) -> Repor
         probes += [(net.name, p) for p in results]
         found += findings(net, host, results)
     return Report(networks=tuple(n.name for n in nets), probes=tuple(probes),
-                  findings=tuple(found))
+                  findings=tuple(found), removed=swept)
 
 
 def _journal(paths: Paths, name: str) -> Journal | None:
@@ -92,7 +94,7 @@ def fix(store: Store, paths: Paths, name: str | None = None, probe: bool = True)
             added += [s.describe() for s in steps]
     after = diagnose(store, name, probe)
     return Report(networks=after.networks, probes=after.probes, findings=after.findings,
-                  added=tuple(added))
+                  added=tuple(added), removed=before.removed + after.removed)
 
 
 def undo(store: Store, paths: Paths, name: str | None = None) -> Report:

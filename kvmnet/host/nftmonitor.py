@@ -10,7 +10,7 @@
   ``kvmnet watch`` sleeps until nftables changes instead of polling the rules.
 
 The monitor is a child process in this network namespace; :meth:`Monitor.close` ends it by
-its PID.
+its PID, and the kernel ends it when kvmnet itself is killed (``PR_SET_PDEATHSIG``).
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from kvmnet.log import get as get_logger
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, Self
 
 log = get_logger("kvmnet.host")
@@ -64,6 +65,32 @@ def table_text(family: str, table: str) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
+def tables() -> list[tuple[str, str]]:
+    """Every table there is, as (family, name) (``nft list tables``)."""
+    from kvmnet.host.run import run
+
+    proc = run(["nft", "list", "tables"], check=False, timeout=TIMEOUT)
+    if proc.returncode != 0:
+        raise HostError(f"cannot list the nftables tables: {proc.stderr.strip()}",
+                        "nft list tables")
+    return [(words[1], words[2]) for line in proc.stdout.splitlines()
+            if len(words := line.split()) == 3 and words[0] == "table"]
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _death_signal() -> Callable[[], None]:
+    """A function for the child, between fork and exec, after which the kernel sends it
+    SIGTERM when kvmnet ends, even by SIGKILL: a killed doctor or watch leaves no ``nft
+    monitor`` behind.  libc is loaded here, in the parent: the child only calls prctl."""
+    import ctypes
+    import signal
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Monitor:
     """``nft monitor [WHAT]`` as a child process whose lines are read with a deadline."""
 
@@ -76,7 +103,9 @@ class Monitor:
         log.debug("%s &", " ".join(self.argv))
         try:
             self._proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          # kvmnet runs no other threads meanwhile
+                                          preexec_fn=_death_signal())  # noqa: PLW1509
         except FileNotFoundError:
             raise HostError("nft not found in PATH: install the nftables package",
                             " ".join(self.argv)) from None

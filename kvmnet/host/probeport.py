@@ -7,7 +7,9 @@ bridge device itself would go out to its ports instead, so the probe is a veth p
 (``PEER``) is enslaved to the bridge, frames are written to the other (``NAME``) with a packet
 socket.  IPv6 is disabled on both ends before they come up, so they send nothing of their own
 (no router solicitations, no DAD).  :meth:`ProbePort.close` deletes the pair (deleting one end
-deletes both); the names carry the process id, so two doctors never collide.
+deletes both); the names carry the process id (``kvdp<pid>``), so two doctors never collide and
+:func:`probe_links` can tell a pair whose doctor was killed (its process is gone) from one in
+use.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Self
 
+PREFIX = "kvdp"
 BR_FORWARDING = "3"  # /sys/class/net/PORT/brport/state: BR_STATE_FORWARDING
 
 
@@ -49,12 +52,37 @@ def link_mac(ifname: str) -> str | None:
     return str(links[0].get("address")) if links else None
 
 
+def probe_links() -> dict[str, int]:
+    """The probe pairs there are: the name of the end frames are written to -> its doctor's
+    pid."""
+    import json
+
+    try:
+        links = json.loads(_ip("-j", "link", "show", check=False) or "[]")
+    except ValueError:
+        return {}
+    out = {}
+    for link in links:
+        name = str(link.get("ifname", ""))
+        digits = name[len(PREFIX):]
+        if name.startswith(PREFIX) and digits.isdigit():
+            out[name] = int(digits)
+    return out
+
+
+def delete_link(name: str) -> None:
+    """``ip link del NAME`` (a veth: both ends go); gone already is fine."""
+    _ip("link", "del", name, check=False)
+
+
 class ProbePort:
     """A veth pair with one end on ``bridge``; :meth:`send` writes a frame into the bridge."""
 
     def __init__(self, bridge: str) -> None:
         self.bridge = bridge
-        self.name = f"kvdp{os.getpid() % 1000000}"
+        # the whole pid (at most 7 digits, pid_max <= 2**22): 12 characters with the peer's
+        # 'b', within IFNAMSIZ, and exact, so that a stale pair's owner can be checked
+        self.name = f"{PREFIX}{os.getpid()}"
         self.peer = f"{self.name}b"
         self._sock: socket.socket | None = None
 
@@ -98,4 +126,4 @@ class ProbePort:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
-        _ip("link", "del", self.name, check=False)
+        delete_link(self.name)

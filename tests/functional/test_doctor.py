@@ -10,6 +10,7 @@ blocked again; and ``net-destroy`` leaves none of doctor's rules behind.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -433,3 +434,50 @@ def test_doctor_bad_input(kvenv: KvEnv) -> None:
     assert proc.returncode == 1 and proc.stderr.startswith("error: network 'nosuchnet' not found")
     proc = kvenv.kv("doctor", "--undo")
     assert proc.returncode == 2 and "--undo goes with --fix" in proc.stderr
+
+
+def _probe_debris(kvenv: KvEnv) -> tuple[list[str], list[str]]:
+    """The probe tables ("family name") and probe links in the host namespace."""
+    tables = [line.split(None, 1)[1] for line in
+              kvenv.host.run(["nft", "list", "tables"]).stdout.splitlines()
+              if "kvmnet_probe_" in line]
+    links = json.loads(kvenv.host.run(["ip", "-j", "link", "show"]).stdout)
+    return tables, [str(link["ifname"]) for link in links
+                    if str(link["ifname"]).startswith("kvdp")]
+
+
+def _nft_monitors(kvenv: KvEnv) -> list[str]:
+    """The ``nft monitor`` processes running in the host namespace."""
+    out = []
+    for pid in kvenv.host.run(["ip", "netns", "pids", kvenv.host.name]).stdout.split():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv[:2] == [b"nft", b"monitor"]:
+            out.append(pid)
+    return out
+
+
+def test_a_doctor_killed_mid_probe_leaves_debris_the_next_one_removes(kvenv: KvEnv) -> None:
+    _setup(kvenv)
+    proc = kvenv.kv("doctor", env={"KVMNET_FAULT_KILL_AFTER": "doctor.probe"}, timeout=120)
+    assert proc.returncode == -9, describe(proc)
+    tables, links = _probe_debris(kvenv)
+    assert len(tables) == 2, tables
+    dead = tables[0].rsplit("_", 1)[1]
+    assert tables == [f"inet kvmnet_probe_{dead}", f"bridge kvmnet_probe_{dead}"]
+    assert sorted(links) == [f"kvdp{dead}", f"kvdp{dead}b"], "the veth pair, on the bridge"
+    assert _nft_monitors(kvenv) == [], "its 'nft monitor trace' ended with it"
+    # a doctor still running (this test's process stands in for one): its probe stays
+    live = f"kvmnet_probe_{os.getpid()}"
+    kvenv.host.run(["nft", "add", "table", "inet", live])
+
+    proc = kvenv.kv("doctor", timeout=120)
+    assert proc.returncode == 0, describe(proc)
+    assert f"removed: nft delete table inet kvmnet_probe_{dead}\n" in proc.stdout
+    assert f"removed: nft delete table bridge kvmnet_probe_{dead}\n" in proc.stdout
+    assert f"removed: ip link del kvdp{dead}\n" in proc.stdout
+    assert _probe_debris(kvenv) == ([f"inet {live}"], [])
+    kvenv.host.run(["nft", "delete", "table", "inet", live])
