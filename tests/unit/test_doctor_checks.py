@@ -7,6 +7,8 @@ import json
 import struct
 from pathlib import Path
 
+import pytest
+
 from kvmnet.doctor import checks, packets
 from kvmnet.doctor.model import (
     IPTABLES_LEGACY,
@@ -19,11 +21,12 @@ from kvmnet.doctor.model import (
 )
 from kvmnet.doctor.probe import render_probe_table
 from kvmnet.doctor.readers import firewalld_zones, iptables_chains, nft_chains, trace_outcome
-from kvmnet.doctor.watch import owned_tables
+from kvmnet.doctor.watch import MAX_DEATHS, _revive, owned_tables
 from kvmnet.engine.executor import Context, apply_steps, undo
 from kvmnet.engine.journal import Journal
 from kvmnet.engine.recording import RecordingHost
 from kvmnet.engine.step import from_json
+from kvmnet.errors import HostError
 
 NET = NetPaths(name="default", bridge="virbr0", mode="nat", subnets=("192.168.122.0/24",),
                gateway="192.168.122.1", dhcp=True, dns=True)
@@ -258,6 +261,40 @@ def test_watch_knows_the_tables_its_documents_make() -> None:
     docs = ["add table inet kvmnet\nadd chain inet kvmnet forward\n",
             "table inet kvmnet_forwards {\n}\nadd table inet kvmnet\n"]
     assert owned_tables(docs) == [("inet", "kvmnet"), ("inet", "kvmnet_forwards")]
+
+
+class _EndingMonitor:
+    """A monitor that has just ended (as nft 1.0.6's does, by SIGSEGV)."""
+
+    def __init__(self) -> None:
+        self.restarts = 0
+
+    def why_ended(self) -> str:
+        return "exit status -11"
+
+    def restart(self) -> None:
+        self.restarts += 1
+
+    def collect(self, seconds: float) -> list[str]:
+        return []
+
+
+def test_watch_starts_a_new_monitor_and_gives_up_when_it_keeps_ending() -> None:
+    from typing import cast
+
+    from kvmnet.host.nftmonitor import Monitor
+
+    fake = _EndingMonitor()
+    monitor = cast(Monitor, fake)
+    deaths: list[float] = []
+    said: list[str] = []
+    for _ in range(MAX_DEATHS):
+        _revive(monitor, deaths, said.append)
+    assert fake.restarts == MAX_DEATHS
+    assert said[-1] == "nft monitor ended (exit status -11); started a new one"
+    with pytest.raises(HostError, match=rf"ended {MAX_DEATHS + 1} times within .* -11"):
+        _revive(monitor, deaths, said.append)
+    assert fake.restarts == MAX_DEATHS
 
 
 RULE = {"kind": "doctor.rule", "backend": "iptables-nft", "family": "ip", "table": "filter",
