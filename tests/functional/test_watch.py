@@ -27,6 +27,7 @@ from tests.functional.kvmnet_env import (
     simple_network,
 )
 from tests.functional.test_doctor import DOCKER, FIREWALLD
+from tests.functional.test_forward_netns import LISTEN, TARGET, Site
 
 pytestmark = requires_kvmnet_root
 __all__ = ["kvenv"]
@@ -162,8 +163,6 @@ def test_watch_puts_doctors_rules_back_after_a_firewalld_reload(kvenv: KvEnv) ->
 
 
 def test_watch_puts_a_port_forward_back_after_a_flush(kvenv: KvEnv) -> None:
-    from tests.functional.test_forward_netns import LISTEN, TARGET, Site
-
     site = Site(kvenv)
     watch = _watch(kvenv)
     # added while watch runs: what it puts back follows the network's live definition
@@ -194,8 +193,6 @@ def test_watch_puts_a_port_forward_back_after_a_flush(kvenv: KvEnv) -> None:
 def test_a_forward_removed_while_watch_runs_stays_removed(kvenv: KvEnv) -> None:
     """watch wakes on the removal's own nftables change; it must not put the forward back
     from the definition as it was a moment before, and it outlives its ``nft monitor``."""
-    from tests.functional.test_forward_netns import LISTEN, TARGET, Site
-
     site = Site(kvenv)
     watch = _watch(kvenv)
     try:
