@@ -90,6 +90,11 @@ class PortService:
 
         ports.unplug_owner(self.conn, owner_uuid)
 
+    def settle(self, port_uuids: list[str]) -> None:
+        from kvmnet.port import ports
+
+        ports.settle(self.conn, port_uuids)
+
 
 class Runner:
     """``host``: the host adapters the steps act through (a recording host in golden tests)."""
@@ -194,7 +199,7 @@ class Runner:
         """The steps of starting ``dom``, made as the executor applies them (a generator:
         QEMU's command line names the taps the port steps made); fills in ``record``."""
         from kvmnet.engine.steps.files import WriteFiles
-        from kvmnet.engine.steps.port import SweepOwner
+        from kvmnet.engine.steps.port import SettlePorts, SweepOwner
         from kvmnet.engine.steps.qemu import QemuFiles, StartQemu
 
         assert dom.uuid is not None
@@ -212,6 +217,8 @@ class Runner:
             if info.get("node"):
                 fds[f"net{i}"] = qemu.FD_BASE + i
                 nodes.append([qemu.FD_BASE + i, info["node"]])
+        if record["ports"]:
+            yield SettlePorts(uuids=list(record["ports"]))
         live = replace(dom, id=record["id"], interfaces=tuple(ifaces), serials=serials,
                        consoles=_mirror_consoles(dom.consoles, serials),
                        disks=tuple(replace(d, alias=f"disk{i}")
@@ -334,8 +341,10 @@ class Runner:
                 "--config and restart the guest")
         step = self._port_step(dom, iface)
         try:
+            from kvmnet.engine.steps.port import SettlePorts
+
             with self.context() as ctx:
-                apply_steps([step], journal, ctx)
+                apply_steps([step, SettlePorts(uuids=[step.uuid])], journal, ctx)
             journal.info["ports"].append(step.uuid)
             journal.save()
             plugged = _plugged(iface, step.result(), alias)

@@ -83,6 +83,11 @@ def test_describe_access_port_golden() -> None:
     ]
 
 
+QOS_IDS = f"external_ids:ifname=veth1 'external_ids:vm-id=\"{VM}\"'"
+QOS_CONF = ("other_config:min-rate=8000000 other_config:burst=2097152 "
+            "other_config:max-rate=16000000")
+
+
 def test_describe_trunk_profile_and_bandwidth_golden() -> None:
     lines = describe(port_on("native"), tap_name="vnet7", mtu=1500)
     assert " tag=10 trunks=10,20 vlan_mode=native-untagged " in lines[2]
@@ -97,11 +102,11 @@ def test_describe_trunk_profile_and_bandwidth_golden() -> None:
          f"'external_ids:vm-id=\"{VM}\"' "
          # outbound 500 kB/s, burst 64 kB (what the guest sends): policed, kbit/s and kbit
          "ingress_policing_rate=4000 ingress_policing_burst=512 "
-         # inbound (what it receives): linux-htb in bit/s; burst 256 KiB in bits
-         "-- set Port veth1 qos=@qos -- --id=@qos create QoS type=linux-htb "
-         "other_config:max-rate=16000000 queues:0=@q -- --id=@q create Queue "
-         "other_config:burst=2097152 other_config:max-rate=16000000 "
-         "other_config:min-rate=8000000"),
+         # inbound (what it receives): linux-htb in bit/s, libvirt's order and keys on the
+         # QoS and its queue (min-rate the average, burst 256 KiB in bits, max-rate the
+         # peak), which carry the guest and the tap (vm-id, ifname) as the port does
+         f"-- set Port veth1 qos=@qos {QOS_IDS} -- --id=@qos create QoS type=linux-htb "
+         f"{QOS_CONF} queues:0=@q {QOS_IDS} -- --id=@q create Queue {QOS_CONF} {QOS_IDS}"),
     ]
 
 

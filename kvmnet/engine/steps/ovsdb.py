@@ -133,15 +133,15 @@ class DeleteOvsPort(Undo):
 
     @staticmethod
     def undo(entry: dict[str, Any], ctx: Context) -> None:
-        sw = ctx.host.ovsdb(entry.get("db"))
-        if sw.port_to_bridge(entry["port"]) != entry["bridge"]:
-            return
-        marks = entry.get("external_ids") or {}
-        if marks:
-            row = sw._one("Port", entry["port"])
-            if row is None or not marks.items() <= dict(row.external_ids).items():
-                return
-        sw.del_port(entry["port"], if_exists=True)
+        DeleteOvsPort.undo_many([entry], ctx)
+
+    @staticmethod
+    def undo_many(entries: list[dict[str, Any]], ctx: Context) -> None:
+        """Several of these undos (one database) in one OVSDB transaction: a host running
+        undos in threads gathers them (:class:`kvmnet.port.plugs.ovs.SharedOvsHost`)."""
+        sw = ctx.host.ovsdb(entries[0].get("db"))
+        sw.del_marked_ports([(e["port"], e["bridge"], e.get("external_ids") or {})
+                             for e in entries])
 
     @staticmethod
     def describe(entry: dict[str, Any]) -> str:
