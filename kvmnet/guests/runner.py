@@ -40,7 +40,7 @@ from kvmnet.errors import (
     OperationInvalidError,
 )
 from kvmnet.guests import qemu
-from kvmnet.guests.define import unique_mac, used_macs, validate
+from kvmnet.guests.define import unique_mac, used_macs, validate, with_interfaceid
 from kvmnet.guests.store import GuestStore, Record
 from kvmnet.model.domain import DEFAULT_NIC_MODEL, NIC_MODELS, CharDev, Domain, Interface
 from kvmnet.model.frozen import replace
@@ -315,7 +315,10 @@ class Runner:
                 if d is not None and d.interface_by_mac(mac) is not None:
                     raise ConflictError(f"domain '{name}' already has an interface with MAC "
                                         f"address {mac}; choose another --mac")
-            iface = replace(iface, mac=mac, model=iface.model or DEFAULT_NIC_MODEL)
+            # the same interfaceid in the live and the persistent definition (libvirt's
+            # attach-device --live --config)
+            iface = replace(iface, mac=mac, model=iface.model or DEFAULT_NIC_MODEL,
+                            virtualport=with_interfaceid(iface.type, iface.virtualport))
             if conf_dom is not None:
                 new_conf = replace(conf_dom, interfaces=conf_dom.interfaces + (iface,))
                 validate(new_conf)

@@ -14,7 +14,7 @@ import signal
 import uuid
 
 from tests.functional.kvmnet_env import KvEnv, assert_one_error, describe, kvenv, requires_kvmnet_root
-from tests.functional.ovs_lab import Ovs, ok, requires_ovs
+from tests.functional.ovs_env import OvsEnv, ok, requires_ovs
 
 pytestmark = [*requires_kvmnet_root, *requires_ovs]
 __all__ = ["kvenv"]
@@ -58,7 +58,7 @@ def create_port(env: KvEnv, mac: str, group: str | None = None, extra: str = "")
 
 
 def test_start_needs_the_ovs_bridge_and_names_the_fix(kvenv: KvEnv) -> None:
-    ovs = Ovs(kvenv)
+    ovs = OvsEnv.of(kvenv)
     ovs.start()
     try:
         kvenv.define(NET)
@@ -71,14 +71,14 @@ def test_start_needs_the_ovs_bridge_and_names_the_fix(kvenv: KvEnv) -> None:
         kvenv.ok("net-start", "ovsnet")
         assert "ovsnet" in ok(kvenv, "net-list", "--name").split()
         kvenv.ok("net-destroy", "ovsnet")
-        assert ovs.vsctl("br-exists", "ovsbr0", check=False) == ""  # still there: not ours
-        assert ovs.vsctl("list-br").split() == ["ovsbr0"]
+        assert ovs.vsctl("br-exists", "ovsbr0", check=False).returncode == 0  # still there: not ours
+        assert ovs.out("list-br").split() == ["ovsbr0"]
     finally:
         ovs.stop()
 
 
 def test_ports_get_libvirt_columns_and_go_again(kvenv: KvEnv) -> None:
-    ovs = Ovs(kvenv)
+    ovs = OvsEnv.of(kvenv)
     ovs.start("ovsbr0")
     try:
         kvenv.start(NET)
@@ -108,9 +108,17 @@ def test_ports_get_libvirt_columns_and_go_again(kvenv: KvEnv) -> None:
         assert iface["external_ids"]["port-profile"] == "gold"
         assert iface["ingress_policing_rate"] == 4000  # outbound 500 kB/s -> 4000 kbit/s
         assert ovs.count("QoS") == 1 and ovs.count("Queue") == 1
-        qos = ovs.columns("QoS", ovs.columns("Port", shaped, "qos")["qos"], "type", "other_config")
+        qos_port = ovs.columns("Port", shaped, "qos", "external_ids")
+        qos = ovs.columns("QoS", qos_port["qos"], "type", "other_config", "queues",
+                          "external_ids")
         assert qos["type"] == "linux-htb"
         assert qos["other_config"]["max-rate"] == "16000000"  # peak 2000 kB/s in bit/s
+        # libvirt's marks (virNetDevOpenvswitchInterfaceSetTxQos): the guest and the tap, on
+        # the QoS, its queue and the port
+        marks = {"vm-id": VM, "ifname": shaped}
+        queue = ovs.columns("Queue", qos["queues"][0], "external_ids")
+        for ids in (qos["external_ids"], queue["external_ids"], qos_port["external_ids"]):
+            assert marks.items() <= ids.items(), ids
 
         for tap in (access, trunk, shaped):
             uuid_ = next(p["uuid"] for p in _ports(kvenv) if p["tap"] == tap)
@@ -127,7 +135,7 @@ def _ports(env: KvEnv) -> list[dict[str, str]]:
 
 
 def test_ports_survive_a_network_restart(kvenv: KvEnv) -> None:
-    ovs = Ovs(kvenv)
+    ovs = OvsEnv.of(kvenv)
     ovs.start("ovsbr0")
     try:
         kvenv.start(NET)
@@ -145,7 +153,7 @@ def test_ports_survive_a_network_restart(kvenv: KvEnv) -> None:
 
 
 def test_killed_midway_or_vanished_tap_leaves_no_stale_port(kvenv: KvEnv) -> None:
-    ovs = Ovs(kvenv)
+    ovs = OvsEnv.of(kvenv)
     ovs.start("ovsbr0")
     try:
         kvenv.start(NET)
@@ -176,7 +184,7 @@ def test_killed_midway_or_vanished_tap_leaves_no_stale_port(kvenv: KvEnv) -> Non
 
 
 def test_a_vanished_tap_loses_its_ovs_port_at_the_next_network_command(kvenv: KvEnv) -> None:
-    ovs = Ovs(kvenv)
+    ovs = OvsEnv.of(kvenv)
     ovs.start("ovsbr0")
     try:
         kvenv.start(NET)
@@ -191,6 +199,92 @@ def test_a_vanished_tap_loses_its_ovs_port_at_the_next_network_command(kvenv: Kv
         proc = kvenv.ok("net-start", "ovsnet")  # the start drops the port, says so
         assert "stale guest port" in proc.stderr and ovs.ports("ovsbr0") == []
         assert _ports(kvenv) == []
+    finally:
+        kvenv.kv("net-destroy", "ovsnet")
+        ovs.stop()
+
+
+def _plug_one_refused(root: str, vswitchd: int) -> tuple[str, str, str, str, str | None]:
+    """In the namespace: a port ovs-vswitchd opened, then one whose tap vanished while
+    ovs-vswitchd was stopped (SIGSTOP); settle both.  Returns the taps, the UUIDs and the
+    error settling raised (None: it did not)."""
+    import kvmnet
+    from kvmnet.errors import OvsError
+    from kvmnet.host.netlink import Netlink
+    from kvmnet.port import ports
+
+    os.environ["KVMNET_ROOT"] = root  # a forked child: the test's own environment stays
+    conn = kvmnet.open(root)
+    good = ports.plug(conn, "ovsnet", mac="52:54:00:00:20:01")
+    ports.settle(conn, [good.uuid])  # a tap ovs-vswitchd opened: fine
+    os.kill(vswitchd, signal.SIGSTOP)
+    try:
+        bad = ports.plug(conn, "ovsnet", mac="52:54:00:00:20:02")  # does not wait for it
+        with Netlink() as nl:
+            nl.delete_link(bad.tap)
+    finally:
+        os.kill(vswitchd, signal.SIGCONT)
+    try:
+        ports.settle(conn, [good.uuid, bad.uuid])
+    except OvsError as exc:
+        return good.tap, bad.tap, good.uuid, bad.uuid, str(exc)
+    return good.tap, bad.tap, good.uuid, bad.uuid, None
+
+
+def test_a_tap_the_switch_cannot_open_is_reported(kvenv: KvEnv) -> None:
+    """Plugging does not wait for ovs-vswitchd (the hot path); settling does (a guest start
+    does, once, after plugging its NICs; so does net-port-create), and reports a tap
+    ovs-vswitchd could not open, naming the port and ovs-vswitchd's own words."""
+    ovs = OvsEnv.of(kvenv)
+    ovs.start("ovsbr0")
+    try:
+        kvenv.start(NET)
+        good, bad, good_uuid, bad_uuid, message = kvenv.host.call(
+            _plug_one_refused, str(kvenv.root), ovs.pid("ovs-vswitchd"))
+        assert message is not None, "settling a port whose tap vanished did not fail"
+        assert f"port {bad} on bridge ovsbr0" in message and f"port {good} " not in message
+        assert "No such device" in message, message
+        # what a user sees: the Interface's error, as ovs-vsctl reports it
+        assert "No such device" in str(ovs.columns("Interface", bad, "error")["error"])
+        for port_uuid in (good_uuid, bad_uuid):
+            kvenv.ok("net-port-delete", "ovsnet", port_uuid)
+        assert ovs.ports("ovsbr0") == []
+    finally:
+        kvenv.kv("net-destroy", "ovsnet")
+        ovs.stop()
+
+
+def _plug_and_unplug_many(root: str, n: int) -> tuple[int, list[str]]:
+    """In the namespace: ``n`` ports (every fourth shaped: a QoS and a Queue row each), then
+    all unplugged at once.  Returns how many OVS ports there were and the failures."""
+    import kvmnet
+    from kvmnet.host.ovsdb import Switch
+    from kvmnet.port import ports
+
+    os.environ["KVMNET_ROOT"] = root
+    conn = kvmnet.open(root)
+    made = [ports.plug(conn, "ovsnet", mac=f"52:54:00:00:30:{i:02x}",
+                       portgroup="shaped" if i % 4 == 0 else None).uuid for i in range(n)]
+    with Switch.open(None, wait=False) as sw:
+        plugged = len(sw.list_ports("ovsbr0"))
+    return plugged, ports.unplug_many(conn, made)
+
+
+def test_many_ports_unplugged_at_once_leave_no_row(kvenv: KvEnv) -> None:
+    """Unplugging many ports at once (their OVSDB deletions gathered into a few
+    transactions) removes every Port, Interface, QoS and Queue row kvmnet made, and only
+    those: a port someone else added stays."""
+    ovs = OvsEnv.of(kvenv)
+    ovs.start("ovsbr0")
+    try:
+        kvenv.start(NET)
+        ovs.tap("other0")
+        ovs.add_port("ovsbr0", "other0")
+        plugged, failures = kvenv.host.call(_plug_and_unplug_many, str(kvenv.root), 40)
+        assert plugged == 41 and failures == []
+        assert ovs.ports("ovsbr0") == ["other0"]
+        assert ovs.count("Interface") == 2  # other0 and the bridge's own
+        assert ovs.count("QoS") == 0 and ovs.count("Queue") == 0
     finally:
         kvenv.kv("net-destroy", "ovsnet")
         ovs.stop()

@@ -267,8 +267,8 @@ class OvsPlugger(Plugger):
                         problems.append(f"port {port} on bridge {bridge}: {error}")
         if problems:
             raise OvsError("ovs-vswitchd could not set up " + "; ".join(problems) + ": the "
-                           "tap vanished or the bridge's datapath refuses it; `kvmnet ovs "
-                           "show` shows the port, `kvmnet ovs reconcile` removes stale ones")
+                           "tap vanished, or the bridge's datapath refuses the device (`kvmnet "
+                           "ovs list Interface PORT` shows its error)")
 
     def describe(self, port: NetworkPort, opts: PlugOptions) -> list[str]:
         """The shell form of :meth:`plug`, from the very steps it runs."""
