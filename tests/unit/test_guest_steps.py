@@ -94,6 +94,9 @@ QEMU = (
     f"-chardev socket,id=charserial0,path={RUN}/{GUEST_UUID}.serial0,server=on,wait=off,"
     "logfile=$ROOT/var/log/kvmnet/guests/g1.log,logappend=off "
     "-device isa-serial,chardev=charserial0,id=serial0,index=0")
+SETTLE = ("# the switches took ports 00000000-0000-4000-8000-000000000001 "
+          "00000000-0000-4000-8000-000000000002 (Open vSwitch: ovs-vsctl sync, and no error "
+          "on their Interfaces)")
 START = [
     f"# unplug any port guest g1 ({GUEST_UUID}) still owns",
     "kvmnet net-port-create default /dev/stdin <<'EOF'",
@@ -110,9 +113,7 @@ START = [
     "ip tuntap add dev tapx mode tap",
     "ip link set dev tapx address fe:54:00:00:00:02 up",
     "ip link set dev tapx master br0",
-    "# the switches took ports 00000000-0000-4000-8000-000000000001 "
-    "00000000-0000-4000-8000-000000000002 (Open vSwitch: ovs-vsctl sync, and no error on "
-    "their Interfaces)",
+    SETTLE,
     "mkdir -p $ROOT/var/log/kvmnet/guests",
     QEMU,
     f"cat > {RUN}/g1.xml <<'EOF'",
