@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from kvmnet.engine.host import Host
 from kvmnet.engine.steps.ovsnet import ovs_steps
-from kvmnet.errors import ConflictError, HostError, OvsError
+from kvmnet.errors import HostError, OvsError
 from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal
-from kvmnet.port.plugs.tap_bridge import first_step, is_ours, new_record, tap_steps
+from kvmnet.port.plugs.tap_bridge import first_step, is_ours, new_record, run_plug, tap_steps
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -179,8 +179,6 @@ class OvsPlugger(Plugger):
 
     def plug(self, nl: Netlink, directory: Path, port: NetworkPort, network: str | None,
              opts: PlugOptions, host: Host | None = None) -> dict[str, Any]:
-        from kvmnet.engine.executor import run
-        from kvmnet.host import tap as taps
 
         assert port.plug is not None and port.plug.bridge is not None
         mtu = opts.mtu if opts.mtu is not None else _bridge_mtu(port.plug.bridge)
@@ -193,14 +191,7 @@ class OvsPlugger(Plugger):
                                         device=opts.device, multi_queue=opts.multi_queue)
             yield from ovs_steps(port, name, opts.state_root)
 
-        try:
-            run(steps(), journal, _context(nl, host))
-        except taps.TapExistsError as exc:
-            raise ConflictError(f"cannot create tap {opts.tap_name}: a network interface with "
-                                "that name already exists; choose another tap name or leave "
-                                "it out (kvmnet then picks the first free vnetN)") from exc
-        journal.state = "active"
-        journal.save()
+        run_plug(steps(), journal, _context(nl, host), opts.tap_name)
         return rec
 
     def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False,
