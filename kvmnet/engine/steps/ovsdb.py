@@ -3,7 +3,9 @@
 ``ovsdb.port`` adds a port (and its interface) to an OVS bridge in one OVSDB transaction
 through :mod:`kvmnet.host.ovsdb` (no ovs-vsctl process), with its VLAN settings, external_ids
 and ingress policing, and optionally libvirt's QoS rows for outbound shaping.  Its undo
-(``ovsdb.port``) deletes the port if it is still there, with the QoS/Queue rows only it used.
+(``ovsdb.port``) deletes the port if it is still there with its marks, with the QoS/Queue rows
+only it used; ``undo_many`` takes several in one transaction (a host that runs undos in
+threads gathers them).
 ``db``: the OVSDB remote (``unix:PATH``), None for the usual choice (``db_remote``).
 ``wait``: wait for ovs-vswitchd to apply it and report the interface's error (ovs-vsctl's
 default; ~30 ms a port on the userspace datapath), or not (``--no-wait``, the plug hot path).

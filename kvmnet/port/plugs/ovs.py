@@ -12,10 +12,12 @@ A ``bridge`` plug whose (merged, :mod:`kvmnet.model.precedence`) virtualport is
    transaction, with the VLAN from the port's ``<vlan>`` (one tag: an access port, ``tag=N``;
    ``trunk='yes'``: ``trunks=N,M``; a ``nativeMode``: ``vlan_mode=native-tagged|untagged`` with
    ``tag`` the native VLAN), libvirt's Interface external_ids (``attached-mac`` the guest's
-   MAC, ``iface-id`` the virtualport's ``interfaceid`` or else the port's UUID,
+   MAC, ``iface-id`` the virtualport's ``interfaceid`` (a guest's is made when it is defined,
+   :func:`kvmnet.guests.define.with_interfaceid`, and lasts) or else the port's UUID,
    ``iface-status=active``, ``vm-id`` the guest's UUID, ``port-profile`` its ``profileid``),
    bandwidth (``<outbound>`` policed on the Interface, ``<inbound>`` shaped by a linux-htb QoS
-   and Queue) and kvmnet's marks on the Port (:mod:`kvmnet.host.ovsmarks`).
+   and Queue marked, as the port is, with libvirt's ``vm-id`` and ``ifname``) and kvmnet's
+   marks on the Port (:mod:`kvmnet.host.ovsmarks`).
 
 Unplugging undoes the port's journal: the OVS port (with its QoS and Queue rows, and only if
 it still carries this port's marks) goes, then the tap.  Across a network restart
@@ -25,7 +27,14 @@ restarted network's settings.  ``kvmnet ovs reconcile`` (:mod:`kvmnet.ovs.reconc
 marked OVS ports whose tap or record is gone.
 
 One OVSDB connection serves every plug of a process (:class:`SharedOvsHost`): opening an IDL
-costs more than the change through it, and plugging is a hot path (>= 200 plugs+unplugs/s).
+costs more than the change through it, and plugging is a hot path.  A plug does not wait for
+ovs-vswitchd to apply the port (``ovs-vsctl --no-wait``): :meth:`OvsPlugger.settle` does, once
+for many ports (a guest start settles all its NICs before QEMU starts, ``net-port-create`` its
+port), and reports a tap ovs-vswitchd could not open.  Unplugging many ports at once (their
+undos run in threads) deletes their rows in a few transactions: whoever holds the connection
+commits every deletion queued meanwhile.  Where the time of a plug goes, and why ovs-vswitchd
+bounds it (it reconfigures every bridge on each link change it hears of):
+``bench/bench_ports.py --ovs``.
 """
 from __future__ import annotations
 
