@@ -16,7 +16,6 @@ from kvmnet.engine.journal import Journal
 from kvmnet.model.frozen import frozen
 
 if TYPE_CHECKING:
-    from kvmnet.engine.executor import Context
     from kvmnet.engine.host import Host
     from kvmnet.host.netlink import Netlink
     from kvmnet.model.port import NetworkPort
@@ -93,17 +92,6 @@ class PortJournal(Journal):
         # (~0.15 ms of every plug, bench/bench_ports.py).
         if self.steps:
             save(self.path, self.rec)
-
-
-def undo_port(rec: dict[str, Any], ctx: Context, quiet: bool = False) -> None:
-    """Undo what port ``rec``'s journal lists (what is already gone is fine); raises
-    HostError naming what could not be undone, unless ``quiet``.  Every plugger's unplug."""
-    from kvmnet.engine.executor import undo
-    from kvmnet.errors import HostError
-
-    failures = undo(PortJournal(Path(f"{rec['uuid']}.json"), rec), ctx)
-    if failures and not quiet:
-        raise HostError("; ".join(failures))
 
 
 @frozen

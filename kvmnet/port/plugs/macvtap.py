@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kvmnet.errors import HostError, NotFoundError
-from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal, load_record, undo_port
+from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal, load_record
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -153,7 +153,11 @@ class MacvtapPlugger(Plugger):
 
     def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False,
                host: Host | None = None) -> None:
-        undo_port(rec, _context(nl, host), quiet)
+        from kvmnet.engine.executor import undo
+
+        failures = undo(PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl, host))
+        if failures and not quiet:
+            raise HostError("; ".join(failures))
 
     def attach(self, nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
                vlan_filtering: bool) -> None:

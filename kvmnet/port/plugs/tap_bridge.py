@@ -35,7 +35,7 @@ from kvmnet.errors import (
     NotFoundError,
     OperationInvalidError,
 )
-from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal, undo_port
+from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Iterator
@@ -239,7 +239,11 @@ def unplug(nl: Netlink, rec: dict[str, Any], quiet: bool = False,
     if "undo" not in rec:
         _legacy_unplug(nl, rec, quiet)
         return
-    undo_port(rec, _context(nl, host), quiet)
+    from kvmnet.engine.executor import undo
+
+    failures = undo(PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl, host))
+    if failures and not quiet:
+        raise HostError("; ".join(failures))
 
 
 def _legacy_unplug(nl: Netlink, rec: dict[str, Any], quiet: bool) -> None:
