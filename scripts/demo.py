@@ -33,7 +33,6 @@ import tempfile
 import termios
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -221,11 +220,9 @@ def _quote(arg: str) -> str:
     return arg if re.fullmatch(r"[\w@%+=:,./-]+", arg) else "'" + arg.replace("'", "'\\''") + "'"
 
 
-def guest_xml(kernel: Path, initrd: Path, cmdline: str, name: str = "kvm1",
-              network: str = "default") -> str:
-    """The demo guest: the test image's kernel and initrd, one NIC on ``network``."""
+def guest_xml(kernel: Path, initrd: Path, cmdline: str) -> str:
     return f"""<domain type='kvm'>
-  <name>{name}</name>
+  <name>kvm1</name>
   <memory unit='MiB'>256</memory>
   <vcpu>1</vcpu>
   <os>
@@ -237,7 +234,7 @@ def guest_xml(kernel: Path, initrd: Path, cmdline: str, name: str = "kvm1",
   <on_reboot>destroy</on_reboot>
   <devices>
     <interface type='network'>
-      <source network='{network}'/>
+      <source network='default'/>
     </interface>
     <serial type='pty'/>
   </devices>
@@ -378,16 +375,13 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run(title: str, finished: str, tell: Callable[[Demo], None], tools: tuple[str, ...],
-        cleanup: Callable[[Demo], None] | None = None) -> int:
-    """A demo's main: root and the tools checked, signals caught, the story told; then the
-    story's own ``cleanup`` (always), or, without one, the sandbox's when the story did not
-    get to the end (the story cleans up itself, on screen)."""
+def main() -> int:
     if os.geteuid() != 0:
         print("error: the demo needs root: it creates network namespaces (run 'sudo make demo')",
               file=sys.stderr)
         return 1
-    missing = [t for t in tools if shutil.which(t) is None]
+    missing = [t for t in ("ip", "dnsmasq", "nft", "qemu-system-x86_64", "busybox")
+               if shutil.which(t) is None]
     if missing or not os.access(KVMNET, os.X_OK):
         print(f"error: missing {', '.join(missing) or KVMNET}; run scripts/setup.sh first",
               file=sys.stderr)
@@ -400,10 +394,10 @@ def run(title: str, finished: str, tell: Callable[[Demo], None], tools: tuple[st
     status = 0
     done = False
     try:
-        print(f"{BOLD}kvmnet demo: {title}{RESET}")
-        tell(demo)
+        print(f"{BOLD}kvmnet demo: the cookbook's networks with a real guest{RESET}")
+        story(demo)
         done = True
-        print(f"\n{GREEN}{BOLD}{finished}{RESET} in {time.monotonic() - T0:.0f} s; "
+        print(f"\n{GREEN}{BOLD}Demo complete{RESET} in {time.monotonic() - T0:.0f} s; "
               "nothing is left behind.")
     except KeyboardInterrupt:
         print(f"\n{RED}interrupted{RESET}: cleaning up", file=sys.stderr)
@@ -412,20 +406,12 @@ def run(title: str, finished: str, tell: Callable[[Demo], None], tools: tuple[st
         print(f"\n{RED}demo failed:{RESET} {exc}\ncleaning up", file=sys.stderr)
         status = 1
     finally:
-        if cleanup is not None or not done:
+        if not done:
             # A second Ctrl-C must not cut the clean-up short.
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_IGN)
-            if cleanup is not None:
-                cleanup(demo)
-            else:
-                demo.cleanup(show=False)
+            demo.cleanup(show=False)
     return status
-
-
-def main() -> int:
-    return run("the cookbook's networks with a real guest", "Demo complete", story,
-               ("ip", "dnsmasq", "nft", "qemu-system-x86_64", "busybox"))
 
 
 if __name__ == "__main__":

@@ -4,13 +4,7 @@
 # network with `kvmnet edit` and goes out through NAT.  Everything runs in throw-away network
 # namespaces with a temporary KVMNET_ROOT, removed again at the end (also on Ctrl-C).
 # The story and its sandbox are in scripts/demo.py.
-# `--story FILE` first runs another story in the same way (scripts/demo_ovs.sh does).
 set -euo pipefail
-story=scripts/demo.py
-if [ "${1:-}" = "--story" ]; then
-  story=$2
-  shift 2
-fi
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
   echo "error: the demo needs root: it creates network namespaces (run 'sudo make demo')" >&2
@@ -21,4 +15,4 @@ if [ ! -x .venv/bin/python ]; then
   exit 1
 fi
 export PATH="$PWD/.venv/bin:$PATH"
-exec .venv/bin/python "$story" "$@"
+exec .venv/bin/python scripts/demo.py "$@"

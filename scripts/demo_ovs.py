@@ -15,7 +15,9 @@ guest removes its port; then the network, the bridge and the daemons go.
 """
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import sys
 import textwrap
 import time
@@ -27,17 +29,19 @@ sys.path.insert(0, str(REPO))
 from scripts.demo import (  # after the path set-up
     ANSI,
     BOLD,
+    GREEN,
     MARKER,
+    RED,
     RESET,
+    T0,
     BuildUnavailable,
     Demo,
     DemoFailed,
+    _interrupted,
     build,
     check,
     good,
-    guest_xml,
     note,
-    run,
     step,
 )
 
@@ -52,6 +56,28 @@ NETWORK = """<network>
 </network>
 """
 LAN_IP = "10.99.0.1"
+
+
+def guest_xml(kernel: Path, initrd: Path, cmdline: str) -> str:
+    return f"""<domain type='kvm'>
+  <name>kvm-ovs</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type>hvm</type>
+    <kernel>{kernel}</kernel>
+    <initrd>{initrd}</initrd>
+    <cmdline>{cmdline}</cmdline>
+  </os>
+  <on_reboot>destroy</on_reboot>
+  <devices>
+    <interface type='network'>
+      <source network='ovsnet'/>
+    </interface>
+    <serial type='pty'/>
+  </devices>
+</domain>
+"""
 
 
 def story(demo: Demo) -> None:
@@ -100,8 +126,7 @@ def story(demo: Demo) -> None:
     demo.kvmnet("net-start", "ovsnet")
 
     step(6, "A guest on it", "Guest kvm-ovs with one NIC on network 'ovsnet':")
-    xml = guest_xml(image.kernel, image.initrd, image.append(f"ping:{LAN_IP}"), name="kvm-ovs",
-                    network="ovsnet")
+    xml = guest_xml(image.kernel, image.initrd, image.append(f"ping:{LAN_IP}"))
     demo.kvmnet("define", str(env.write_xml("kvm-ovs", xml)))
     demo.guests.append("kvm-ovs")
     demo.kvmnet("start", "kvm-ovs")
@@ -149,9 +174,36 @@ def cleanup(demo: Demo) -> None:
 
 
 def main() -> int:
-    return run("the cookbook's Open vSwitch recipe with a real guest", "OVS demo complete",
-               story, ("ip", "dnsmasq", "qemu-system-x86_64", "ovsdb-server", "ovs-vswitchd"),
-               cleanup=cleanup)
+    if os.geteuid() != 0:
+        print("error: the demo needs root: it creates network namespaces (run 'sudo make demo')",
+              file=sys.stderr)
+        return 1
+    missing = [t for t in ("ip", "dnsmasq", "qemu-system-x86_64", "ovsdb-server",
+                           "ovs-vswitchd") if shutil.which(t) is None]
+    if missing:
+        print(f"error: missing {', '.join(missing)}; run scripts/setup.sh first",
+              file=sys.stderr)
+        return 1
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupted)
+    demo = Demo()
+    status = 0
+    try:
+        print(f"{BOLD}kvmnet demo: the cookbook's Open vSwitch recipe with a real guest{RESET}")
+        story(demo)
+        print(f"\n{GREEN}{BOLD}OVS demo complete{RESET} in {time.monotonic() - T0:.0f} s; "
+              "nothing is left behind.")
+    except KeyboardInterrupt:
+        print(f"\n{RED}interrupted{RESET}: cleaning up", file=sys.stderr)
+        status = 130
+    except DemoFailed as exc:
+        print(f"\n{RED}demo failed:{RESET} {exc}\ncleaning up", file=sys.stderr)
+        status = 1
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        cleanup(demo)
+    return status
 
 
 if __name__ == "__main__":
