@@ -6,7 +6,7 @@ setup:
 
 demo: setup
 	./scripts/demo.sh
-	./scripts/demo_ovs.sh
+	./scripts/demo.sh ovs
 
 test: setup
 	./scripts/test.sh

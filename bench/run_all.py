@@ -19,6 +19,7 @@ QUICK = {
     "bench_guests.py": ["--runs", "2"],
     "bench_forwards.py": ["--runs", "2"],
     "bench_ovs.py": ["--counts", "100", "--wait-count", "20", "--plugs", "100"],
+    "bench_hostdev.py": ["--runs", "3"],
 }
 FULL = {
     "bench_definitions.py": ["--virsh"],
@@ -28,6 +29,7 @@ FULL = {
     "bench_guests.py": ["--runs", "5"],
     "bench_forwards.py": ["--runs", "5"],
     "bench_ovs.py": [],
+    "bench_hostdev.py": [],
 }
 
 

@@ -1,3 +1,3 @@
-from kvmnet.cli.entry import main
+from kvmnet.cli.entry import script
 
-raise SystemExit(main())
+raise SystemExit(script())

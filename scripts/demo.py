@@ -220,9 +220,10 @@ def _quote(arg: str) -> str:
     return arg if re.fullmatch(r"[\w@%+=:,./-]+", arg) else "'" + arg.replace("'", "'\\''") + "'"
 
 
-def guest_xml(kernel: Path, initrd: Path, cmdline: str) -> str:
+def guest_xml(kernel: Path, initrd: Path, cmdline: str, name: str = "kvm1",
+              network: str = "default") -> str:
     return f"""<domain type='kvm'>
-  <name>kvm1</name>
+  <name>{name}</name>
   <memory unit='MiB'>256</memory>
   <vcpu>1</vcpu>
   <os>
@@ -234,7 +235,7 @@ def guest_xml(kernel: Path, initrd: Path, cmdline: str) -> str:
   <on_reboot>destroy</on_reboot>
   <devices>
     <interface type='network'>
-      <source network='default'/>
+      <source network='{network}'/>
     </interface>
     <serial type='pty'/>
   </devices>

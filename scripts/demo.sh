@@ -3,7 +3,9 @@
 # `default` and `nat_net` with a real QEMU guest that gets a lease, pings, moves to the other
 # network with `kvmnet edit` and goes out through NAT.  Everything runs in throw-away network
 # namespaces with a temporary KVMNET_ROOT, removed again at the end (also on Ctrl-C).
-# The story and its sandbox are in scripts/demo.py.
+# The story and its sandbox are in scripts/demo.py.  `scripts/demo.sh ovs` runs the Open
+# vSwitch chapter instead (scripts/demo_ovs.py: a private Open vSwitch, a bridge, a libvirt
+# network on it and a real QEMU guest whose port `kvmnet ovs show` lists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
@@ -15,4 +17,6 @@ if [ ! -x .venv/bin/python ]; then
   exit 1
 fi
 export PATH="$PWD/.venv/bin:$PATH"
-exec .venv/bin/python scripts/demo.py "$@"
+story=scripts/demo${1:+_$1}.py
+[ -f "$story" ] || { echo "error: no demo '$1' (scripts/demo.sh [ovs])" >&2; exit 2; }
+exec .venv/bin/python "$story" "${@:2}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The Open vSwitch demo: the cookbook's OVS recipe end to end, with a real guest.
 
-Run as root with ``make demo`` (after the main demo) or ``scripts/demo_ovs.sh``.  Same sandbox
+Run as root with ``make demo`` (after the main demo) or ``scripts/demo.sh ovs``.  Same sandbox
 as the main demo (:mod:`scripts.demo`): a network namespace plays the KVM host, kvmnet's files
 live in a temporary ``KVMNET_ROOT``, everything goes again at the end (also on Ctrl-C).
 
@@ -41,6 +41,7 @@ from scripts.demo import (  # after the path set-up
     build,
     check,
     good,
+    guest_xml,
     note,
     step,
 )
@@ -56,28 +57,6 @@ NETWORK = """<network>
 </network>
 """
 LAN_IP = "10.99.0.1"
-
-
-def guest_xml(kernel: Path, initrd: Path, cmdline: str) -> str:
-    return f"""<domain type='kvm'>
-  <name>kvm-ovs</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type>hvm</type>
-    <kernel>{kernel}</kernel>
-    <initrd>{initrd}</initrd>
-    <cmdline>{cmdline}</cmdline>
-  </os>
-  <on_reboot>destroy</on_reboot>
-  <devices>
-    <interface type='network'>
-      <source network='ovsnet'/>
-    </interface>
-    <serial type='pty'/>
-  </devices>
-</domain>
-"""
 
 
 def story(demo: Demo) -> None:
@@ -126,7 +105,8 @@ def story(demo: Demo) -> None:
     demo.kvmnet("net-start", "ovsnet")
 
     step(6, "A guest on it", "Guest kvm-ovs with one NIC on network 'ovsnet':")
-    xml = guest_xml(image.kernel, image.initrd, image.append(f"ping:{LAN_IP}"))
+    xml = guest_xml(image.kernel, image.initrd, image.append(f"ping:{LAN_IP}"), name="kvm-ovs",
+                    network="ovsnet")
     demo.kvmnet("define", str(env.write_xml("kvm-ovs", xml)))
     demo.guests.append("kvm-ovs")
     demo.kvmnet("start", "kvm-ovs")

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   python3 python3-venv python3-dev gcc
   iproute2 procps psmisc kmod
-  dnsmasq-base nftables
+  dnsmasq-base nftables iptables
   openvswitch-switch
   qemu-system-x86 busybox udhcpc
   bridge-utils libxml2-utils

@@ -12,7 +12,8 @@ numbers) and :mod:`~kvmnet.api.documents` (size cap, net-validate); every public
 importable from ``kvmnet.api`` itself.  Starting (``create``, ``networkCreateXML``),
 stopping (``destroy``) and live updates go to :mod:`kvmnet.network.start`,
 :mod:`kvmnet.network.runtime` and :mod:`kvmnet.network.compile`, imported only when used.
-Nothing here imports lxml until a document must be parsed, which keeps ``kvmnet net-list``
+Nothing here imports an XML reader until a document must be parsed (and network documents
+never need lxml: :mod:`kvmnet.xmlio.expat_tree`), which keeps ``kvmnet net-list``
 quick to start.  The connection also hands out the other objects, as ``virConnect`` does: guest
 ports (``networkPort*``), bridges (:meth:`Connection.bridges`), host interfaces
 (:meth:`Connection.interfaces`) and guests (:meth:`Connection.guests`, with the
@@ -25,11 +26,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from kvmnet.api.doctor import diagnoseHost as diagnoseHost  # lazy: see __getattr__
+    from kvmnet.api.doctor import watchHost as watchHost
+
 from kvmnet.api.connection import Connection, sort_key
 from kvmnet.api.constants import (
     MAX_XML_BYTES,
-    UPDATE_COMMANDS,
-    UPDATE_SECTIONS,
     VIR_CONNECT_LIST_NETWORKS_ACTIVE,
     VIR_CONNECT_LIST_NETWORKS_AUTOSTART,
     VIR_CONNECT_LIST_NETWORKS_INACTIVE,
@@ -66,9 +68,11 @@ from kvmnet.api.network import SNAPSHOT_SECONDS, Network
 from kvmnet.api.ovs import open_switch, ovs_reconcile, ovs_start, ovs_status, ovs_stop, run_vsctl
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # loaded on first use by __getattr__: only the net-forward-* verbs need them
+if TYPE_CHECKING:  # loaded on first use by __getattr__: the net-forward-* verbs need the
+    # forward functions; net-update's tables load kvmnet.model.update's enums
     from typing import Any
 
+    from kvmnet.api.constants import UPDATE_COMMANDS, UPDATE_SECTIONS
     from kvmnet.api.forward import addForward, listForwards, makeForward, removeForward
 
 __all__ = [
@@ -124,6 +128,9 @@ __all__ = [
 ]
 
 
+#: Names of :mod:`kvmnet.api.doctor` (kvmnet doctor, kvmnet watch), loaded on first use.
+_DOCTOR_NAMES = ("diagnoseHost", "watchHost")
+
 _GUEST_CONSTANTS = ("VIR_DOMAIN_", "VIR_CONNECT_LIST_DOMAINS_", "VIR_IP_ADDR_TYPE_")
 _FORWARD_NAMES = ("addForward", "listForwards", "makeForward", "removeForward")
 
@@ -136,12 +143,22 @@ _NODEDEV_NAMES = ("NodeDevice", "node_device_cap_flags", "VIR_CONNECT_LIST_NODE_
 def __getattr__(name: str) -> Any:
     """libvirt's domain constants (``VIR_DOMAIN_AFFECT_LIVE``, ...), defined beside the guests
     in :mod:`kvmnet.guests` and loaded from there on first use (the network verbs need none);
-    the node-device names of :mod:`kvmnet.api.nodedev` and the port forward functions of
-    :mod:`kvmnet.api.forward`, likewise."""
+    the node-device names of :mod:`kvmnet.api.nodedev`, the port forward functions of
+    :mod:`kvmnet.api.forward` and doctor's of :mod:`kvmnet.api.doctor`, likewise; net-update's
+    name tables (``UPDATE_COMMANDS``, ``UPDATE_SECTIONS``), from :mod:`kvmnet.api.constants`
+    on first use too."""
+    if name in ("UPDATE_COMMANDS", "UPDATE_SECTIONS"):
+        from kvmnet.api import constants
+
+        return getattr(constants, name)
     if name in _FORWARD_NAMES:
         from kvmnet.api import forward
 
         return getattr(forward, name)
+    if name in _DOCTOR_NAMES:
+        from kvmnet.api import doctor
+
+        return getattr(doctor, name)
     if name.startswith(_NODEDEV_NAMES):
         from kvmnet.api import nodedev
 

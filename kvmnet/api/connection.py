@@ -116,7 +116,7 @@ class Connection:
 
         check_size(xml)
         net = define(self.store, xml, strict=bool(flags & VIR_NETWORK_DEFINE_VALIDATE),
-                     warn=self.warn)
+                     warn=self.warn, host_check=host_check)
         assert net.uuid is not None
         from kvmnet.network.compile import precompile
 
@@ -136,6 +136,7 @@ class Connection:
 
         check_size(xml)
         net = prepare(xml, strict=bool(flags & VIR_NETWORK_CREATE_VALIDATE), warn=self.warn)
+        host_check(net)
         store = self.store
         with store.locked():
             entry = store.entry(net.name)
@@ -349,7 +350,6 @@ class Connection:
     def numOfDefinedNetworks(self) -> int:
         return len(self.listDefinedNetworks())
 
-
     # -- node devices (kvmnet.api.nodedev: imported when first asked) -----------------------
     def listAllDevices(self, flags: int = 0) -> list[NodeDevice]:
         from kvmnet.api.nodedev import list_all
@@ -368,3 +368,12 @@ class Connection:
         from kvmnet.api.nodedev import lookup_by_name
 
         return lookup_by_name(self.paths, name)
+
+
+def host_check(net: NetworkDef) -> None:
+    """What define checks on the host itself, per forward mode (``ModeRules.define_check``)."""
+    from kvmnet.model.modes import hook, mode_of
+
+    check = mode_of(net).define_check
+    if check:
+        hook(check)(net)

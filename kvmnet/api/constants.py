@@ -1,11 +1,12 @@
 """libvirt-python's numeric flags and enums for networks, ports, interfaces and node devices.
 
-Only plain numbers (and net-update's name tables, from :mod:`kvmnet.model.update`): the
-package :mod:`kvmnet.api` re-exports all of them.
+Only plain numbers (and net-update's name tables, from :mod:`kvmnet.model.update`, looked
+up when first asked for: that module's enums would load ``enum``, and with it ``functools``
+and ``collections``, on every cold verb): the package :mod:`kvmnet.api` re-exports all of them.
 """
 from __future__ import annotations
 
-from kvmnet.model.update import COMMAND_NAMES, SECTION_NAMES
+TYPE_CHECKING = False
 
 # virConnectListAllNetworksFlags
 VIR_CONNECT_LIST_NETWORKS_INACTIVE = 1
@@ -128,10 +129,18 @@ VIR_NODE_DEVICE_EVENT_DELETED = 1
 VIR_NODE_DEVICE_EVENT_DEFINED = 2
 VIR_NODE_DEVICE_EVENT_UNDEFINED = 3
 
-#: Names of the update commands and sections, as virsh spells them (index = enum value),
-#: from net-update's one table (kvmnet.model.update).
-UPDATE_COMMANDS = COMMAND_NAMES
-UPDATE_SECTIONS = SECTION_NAMES
+#: ``UPDATE_COMMANDS`` and ``UPDATE_SECTIONS``: the names of the update commands and sections, as
+#: virsh spells them (index = enum value), from net-update's one table (kvmnet.model.update).
+_UPDATE_NAMES = {"UPDATE_COMMANDS": "COMMAND_NAMES", "UPDATE_SECTIONS": "SECTION_NAMES"}
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    if name not in _UPDATE_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from kvmnet.model import update
+
+    names: tuple[str, ...] = getattr(update, _UPDATE_NAMES[name])
+    return names
 
 #: Largest network document accepted, the same as the XML parser (xmlio.safe) allows:
 #: virsh reads up to 10 MiB, but no sane network definition comes near 1 MiB, and the

@@ -7,13 +7,12 @@ any, which keeps the cold ``net-start``/``net-destroy`` path short.
 """
 from __future__ import annotations
 
+import os
 import time
 
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 
 from kvmnet.api.constants import (
-    UPDATE_COMMANDS,
-    UPDATE_SECTIONS,
     VIR_NETWORK_UPDATE_AFFECT_CONFIG,
     VIR_NETWORK_UPDATE_AFFECT_LIVE,
     VIR_NETWORK_XML_INACTIVE,
@@ -41,7 +40,7 @@ HINT_LIST = "run 'kvmnet net-list --all' to see the defined networks"
 def has_ports(conn: Connection, name: str) -> bool:
     """Whether network ``name`` has port records: the ports modules are imported only then,
     to keep the cold net-start/net-destroy path short."""
-    return (conn.paths.ports / name).is_dir()
+    return os.path.isdir(os.path.join(conn.paths.text("ports"), name))
 
 
 def replug_ports(conn: Connection, name: str) -> None:
@@ -177,12 +176,16 @@ class Network:
             from kvmnet.port.keep import connections
 
             net = replace(net, connections=connections(self._conn, self._name) or None)
-        fwd = net.forward
-        from kvmnet.model.modes import owns_bridge
+        if not inactive:
+            from kvmnet.model.modes import hook, mode_of, owns_bridge
 
-        if (not inactive and fwd is not None and (fwd.interfaces or fwd.pf)
-                and not owns_bridge(fwd.mode.value) and self.isActive()):
-            net = self._live_pool(net)
+            fwd = net.forward
+            view = mode_of(net).live_view  # e.g. a hostdev network's VF pool, found at start
+            if view and self.isActive():
+                net = hook(view)(self._conn, net)
+            elif (fwd is not None and (fwd.interfaces or fwd.pf)
+                    and not owns_bridge(fwd.mode.value) and self.isActive()):
+                net = self._live_pool(net)
         return format_doc(net, inactive)
 
     def _live_pool(self, net: NetworkDef) -> NetworkDef:
@@ -219,7 +222,7 @@ class Network:
             store.delete_config(self._name)
             from kvmnet.network.program import cache_path, drop
 
-            drop(cache_path(self._conn.paths.programs, self._name))
+            drop(cache_path(self._conn.paths.text("programs"), self._name))
             if not entry.active and has_ports(self._conn, self._name):
                 from kvmnet.port.keep import tell_kept
 
@@ -303,6 +306,9 @@ class Network:
     def update(self, command: int, section: int, parentIndex: int, xml: str,
                flags: int = 0) -> int:
         """Change one part of the definition (``virNetworkUpdate``), as libvirt's enums say."""
+        from kvmnet.model.update import COMMAND_NAMES as UPDATE_COMMANDS
+        from kvmnet.model.update import SECTION_NAMES as UPDATE_SECTIONS
+
         if not 0 < command < len(UPDATE_COMMANDS):
             raise InvalidArgError(f"unknown network update command {command}; use one of "
                                   "VIR_NETWORK_UPDATE_COMMAND_MODIFY/DELETE/ADD_LAST/ADD_FIRST")

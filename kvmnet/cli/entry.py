@@ -15,6 +15,10 @@ unchanged: its teardown deletes again ("already gone" is fine), so it returns on
 the link is gone from the namespace, and it reports any error.  A kill between the head
 start and the teardown leaves an active network without its bridge: the next ``net-start``
 notices and finishes that destroy (:func:`kvmnet.network.start.interrupted_destroy`).
+
+The console script runs :func:`script`: once the command is done it ends the process
+without the interpreter's teardown, which frees every object and module only for the
+kernel to free the memory again (see :func:`exit_now`).
 """
 from __future__ import annotations
 
@@ -116,6 +120,37 @@ def run_plain(root: str | None, quiet: bool, verb: str, argument: str) -> int:
     # the namespace the parser would build (net-define's --validate is a no-op flag)
     args = SimpleNamespace(**{_QUICK_VERBS[verb]: argument, "validate": False})
     return session(ctx, lambda: run_command(ctx, lambda: handler(ctx, args)))  # type: ignore[arg-type]
+
+
+def exit_now(rc: int) -> None:
+    """End the process with ``rc`` now, doing first what the interpreter's exit does that
+    anyone can see: wait for running threads, run the exit handlers (logging's flush),
+    flush stdout and stderr.  Its teardown (freeing every module) is skipped: that was
+    4-10 ms of each cold command (measured on net-define/start/destroy/undefine).  A
+    flush that fails (a closed pipe) returns instead, leaving the report to the interpreter
+    as before."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        for thread in threading.enumerate():
+            if thread is not threading.main_thread() and not thread.daemon:
+                thread.join()
+    import atexit
+
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(rc)
+
+
+def script() -> int:
+    """The console script's and ``python -m kvmnet``'s entry: :func:`main`, then
+    :func:`exit_now` (in-process callers use :func:`main`, which returns)."""
+    rc = main()
+    exit_now(rc)
+    return rc
 
 
 def main() -> int:

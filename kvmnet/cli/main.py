@@ -54,7 +54,7 @@ class Parser(argparse.ArgumentParser):
 # Command modules: each has VERBS (its verb names) and register(sub, only).  Adding a
 # group of verbs means adding its module here.
 COMMAND_MODULES = ("net", "port", "bridge", "iface", "nodedev", "guest", "shim", "forward",
-                   "ovs")
+                   "ovs", "doctor")
 
 
 def _modules() -> list[Any]:

@@ -43,12 +43,13 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable
 
 from kvmnet.fileio import atomic_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from kvmnet.config.store import Peek
 
 VERSION = 1

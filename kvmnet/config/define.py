@@ -294,12 +294,16 @@ def prepare(data: str | bytes, *, strict: bool = False,
 
 
 def define(store: Store, data: str | bytes, *, strict: bool = False,
-           warn: Callable[[str], None] | None = None) -> Network:
+           warn: Callable[[str], None] | None = None,
+           host_check: Callable[[Network], None] | None = None) -> Network:
     """Parse, validate, assign and store a persistent definition; returns what was stored.
-    ``strict`` and ``warn``: see :func:`prepare`."""
+    ``strict`` and ``warn``: see :func:`prepare`; ``host_check`` raises for what libvirt's
+    define checks on the host itself (a hostdev pool's devices must be VFs), before storing."""
     from kvmnet.xmlio.network import format_network
 
     net = prepare(data, strict=strict, warn=warn)
+    if host_check is not None:
+        host_check(net)
     with store.locked():
         others, previous = gather(store, net.name)
         net = assign(net, others, previous)

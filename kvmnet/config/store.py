@@ -33,8 +33,6 @@ definition with the others through the claim index, not by reading every file.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from kvmnet import paths as paths_mod
 from kvmnet.config.claims import Claims, Tree
@@ -46,6 +44,8 @@ from kvmnet.paths import Paths
 
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
     from typing import TypeVar
 
     T = TypeVar("T")
@@ -285,7 +285,7 @@ def strip_header(text: str) -> str:
     return text
 
 
-def _xml_names(directory: Path) -> set[str]:
+def _xml_names(directory: str) -> set[str]:
     """Names ``NAME`` of the ``NAME.xml`` files in ``directory`` (dot files are temporaries)."""
     names: set[str] = set()
     try:
@@ -310,26 +310,39 @@ class Store:
     """Files of persistent and live networks under one state root.
 
     ``paths`` is a :class:`kvmnet.paths.Paths` or a :class:`Layout`; by default
-    the root comes from ``$KVMNET_ROOT`` (else ``/``).
+    the root comes from ``$KVMNET_ROOT`` (else ``/``).  The store names its files with plain
+    strings (:meth:`kvmnet.paths.Paths.text`): ``net-undefine`` then runs without pathlib.
     """
 
     def __init__(self, paths: StorePaths | None = None) -> None:
         self.paths: StorePaths = paths if paths is not None else Layout()
-        self._lock = FileLock(self.paths.lock)
+        self._networks = self.paths.text("networks")
+        self._autostart = self.paths.text("autostart")
+        self._run_networks = self.paths.text("run_networks")
+        self._lock = FileLock(self.paths.text("lock"))
         self._claims: Claims | None = None
 
     # -- locations --------------------------------------------------------
     def config_path(self, name: str) -> Path:
-        check_name(name)
-        return self.paths.networks / f"{name}{_SUFFIX}"
+        return _as_path(self._config_file(name))
 
     def autostart_path(self, name: str) -> Path:
-        check_name(name)
-        return self.paths.autostart / f"{name}{_SUFFIX}"
+        return _as_path(self._autostart_file(name))
 
     def status_path(self, name: str) -> Path:
+        return _as_path(self._status_file(name))
+
+    def _config_file(self, name: str) -> str:
         check_name(name)
-        return self.paths.run_networks / f"{name}{_SUFFIX}"
+        return os.path.join(self._networks, name + _SUFFIX)
+
+    def _autostart_file(self, name: str) -> str:
+        check_name(name)
+        return os.path.join(self._autostart, name + _SUFFIX)
+
+    def _status_file(self, name: str) -> str:
+        check_name(name)
+        return os.path.join(self._run_networks, name + _SUFFIX)
 
     # -- locking ------------------------------------------------------------
     def locked(self) -> FileLock:
@@ -338,13 +351,13 @@ class Store:
 
     # -- listing ------------------------------------------------------------
     def config_names(self) -> set[str]:
-        return {n for n in _xml_names(self.paths.networks) if is_safe_name(n)}
+        return {n for n in _xml_names(self._networks) if is_safe_name(n)}
 
     def status_names(self) -> set[str]:
-        return {n for n in _xml_names(self.paths.run_networks) if is_safe_name(n)}
+        return {n for n in _xml_names(self._run_networks) if is_safe_name(n)}
 
     def autostart_names(self) -> set[str]:
-        return _xml_names(self.paths.autostart)
+        return _xml_names(self._autostart)
 
     def entries(self) -> list[Entry]:
         """Every known network (persistent or active), from directory listings only."""
@@ -362,29 +375,29 @@ class Store:
         if not is_safe_name(name):
             return None
         fname = name + _SUFFIX
-        persistent = os.path.isfile(os.path.join(self.paths.networks, fname))
-        active = os.path.isfile(os.path.join(self.paths.run_networks, fname))
+        persistent = os.path.isfile(os.path.join(self._networks, fname))
+        active = os.path.isfile(os.path.join(self._run_networks, fname))
         if not (persistent or active):
             return None
-        autostart = persistent and os.path.lexists(os.path.join(self.paths.autostart, fname))
+        autostart = persistent and os.path.lexists(os.path.join(self._autostart, fname))
         return Entry(name=name, persistent=persistent, active=active, autostart=autostart)
 
     # -- persistent definitions ---------------------------------------------
     def is_persistent(self, name: str) -> bool:
-        return is_safe_name(name) and self.config_path(name).is_file()
+        return is_safe_name(name) and os.path.isfile(self._config_file(name))
 
     def read_config(self, name: str) -> str | None:
         """The stored definition (without the header comment), or None."""
         if not is_safe_name(name):
             return None
-        return self._read(self.config_path(name))
+        return self._read(self._config_file(name))
 
     def write_config(self, name: str, xml: str) -> None:
-        path = self.config_path(name)
+        path = self._config_file(name)
         data = (header_comment(name) + xml).encode("utf-8")
 
         def write() -> None:
-            self.paths.networks.mkdir(parents=True, exist_ok=True)
+            os.makedirs(self._networks, exist_ok=True)
             atomic_write(path, data)
 
         with self.locked():
@@ -392,24 +405,24 @@ class Store:
 
     def delete_config(self, name: str) -> bool:
         """Remove the definition and its autostart link; True if there was one."""
-        path = self.config_path(name)
+        path = self._config_file(name)
         with self.locked():
             self.set_autostart(name, False)
             return self._replace(self.claims.config, name, path, None, lambda: _remove(path))
 
     # -- autostart ------------------------------------------------------------
     def is_autostart(self, name: str) -> bool:
-        return (is_safe_name(name) and os.path.lexists(self.autostart_path(name))
-                and self.config_path(name).is_file())
+        return (is_safe_name(name) and os.path.lexists(self._autostart_file(name))
+                and os.path.isfile(self._config_file(name)))
 
     def set_autostart(self, name: str, enabled: bool) -> None:
-        link = self.autostart_path(name)
+        link = self._autostart_file(name)
         with self.locked():
             if enabled:
-                if not self.paths.autostart.is_dir():
+                if not os.path.isdir(self._autostart):
                     # a new entry in the definitions' directory: keep the claim index trusted
                     trusted = self.claims.valid()
-                    self.paths.autostart.mkdir(parents=True, exist_ok=True)
+                    os.makedirs(self._autostart, exist_ok=True)
                     if trusted:
                         self.claims.seal()
                 # Relative, so that the store still works when KVMNET_ROOT moves.
@@ -419,44 +432,44 @@ class Store:
                         return
                 except OSError:
                     pass
-                sweep(os.fspath(link.parent))
-                tmp = Path(temp_name(os.fspath(link.parent), f"{name}{_SUFFIX}"))
+                sweep(self._autostart)
+                tmp = temp_name(self._autostart, f"{name}{_SUFFIX}")
                 os.symlink(target, tmp)
                 try:
                     os.replace(tmp, link)
                 except BaseException:
                     os.unlink(tmp)
                     raise
-                _fsync_dir(link.parent)
+                _fsync_dir(self._autostart)
             else:
                 try:
-                    link.unlink()
+                    os.unlink(link)
                 except FileNotFoundError:
                     return
-                _fsync_dir(link.parent)
+                _fsync_dir(self._autostart)
 
     # -- live state -----------------------------------------------------------
     def is_active(self, name: str) -> bool:
-        return is_safe_name(name) and self.status_path(name).is_file()
+        return is_safe_name(name) and os.path.isfile(self._status_file(name))
 
     def read_status(self, name: str) -> str | None:
         """The live definition of an active network, or None when it is not active."""
         if not is_safe_name(name):
             return None
-        return self._read(self.status_path(name))
+        return self._read(self._status_file(name))
 
     def write_status(self, name: str, xml: str) -> None:
-        path = self.status_path(name)
+        path = self._status_file(name)
 
         def write() -> None:
-            self.paths.run_networks.mkdir(parents=True, exist_ok=True)
+            os.makedirs(self._run_networks, exist_ok=True)
             atomic_write(path, xml.encode("utf-8"), mode=0o600)
 
         with self.locked():
             self._replace(self.claims.status, name, path, _peek_quiet(path, xml), write)
 
     def delete_status(self, name: str) -> bool:
-        path = self.status_path(name)
+        path = self._status_file(name)
         with self.locked():
             return self._replace(self.claims.status, name, path, None, lambda: _remove(path))
 
@@ -464,18 +477,18 @@ class Store:
     def peek_config(self, name: str) -> Peek | None:
         if not is_safe_name(name):
             return None
-        return _peek_file(os.path.join(self.paths.networks, name + _SUFFIX))
+        return _peek_file(os.path.join(self._networks, name + _SUFFIX))
 
     def peek_status(self, name: str) -> Peek | None:
         if not is_safe_name(name):
             return None
-        return _peek_file(os.path.join(self.paths.run_networks, name + _SUFFIX))
+        return _peek_file(os.path.join(self._run_networks, name + _SUFFIX))
 
     def peeks(self, status: bool = False) -> Iterator[tuple[str, Peek]]:
         """``(name, peek)`` of every stored config (or every live state), each file read: what
         the claim index is rebuilt from.  A damaged file is left out: it claims no UUID or
         bridge, and redefining the network is how it gets repaired."""
-        directory = self.paths.run_networks if status else self.paths.networks
+        directory = self._run_networks if status else self._networks
         for name in sorted(_xml_names(directory)):
             if not is_safe_name(name):
                 continue
@@ -490,8 +503,7 @@ class Store:
     def claims(self) -> Claims:
         """Who uses which UUID and bridge (kvmnet.config.claims); maintained by the writers here."""
         if self._claims is None:
-            self._claims = Claims(os.fspath(self.paths.etc), os.fspath(self.paths.networks),
-                                  os.fspath(self.paths.run))
+            self._claims = Claims(self.paths.text("etc"), self._networks, self.paths.text("run"))
         return self._claims
 
     def ensure_claims(self) -> bool:
@@ -507,7 +519,7 @@ class Store:
                 return False
             return True
 
-    def _replace(self, tree: Tree, name: str, path: Path, new: Peek | None,
+    def _replace(self, tree: Tree, name: str, path: str, new: Peek | None,
                  change: Callable[[], T]) -> T:
         """Run ``change`` (which writes or removes ``path``, the file of ``name``) and keep the
         claim index in step: the new file's claims first, the old file's last (see
@@ -524,9 +536,10 @@ class Store:
                 _best_effort(claims, claims.seal)
         return result
 
-    def _read(self, path: Path) -> str | None:
+    def _read(self, path: str) -> str | None:
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                data = f.read()
         except (FileNotFoundError, NotADirectoryError):
             return None
         try:
@@ -550,10 +563,16 @@ def _best_effort(claims: Claims, step: Callable[[], None]) -> bool:
         return False
 
 
-def _remove(path: Path) -> bool:
+def _remove(path: str) -> bool:
     try:
-        path.unlink()
+        os.unlink(path)
     except FileNotFoundError:
         return False
-    _fsync_dir(path.parent)
+    _fsync_dir(os.path.dirname(path))
     return True
+
+
+def _as_path(path: str) -> Path:
+    from pathlib import Path
+
+    return Path(path)

@@ -15,8 +15,6 @@ import ipaddress
 from collections.abc import Sequence
 from typing import TypeVar
 
-from lxml import etree
-
 from kvmnet.errors import (
     VIR_ERR_OPERATION_INVALID,
     ConflictError,
@@ -42,6 +40,7 @@ from kvmnet.model.network import (
     Network,
 )
 from kvmnet.model.update import UNSUPPORTED, Command, Section
+from kvmnet.xmlio.expat_tree import Element, parse_tree
 from kvmnet.xmlio.network import (
     parse_dhcp_host,
     parse_dhcp_range,
@@ -55,7 +54,6 @@ from kvmnet.xmlio.network import (
     require_complete_dns_srv,
     require_complete_dns_txt,
 )
-from kvmnet.xmlio.safe import parse_document
 
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 T = TypeVar("T")
@@ -103,7 +101,7 @@ def apply_update(net: Network, command: str, section: str, xml: str | bytes,
     sec = parse_section(section)
     # libvirt parses the fragment before looking at the section, so malformed
     # XML is reported as such even for sections that cannot be updated.
-    root = parse_document(xml, "net-update XML")
+    root = parse_tree(xml, "net-update XML")  # a piece of network XML: its reader's tree
     if not sec.updatable:
         supported = [s.value for s in Section if s.updatable]
         raise UnsupportedError(
@@ -135,7 +133,7 @@ def _invalid(net: Network, problem: str) -> ValidationError:
     return ValidationError([problem], subject=f"network '{net.name}'")
 
 
-def _check_root(net: Network, root: etree._Element, expected: str) -> str:
+def _check_root(net: Network, root: Element, expected: str) -> str:
     """The fragment's root must be the section's element; return its path."""
     if root.tag != expected:
         raise XMLParseError(
@@ -273,7 +271,7 @@ def _check_dhcp_host(net: Network, ip: IPDef, host: DhcpHost, partial: bool, pat
                             f"<ip address='{ip.address}'>; use an address inside it")
 
 
-def _update_dhcp_host(net: Network, cmd: Command, root: etree._Element, parent_index: int) -> Network:
+def _update_dhcp_host(net: Network, cmd: Command, root: Element, parent_index: int) -> Network:
     path = _check_root(net, root, "host")
     host = parse_dhcp_host(root, path)
     partial = cmd is Command.DELETE
@@ -368,7 +366,7 @@ def _check_range(net: Network, ip: IPDef, rng: DhcpRange) -> None:
         raise _invalid(net, f"range {text} is reversed; swap start and end")
 
 
-def _update_dhcp_range(net: Network, cmd: Command, root: etree._Element, parent_index: int) -> Network:
+def _update_dhcp_range(net: Network, cmd: Command, root: Element, parent_index: int) -> Network:
     path = _check_root(net, root, "range")
     if cmd is Command.MODIFY:
         raise UnsupportedError("dhcp ranges cannot be modified, only added or deleted; delete the "
@@ -399,7 +397,7 @@ def _update_dhcp_range(net: Network, cmd: Command, root: etree._Element, parent_
 
 # ---------------------------------------------------- forward-interface
 
-def _update_forward_interface(net: Network, cmd: Command, root: etree._Element) -> Network:
+def _update_forward_interface(net: Network, cmd: Command, root: Element) -> Network:
     path = _check_root(net, root, "interface")
     if cmd is Command.MODIFY:
         raise UnsupportedError("forward interface entries cannot be modified, only added or "
@@ -436,7 +434,7 @@ def _update_forward_interface(net: Network, cmd: Command, root: etree._Element) 
 
 # ------------------------------------------------------------ portgroup
 
-def _update_portgroup(net: Network, cmd: Command, root: etree._Element) -> Network:
+def _update_portgroup(net: Network, cmd: Command, root: Element) -> Network:
     path = _check_root(net, root, "portgroup")
     pg = parse_portgroup(root, path)
     groups = list(net.portgroups)
@@ -489,7 +487,7 @@ def _dns_host_text(h: DnsHost) -> str:
     return f"<host{ip}>{names}</host>"
 
 
-def _update_dns_host(net: Network, cmd: Command, root: etree._Element) -> Network:
+def _update_dns_host(net: Network, cmd: Command, root: Element) -> Network:
     path = _check_root(net, root, "host")
     host = parse_dns_host(root, path)
     # a partial record (ip or hostnames) only identifies one to delete
@@ -526,7 +524,7 @@ def _update_dns_host(net: Network, cmd: Command, root: etree._Element) -> Networ
     return _with_dns(net, replace(dns, hosts=tuple(hosts)))
 
 
-def _update_dns_txt(net: Network, cmd: Command, root: etree._Element) -> Network:
+def _update_dns_txt(net: Network, cmd: Command, root: Element) -> Network:
     path = _check_root(net, root, "txt")
     txt = parse_dns_txt(root, path)
     # the parser refuses line breaks in the value (CVE-2026-61477) and bad name characters
@@ -561,7 +559,7 @@ def _srv_text(s: DnsSrv) -> str:
     return f"<srv {' '.join(attrs)}/>"
 
 
-def _update_dns_srv(net: Network, cmd: Command, root: etree._Element) -> Network:
+def _update_dns_srv(net: Network, cmd: Command, root: Element) -> Network:
     if cmd is Command.MODIFY:
         raise UnsupportedError("DNS SRV records cannot be modified, only added or deleted; delete "
                                "the old record and add the new one")

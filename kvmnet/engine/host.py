@@ -107,6 +107,24 @@ class Host:
             return None
         return dnsmasq.reload_problem(pid, conf)
 
+    # -- SR-IOV VFs (kvmnet.engine.steps.vf): through the PF, so a recording host answers ----
+    def vf_get(self, pf: str, index: int) -> dict[str, Any]:
+        """VF ``index``'s settings (mac, vlan, qos, spoofchk, trust), read through ``pf``."""
+        from kvmnet.host import vf
+
+        return vf.get_vf(pf, index)
+
+    def vf_set(self, pf: str, index: int, settings: dict[str, Any]) -> None:
+        from kvmnet.host import vf
+
+        vf.set_vf(pf, index, settings)
+
+    def link_addresses(self, ifname: str) -> list[str]:
+        """The IP addresses on ``ifname`` ([] when it is not in this namespace)."""
+        from kvmnet.host import vf
+
+        return vf.addresses(ifname)
+
 
 def unlink(path: str | os.PathLike[str]) -> None:
     try:

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from kvmnet.engine.step import Step, Undo
 
 
+#: what a VF's settings read before anyone set them (ixgbevf: zero MAC, no VLAN, spoof check on)
+FRESH_VF: dict[str, Any] = {"mac": "00:00:00:00:00:00", "vlan": 0, "qos": 0, "spoofchk": True,
+                            "trust": False}
+
+
 class Killed(BaseException):
     """The simulated SIGKILL of a :class:`RecordingHost` run."""
 
@@ -80,6 +85,8 @@ class RecordingHost(Host):
         self.sysctls: dict[str, str] = dict(sysctls or {})
         self.kill_at: int | None = None
         self.changes = 0
+        #: VF settings read through a PF: "PF/INDEX" -> settings (default: a fresh VF's)
+        self.vfs: dict[str, dict[str, Any]] = {}
 
     # -- the executor's two doors -------------------------------------------------------
     def perform(self, step: Step, ctx: Context) -> None:
@@ -138,3 +145,15 @@ class RecordingHost(Host):
         """A QEMU runs while the step that started it is present (its undo names its socket)."""
         return any(entry.get("kind") == "qemu" and entry.get("qmp") == qmp
                    for entry in map(json.loads, self.present))
+
+    def vf_get(self, pf: str, index: int) -> dict[str, Any]:
+        return dict(self.vfs.get(f"{pf}/{index}", FRESH_VF))
+
+    def vf_set(self, pf: str, index: int, settings: dict[str, Any]) -> None:
+        from kvmnet.host.vf import command
+
+        self._change(command(pf, index, settings))
+        self.vfs[f"{pf}/{index}"] = dict(settings)
+
+    def link_addresses(self, ifname: str) -> list[str]:
+        return []

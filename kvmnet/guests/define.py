@@ -137,7 +137,9 @@ def assign(store: GuestStore, dom: Domain) -> Domain:
         if mac is None:
             mac = unique_mac(taken)
             taken.add(mac)
-        ifaces.append(replace(iface, mac=mac, model=iface.model or DEFAULT_NIC_MODEL,
+        # a VF is the NIC itself: no emulated model (libvirt adds none either)
+        model = None if iface.type == "hostdev" else iface.model or DEFAULT_NIC_MODEL
+        ifaces.append(replace(iface, mac=mac, model=model,
                               virtualport=with_interfaceid(iface.type, iface.virtualport)))
     os_def = replace(dom.os, arch=dom.os.arch or "x86_64", machine=dom.os.machine or "pc")
     return replace(dom, uuid=uuid, interfaces=tuple(ifaces), os=os_def)

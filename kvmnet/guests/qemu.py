@@ -128,17 +128,32 @@ def build_argv(dom: Domain, *, binary: str, accel: Accel, qmp: str, pidfile: str
         argv += ["-boot", "order=" + "".join(_BOOT_LETTERS[b] for b in dom.os.boot)]
     argv += _disk_args(dom, machine)
     for iface in dom.interfaces:
+        if iface.pci_address:  # an SR-IOV VF: the device itself, its MAC set through the PF
+            assert iface.alias, "VFs need their alias before build_argv"
+            argv += ["-device", vfio_spec(iface.alias, iface.pci_address, iface.boot_order)]
+            continue
         assert iface.alias and iface.target_dev, "interfaces need their tap before build_argv"
         fd = (fds or {}).get(iface.alias)
         argv += ["-netdev", netdev_spec(iface.alias, iface.target_dev) if fd is None
                  else fd_netdev_spec(iface.alias, fd, vhost)]
         argv += ["-device", nic_spec(iface.alias, iface.model, iface.mac or "", iface.mtu,
                                      iface.boot_order)]
+    for h in dom.hostdevs:
+        assert h.alias, "host devices need their alias before build_argv"
+        argv += ["-device", vfio_spec(h.alias, h.address)]
     for s in serials:
         chardev = (f"socket,id=char{s.alias},path={opt(s.socket)},server=on,wait=off,"
                    f"logfile={opt(s.log)},logappend={'on' if s.append else 'off'}")
         argv += ["-chardev", chardev, "-device", f"isa-serial,chardev=char{s.alias},id={s.alias},index={s.port}"]
     return argv
+
+
+def vfio_spec(alias: str, address: str, boot_order: int | None = None) -> str:
+    """A host PCI device given through VFIO (libvirt's qemuBuildPCIHostdevDevProps)."""
+    spec = f"vfio-pci,host={address},id={alias}"
+    if boot_order is not None:
+        spec += f",bootindex={boot_order}"
+    return spec
 
 
 def netdev_id(alias: str) -> str:

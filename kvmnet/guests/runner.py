@@ -8,7 +8,10 @@ journalled before it runs:
 1. ``port.sweep``: ports a crashed kvmnet may have left for this guest go first (undone last);
 2. ``port.plug`` per NIC: a port from :mod:`kvmnet.port.ports` (a persistent tap on the
    network's bridge, owned by the guest's UUID, plugged by its plugger with the port's own
-   journal), which QEMU opens by name (``-netdev tap,ifname=vnetN``);
+   journal), which QEMU opens by name (``-netdev tap,ifname=vnetN``), or an SR-IOV VF of a
+   hostdev network (``-device vfio-pci,host=...``); an ``<interface type='hostdev'>`` and the
+   ``<hostdev>`` devices are ``pci.detach``/``vf.config`` steps in the guest's own journal
+   (:mod:`kvmnet.guests.hostdev`: they need KVM and VFIO, refused before anything changes);
 3. ``qemu.files``: the console log directory; the run-time files QEMU makes, to remove;
 4. ``qemu.start``: QEMU daemonized with its pid file, QMP socket and serial console sockets
    under ``run/kvmnet/guests`` (see :mod:`kvmnet.guests.store`);
@@ -38,7 +41,9 @@ from kvmnet.errors import (
     KvmnetError,
     NotFoundError,
     OperationInvalidError,
+    UnsupportedError,
 )
+from kvmnet.guests import hostdev as guest_hostdevs
 from kvmnet.guests import qemu
 from kvmnet.guests.define import unique_mac, used_macs, validate, with_interfaceid
 from kvmnet.guests.store import GuestStore, Record
@@ -61,8 +66,9 @@ class PortService:
     """The guest port service the ``port`` steps act through (``ctx.ports``, see
     :mod:`kvmnet.engine.steps.port`): :mod:`kvmnet.port.ports` on one connection."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, host: Host | None = None) -> None:
         self.conn = conn
+        self.host = host  # the guest's host adapters, for the port's steps too
 
     def plug(self, step: PlugPort) -> dict[str, Any]:
         from kvmnet.model.precedence import settings_from_json
@@ -74,21 +80,21 @@ class PortService:
                           portgroup=step.portgroup, tap_name=step.tap_name, mtu=step.mtu,
                           port_uuid=step.uuid, source_dev=step.source_dev,
                           source_mode=step.source_mode, virtualport=vport, vlan=vlan,
-                          bandwidth=bandwidth)
+                          bandwidth=bandwidth, host=self.host)
         return info.as_dict()
 
     def unplug(self, port_uuid: str) -> None:
         from kvmnet.port import ports
 
         try:
-            ports.unplug(self.conn, port_uuid)
+            ports.unplug(self.conn, port_uuid, host=self.host)
         except NotFoundError:
             pass
 
     def unplug_owner(self, owner_uuid: str) -> None:
         from kvmnet.port import ports
 
-        ports.unplug_owner(self.conn, owner_uuid)
+        ports.unplug_owner(self.conn, owner_uuid, host=self.host)
 
     def settle(self, port_uuids: list[str]) -> None:
         from kvmnet.port import ports
@@ -107,7 +113,8 @@ class Runner:
         self.notices: list[str] = []
 
     def context(self) -> Context:
-        return Context(self.host, say=self.notices.append, ports=PortService(self.conn))
+        return Context(self.host, say=self.notices.append,
+                       ports=PortService(self.conn, self.host))
 
     # -- state -------------------------------------------------------------------------------
     def _alive(self, info: Record) -> bool:
@@ -173,6 +180,7 @@ class Runner:
             _check_files(dom)
             binary = qemu.qemu_binary(dom)
             accel = qemu.choose_accel(dom.type)
+            guest_hostdevs.check(dom, accel)  # VFIO devices need KVM: refused before any change
             if accel.notice:
                 self.notices.append(accel.notice)
             if dom.extra_devices:
@@ -208,18 +216,35 @@ class Runner:
         ifaces = []
         fds: dict[str, int] = {}  # alias -> the descriptor QEMU gets its macvtap on
         nodes: list[list[Any]] = []
+        vfio = 0  # hostdevN: libvirt's aliases of VFIO devices, VF interfaces first
+        run_dir = self.conn.paths.run
         for i, iface in enumerate(dom.interfaces):
+            if iface.type == "hostdev":  # the VF itself, no port (kvmnet.guests.hostdev)
+                yield from guest_hostdevs.interface_steps(dom, iface, run_dir, self.host)
+                ifaces.append(replace(iface, alias=f"hostdev{vfio}"))
+                vfio += 1
+                continue
             step = self._port_step(dom, iface)
             yield step
             info = step.result()
             record["ports"].append(info["uuid"])
+            if info.get("address"):  # a VF of a hostdev network
+                guest_hostdevs.needs_kvm(dom, accel, f"interface {iface.mac} "
+                                         f"({info['address']} of network '{iface.network}')")
+                ifaces.append(replace(_plugged(iface, info, f"hostdev{vfio}"),
+                                      pci_address=info["address"], target_dev=None))
+                vfio += 1
+                continue
             ifaces.append(_plugged(iface, info, f"net{i}"))
             if info.get("node"):
                 fds[f"net{i}"] = qemu.FD_BASE + i
                 nodes.append([qemu.FD_BASE + i, info["node"]])
         if record["ports"]:
             yield SettlePorts(uuids=list(record["ports"]))
-        live = replace(dom, id=record["id"], interfaces=tuple(ifaces), serials=serials,
+        yield from guest_hostdevs.hostdev_steps(dom, run_dir, self.host)
+        hostdevs = tuple(replace(h, alias=f"hostdev{vfio + k}") for k, h in enumerate(dom.hostdevs))
+        live = replace(dom, id=record["id"], interfaces=tuple(ifaces), hostdevs=hostdevs,
+                       serials=serials,
                        consoles=_mirror_consoles(dom.consoles, serials),
                        disks=tuple(replace(d, alias=f"disk{i}")
                                    for i, d in enumerate(dom.disks)))
@@ -286,13 +311,19 @@ class Runner:
         journal; raises HostError when it could not be unplugged, unless ``quiet``."""
         entries = [e for e in journal.steps if e.get("kind") == "port"
                    and e.get("uuid") == port_uuid]
+        self._forget(journal, entries, f"port {port_uuid}", quiet)
+        if port_uuid in journal.info.get("ports", []):
+            journal.info["ports"].remove(port_uuid)
+        journal.save()
+
+    def _forget(self, journal: Journal, entries: list[dict[str, Any]], what: str,
+                quiet: bool = False) -> None:
+        """Undo some entries of a running guest's journal and drop them from it."""
         with self.context() as ctx:
             failures = undo(Journal(journal.path, journal.owner, journal.state, entries), ctx)
         if failures and not quiet:
-            raise HostError(f"unplugging port {port_uuid} failed: {'; '.join(failures)}")
+            raise HostError(f"unplugging {what} failed: {'; '.join(failures)}")
         journal.steps[:] = [e for e in journal.steps if e not in entries]
-        if port_uuid in journal.info.get("ports", []):
-            journal.info["ports"].remove(port_uuid)
         journal.save()
 
     # -- hot-plug ----------------------------------------------------------------------------
@@ -333,11 +364,12 @@ class Runner:
         hand its tap to QEMU; any failure unplugs it again."""
         from kvmnet.host.qmp import Qmp, QmpError
 
+        if iface.type == "hostdev":
+            raise UnsupportedError("hot-plugging an SR-IOV VF is not supported; add the "
+                                   "interface with --config and restart the guest")
         used = {i.alias for i in dom.interfaces}
         alias = next(f"net{n}" for n in range(1000) if f"net{n}" not in used)
         if iface.type == "direct":
-            from kvmnet.errors import UnsupportedError
-
             raise UnsupportedError(
                 f"kvmnet cannot hot-plug a type='direct' interface into running domain "
                 f"'{name}' yet (QEMU would need the macvtap's descriptor over QMP); use "
@@ -351,6 +383,10 @@ class Runner:
             journal.info["ports"].append(step.uuid)
             journal.save()
             plugged = _plugged(iface, step.result(), alias)
+            if step.result().get("address"):
+                raise UnsupportedError(f"network '{iface.network}' hands out SR-IOV VFs, which "
+                                       "cannot be hot-plugged; use --config and restart the "
+                                       "guest")
             with Qmp(journal.info["qmp"]) as mon:
                 mon.execute("netdev_add", {"type": "tap", "id": qemu.netdev_id(alias),
                                            "ifname": plugged.target_dev, "script": "no",
@@ -406,7 +442,14 @@ class Runner:
                     f"{UNPLUG_TIMEOUT:.0f} s: it must handle ACPI PCI hot-unplug (a guest that "
                     "has not finished booting cannot); the unplug request stays pending, so "
                     "run detach-interface again later, or use --config and restart the guest")
-            mon.execute("netdev_del", {"id": qemu.netdev_id(alias)})
+            if not alias.startswith("hostdev"):  # a VF (vfio-pci) has no netdev backend
+                mon.execute("netdev_del", {"id": qemu.netdev_id(alias)})
+        if iface.type == "hostdev":  # its own VF: settings back, back to its driver
+            from kvmnet.port.plugs.hostdev import HOLDS
+
+            self._forget(journal, [e for e in journal.steps if e.get("address")
+                                   == iface.pci_address and e["kind"] in HOLDS],
+                         f"VF {iface.pci_address}")
         if iface.port_id:
             if any(e.get("uuid") == iface.port_id for e in journal.steps):
                 self._forget_port(journal, iface.port_id)

@@ -26,6 +26,7 @@ What is read back is one record style: typed NamedTuples in :mod:`.nltypes` (``L
   :mod:`.rtnl`'s socket with :mod:`.rtpack`'s messages; its values and errors in :mod:`.nltypes`.
 - :mod:`.iproute`: pyroute2's public API for the cold changes (above).
 - :mod:`.tap`: tap devices for guest NICs and their per-port state (tc, VLANs, learning).
+- :mod:`.vf`: SR-IOV VF settings (MAC, VLAN, spoof check, trust) read and set through the PF.
 - :mod:`.bridgefs`: bridge and bridge-port settings and the MAC table (brctl's data).
 - :mod:`.nftables`: one atomic nftables transaction per document (libnftables in-process, or nft).
 - :mod:`.sysctl`: ``/proc/sys`` keys, read and write with the previous value returned.

@@ -2,8 +2,9 @@
 
 Mirrors the parts of libvirt's ``virDomainDef`` (src/conf/domain_conf.h) that a small QEMU
 runner needs: identity, memory, vCPUs, direct kernel boot or BIOS boot order, file/block
-disks, serial consoles and network interfaces of type ``network``, ``bridge`` or ``direct``
-(with their ``<virtualport>``, ``<vlan>`` and ``<bandwidth>``).  Elements
+disks, serial consoles, network interfaces of type ``network``, ``bridge``, ``direct`` or
+``hostdev`` (an SR-IOV VF; with their ``<virtualport>``, ``<vlan>`` and ``<bandwidth>``) and
+host PCI devices (``<hostdev>``).  Elements
 kvmnet recognises but does not emulate (``<features>``, ``<clock>``, ``<video>`` ...) are
 kept verbatim as :class:`RawElement` so that a definition round-trips; everything else is
 refused by the parser (:mod:`kvmnet.xmlio.domain`).  Plain frozen data, no I/O.
@@ -83,10 +84,11 @@ class CharDev:
 
 @frozen
 class Interface:
-    """``<interface type='network|bridge|direct'>``: one guest NIC on a tap port, or on a
-    macvtap (``direct``, or a network in a macvtap mode)."""
+    """``<interface type='network|bridge|direct|hostdev'>``: one guest NIC, on a tap port, on a
+    macvtap (``direct``, or a network in a macvtap mode) or an SR-IOV VF (type='hostdev', or
+    type='network' on a hostdev network)."""
 
-    type: str  # network | bridge | direct
+    type: str  # network | bridge | direct | hostdev
     mac: str | None = None
     network: str | None = None  # <source network=...>
     portgroup: str | None = None
@@ -106,11 +108,27 @@ class Interface:
     virtualport: VirtualPort | None = None
     vlan: Vlan | None = None
     bandwidth: Bandwidth | None = None
+    # type='hostdev': the VF given to the guest (<source><address type='pci' .../>), DDDD:BB:SS.F;
+    # a type='network' NIC on a hostdev network gets its VF here at start (not formatted)
+    pci_address: str | None = None
+    managed: bool | None = None  # type='hostdev': managed='yes' (None: absent, i.e. 'no')
 
     @property
     def source(self) -> str | None:
         """What virsh's domiflist shows as the source."""
+        if self.type == "hostdev":
+            return self.pci_address
         return {"network": self.network, "direct": self.source_dev}.get(self.type, self.bridge)
+
+
+@frozen
+class Hostdev:
+    """``<hostdev mode='subsystem' type='pci'>``: a host PCI device given to the guest (VFIO)."""
+
+    address: str  # DDDD:BB:SS.F, the host device
+    managed: bool | None = None  # managed='yes': bound to vfio-pci at start, back after
+    alias: str | None = None  # live only: hostdev0 ...
+    extra: tuple[RawElement, ...] = ()  # <driver>, <rom>, <address> (guest side): kept
 
 
 @frozen
@@ -138,6 +156,7 @@ class Domain:
     interfaces: tuple[Interface, ...] = ()
     serials: tuple[CharDev, ...] = ()
     consoles: tuple[CharDev, ...] = ()
+    hostdevs: tuple[Hostdev, ...] = ()
     #: Top-level elements kept verbatim (<features>, <cpu>, <clock>, <metadata> ...).
     extra: tuple[RawElement, ...] = ()
     #: Devices kept verbatim but not emulated (<video>, <graphics>, <input> ...).

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start: annotations only
 if TYPE_CHECKING:
+    from typing import Any
+
     from kvmnet.model.network import ForwardInterface, Network, PciAddress, PortGroup, VirtualPort
     from kvmnet.model.port import Plug
 
@@ -38,6 +40,11 @@ class ModeRules:
     driver = ""
     #: a <bridge> element may name a bridge or set macTableManager in this mode
     bridge_allowed = True
+    #: "module:function(conn, net) -> net": what the live XML adds from live state (a pool)
+    live_view = ""
+    #: "module:function(net)": what define checks on the host itself (libvirt's
+    #: networkValidate reads sysfs for hostdev pools); raises ValidationError
+    define_check = ""
 
     # -- define-time rules (kvmnet.config.validate calls these in document order) ------------
     def forward_problems(self, net: Network, pool: list[ForwardInterface],
@@ -311,7 +318,9 @@ class HostdevRules(ModeRules):
     """SR-IOV VF pool: a guest gets a VF (a PCI device) of the pool."""
 
     name, label = "hostdev", "hostdev network"
-    driver = "kvmnet.network.drivers.passive:HostdevDriver"
+    driver = "kvmnet.network.drivers.hostdev:HostdevDriver"
+    live_view = "kvmnet.network.drivers.hostdev:live_view"
+    define_check = "kvmnet.network.drivers.hostdev:define_check"
     bridge_allowed = False
 
     def _pool_problems(self, pool: list[ForwardInterface],
@@ -320,10 +329,8 @@ class HostdevRules(ModeRules):
                 "<address> elements or a <pf>" for i in pool]
 
     def device_problem(self, net: Network) -> str | None:
-        fwd = net.forward
-        if not _has_devices(net) and not (fwd is not None and fwd.addresses):
-            return (f"network {net.name!r} has forward mode 'hostdev' but no devices: add a "
-                    "<pf dev='...'/> or PCI <address> elements")
+        # libvirt defines a hostdev network without devices (its start then has an empty
+        # pool); kvmnet's start refuses it (kvmnet.network.drivers.hostdev)
         return None
 
     def portgroup_bandwidth_ok(self, net: Network) -> bool:
@@ -335,9 +342,10 @@ class HostdevRules(ModeRules):
     def plug_for(self, net: Network, vport: VirtualPort | None, mac_table: str | None) -> Plug:
         from kvmnet.model.port import Plug, PlugType
 
+        # The VF is chosen when the port is plugged, from the live pool (kvmnet.port.plugs.
+        # hostdev): the definition alone does not say which VFs are free.
         fwd = net.forward
-        address = fwd.addresses[0] if fwd is not None and fwd.addresses else None
-        return Plug(type=PlugType.HOSTDEV_PCI, address=address,
+        return Plug(type=PlugType.HOSTDEV_PCI, address=None,
                     managed=fwd.managed if fwd is not None else None,
                     driver=fwd.driver if fwd is not None else None)
 
@@ -359,6 +367,14 @@ def rules(mode: str) -> ModeRules:
 def mode_of(net: Network) -> ModeRules:
     """The rules of ``net``'s forward mode."""
     return MODES[net.forward_mode.value]
+
+
+def hook(spec: str) -> Any:
+    """The function a ``"module:function"`` hook of :class:`ModeRules` names (imported now)."""
+    import importlib
+
+    module, _, func = spec.partition(":")
+    return getattr(importlib.import_module(module), func)
 
 
 def owns_bridge(mode: str) -> bool:

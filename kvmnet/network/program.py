@@ -8,7 +8,7 @@ files, the live status XML) is pure, so kvmnet keeps its result in
 ``var/lib/kvmnet/programs/NAME.json``, keyed by the stored definition,
 kvmnet's version, the state root and the Python that runs the lease helper
 (the key is those parts themselves, compared as text: no hashing, whose
-import would load OpenSSL's libcrypto on the hot path).  A matching cache lets a cold ``net-start`` skip lxml, the model
+import would load OpenSSL's libcrypto on the hot path).  A matching cache lets a cold ``net-start`` skip the XML reader, the model
 and every renderer; anything else (first start, an edited definition, a new
 kvmnet) compiles again.  The host checks (conflicts, missing programs) always
 run at start, on the program.
@@ -17,7 +17,6 @@ This module imports nothing heavy: it is on the fast path.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -25,7 +24,6 @@ from kvmnet.fileio import atomic_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pathlib import Path
     from typing import Any
 
     Program = dict[str, Any]
@@ -36,17 +34,21 @@ FORMAT = 7
 
 
 def cache_key(definition: str, root: str) -> str:
+    import json  # json imports re: not at the top, which net-undefine (cache_path, drop) loads
+
     from kvmnet.version import __version__
 
     return json.dumps([FORMAT, __version__, root, os.path.realpath(sys.executable), definition])
 
 
-def cache_path(programs_dir: Path, name: str) -> Path:
-    return programs_dir / f"{name}.json"
+def cache_path(programs_dir: str | os.PathLike[str], name: str) -> str:
+    return os.path.join(programs_dir, f"{name}.json")
 
 
-def load(path: Path, key: str) -> Program | None:
+def load(path: str, key: str) -> Program | None:
     """The cached program if it was compiled from exactly this definition, else None."""
+    import json
+
     try:
         with open(path, encoding="utf-8") as f:
             program: Program = json.load(f)
@@ -57,13 +59,15 @@ def load(path: Path, key: str) -> Program | None:
     return program
 
 
-def save(path: Path, program: Program) -> None:
-    os.makedirs(path.parent, exist_ok=True)
+def save(path: str, program: Program) -> None:
+    import json
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     # a cache: losing it to a power cut costs a compile, so no fsyncs (two per define)
     atomic_write(path, json.dumps(program).encode("utf-8"), mode=0o600, durable=False)
 
 
-def drop(path: Path) -> None:
+def drop(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:

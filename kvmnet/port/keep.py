@@ -122,7 +122,7 @@ def replug_network(conn: Connection, network: str) -> None:
                     rec.update(bridge=port.plug.bridge, plug_type=port.plug.type.value,
                                isolated=bool(port.isolated), network=net.name)
                     rec.pop("kept", None)
-                    write(directory / f"{puuid}.xml", format_port(port))
+                    write(directory / f"{puuid}.xml", format_port(plugger.plugged(port, rec)))
                     save(directory / f"{puuid}.json", rec)
                 except (KvmnetError, OSError) as exc:
                     try:  # half-configured (e.g. without its VLAN) is worse than off

@@ -60,6 +60,7 @@ from kvmnet.port.plugs.base import PlugOptions, load_record, unlink, write
 
 if TYPE_CHECKING:
     from kvmnet.api import Connection
+    from kvmnet.engine.host import Host
     from kvmnet.model.network import Network as NetworkDef
 
 #: Directory of the ports plugged straight into a bridge (``network`` None).
@@ -92,6 +93,7 @@ class PortInfo:
     kept: bool = False  # off its bridge, kept while its network is down (see kvmnet.port.keep)
     dev: str | None = None  # direct: the host device its macvtap is on (``tap``: the macvtap)
     node: str | None = None  # direct: the macvtap's private device node, which QEMU gets open
+    address: str | None = None  # an SR-IOV VF's PCI address (QEMU: -device vfio-pci,host=...)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v)
@@ -150,7 +152,8 @@ def port_info(rec: dict[str, Any]) -> PortInfo:
                     owner_uuid=rec["owner_uuid"], group=rec.get("group"),
                     isolated=bool(rec.get("isolated")), plug_type=rec.get("plug_type", "network"),
                     created=bool(rec.get("created", True)), skipped=tuple(rec.get("skipped", ())),
-                    kept=bool(rec.get("kept")), dev=rec.get("dev"), node=rec.get("node"))
+                    kept=bool(rec.get("kept")), dev=rec.get("dev"), node=rec.get("node"),
+                    address=rec.get("address"))
 
 
 # -- networks ---------------------------------------------------------------------------------
@@ -233,7 +236,8 @@ def plug(conn: Connection, network_name: str | None, *, mac: str, bridge: str | 
          isolated: bool | None = None, trust_guest_rx_filters: bool | None = None,
          port_uuid: str | None = None, device: str | None = None, multi_queue: bool = False,
          vlan_filtering: bool = False, source_dev: str | None = None,
-         source_mode: str | None = None, virtualport: VirtualPort | None = None) -> PortInfo:
+         source_mode: str | None = None, virtualport: VirtualPort | None = None,
+         host: Host | None = None) -> PortInfo:
     """Plug a guest NIC with MAC ``mac`` into network ``network_name`` (name or UUID), or,
     with ``network_name`` None, straight into Linux bridge ``bridge`` (libvirt's
     ``<interface type='bridge'>``), or as a macvtap on host device ``source_dev`` in macvtap
@@ -248,6 +252,7 @@ def plug(conn: Connection, network_name: str | None, *, mac: str, bridge: str | 
     ``virtualport``: the interface's ``<virtualport>`` (merged with the network's and the
     portgroup's); straight into a bridge, ``type='openvswitch'`` makes it an Open vSwitch
     port (libvirt's ``<interface type='bridge'><virtualport type='openvswitch'/>``).
+    ``host``: the host adapters the plug's steps act through (default: the real host).
     """
     from kvmnet.xmlio.values import mac_address
 
@@ -282,7 +287,8 @@ def plug(conn: Connection, network_name: str | None, *, mac: str, bridge: str | 
                               f"{bridge}: a bridge takes type='openvswitch' (an Open vSwitch "
                               "bridge) or no virtualport (a Linux bridge)")
     return _create(conn, network_name, bridge, port, tap_name=tap_name, mtu=mtu, device=device,
-                   multi_queue=multi_queue, vlan_filtering=vlan_filtering, plug=direct)
+                   multi_queue=multi_queue, vlan_filtering=vlan_filtering, plug=direct,
+                   host=host)
 
 
 def create_port(conn: Connection, network: str, xml: str | bytes, *, tap_name: str | None = None,
@@ -305,7 +311,8 @@ def create_port(conn: Connection, network: str, xml: str | bytes, *, tap_name: s
 
 def _create(conn: Connection, network: str | None, bridge: str | None, port: NetworkPort, *,
             tap_name: str | None, mtu: int | None, device: str | None, multi_queue: bool,
-            vlan_filtering: bool, plug: Plug | None = None) -> PortInfo:
+            vlan_filtering: bool, plug: Plug | None = None,
+            host: Host | None = None) -> PortInfo:
     from kvmnet.host.netlink import Netlink, check_ifname
     from kvmnet.xmlio.port import format_port
 
@@ -345,14 +352,12 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
         directory = port_dir(conn, key)
         directory.mkdir(parents=True, exist_ok=True)
         with Netlink() as nl:
-            rec = plugger.plug(nl, directory, port, key, opts)
+            rec = plugger.plug(nl, directory, port, key, opts, host=host)
             try:
-                port = replace(port, owner_name=rec["owner_name"])
-                if rec.get("dev") and port.plug is not None:  # the pool's device it got
-                    port = replace(port, plug=replace(port.plug, dev=rec["dev"]))
+                port = replace(plugger.plugged(port, rec), owner_name=rec["owner_name"])
                 write(directory / f"{port.uuid}.xml", format_port(port))
             except BaseException:
-                plugger.unplug(nl, rec, quiet=True)
+                plugger.unplug(nl, rec, quiet=True, host=host)
                 unlink(directory / f"{port.uuid}.json")
                 raise
     if rec["skipped"]:
@@ -395,8 +400,10 @@ def _not_found(port_uuid: str, network: str | None = None) -> NotFoundError:
                          code=VIR_ERR_NO_NETWORK_PORT)
 
 
-def remove_ports(conn: Connection, items: list[tuple[str | None, str]]) -> list[str]:
-    """Unplug these (network, uuid) ports, many taps deleted in parallel; returns failures."""
+def remove_ports(conn: Connection, items: list[tuple[str | None, str]],
+                 host: Host | None = None) -> list[str]:
+    """Unplug these (network, uuid) ports, many taps deleted in parallel; returns failures.
+    ``host``: the host adapters their undo acts through (default: the real host)."""
     from kvmnet.host.netlink import Netlink
 
     def work(item: tuple[str | None, str]) -> str | None:
@@ -405,7 +412,7 @@ def remove_ports(conn: Connection, items: list[tuple[str | None, str]]) -> list[
         try:
             if rec:
                 with Netlink() as nl:
-                    plugs.plugger(plugs.record_key(rec)).unplug(nl, rec)
+                    plugs.plugger(plugs.record_key(rec)).unplug(nl, rec, host=host)
         except KvmnetError as exc:
             return f"port {item[1]} ({rec.get('tap', '?')}): {exc}"
         unlink(directory / f"{item[1]}.xml")
@@ -427,7 +434,8 @@ def remove_ports(conn: Connection, items: list[tuple[str | None, str]]) -> list[
     return [r for r in results if r is not None]
 
 
-def unplug(conn: Connection, port_uuid: str, network: str | None = None) -> None:
+def unplug(conn: Connection, port_uuid: str, network: str | None = None,
+           host: Host | None = None) -> None:
     """Remove a port: its tap (or the adopted device's attachment), tc state and records.
 
     With ``network`` (name or UUID) the port must be on that network.
@@ -437,7 +445,7 @@ def unplug(conn: Connection, port_uuid: str, network: str | None = None) -> None
         if found is None or (network is not None and found[0] != network
                              and found[0] != _network_name(conn, network)):
             raise _not_found(port_uuid, network)
-        failures = remove_ports(conn, [found])
+        failures = remove_ports(conn, [found], host)
     if failures:
         raise HostError("unplugging failed: " + "; ".join(failures) + "; retry the unplug")
 
@@ -456,7 +464,7 @@ def unplug_many(conn: Connection, port_uuids: list[str]) -> list[str]:
         return failures + remove_ports(conn, items)
 
 
-def unplug_owner(conn: Connection, owner_uuid: str) -> list[str]:
+def unplug_owner(conn: Connection, owner_uuid: str, host: Host | None = None) -> list[str]:
     """Unplug every port of one guest; returns their UUIDs.  Raises HostError listing what
     could not be removed (after removing everything else)."""
     wanted = _uuid_arg(owner_uuid)
@@ -464,7 +472,7 @@ def unplug_owner(conn: Connection, owner_uuid: str) -> list[str]:
         items = [(network, info.uuid) for network in _dirs(conn)
                  for info in list_dir(conn, network, complete=False)
                  if info.owner_uuid == wanted]
-        failures = remove_ports(conn, items)
+        failures = remove_ports(conn, items, host)
     if failures:
         raise HostError("unplugging the guest's ports failed: " + "; ".join(failures))
     return [u for _, u in items]

@@ -20,10 +20,20 @@ import re
 from lxml import etree
 
 from kvmnet.errors import XMLParseError
-from kvmnet.model.domain import NIC_MODELS, CharDev, Disk, Domain, Interface, OSDef, RawElement
+from kvmnet.model.domain import (
+    NIC_MODELS,
+    CharDev,
+    Disk,
+    Domain,
+    Hostdev,
+    Interface,
+    OSDef,
+    RawElement,
+)
 from kvmnet.model.network import Bandwidth, VirtualPort, Vlan
 from kvmnet.xmlio import values as v
 from kvmnet.xmlio.domain_format import KEPT_DEVICES, KEPT_TOP, RANK, REFUSED_TOP, format_domain
+from kvmnet.xmlio.domain_hostdev import managed, parse_hostdev, pci_source
 from kvmnet.xmlio.network_format import escape
 from kvmnet.xmlio.safe import parse_document
 
@@ -161,7 +171,8 @@ class _Parser:
             on_reboot=self.lifecycle(root, "on_reboot"),
             on_crash=self.lifecycle(root, "on_crash"), emulator=dev.emulator,
             disks=tuple(dev.disks), interfaces=tuple(dev.interfaces), serials=serials,
-            consoles=consoles, extra=tuple(extra), extra_devices=tuple(dev.kept))
+            consoles=consoles, extra=tuple(extra), extra_devices=tuple(dev.kept),
+            hostdevs=tuple(dev.hostdevs))
 
     def memory(self, root: etree._Element, tag: str) -> int | None:
         el = v.first_child(root, tag)
@@ -268,6 +279,8 @@ class _Parser:
                 out.disks.append(self.disk(child, path))
             elif tag == "interface":
                 out.interfaces.append(self.interface(child, path))
+            elif tag == "hostdev":
+                out.hostdevs.append(parse_hostdev(child, path, self.live, raw))
             elif tag in ("serial", "console"):
                 (out.serials if tag == "serial" else out.consoles).append(
                     self.chardev(child, path, tag))
@@ -352,22 +365,25 @@ class _Parser:
 
     def interface(self, el: etree._Element, path: str) -> Interface:
         itype = el.get("type")
-        if itype not in ("network", "bridge", "direct"):
+        if itype not in ("network", "bridge", "direct", "hostdev"):
             shown = f"type='{itype}'" if itype is not None else "no type"
             raise XMLParseError(f"interface {shown} is not supported; kvmnet plugs guests into "
                                 "a virtual network (type='network', <source network='NAME'/>), "
                                 "a host bridge (type='bridge', <source bridge='br0'/>) or a "
                                 "macvtap on a host device (type='direct', <source dev='eth0' "
-                                "mode='bridge'/>)", path)
+                                "mode='bridge'/>), or gives them an SR-IOV VF (type='hostdev')",
+                                path)
         mac = None
         mac_el = v.first_child(el, "mac")
         if mac_el is not None:
             mac = v.mac_address(mac_el.get("address") or "", f"{path}/mac")
         src = v.first_child(el, "source")
         spath = f"{path}/source"
-        network = portgroup = bridge = port_id = source_dev = source_mode = None
+        network = portgroup = bridge = port_id = source_dev = source_mode = pci = None
         if itype == "direct":
             source_dev, source_mode = self.direct_source(src, path)
+        elif itype == "hostdev":  # an SR-IOV VF given to the guest (kvmnet.xmlio.domain_hostdev)
+            pci = pci_source(el, path, need_type=True)
         elif itype == "network":
             network = src.get("network") if src is not None else None
             if not network:
@@ -424,7 +440,9 @@ class _Parser:
                          bridge=bridge, source_dev=source_dev, source_mode=source_mode,
                          port_id=port_id, target_dev=target_dev, model=model,
                          mtu=mtu, boot_order=self.boot_order(el, path), alias=alias,
-                         extra=tuple(extra), virtualport=vport, vlan=vlan, bandwidth=bandwidth)
+                         extra=tuple(extra), virtualport=vport, vlan=vlan, bandwidth=bandwidth,
+                         pci_address=pci,
+                         managed=managed(el, path) if itype == "hostdev" else None)
 
     def direct_source(self, src: etree._Element | None, path: str) -> tuple[str, str | None]:
         """``<source dev='eth0' mode='bridge'/>`` of a type='direct' interface at ``path``."""
@@ -501,6 +519,7 @@ class _Devices:
         self.interfaces: list[Interface] = []
         self.serials: list[CharDev] = []
         self.consoles: list[CharDev] = []
+        self.hostdevs: list[Hostdev] = []
         self.kept: list[RawElement] = []
 
 

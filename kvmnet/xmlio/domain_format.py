@@ -7,6 +7,7 @@ running guest has: the ``id``, tap names, aliases and port ids.
 from __future__ import annotations
 
 from kvmnet.model.domain import CharDev, Disk, Domain, Interface, OSDef, RawElement
+from kvmnet.xmlio.domain_hostdev import format_hostdev, managed_attr, source_lines
 from kvmnet.xmlio.network_format import escape
 
 # Top-level elements kept verbatim, with libvirt's formatting rank (position in the document).
@@ -31,7 +32,7 @@ REFUSED_TOP = {
 KEPT_DEVICES = ("controller", "input", "memballoon", "video", "graphics", "sound", "audio",
                 "channel", "rng", "watchdog", "panic")
 DEVICE_ORDER = ("disk", "controller", "interface", "input", "graphics", "video", "sound",
-                "audio", "serial", "console", "channel", "watchdog", "memballoon", "rng",
+                "audio", "hostdev", "serial", "console", "channel", "watchdog", "memballoon", "rng",
                 "panic")
 
 
@@ -124,6 +125,10 @@ def _device_lines(dom: Domain, live: bool) -> list[str]:
         elif tag == "interface":
             for i in dom.interfaces:
                 _interface(out, i, live)
+        elif tag == "hostdev":
+            for h in dom.hostdevs:
+                for line in format_hostdev(h, live):
+                    out.add(line)
         elif tag == "serial":
             for s in dom.serials:
                 _chardev(out, "serial", s, live)
@@ -164,11 +169,14 @@ def _disk(o: _Out, d: Disk, live: bool) -> None:
 
 
 def _interface(o: _Out, i: Interface, live: bool) -> None:
-    o.add(f"<interface type='{i.type}'>")
+    o.add(f"<interface type='{i.type}'{managed_attr(i.managed)}>")
     o.level += 1
     if i.mac:
         o.add(f"<mac address='{i.mac}'/>")
-    if i.type == "network":
+    if i.type == "hostdev":
+        for line in source_lines(i.pci_address or "", with_type=True):
+            o.add(line)
+    elif i.type == "network":
         src = f"<source network='{escape(i.network or '')}'{_a('portgroup', i.portgroup)}"
         if live:
             src += _a("portid", i.port_id) + _a("bridge", i.bridge)

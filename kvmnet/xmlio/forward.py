@@ -19,17 +19,19 @@ overlaps) are :func:`kvmnet.model.forward.forward_problems`, run by validation.
 """
 from __future__ import annotations
 
-from lxml import etree
-
 from kvmnet.errors import XMLParseError
 from kvmnet.model.forward import PROTOCOLS, PortForward, PortSpecError, parse_ports
 from kvmnet.xmlio import values as v
+
+TYPE_CHECKING = False  # annotations only: define reads networks without lxml (expat_tree)
+if TYPE_CHECKING:
+    from kvmnet.xmlio.expat_tree import Element as Node
 
 KVMNET_NS = "https://kvmnet.dev/xmlns/network/1"
 PREFIX = "kvmnet"
 
 
-def parse_forwards(root: etree._Element, parent_path: str) -> tuple[PortForward, ...]:
+def parse_forwards(root: Node, parent_path: str) -> tuple[PortForward, ...]:
     """The ``<kvmnet:forward>`` children of ``root``'s ``<kvmnet:forwards>``, in order."""
     lists = v.children(root, f"{{{KVMNET_NS}}}forwards")
     if not lists:
@@ -41,14 +43,14 @@ def parse_forwards(root: etree._Element, parent_path: str) -> tuple[PortForward,
     return tuple(out)
 
 
-def _required(el: etree._Element, name: str, path: str) -> str:
+def _required(el: Node, name: str, path: str) -> str:
     value = v.attr(el, name)
     if value is None or not value.strip():
         raise XMLParseError(f"<{PREFIX}:forward> needs a '{name}' attribute", path)
     return value.strip()
 
 
-def _ports(el: etree._Element, name: str, path: str, *, required: bool) -> tuple[
+def _ports(el: Node, name: str, path: str, *, required: bool) -> tuple[
         tuple[int, int], ...]:
     text = _required(el, name, path) if required else v.attr(el, name)
     if text is None:
@@ -59,7 +61,7 @@ def _ports(el: etree._Element, name: str, path: str, *, required: bool) -> tuple
         raise XMLParseError(str(exc), path) from None
 
 
-def _forward(el: etree._Element, path: str) -> PortForward:
+def _forward(el: Node, path: str) -> PortForward:
     address = v.ip_address(_required(el, "address", path), path, "address", "ipv4")
     protocol = v.choice(_required(el, "protocol", path), PROTOCOLS, path, "protocol")
     ports = _ports(el, "ports", path, required=True)

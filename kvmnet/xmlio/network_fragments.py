@@ -9,8 +9,6 @@ The full-network parser uses the same functions, so both paths agree.
 """
 from __future__ import annotations
 
-from lxml import etree
-
 from kvmnet.errors import XMLParseError, quote
 from kvmnet.model.network import (
     Bandwidth,
@@ -46,14 +44,18 @@ _PROTOCOL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY
 _DUID_CHARS = frozenset("0123456789abcdefABCDEF:")
 DNS_RECORD_LENGTH_SRV = 512 - 30
 
+TYPE_CHECKING = False  # typing costs milliseconds of a cold start: annotations only
+if TYPE_CHECKING:
+    from kvmnet.xmlio.expat_tree import Node
 
-def expect_tag(el: etree._Element, tag: str, path: str) -> None:
+
+def expect_tag(el: Node, tag: str, path: str) -> None:
     """Refuse a fragment whose element is not the one the section needs."""
     if el.tag != tag:
         raise XMLParseError(f"unexpected element <{el.tag}>, expected <{tag}>", path)
 
 
-def parse_lease(el: etree._Element, path: str) -> Lease | None:
+def parse_lease(el: Node, path: str) -> Lease | None:
     """``<lease expiry='N' unit='...'/>``; no expiry means no lease (as libvirt)."""
     expiry_text = v.attr(el, "expiry")
     if expiry_text is None:
@@ -71,14 +73,14 @@ def parse_lease(el: etree._Element, path: str) -> Lease | None:
     return Lease(expiry=expiry, unit=None if expiry == 0 else unit)
 
 
-def _lease_child(el: etree._Element, path: str) -> Lease | None:
+def _lease_child(el: Node, path: str) -> Lease | None:
     lease_el = v.first_child(el, "lease")
     if lease_el is None:
         return None
     return parse_lease(lease_el, v.child_path(path, "lease"))
 
 
-def parse_dhcp_range(el: etree._Element, path: str) -> DhcpRange:
+def parse_dhcp_range(el: Node, path: str) -> DhcpRange:
     """``<range start= end=>``: both addresses required and of one family."""
     expect_tag(el, "range", path)
     start = v.attr(el, "start")
@@ -96,7 +98,7 @@ def parse_dhcp_range(el: etree._Element, path: str) -> DhcpRange:
     return DhcpRange(start=s, end=e, lease=_lease_child(el, path))
 
 
-def parse_dhcp_host(el: etree._Element, path: str) -> DhcpHost:
+def parse_dhcp_host(el: Node, path: str) -> DhcpHost:
     """``<host mac|id|name ip>``; at least one of mac, name or ip."""
     expect_tag(el, "host", path)
     mac = v.attr(el, "mac")
@@ -144,7 +146,7 @@ def require_complete_dhcp_host(host: DhcpHost, ipv6: bool, path: str) -> None:
         raise XMLParseError("static DHCP host is missing its ip attribute; add ip='ADDRESS'", path)
 
 
-def parse_forward_interface(el: etree._Element, path: str) -> ForwardInterface:
+def parse_forward_interface(el: Node, path: str) -> ForwardInterface:
     """``<interface dev='eth0'/>`` of a forward pool."""
     expect_tag(el, "interface", path)
     v.known(el, "@connections")  # live status only (how many guests use it): not kept
@@ -154,7 +156,7 @@ def parse_forward_interface(el: etree._Element, path: str) -> ForwardInterface:
     return ForwardInterface(dev=dev)
 
 
-def parse_dns_host(el: etree._Element, path: str) -> DnsHost:
+def parse_dns_host(el: Node, path: str) -> DnsHost:
     """``<host ip=><hostname>..</hostname></host>``; ip or a hostname at least."""
     expect_tag(el, "host", path)
     names: list[str] = []
@@ -180,7 +182,7 @@ def require_complete_dns_host(host: DnsHost, path: str) -> None:
         raise XMLParseError("DNS host record needs at least one <hostname>", path)
 
 
-def parse_dns_txt(el: etree._Element, path: str) -> DnsTxt:
+def parse_dns_txt(el: Node, path: str) -> DnsTxt:
     """``<txt name= value=>``; name always required, value only when complete."""
     expect_tag(el, "txt", path)
     name = v.attr(el, "name")
@@ -204,7 +206,7 @@ def require_complete_dns_txt(txt: DnsTxt, path: str) -> None:
         raise XMLParseError(f"DNS TXT record {txt.name!r} is missing its value attribute", path)
 
 
-def _srv_number(el: etree._Element, path: str, name: str, target: str | None,
+def _srv_number(el: Node, path: str, name: str, target: str | None,
                 minimum: int) -> int | None:
     text = v.attr(el, name)
     if text is None:
@@ -218,7 +220,7 @@ def _srv_number(el: etree._Element, path: str, name: str, target: str | None,
     return number
 
 
-def parse_dns_srv(el: etree._Element, path: str) -> DnsSrv:
+def parse_dns_srv(el: Node, path: str) -> DnsSrv:
     """``<srv service= protocol= [domain target port priority weight]>``."""
     expect_tag(el, "srv", path)
     service = v.attr(el, "service")
@@ -271,7 +273,7 @@ def require_complete_dns_srv(srv: DnsSrv, path: str) -> None:
         )
 
 
-def parse_virtualport(el: etree._Element, path: str, *, require_type: bool) -> VirtualPort:
+def parse_virtualport(el: Node, path: str, *, require_type: bool) -> VirtualPort:
     """``<virtualport type=><parameters .../></virtualport>``."""
     vtype = v.attr(el, "type")
     if vtype is not None:
@@ -312,7 +314,7 @@ def parse_virtualport(el: etree._Element, path: str, *, require_type: bool) -> V
     return VirtualPort(type=vtype, parameters=ordered)
 
 
-def parse_vlan(el: etree._Element, path: str) -> Vlan:
+def parse_vlan(el: Node, path: str) -> Vlan:
     """``<vlan [trunk='yes']><tag id= [nativeMode=]/>...</vlan>``."""
     tags_el = v.children(el, "tag")
     if not tags_el:
@@ -349,7 +351,7 @@ def parse_vlan(el: etree._Element, path: str) -> Vlan:
     return Vlan(tags=tuple(tags), trunk=True if trunk else None)
 
 
-def _rate(el: etree._Element, path: str, allow_floor: bool, outbound: bool) -> Rate:
+def _rate(el: Node, path: str, allow_floor: bool, outbound: bool) -> Rate:
     vals: dict[str, int | None] = {}
     for key in ("average", "peak", "burst", "floor"):
         text = v.attr(el, key)
@@ -369,7 +371,7 @@ def _rate(el: etree._Element, path: str, allow_floor: bool, outbound: bool) -> R
                 floor=vals["floor"])
 
 
-def parse_bandwidth(el: etree._Element, path: str, *, allow_floor: bool = False) -> Bandwidth | None:
+def parse_bandwidth(el: Node, path: str, *, allow_floor: bool = False) -> Bandwidth | None:
     """``<bandwidth><inbound/><outbound/></bandwidth>``; empty means none."""
     if v.attr(el, "classID") is not None:
         raise XMLParseError("the classID attribute is not supported on <bandwidth> here", path)
@@ -386,7 +388,7 @@ def parse_bandwidth(el: etree._Element, path: str, *, allow_floor: bool = False)
     return Bandwidth(inbound=rates["inbound"], outbound=rates["outbound"])
 
 
-def parse_portgroup(el: etree._Element, path: str) -> PortGroup:
+def parse_portgroup(el: Node, path: str) -> PortGroup:
     """``<portgroup name= [default] [trustGuestRxFilters]>`` with vlan/virtualport/bandwidth."""
     expect_tag(el, "portgroup", path)
     name = v.attr(el, "name")

@@ -12,12 +12,6 @@ its ``<dhcp>``) and ``<route>`` are read in :mod:`kvmnet.xmlio.network_parse_ip`
 """
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
-from typing import TypeVar
-
-from lxml import etree
-
 from kvmnet.errors import VIR_ERR_CONFIG_UNSUPPORTED, VIR_ERR_NO_NAME, XMLParseError, quote
 from kvmnet.model.modes import owns_bridge
 from kvmnet.model.network import (
@@ -40,6 +34,7 @@ from kvmnet.model.network import (
 from kvmnet.xmlio import strict
 from kvmnet.xmlio import values as v
 from kvmnet.xmlio.canon import FORWARD_MODE_DEFAULT
+from kvmnet.xmlio.expat_tree import declarations, parse_tree, split_tag, xml_text
 from kvmnet.xmlio.forward import parse_forwards
 from kvmnet.xmlio.network_fragments import (
     parse_bandwidth,
@@ -55,12 +50,19 @@ from kvmnet.xmlio.network_fragments import (
     require_complete_dns_txt,
 )
 from kvmnet.xmlio.network_parse_ip import parse_ip, parse_route
-from kvmnet.xmlio.safe import parse_document
+
+TYPE_CHECKING = False  # typing costs ~10 ms of a cold net-define: annotations only
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    from kvmnet.xmlio.expat_tree import Element as Node
+
+    _T = TypeVar("_T")
 
 DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"
 ROOT = "/network"
 _MODES = tuple(m.value for m in ForwardMode)
-_T = TypeVar("_T")
 
 
 def parse_network(data: str | bytes, *, unknown: list[str] | None = None) -> Network:
@@ -69,7 +71,7 @@ def parse_network(data: str | bytes, *, unknown: list[str] | None = None) -> Net
     With ``unknown`` (a list), the paths of the elements and attributes that the parser
     ignored are appended to it (:mod:`.strict`); libvirt ignores them too.
     """
-    root = parse_document(data, "network XML")
+    root = parse_tree(data, "network XML")
     if unknown is None:
         return network_from_element(root)
     with strict.reading() as rec:
@@ -78,7 +80,7 @@ def parse_network(data: str | bytes, *, unknown: list[str] | None = None) -> Net
     return net
 
 
-def _optional_text(root: etree._Element, tag: str) -> str | None:
+def _optional_text(root: Node, tag: str) -> str | None:
     el = v.first_child(root, tag)
     if el is None:
         return None
@@ -86,7 +88,7 @@ def _optional_text(root: etree._Element, tag: str) -> str | None:
     return v.text_of(el) or None
 
 
-def network_from_element(root: etree._Element) -> Network:
+def network_from_element(root: Node) -> Network:
     """Build a Network from an already-parsed ``<network>`` element."""
     if root.tag != "network":
         raise XMLParseError(
@@ -135,29 +137,39 @@ def network_from_element(root: etree._Element) -> Network:
     )
 
 
-def _sub(root: etree._Element, tag: str,
-         fn: Callable[[etree._Element, str], _T | None]) -> _T | None:
+def _sub(root: Node, tag: str,
+         fn: Callable[[Node, str], _T | None]) -> _T | None:
     el = v.first_child(root, tag)
     return None if el is None else fn(el, v.child_path(ROOT, tag))
 
 
-def _parse_portgroup(el: etree._Element, path: str) -> PortGroup:
+def _parse_portgroup(el: Node, path: str) -> PortGroup:
     return parse_portgroup(el, path)
 
 
-def _parse_metadata(root: etree._Element) -> str | None:
+def _parse_metadata(root: Node) -> str | None:
     el = v.first_child(root, "metadata")
     if el is None:
         return None
     strict.took_whole(el)  # any namespaced content, kept as it is
-    md = copy.deepcopy(el)
-    # libvirt keeps only namespaced children, and only the first per namespace
-    # (virXMLNodeSanitizeNamespaces), then pretty-prints them.
+    # lxml formats it (only a document with <metadata> imports lxml): libvirt keeps only
+    # namespaced children, and only the first per namespace (virXMLNodeSanitizeNamespaces),
+    # then pretty-prints them, with libxml2's choice of namespace declarations.  lxml gets
+    # <metadata> written back as the document wrote it, under the root's declarations, so
+    # its tree (and its copy) is the one it would have read from the document itself.
+    import copy
+
+    from lxml import etree
+
+    top = etree.fromstring(" ".join(["<network", *declarations(root.nsdecl)]) + ">"
+                           + xml_text(el) + "</network>",
+                           etree.XMLParser(resolve_entities=False, no_network=True))
+    md = copy.deepcopy(top[0])
     seen: set[str] = set()
     for child in list(md):
         if not isinstance(child.tag, str):
             continue
-        ns = etree.QName(child).namespace
+        ns = split_tag(child.tag)[0]
         if ns is None or ns in seen:
             md.remove(child)
         else:
@@ -174,7 +186,7 @@ def _parse_metadata(root: etree._Element) -> str | None:
     return text.rstrip("\n")
 
 
-def _parse_bridge(root: etree._Element, mode: ForwardMode) -> Bridge | None:
+def _parse_bridge(root: Node, mode: ForwardMode) -> Bridge | None:
     el = v.first_child(root, "bridge")
     path = v.child_path(ROOT, "bridge")
     name = zone = mtm = None
@@ -204,7 +216,7 @@ def _parse_bridge(root: etree._Element, mode: ForwardMode) -> Bridge | None:
     return None if bridge == Bridge() else bridge
 
 
-def _parse_mtu(root: etree._Element) -> int | None:
+def _parse_mtu(root: Node) -> int | None:
     el = v.first_child(root, "mtu")
     if el is None:
         return None
@@ -215,7 +227,7 @@ def _parse_mtu(root: etree._Element) -> int | None:
     return mtu or None
 
 
-def _parse_mac(root: etree._Element) -> str | None:
+def _parse_mac(root: Node) -> str | None:
     el = v.first_child(root, "mac")
     if el is None:
         return None
@@ -225,7 +237,7 @@ def _parse_mac(root: etree._Element) -> str | None:
     return v.mac_address(text, v.child_path(ROOT, "mac"), "address")
 
 
-def _parse_domain(root: etree._Element) -> Domain | None:
+def _parse_domain(root: Node) -> Domain | None:
     el = v.first_child(root, "domain")
     if el is None:
         return None
@@ -239,12 +251,12 @@ def _parse_domain(root: etree._Element) -> Domain | None:
     return Domain(name=name, local_only=local_only, register=register)
 
 
-def _parse_port(root: etree._Element) -> bool | None:
+def _parse_port(root: Node) -> bool | None:
     el = v.first_child(root, "port")
     return None if el is None else v.yes_no_attr(el, "isolated", v.child_path(ROOT, "port"))
 
 
-def _parse_dns(root: etree._Element) -> Dns | None:
+def _parse_dns(root: Node) -> Dns | None:
     el = v.first_child(root, "dns")
     if el is None:
         return None
@@ -293,7 +305,7 @@ def _parse_dns(root: etree._Element) -> Dns | None:
     return None if dns == Dns() else dns
 
 
-def _parse_forward(root: etree._Element) -> Forward | None:
+def _parse_forward(root: Node) -> Forward | None:
     el = v.first_child(root, "forward")
     if el is None:
         return None
@@ -373,7 +385,7 @@ def _parse_forward(root: etree._Element) -> Forward | None:
     )
 
 
-def _parse_pci(el: etree._Element, path: str) -> PciAddress:
+def _parse_pci(el: Node, path: str) -> PciAddress:
     # connections: live status only; multifunction: a guest-side PCI option, no use here
     v.known(el, "@connections", "@multifunction")
     atype = v.attr(el, "type")
@@ -392,7 +404,7 @@ def _parse_pci(el: etree._Element, path: str) -> PciAddress:
                       function=parts["function"])
 
 
-def _parse_nat(el: etree._Element, path: str, mode: ForwardMode) -> Nat:
+def _parse_nat(el: Node, path: str, mode: ForwardMode) -> Nat:
     if mode is not ForwardMode.NAT:
         raise XMLParseError(
             f"<nat> can only be used with <forward mode='nat'>, not mode={mode.value!r}", path)
@@ -436,7 +448,7 @@ def _parse_nat(el: etree._Element, path: str, mode: ForwardMode) -> Nat:
                port_end=port_end)
 
 
-def _parse_dnsmasq_options(root: etree._Element) -> tuple[str, ...]:
+def _parse_dnsmasq_options(root: Node) -> tuple[str, ...]:
     opts = v.children(root, f"{{{DNSMASQ_NS}}}options")
     if not opts:
         return ()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 
-from lxml import etree
-
 from kvmnet.errors import XMLParseError, quote
 from kvmnet.model.network import Dhcp, DhcpHost, DhcpRange, IPDef, Route
 from kvmnet.xmlio import values as v
@@ -21,8 +19,12 @@ from kvmnet.xmlio.network_fragments import (
     require_complete_dhcp_host,
 )
 
+TYPE_CHECKING = False  # typing costs milliseconds of a cold start: annotations only
+if TYPE_CHECKING:
+    from kvmnet.xmlio.expat_tree import Node
 
-def parse_ip(el: etree._Element, path: str) -> IPDef:
+
+def parse_ip(el: Node, path: str) -> IPDef:
     family = v.attr(el, "family")
     addr_text = v.attr(el, "address")
     if not addr_text:
@@ -77,7 +79,7 @@ def parse_ip(el: etree._Element, path: str) -> IPDef:
                  local_ptr=local_ptr, tftp_root=tftp_root, dhcp=dhcp)
 
 
-def parse_dhcp(el: etree._Element, path: str, ipv6: bool) -> Dhcp | None:
+def parse_dhcp(el: Node, path: str, ipv6: bool) -> Dhcp | None:
     ranges: list[DhcpRange] = [
         parse_dhcp_range(r, v.child_path(path, "range", i))
         for i, r in enumerate(v.children(el, "range"), 1)
@@ -110,7 +112,7 @@ def parse_dhcp(el: etree._Element, path: str, ipv6: bool) -> Dhcp | None:
                 bootp_server=bootp_server)
 
 
-def parse_route(el: etree._Element, path: str) -> Route:
+def parse_route(el: Node, path: str) -> Route:
     family = v.attr(el, "family")
     addr_text = v.attr(el, "address")
     gw_text = v.attr(el, "gateway")

@@ -1,7 +1,8 @@
 """Hardened XML loading for every document kvmnet reads.
 
-Definitions come from users and from files anyone may have edited, so the
-parser refuses the classic XML attacks before libxml2 ever sees them:
+Definitions come from users and from files anyone may have edited, so both readers
+(lxml here; expat's tree, :mod:`kvmnet.xmlio.expat_tree`, for network documents) refuse the
+classic XML attacks before the XML library ever sees them (:func:`checked_bytes`):
 DOCTYPEs and entity declarations (billion laughs, external entities that
 read local files or fetch URLs) are rejected outright rather than merely not
 expanded, documents over 1 MiB fail at once, and NUL bytes are refused.
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import re
 
-from lxml import etree
-
 from kvmnet.errors import VIR_ERR_XML_DETAIL, XMLParseError
+
+TYPE_CHECKING = False  # typing costs milliseconds of a cold start: annotations only
+if TYPE_CHECKING:
+    from lxml import etree
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 
@@ -25,6 +28,8 @@ _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
 def _parser() -> etree.XMLParser:
     # A fresh parser per call: lxml parsers keep error logs and are not
     # meant to be shared between threads.
+    from lxml import etree
+
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -64,12 +69,9 @@ def _too_big(what: str, size: int) -> XMLParseError:
     )
 
 
-def parse_document(data: str | bytes, what: str = "document") -> etree._Element:
-    """Parse untrusted XML and return its root element.
-
-    Raises :class:`XMLParseError` for oversize input, NUL bytes, any
-    DOCTYPE/entity declaration, and malformed XML (with the line number).
-    """
+def checked_bytes(data: str | bytes, what: str = "document") -> bytes:
+    """The document's bytes, once the refusals every reader applies have passed: oversize
+    input, NUL bytes, any DOCTYPE/entity declaration, an empty document."""
     raw = _as_bytes(data, what)
     if b"\x00" in raw:
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
@@ -88,6 +90,26 @@ def parse_document(data: str | bytes, what: str = "document") -> etree._Element:
         )
     if not raw.strip():
         raise XMLParseError(f"{what} is empty; expected an XML document")
+    return raw
+
+
+def not_well_formed(what: str, line: int | None, msg: str) -> XMLParseError:
+    """The one wording of a syntax error, whichever reader found it."""
+    # libvirt's number for a document libxml2 cannot parse (VIR_ERR_XML_DETAIL)
+    return XMLParseError(f"{what} is not well-formed XML at line {line or 0}: {msg}",
+                         code=VIR_ERR_XML_DETAIL)
+
+
+def parse_document(data: str | bytes, what: str = "document") -> etree._Element:
+    """Parse untrusted XML with lxml and return its root element (network documents are read
+    by :mod:`kvmnet.xmlio.expat_tree` instead).
+
+    Raises :class:`XMLParseError` for oversize input, NUL bytes, any
+    DOCTYPE/entity declaration, and malformed XML (with the line number).
+    """
+    from lxml import etree
+
+    raw = checked_bytes(data, what)
     try:
         root = etree.fromstring(raw, parser=_parser())
     except etree.XMLSyntaxError as exc:
@@ -95,9 +117,7 @@ def parse_document(data: str | bytes, what: str = "document") -> etree._Element:
         msg = exc.msg or str(exc)
         # lxml appends ", line N, column M" itself; keep the message short.
         msg = re.sub(r",? line \d+, column \d+$", "", msg)
-        # libvirt's number for a document libxml2 cannot parse (VIR_ERR_XML_DETAIL)
-        raise XMLParseError(f"{what} is not well-formed XML at line {line}: {msg}",
-                            code=VIR_ERR_XML_DETAIL) from None
+        raise not_well_formed(what, line, msg) from None
     except ValueError as exc:  # e.g. unsupported encoding declaration
         raise XMLParseError(f"{what} cannot be read as XML: {exc}") from None
     docinfo = root.getroottree().docinfo

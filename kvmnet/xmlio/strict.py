@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import _thread  # not threading or contextvars: this sits on net-define's cold-start path
 
-from lxml import etree
-
 from kvmnet.errors import KvmnetError, SchemaError
+from kvmnet.xmlio.expat_tree import split_tag
 
 TYPE_CHECKING = False  # typing costs milliseconds of a cold start: annotations only
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from kvmnet.xmlio.expat_tree import Node
 
 
 class Reading:
@@ -44,8 +45,8 @@ class Reading:
 
     def __init__(self) -> None:
         #: element -> the attribute names and child tags (``@name`` / ``tag``) asked for
-        self.asked: dict[etree._Element, set[str]] = {}
-        self.whole: set[etree._Element] = set()
+        self.asked: dict[Node, set[str]] = {}
+        self.whole: set[Node] = set()
 
 
 class _Current(_thread._local):
@@ -57,21 +58,21 @@ class _Current(_thread._local):
 _CURRENT = _Current()
 
 
-def asked(el: etree._Element, key: str) -> None:
+def asked(el: Node, key: str) -> None:
     """Note that the parser asked ``el`` for ``key`` (``@attr`` or a child tag)."""
     rec = _CURRENT.rec
     if rec is not None:
         rec.asked.setdefault(el, set()).add(key)
 
 
-def looked_into(el: etree._Element) -> None:
+def looked_into(el: Node) -> None:
     """Note that the parser read ``el`` itself (its text): its attributes now count."""
     rec = _CURRENT.rec
     if rec is not None:
         rec.asked.setdefault(el, set())
 
 
-def took_whole(el: etree._Element) -> None:
+def took_whole(el: Node) -> None:
     """Note that the parser keeps ``el``'s content as it is: nothing inside is unknown."""
     rec = _CURRENT.rec
     if rec is not None:
@@ -94,27 +95,27 @@ class reading:  # lower case: used like a function, ``with strict.reading() as r
         _CURRENT.rec = self._outer
 
 
-def _name(el: etree._Element) -> str:
-    qname = etree.QName(el)
-    if qname.namespace is None:
-        return qname.localname
-    return f"{el.prefix}:{qname.localname}" if el.prefix else f"{{{qname.namespace}}}{qname.localname}"
+def _name(el: Node) -> str:
+    namespace, local = split_tag(str(el.tag))
+    if namespace is None:
+        return local
+    return f"{el.prefix}:{local}" if el.prefix else f"{{{namespace}}}{local}"
 
 
-def _attr_name(key: str, el: etree._Element) -> str:
-    if not key.startswith("{"):
+def _attr_name(key: str, el: Node) -> str:
+    namespace, local = split_tag(key)
+    if namespace is None:
         return key
-    qname = etree.QName(key)
-    prefix = next((p for p, ns in el.nsmap.items() if ns == qname.namespace and p), None)
-    return f"{prefix}:{qname.localname}" if prefix else key
+    prefix = next((p for p, ns in el.nsmap.items() if ns == namespace and p), None)
+    return f"{prefix}:{local}" if prefix else key
 
 
-def unread(root: etree._Element, rec: Reading) -> list[str]:
+def unread(root: Node, rec: Reading) -> list[str]:
     """Paths of the elements and attributes under ``root`` that the parser did not ask for,
     in document order (an unknown element is listed once, not with its content)."""
     out: list[str] = []
 
-    def visit(el: etree._Element, path: str) -> None:
+    def visit(el: Node, path: str) -> None:
         if el in rec.whole:
             return
         keys = rec.asked.get(el)
@@ -127,7 +128,7 @@ def unread(root: etree._Element, rec: Reading) -> list[str]:
         kids = [c for c in el if isinstance(c.tag, str)]
         counts: dict[str, int] = {}
         for c in kids:
-            counts[c.tag] = counts.get(c.tag, 0) + 1
+            counts[str(c.tag)] = counts.get(str(c.tag), 0) + 1
         seen: dict[str, int] = {}
         for c in kids:
             tag = str(c.tag)

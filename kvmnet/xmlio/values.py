@@ -12,11 +12,17 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from lxml import etree
-
 from kvmnet.errors import XMLParseError, quote
 from kvmnet.xmlio.canon import mac_form, uuid_form
 from kvmnet.xmlio.strict import asked, looked_into
+
+TYPE_CHECKING = False  # typing costs milliseconds of a cold start: annotations only
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    from kvmnet.xmlio.expat_tree import Node
+
+    _N = TypeVar("_N", bound=Node)
 
 _UNSIGNED = re.compile(r"^[0-9]+$")
 _C_UNSIGNED = re.compile(r"^(0[xX][0-9a-fA-F]+|[0-9]+)$")
@@ -27,24 +33,25 @@ def child_path(parent: str, tag: str, index: int | None = None) -> str:
     return f"{parent}/{tag}" if index is None else f"{parent}/{tag}[{index}]"
 
 
-def children(el: etree._Element, tag: str) -> list[etree._Element]:
+def children(el: _N, tag: str) -> list[_N]:
     """Direct children named ``tag`` (no namespace, or ``{ns}local``; comments skipped)."""
     asked(el, tag)
-    return [c for c in el if isinstance(c.tag, str) and c.tag == tag]
+    # an element's children come from its own reader's tree (mypy sees only the union)
+    return [c for c in el if isinstance(c.tag, str) and c.tag == tag]  # type: ignore[misc]
 
 
-def first_child(el: etree._Element, tag: str) -> etree._Element | None:
+def first_child(el: _N, tag: str) -> _N | None:
     found = children(el, tag)
     return found[0] if found else None
 
 
-def text_of(el: etree._Element) -> str:
+def text_of(el: Node) -> str:
     """XPath ``string(.)``: all descendant text joined."""
     looked_into(el)
     return "".join(str(t) for t in el.itertext())
 
 
-def known(el: etree._Element, *names: str) -> None:
+def known(el: Node, *names: str) -> None:
     """Attributes (``@name``) and child tags that the parser knows and leaves out on purpose,
     as libvirt does (live-only counters such as ``connections``): not unknown to
     :mod:`.strict`."""
@@ -52,7 +59,7 @@ def known(el: etree._Element, *names: str) -> None:
         asked(el, name)
 
 
-def attr(el: etree._Element, name: str) -> str | None:
+def attr(el: Node, name: str) -> str | None:
     asked(el, "@" + name)
     value = el.get(name)
     return None if value is None else str(value)
@@ -181,7 +188,7 @@ def yes_no(value: str, path: str, name: str) -> bool:
     raise XMLParseError(f"invalid value {quote(value)} for attribute '{name}'; use 'yes' or 'no'", path)
 
 
-def yes_no_attr(el: etree._Element, name: str, path: str) -> bool | None:
+def yes_no_attr(el: Node, name: str, path: str) -> bool | None:
     """An optional yes/no attribute: None when absent."""
     text = attr(el, name)
     return None if text is None else yes_no(text, path, name)

@@ -11,7 +11,7 @@
 # Everything runs in namespaces made here: the lab's own (NS=shimcmp), and one for kvmnet
 # (shimcmp-kv) with a temporary KVMNET_ROOT; both are deleted at the end.
 # Not part of 'make test' (the test suite must not depend on the lab): the functional test
-# tests/functional/test_shim.py checks kvmnet against the recorded libvirt results.
+# tests/functional/test_shim_clients.py checks kvmnet against the recorded libvirt results.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)

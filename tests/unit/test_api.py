@@ -216,9 +216,9 @@ def test_destroy_of_inactive_network_is_refused(conn: Connection) -> None:
 
 
 def test_bridge_name_missing(conn: Connection) -> None:
+    # a <pf> (looked up at start): PCI addresses must be VFs of this host already at define
     net = conn.networkDefineXML("<network><name>h</name><forward mode='hostdev'>"
-                                "<address type='pci' domain='0' bus='4' slot='0' function='1'/>"
-                                "</forward></network>")
+                                "<pf dev='eth9'/></forward></network>")
     with pytest.raises(KvmnetError, match="does not have a bridge name"):
         net.bridgeName()
 

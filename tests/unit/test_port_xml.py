@@ -318,8 +318,6 @@ def test_bridge_mode_network_plugs_into_the_host_bridge() -> None:
     (NAT, "<portgroup name='p' default='yes'><virtualport type='802.1Qbh'/></portgroup>",
      ValidationError, "uses IP forwarding"),
     (BRIDGED, "<virtualport type='802.1Qbh'/>", ValidationError, "uses a bridge device"),
-    (("<network><name>h</name><forward mode='hostdev' managed='yes'><pf dev='eth0'/></forward>"
-     "{extra}</network>"), "", UnsupportedError, "SR-IOV"),
 ])
 def test_allocation_refusals(template: str, extra: str, error: type[Exception],
                              needle: str) -> None:

@@ -3,7 +3,7 @@
 Definitions, lookups, lists, autostart, errors with libvirt's codes (the codes libvirt 9.0 gave
 for the same mistakes in the libvirt lab, see tests/shim_clients/cm_driver.libvirt-9.0.json),
 read-only connections, events, and the NO_SUPPORT answer for libvirt-python's other methods.
-Starting networks is in tests/functional/test_shim.py.
+Starting networks is in tests/functional/test_shim_clients.py.
 """
 from __future__ import annotations
 

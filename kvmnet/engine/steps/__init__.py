@@ -25,5 +25,6 @@ route), ``sysctl`` (set, the accept_ra guard), ``nft`` (transaction), ``files`` 
 ``port`` (plug a port, sweep the ports its UUID owns: through ``ctx.ports``, the caller's port
 service) and ``qemu`` (its run-time files, start QEMU; undo: stop it); a host interface
 change's ``iface`` (links, masters, MTU, STP, addresses, routes, sysctls, each undone to the
-value it replaced).
+value it replaced); SR-IOV's ``vf`` (a hostdev network's pool, a VF bound to vfio-pci, a VF's
+MAC/VLAN/trust through its PF, each undone to what it had).
 """

@@ -98,6 +98,8 @@ class Plan:
     host_links: tuple[tuple[str, str, str], ...] = ()
     # SR-IOV PFs whose virtual functions (netdevs) must exist at start: a macvtap pool
     requires_vfs: tuple[str, ...] = ()
+    # Steps on devices the network finds rather than makes (an SR-IOV VF pool), first.
+    device_steps: tuple[Step, ...] = ()
 
     def steps(self) -> tuple[Step, ...]:
         """The start, in the one order it is applied and printed.
@@ -115,6 +117,7 @@ class Plan:
         from kvmnet.engine.steps.sysctl import IPV6_FORWARDING, KeepRouterAdvertisements, SetSysctl
 
         out: list[Step] = [NeedLink(name=dev) for dev in self.requires_links]
+        out += self.device_steps
         if self.requires_ovs_bridge is not None:
             from kvmnet.engine.steps.ovsnet import NeedOvsBridge
 

@@ -1,4 +1,5 @@
-"""Networks on devices kvmnet does not create: host bridges, SR-IOV (macvtap: :mod:`.direct`).
+"""Networks on devices kvmnet does not create: host bridges (macvtap: :mod:`.direct`; SR-IOV
+VF pools: :mod:`.hostdev`).
 
 Starting such a network changes nothing on the host; the plan names the links
 that must exist, and guest ports do the real work when they are plugged.
@@ -58,29 +59,3 @@ class HostBridgeDriver(NetworkDriver):
             return MacvtapBridgeDriver().device_pool(net)
         return ()
 
-
-class _PoolDriver(NetworkDriver):
-    """The devices of a pool must exist."""
-
-    def plan(self, net: Network, ctx: PlanContext) -> Plan:
-        fwd = net.forward
-        _require_device(net)
-        devs: tuple[str, ...] = ()
-        if fwd is not None:
-            devs = tuple(i.dev for i in fwd.interfaces) or ((fwd.dev,) if fwd.dev else ())
-            if fwd.pf:
-                devs = (fwd.pf,)
-        return Plan(network=net.name, mode=net.forward_mode, requires_links=devs)
-
-
-class HostdevDriver(_PoolDriver):
-    """SR-IOV VF pool: the PF (or the listed VFs' parent) must exist."""
-
-    mode = ForwardMode.HOSTDEV
-    label = MODES["hostdev"].label
-
-    def plan(self, net: Network, ctx: PlanContext) -> Plan:
-        fwd = net.forward
-        if fwd is not None and fwd.addresses and not fwd.pf:
-            return Plan(network=net.name, mode=net.forward_mode)  # PCI addresses: checked at plug
-        return super().plan(net, ctx)

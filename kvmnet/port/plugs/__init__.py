@@ -10,8 +10,8 @@ from a port's run record when unplugging; it never branches on the plug type its
 Today: the tap on a Linux bridge (:mod:`.tap_bridge`) for ``network`` (a bridge the network
 owns) and ``bridge`` (a host bridge); the tap on an Open vSwitch bridge (:mod:`.ovs`: a
 ``bridge`` plug with ``<virtualport type='openvswitch'/>``, key ``bridge/openvswitch``); a
-macvtap (:mod:`.macvtap`) for ``direct``.  Next: SR-IOV VFs (``hostdev-pci``): one module and
-one line in :data:`PLUGGERS`.
+macvtap (:mod:`.macvtap`) for ``direct``; SR-IOV VFs (:mod:`.hostdev`, ``hostdev-pci``).  A
+new plug type is one module and one line in :data:`PLUGGERS`.
 
 Imports nothing heavy at import time, so that a cold command pays only for what it uses.
 """
@@ -33,11 +33,11 @@ PLUGGERS: dict[str, str] = {
     "bridge": "kvmnet.port.plugs.tap_bridge:TapBridgePlugger",
     "bridge/openvswitch": "kvmnet.port.plugs.ovs:OvsPlugger",
     "direct": "kvmnet.port.plugs.macvtap:MacvtapPlugger",
+    "hostdev-pci": "kvmnet.port.plugs.hostdev:HostdevPlugger",
 }
 
 #: plugger keys a network may hand out that have no plugger yet: what is missing
 MISSING: dict[str, str] = {
-    "hostdev-pci": "SR-IOV hostdev",
 }
 
 _LOADED: dict[str, Plugger] = {}

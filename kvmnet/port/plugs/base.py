@@ -16,6 +16,7 @@ from kvmnet.engine.journal import Journal
 from kvmnet.model.frozen import frozen
 
 if TYPE_CHECKING:
+    from kvmnet.engine.executor import Context
     from kvmnet.engine.host import Host
     from kvmnet.host.netlink import Netlink
     from kvmnet.model.port import NetworkPort
@@ -94,6 +95,30 @@ class PortJournal(Journal):
             save(self.path, self.rec)
 
 
+def context(nl: Netlink | None, host: Host | None = None) -> Context:
+    """The executor's context for a port's steps: the real host adapters, or ``host`` (a
+    recording host in golden tests)."""
+    from kvmnet.engine.executor import Context
+
+    if host is None:
+        from kvmnet.engine.host import Host as RealHost
+
+        host = RealHost()
+    return Context(host, nl=nl)
+
+
+def undo_journal(rec: dict[str, Any], ctx: Context, quiet: bool = False) -> None:
+    """Undo what a port's journal (its record ``rec``) lists; what is already gone is fine.
+    Raises HostError naming what could not be undone, unless ``quiet``."""
+    from kvmnet.engine.executor import undo
+    from kvmnet.errors import HostError
+
+    with ctx:
+        failures = undo(PortJournal(Path(f"{rec['uuid']}.json"), rec), ctx)
+    if failures and not quiet:
+        raise HostError("; ".join(failures))
+
+
 @frozen
 class PlugOptions:
     """How to plug, beyond the port itself (the caller's choices, see ``ports.plug``)."""
@@ -126,11 +151,15 @@ class Plugger:
         failure everything is undone."""
         raise NotImplementedError
 
+    def plugged(self, port: NetworkPort, rec: dict[str, Any]) -> NetworkPort:
+        """``port`` as plugged, for its ``<networkport>`` status (e.g. the VF it was given)."""
+        return port
+
     def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False,
                host: Host | None = None) -> None:
         """Undo what ``rec``'s journal lists; what is already gone is fine (``quiet``: no
         errors)."""
-        raise NotImplementedError
+        undo_journal(rec, context(nl, host), quiet)
 
     def attach(self, nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
                vlan_filtering: bool) -> None:

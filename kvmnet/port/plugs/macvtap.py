@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kvmnet.errors import HostError, NotFoundError
-from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal, load_record
+from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal, context, load_record
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -74,15 +74,6 @@ def node_dir(state_dirs: tuple[str, ...]) -> Path:
         "no state directory given"]))
 
 
-def _context(nl: Netlink, host: Host | None) -> Any:
-    from kvmnet.engine.executor import Context
-
-    if host is None:
-        from kvmnet.engine.host import Host
-
-        host = Host()
-    return Context(host, nl=nl)
-
 
 def _choose(directory: Path, port: NetworkPort, network: str | None,
             opts: PlugOptions) -> str:
@@ -128,7 +119,7 @@ def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None,
         rec.update(tap=name, ifindex=create.ifindex, owner_name=port.owner_name or name)
         yield MakeTapNode(path=str(node), link=name, ifindex=create.ifindex)
 
-    run(steps(), journal, _context(nl, host))
+    run(steps(), journal, context(nl, host))
     journal.state = "active"
     journal.save()
     return rec
@@ -151,13 +142,13 @@ class MacvtapPlugger(Plugger):
              opts: PlugOptions, host: Host | None = None) -> dict[str, Any]:
         return make(nl, directory, port, network, opts, host)
 
-    def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False,
-               host: Host | None = None) -> None:
-        from kvmnet.engine.executor import undo
+    def plugged(self, port: NetworkPort, rec: dict[str, Any]) -> NetworkPort:
+        """The pool's device the macvtap went on, in the port's ``<plug dev=...>``."""
+        from kvmnet.model.frozen import replace
 
-        failures = undo(PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl, host))
-        if failures and not quiet:
-            raise HostError("; ".join(failures))
+        if not rec.get("dev") or port.plug is None:
+            return port
+        return replace(port, plug=replace(port.plug, dev=rec["dev"]))
 
     def attach(self, nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
                vlan_filtering: bool) -> None:

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from kvmnet.engine.host import Host
 from kvmnet.engine.steps.ovsnet import ovs_steps
 from kvmnet.errors import HostError, OvsError
-from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal
+from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal, undo_journal
 from kvmnet.port.plugs.tap_bridge import first_step, is_ours, new_record, run_plug, tap_steps
 
 if TYPE_CHECKING:
@@ -205,11 +205,7 @@ class OvsPlugger(Plugger):
 
     def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False,
                host: Host | None = None) -> None:
-        from kvmnet.engine.executor import undo
-
-        failures = undo(PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl, host))
-        if failures and not quiet:
-            raise HostError("; ".join(failures))
+        undo_journal(rec, _context(nl, host), quiet)
 
     def attach(self, nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
                vlan_filtering: bool) -> None:

@@ -35,7 +35,7 @@ from kvmnet.errors import (
     NotFoundError,
     OperationInvalidError,
 )
-from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal
+from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal, context, undo_journal
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Iterator
@@ -47,16 +47,6 @@ if TYPE_CHECKING:
     from kvmnet.model.network import Bandwidth
     from kvmnet.model.port import NetworkPort
 
-
-def _context(nl: Netlink, host: Host | None) -> Context:
-    """The executor's context: the real host adapters, or a recording host (golden tests)."""
-    from kvmnet.engine.executor import Context
-
-    if host is None:
-        from kvmnet.engine.host import Host
-
-        host = Host()
-    return Context(host, nl=nl)
 
 
 def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *,
@@ -98,7 +88,7 @@ def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *
             yield limit
             rec["skipped"] = list(limit.skipped)
 
-    run_plug(steps(), journal, _context(nl, host), tap_name)
+    run_plug(steps(), journal, context(nl, host), tap_name)
     return rec
 
 
@@ -206,7 +196,7 @@ def attach(nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
 
     # nothing to journal (the step goes with the tap): the journal is not written
     apply_steps([attach_step(rec, port, vlan_filtering=vlan_filtering)],
-                PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl, None))
+                PortJournal(Path(f"{rec['uuid']}.json"), rec), context(nl, None))
 
 
 def is_ours(rec: dict[str, Any]) -> bool:
@@ -239,11 +229,7 @@ def unplug(nl: Netlink, rec: dict[str, Any], quiet: bool = False,
     if "undo" not in rec:
         _legacy_unplug(nl, rec, quiet)
         return
-    from kvmnet.engine.executor import undo
-
-    failures = undo(PortJournal(Path(f"{rec['uuid']}.json"), rec), _context(nl, host))
-    if failures and not quiet:
-        raise HostError("; ".join(failures))
+    undo_journal(rec, context(nl, host), quiet)
 
 
 def _legacy_unplug(nl: Netlink, rec: dict[str, Any], quiet: bool) -> None:
