@@ -106,8 +106,10 @@ def _time_steps() -> dict[str, list[float]]:
 
 
 def _kvmnet(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "kvmnet", *args], check=True, cwd=REPO,
-                   capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "kvmnet", *args], cwd=REPO,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"kvmnet {' '.join(args)}: exit {proc.returncode}: {proc.stderr}")
 
 
 def inner(n: int, serial: int, ovs: bool = False) -> dict[str, float]:
