@@ -188,7 +188,6 @@ class OvsPlugger(Plugger):
 
     def plug(self, nl: Netlink, directory: Path, port: NetworkPort, network: str | None,
              opts: PlugOptions, host: Host | None = None) -> dict[str, Any]:
-
         assert port.plug is not None and port.plug.bridge is not None
         mtu = opts.mtu if opts.mtu is not None else _bridge_mtu(port.plug.bridge)
         rec = new_record(port, network, mtu=mtu, tap_name=opts.tap_name, device=opts.device)
