@@ -33,6 +33,7 @@ import tempfile
 import termios
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -376,13 +377,16 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main() -> int:
+def run(title: str, finished: str, tell: Callable[[Demo], None], tools: tuple[str, ...],
+        cleanup: Callable[[Demo], None] | None = None) -> int:
+    """A demo chapter's main: root and the tools checked, signals caught, the story told;
+    then the chapter's own ``cleanup`` (always), or, without one, the sandbox's when the
+    story did not get to its end (the story cleans up itself, on screen)."""
     if os.geteuid() != 0:
         print("error: the demo needs root: it creates network namespaces (run 'sudo make demo')",
               file=sys.stderr)
         return 1
-    missing = [t for t in ("ip", "dnsmasq", "nft", "qemu-system-x86_64", "busybox")
-               if shutil.which(t) is None]
+    missing = [t for t in tools if shutil.which(t) is None]
     if missing or not os.access(KVMNET, os.X_OK):
         print(f"error: missing {', '.join(missing) or KVMNET}; run scripts/setup.sh first",
               file=sys.stderr)
@@ -395,10 +399,10 @@ def main() -> int:
     status = 0
     done = False
     try:
-        print(f"{BOLD}kvmnet demo: the cookbook's networks with a real guest{RESET}")
-        story(demo)
+        print(f"{BOLD}kvmnet demo: {title}{RESET}")
+        tell(demo)
         done = True
-        print(f"\n{GREEN}{BOLD}Demo complete{RESET} in {time.monotonic() - T0:.0f} s; "
+        print(f"\n{GREEN}{BOLD}{finished}{RESET} in {time.monotonic() - T0:.0f} s; "
               "nothing is left behind.")
     except KeyboardInterrupt:
         print(f"\n{RED}interrupted{RESET}: cleaning up", file=sys.stderr)
@@ -407,12 +411,20 @@ def main() -> int:
         print(f"\n{RED}demo failed:{RESET} {exc}\ncleaning up", file=sys.stderr)
         status = 1
     finally:
-        if not done:
+        if cleanup is not None or not done:
             # A second Ctrl-C must not cut the clean-up short.
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_IGN)
-            demo.cleanup(show=False)
+            if cleanup is not None:
+                cleanup(demo)
+            else:
+                demo.cleanup(show=False)
     return status
+
+
+def main() -> int:
+    return run("the cookbook's networks with a real guest", "Demo complete", story,
+               ("ip", "dnsmasq", "nft", "qemu-system-x86_64", "busybox"))
 
 
 if __name__ == "__main__":

@@ -15,9 +15,7 @@ guest removes its port; then the network, the bridge and the daemons go.
 """
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import sys
 import textwrap
 import time
@@ -29,20 +27,17 @@ sys.path.insert(0, str(REPO))
 from scripts.demo import (  # after the path set-up
     ANSI,
     BOLD,
-    GREEN,
     MARKER,
-    RED,
     RESET,
-    T0,
     BuildUnavailable,
     Demo,
     DemoFailed,
-    _interrupted,
     build,
     check,
     good,
     guest_xml,
     note,
+    run,
     step,
 )
 
@@ -154,36 +149,9 @@ def cleanup(demo: Demo) -> None:
 
 
 def main() -> int:
-    if os.geteuid() != 0:
-        print("error: the demo needs root: it creates network namespaces (run 'sudo make demo')",
-              file=sys.stderr)
-        return 1
-    missing = [t for t in ("ip", "dnsmasq", "qemu-system-x86_64", "ovsdb-server",
-                           "ovs-vswitchd") if shutil.which(t) is None]
-    if missing:
-        print(f"error: missing {', '.join(missing)}; run scripts/setup.sh first",
-              file=sys.stderr)
-        return 1
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupted)
-    demo = Demo()
-    status = 0
-    try:
-        print(f"{BOLD}kvmnet demo: the cookbook's Open vSwitch recipe with a real guest{RESET}")
-        story(demo)
-        print(f"\n{GREEN}{BOLD}OVS demo complete{RESET} in {time.monotonic() - T0:.0f} s; "
-              "nothing is left behind.")
-    except KeyboardInterrupt:
-        print(f"\n{RED}interrupted{RESET}: cleaning up", file=sys.stderr)
-        status = 130
-    except DemoFailed as exc:
-        print(f"\n{RED}demo failed:{RESET} {exc}\ncleaning up", file=sys.stderr)
-        status = 1
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        cleanup(demo)
-    return status
+    return run("the cookbook's Open vSwitch recipe with a real guest", "OVS demo complete",
+               story, ("ip", "dnsmasq", "qemu-system-x86_64", "ovsdb-server", "ovs-vswitchd"),
+               cleanup=cleanup)
 
 
 if __name__ == "__main__":

@@ -190,11 +190,19 @@ class Connection:
     def networkPortCreateXML(self, network: str, xml: str | bytes, *, tap_name: str | None = None,
                              mtu: int | None = None, multi_queue: bool = False,
                              vlan_filtering: bool = False) -> PortInfo:
-        """Allocate and plug the port a ``<networkport>`` document describes (net-port-create)."""
-        from kvmnet.port.ports import create_port
+        """Allocate and plug the port a ``<networkport>`` document describes (net-port-create),
+        and wait until its switch took it (``ports.settle``): a port its switch refused is
+        unplugged again and the error says why."""
+        from kvmnet.port.ports import create_port, settle, unplug
 
-        return create_port(self, network, xml, tap_name=tap_name, mtu=mtu,
+        info = create_port(self, network, xml, tap_name=tap_name, mtu=mtu,
                            multi_queue=multi_queue, vlan_filtering=vlan_filtering)
+        try:
+            settle(self, [info.uuid])
+        except KvmnetError:
+            unplug(self, info.uuid)
+            raise
+        return info
 
     def listNetworkPorts(self, network: str | None) -> list[PortInfo]:
         """The ports of ``network`` (name or UUID; None: those plugged straight into a bridge)."""

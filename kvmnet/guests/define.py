@@ -2,7 +2,8 @@
 
 Assigned when missing: a UUID (the existing guest's when one of that name is already
 defined, so re-running ``define`` on the same file keeps the guest's identity), a MAC
-``52:54:00:xx:xx:xx`` per interface (unused by other guests) and the NIC model.  Refused
+``52:54:00:xx:xx:xx`` per interface (unused by other guests), the NIC model, and the
+``interfaceid`` of an interface's Open vSwitch ``<virtualport>`` (:func:`with_interfaceid`).  Refused
 (:class:`~kvmnet.errors.ConflictError`): a name that exists with another UUID and a UUID
 that another guest uses.
 """
@@ -15,6 +16,7 @@ from kvmnet.errors import ConflictError, KvmnetError, ValidationError
 from kvmnet.guests.store import GuestStore, check_name
 from kvmnet.model.domain import DEFAULT_NIC_MODEL, Domain
 from kvmnet.model.frozen import replace
+from kvmnet.model.network import VirtualPort
 
 
 def problems(dom: Domain) -> list[str]:
@@ -105,6 +107,18 @@ def uuid_of(store: GuestStore, name: str) -> str | None:
     return None
 
 
+def with_interfaceid(itype: str, vport: VirtualPort | None) -> VirtualPort | None:
+    """``vport`` with an ``interfaceid`` when it may be an Open vSwitch one (type
+    ``openvswitch``, or none yet: the network decides) on a network or bridge interface and
+    has none: a new UUID, as libvirt generates it when the guest is defined and keeps it in
+    the definition.  It becomes the OVS port's ``external_ids:iface-id``, so a controller's
+    binding (OVN's logical port) holds across the guest's restarts."""
+    if (vport is None or itype not in ("network", "bridge")
+            or vport.type not in (None, "openvswitch") or vport.param("interfaceid")):
+        return vport
+    return replace(vport, parameters=(*vport.parameters, ("interfaceid", new_uuid())))
+
+
 def assign(store: GuestStore, dom: Domain) -> Domain:
     """Fill in UUID, MACs and NIC models; refuse name/UUID clashes.  Call under the lock."""
     existing = uuid_of(store, dom.name)
@@ -125,6 +139,7 @@ def assign(store: GuestStore, dom: Domain) -> Domain:
             taken.add(mac)
         # a VF is the NIC itself: no emulated model (libvirt adds none either)
         model = None if iface.type == "hostdev" else iface.model or DEFAULT_NIC_MODEL
-        ifaces.append(replace(iface, mac=mac, model=model))
+        ifaces.append(replace(iface, mac=mac, model=model,
+                              virtualport=with_interfaceid(iface.type, iface.virtualport)))
     os_def = replace(dom.os, arch=dom.os.arch or "x86_64", machine=dom.os.machine or "pc")
     return replace(dom, uuid=uuid, interfaces=tuple(ifaces), os=os_def)

@@ -45,7 +45,7 @@ from kvmnet.errors import (
 )
 from kvmnet.guests import hostdev as guest_hostdevs
 from kvmnet.guests import qemu
-from kvmnet.guests.define import unique_mac, used_macs, validate
+from kvmnet.guests.define import unique_mac, used_macs, validate, with_interfaceid
 from kvmnet.guests.store import GuestStore, Record
 from kvmnet.model.domain import DEFAULT_NIC_MODEL, NIC_MODELS, CharDev, Domain, Interface
 from kvmnet.model.frozen import replace
@@ -95,6 +95,11 @@ class PortService:
         from kvmnet.port import ports
 
         ports.unplug_owner(self.conn, owner_uuid, host=self.host)
+
+    def settle(self, port_uuids: list[str]) -> None:
+        from kvmnet.port import ports
+
+        ports.settle(self.conn, port_uuids)
 
 
 class Runner:
@@ -202,7 +207,7 @@ class Runner:
         """The steps of starting ``dom``, made as the executor applies them (a generator:
         QEMU's command line names the taps the port steps made); fills in ``record``."""
         from kvmnet.engine.steps.files import WriteFiles
-        from kvmnet.engine.steps.port import SweepOwner
+        from kvmnet.engine.steps.port import SettlePorts, SweepOwner
         from kvmnet.engine.steps.qemu import QemuFiles, StartQemu
 
         assert dom.uuid is not None
@@ -234,6 +239,8 @@ class Runner:
             if info.get("node"):
                 fds[f"net{i}"] = qemu.FD_BASE + i
                 nodes.append([qemu.FD_BASE + i, info["node"]])
+        if record["ports"]:
+            yield SettlePorts(uuids=list(record["ports"]))
         yield from guest_hostdevs.hostdev_steps(dom, run_dir, self.host)
         hostdevs = tuple(replace(h, alias=f"hostdev{vfio + k}") for k, h in enumerate(dom.hostdevs))
         live = replace(dom, id=record["id"], interfaces=tuple(ifaces), hostdevs=hostdevs,
@@ -339,7 +346,10 @@ class Runner:
                 if d is not None and d.interface_by_mac(mac) is not None:
                     raise ConflictError(f"domain '{name}' already has an interface with MAC "
                                         f"address {mac}; choose another --mac")
-            iface = replace(iface, mac=mac, model=iface.model or DEFAULT_NIC_MODEL)
+            # the same interfaceid in the live and the persistent definition (libvirt's
+            # attach-device --live --config)
+            iface = replace(iface, mac=mac, model=iface.model or DEFAULT_NIC_MODEL,
+                            virtualport=with_interfaceid(iface.type, iface.virtualport))
             if conf_dom is not None:
                 new_conf = replace(conf_dom, interfaces=conf_dom.interfaces + (iface,))
                 validate(new_conf)
@@ -366,8 +376,10 @@ class Runner:
                 "--config and restart the guest")
         step = self._port_step(dom, iface)
         try:
+            from kvmnet.engine.steps.port import SettlePorts
+
             with self.context() as ctx:
-                apply_steps([step], journal, ctx)
+                apply_steps([step, SettlePorts(uuids=[step.uuid])], journal, ctx)
             journal.info["ports"].append(step.uuid)
             journal.save()
             plugged = _plugged(iface, step.result(), alias)

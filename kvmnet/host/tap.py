@@ -38,6 +38,7 @@ import os
 import socket
 import struct
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, NamedTuple
 
 from kvmnet.errors import (
@@ -114,12 +115,13 @@ def host_side_mac(guest_mac: str) -> str:
 
 def create_tap(name: str = "vnet%d", *, mac: str | None = None, mtu: int | None = None,
                owner: int | None = 0, group: int | None = None, vnet_hdr: bool = True,
-               multi_queue: bool = False, up: bool = False) -> str:
+               multi_queue: bool = False, up: bool = False, nl: Netlink | None = None) -> str:
     """Create a persistent tap and return its name (the kernel fills in a ``%d`` template).
 
     ``owner``/``group``: the uid/gid allowed to open it without CAP_NET_ADMIN (``None``: only
     privileged processes).  ``up``: administratively up from the start (it has no carrier
-    until QEMU opens it, so it passes no traffic before then either).  Raises
+    until QEMU opens it, so it passes no traffic before then either).  The MAC, the MTU and
+    up go in one netlink request (``nl``, else a socket of its own).  Raises
     :class:`TapExistsError` if a link called ``name`` exists.
     """
     command = f"ip tuntap add dev {name} mode tap" + (" multi_queue" if multi_queue else "")
@@ -161,14 +163,11 @@ def create_tap(name: str = "vnet%d", *, mac: str | None = None, mtu: int | None 
             _ioctl(fd, TUNSETOWNER, owner, f"ip tuntap add dev {actual} user {owner}")
         if group is not None:
             _ioctl(fd, TUNSETGROUP, group, f"ip tuntap add dev {actual} group {group}")
-        if mac is not None:
-            log.debug("ip link set %s address %s", actual, mac)
-            _ioctl(fd, SIOCSIFHWADDR, _ifreq(actual, _hwaddr_payload(mac)),
-                   f"ip link set {actual} address {mac}")
-        if mtu is not None:
-            set_mtu(actual, mtu)
-        if up:
-            set_up(actual)
+        if mac is not None or mtu is not None or up:
+            from kvmnet.host.netlink import Netlink
+
+            with Netlink() if nl is None else nullcontext(nl) as link:
+                link.set_link(actual, mac=mac, mtu=mtu, up=up)
         _ioctl(fd, TUNSETPERSIST, 1, f"ip tuntap add dev {actual}")
         return actual
     finally:

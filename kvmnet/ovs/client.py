@@ -51,7 +51,7 @@ class Switch(_HostSwitch):
         column = NAME_COLUMN.get(table)
         if column is not None:
             if column == "name":
-                found = self._one(table, ident)
+                found = self.named(table, ident)
                 if found is not None:
                     return found
             else:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 DAEMONS = ("ovsdb-server", "ovs-vswitchd")
+#: How long a daemon may take to exit after SIGTERM before it is killed (see :func:`stop`).
+STOP_TIMEOUT = 30.0
 #: Set before ovs-vswitchd starts: it reads these only then.
 BOOT_CONFIG = {"userspace-tso-enable": "true"}
 
@@ -123,13 +125,29 @@ def start(root: str | None = None) -> dict[str, Any]:
 
 
 def stop(root: str | None = None) -> dict[str, Any]:
-    """Stop the private daemons (vswitchd first) by their pid files' PIDs; remove sockets."""
+    """Stop the private daemons (vswitchd first) by their pid files' PIDs; remove sockets.
+
+    ovs-vswitchd gets :data:`STOP_TIMEOUT` after SIGTERM: with many ports it first finishes
+    the reconfiguration under way and then closes every port, each close waiting for the
+    kernel (seconds with 1,000 ports; killed midway it would sit in the kernel as long).  A
+    daemon that does not go is an error, but the other is stopped all the same; its pid file
+    stays, so ``status`` shows it and the next ``stop`` tries again."""
+    from kvmnet.errors import HostError
     from kvmnet.host import process
 
     layout = Layout(root)
+    failed = []
     for daemon in reversed(DAEMONS):
         pid = running_pid(layout, daemon)
         if pid is not None:
-            process.terminate(pid, expected_cmdline_contains=str(layout.pidfile(daemon)))
+            try:
+                process.terminate(pid, expected_cmdline_contains=str(layout.pidfile(daemon)),
+                                  timeout=STOP_TIMEOUT)
+            except HostError as exc:
+                failed.append(f"{daemon}: {exc.message}")
+                continue
         _clear_stale(layout, daemon)
+    if failed:
+        raise OvsError("Open vSwitch did not stop: " + "; ".join(failed) + ": run `kvmnet ovs "
+                       "stop` again once the kernel let it go")
     return status(root)

@@ -366,6 +366,22 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
     return port_info(rec)
 
 
+def settle(conn: Connection, port_uuids: list[str]) -> None:
+    """Wait until the switches behind these ports have taken them; raise, naming each port
+    and why, when one could not (:meth:`kvmnet.port.plugs.base.Plugger.settle`: an Open
+    vSwitch whose ovs-vswitchd cannot open the tap).  :func:`plug` never waits for that; a
+    guest start settles its ports once, after plugging them all.  UUIDs that name no port
+    are skipped."""
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for puuid in port_uuids:
+        found = find(conn, puuid)
+        rec = load_record(port_dir(conn, found[0]), found[1]) if found is not None else None
+        if rec is not None:
+            by_key.setdefault(plugs.record_key(rec), []).append(rec)
+    for key, recs in by_key.items():
+        plugs.plugger(key).settle(recs)
+
+
 # -- unplugging --------------------------------------------------------------------------------
 def find(conn: Connection, port_uuid: str) -> tuple[str | None, str] | None:
     """(network or None, canonical UUID) of the port with this UUID, or None."""

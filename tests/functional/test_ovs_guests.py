@@ -32,7 +32,7 @@ import pytest
 from tests.functional.guest_image import GuestImage, requires_guests, tiny_guest
 from tests.functional.kvmnet_env import BUSYBOX, KvEnv, describe, requires_kvmnet_root
 from tests.functional.netns import NetNS
-from tests.functional.ovs_lab import Ovs, dnsmasq, ok, requires_ovs
+from tests.functional.ovs_env import OvsEnv, dnsmasq, ok, requires_ovs
 from tests.functional.test_guests import Guest, guest_xml, qemu_alive
 
 pytestmark = [*requires_kvmnet_root, *requires_guests, *requires_ovs]
@@ -82,7 +82,7 @@ class Lab:
     def __init__(self, env: KvEnv, image: GuestImage) -> None:
         self.env = env
         self.image = image
-        self.ovs = Ovs(env)
+        self.ovs = OvsEnv.of(env)
         self.d10: NetNS = env._ns("d10")
         self.d20: NetNS = env._ns("d20")
         self.guests: dict[str, Guest] = {}
@@ -164,7 +164,7 @@ def ping(ns: NetNS, address: str) -> bool:
 
 def test_guest_ports_carry_libvirt_external_ids_and_vlans(lab: Lab) -> None:
     shown = ok(lab.env, "ovs", "show")
-    assert shown == lab.ovs.vsctl("show")  # as ovs-vsctl shows it
+    assert shown == lab.ovs.out("show")  # as ovs-vsctl shows it
     for name, tag in (("ga", 10), ("gb", 10), ("gc", 20)):
         tap = lab.port_of(name)
         assert f"Port {tap}" in shown, shown
@@ -176,7 +176,30 @@ def test_guest_ports_carry_libvirt_external_ids_and_vlans(lab: Lab) -> None:
         dom_uuid = found.group(1)
         assert ids["vm-id"] == dom_uuid and ids["iface-status"] == "active", ids
         assert ids["attached-mac"] == {"ga": MAC_A, "gb": MAC_B, "gc": MAC_C}[name]
-        assert ids["iface-id"] == port["external_ids"]["kvmnet-port"]
+        if name == "gc":  # its <virtualport type='openvswitch'/> got an interfaceid at define
+            assert ids["iface-id"] == interfaceid(lab, "gc")
+        else:  # no virtualport of its own: the port's UUID
+            assert ids["iface-id"] == port["external_ids"]["kvmnet-port"]
+
+
+def interfaceid(lab: Lab, name: str, *flags: str) -> str:
+    found = re.search(r"<parameters interfaceid='([^']+)'/>",
+                      ok(lab.env, "dumpxml", name, *flags))
+    assert found is not None, f"no interfaceid in {name}'s definition"
+    return found.group(1)
+
+
+def test_the_iface_id_outlives_a_guest_restart(lab: Lab) -> None:
+    """libvirt's way: the interfaceid generated when the guest was defined is kept in its
+    definition, live and persistent, so the OVS port's iface-id (an OVN binding) is the same
+    after the guest restarts, on a new tap."""
+    before = interfaceid(lab, "gc", "--inactive")
+    assert interfaceid(lab, "gc") == before
+    ok(lab.env, "destroy", "gc")
+    lab.guests["gc"].start()
+    tap = lab.port_of("gc")
+    ids = lab.ovs.columns("Interface", tap, "external_ids")["external_ids"]
+    assert ids["iface-id"] == before == interfaceid(lab, "gc")
 
 
 def test_tcp_across_the_switch(lab: Lab) -> None:

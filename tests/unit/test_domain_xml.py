@@ -288,6 +288,34 @@ def test_define_assigns_uuid_mac_model_and_machine(guests: Guests) -> None:
     assert again.UUIDString() == d.uuid
 
 
+def test_define_gives_an_ovs_virtualport_a_lasting_interfaceid(guests: Guests) -> None:
+    """As libvirt: an interface's Open vSwitch (or untyped) <virtualport> without an
+    interfaceid gets one when the guest is defined, kept in the definition (it becomes the
+    OVS port's iface-id, so an OVN binding survives restarts); a given one stays."""
+    given = "9e7c3c56-2c4b-4d8e-8a7a-3f3d6f0b1a77"
+    nics = ("<interface type='bridge'><source bridge='ovsbr0'/>"
+            "<virtualport type='openvswitch'/></interface>"
+            "<interface type='network'><source network='ovsnet'/><virtualport>"
+            "<parameters profileid='silver'/></virtualport></interface>"
+            "<interface type='network'><source network='ovsnet'/><virtualport "
+            f"type='openvswitch'><parameters interfaceid='{given}' profileid='gold'/>"
+            "</virtualport></interface>"
+            "<interface type='bridge'><source bridge='br0'/></interface>")
+    d = guests.defineXML(minimal(nics)).definition()
+    ids = [i.virtualport.param("interfaceid") if i.virtualport is not None else None
+           for i in d.interfaces]
+    assert ids[0] is not None and ids[1] is not None and len({ids[0], ids[1], given}) == 3
+    assert ids[2] == given and ids[3] is None
+    assert d.interfaces[2].virtualport is not None
+    assert d.interfaces[2].virtualport.param("profileid") == "gold"
+    text = guests.lookupByName("g1").XMLDesc()
+    assert f"<parameters interfaceid='{ids[0]}'/>" in text
+    # the definition read back and defined again (virsh edit) keeps them
+    again = guests.defineXML(text).definition()
+    assert [i.virtualport.param("interfaceid") if i.virtualport is not None else None
+            for i in again.interfaces] == ids
+
+
 def test_define_refuses_uuid_clashes(guests: Guests) -> None:
     guests.defineXML(minimal(name="a", uuid=U1))
     with pytest.raises(ConflictError, match="already exists with uuid"):

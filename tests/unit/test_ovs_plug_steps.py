@@ -83,6 +83,11 @@ def test_describe_access_port_golden() -> None:
     ]
 
 
+QOS_IDS = f"external_ids:ifname=veth1 'external_ids:vm-id=\"{VM}\"'"
+QOS_CONF = ("other_config:min-rate=8000000 other_config:burst=2097152 "
+            "other_config:max-rate=16000000")
+
+
 def test_describe_trunk_profile_and_bandwidth_golden() -> None:
     lines = describe(port_on("native"), tap_name="vnet7", mtu=1500)
     assert " tag=10 trunks=10,20 vlan_mode=native-untagged " in lines[2]
@@ -97,13 +102,11 @@ def test_describe_trunk_profile_and_bandwidth_golden() -> None:
          f"'external_ids:vm-id=\"{VM}\"' "
          # outbound 500 kB/s, burst 64 kB (what the guest sends): policed, kbit/s and kbit
          "ingress_policing_rate=4000 ingress_policing_burst=512 "
-         # inbound (what it receives): linux-htb in bit/s; burst 256 KiB in bits; libvirt
-         # writes the rates on the QoS row and on its queue 0 alike
-         "-- set Port veth1 qos=@qos -- --id=@qos create QoS type=linux-htb "
-         "other_config:min-rate=8000000 other_config:burst=2097152 "
-         "other_config:max-rate=16000000 queues:0=@q -- --id=@q create Queue "
-         "other_config:min-rate=8000000 other_config:burst=2097152 "
-         "other_config:max-rate=16000000"),
+         # inbound (what it receives): linux-htb in bit/s, libvirt's order and keys on the
+         # QoS and its queue (min-rate the average, burst 256 KiB in bits, max-rate the
+         # peak), which carry the guest and the tap (vm-id, ifname) as the port does
+         f"-- set Port veth1 qos=@qos {QOS_IDS} -- --id=@qos create QoS type=linux-htb "
+         f"{QOS_CONF} queues:0=@q {QOS_IDS} -- --id=@q create Queue {QOS_CONF} {QOS_IDS}"),
     ]
 
 
@@ -216,3 +219,61 @@ def test_a_guest_start_describes_its_ovs_ports() -> None:
         "</networkport>",
         "EOF"]
     assert Step.from_json(step.to_json()) == step
+
+
+def test_concurrent_ovsdb_undos_go_in_groups_and_each_thread_gets_its_outcome(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unplugging many ports runs their undos in threads: the one holding the OVSDB
+    connection commits every deletion queued meanwhile in one go (a group), and a group that
+    fails fails for each of its threads, the others' undos stand."""
+    import threading
+    import time
+
+    from kvmnet.engine.step import Undo
+    from kvmnet.errors import OvsError
+    from kvmnet.port.plugs.ovs import SharedOvsHost
+
+    host = SharedOvsHost()
+    monkeypatch.setattr(host, "ovsdb", lambda remote: None)
+    groups: list[list[int]] = []
+    n = 20
+
+    class Delete(Undo):
+        kind = "ovsdb.test"
+
+        @staticmethod
+        def undo(entry: dict[str, Any], ctx: Any) -> None:
+            raise AssertionError("undone one at a time")
+
+        @staticmethod
+        def undo_many(entries: list[dict[str, Any]], ctx: Any) -> None:
+            groups.append([e["n"] for e in entries])
+            if len(groups) == 1:  # the first holds the connection until the rest queued up
+                deadline = time.monotonic() + 10
+                while len(host._queue) < n - 1 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            if 7 in groups[-1]:
+                raise OvsError("the database refused it")
+
+    outcome: dict[int, str] = {}
+
+    def unplug(i: int) -> None:
+        try:
+            host.revert(Delete, {"n": i}, None)  # type: ignore[arg-type]
+            outcome[i] = "ok"
+        except OvsError as exc:
+            outcome[i] = str(exc)
+
+    first = threading.Thread(target=unplug, args=(0,))
+    first.start()
+    while not groups:
+        time.sleep(0.001)
+    rest = [threading.Thread(target=unplug, args=(i,)) for i in range(1, n)]
+    for t in rest:
+        t.start()
+    for t in [first, *rest]:
+        t.join(timeout=20)
+    assert len(groups) == 2 and groups[0] == [0]
+    assert sorted(groups[1]) == list(range(1, n))
+    assert outcome[0] == "ok"
+    assert {outcome[i] for i in range(1, n)} == {"the database refused it"}

@@ -44,7 +44,7 @@ class RecordingHost:
         rec = self.calls.append
 
         def create_tap(name: str, *, mac: str | None = None, mtu: int | None = None,
-                       multi_queue: bool = False, up: bool = False) -> str:
+                       multi_queue: bool = False, up: bool = False, nl: object = None) -> str:
             name = name.replace("%d", "0")
             self.links[name] = len(self.links) + 1
             rec(f"create_tap {name} mac={mac} mtu={mtu} multi_queue={multi_queue} up={up}")

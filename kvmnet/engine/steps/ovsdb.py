@@ -3,7 +3,9 @@
 ``ovsdb.port`` adds a port (and its interface) to an OVS bridge in one OVSDB transaction
 through :mod:`kvmnet.host.ovsdb` (no ovs-vsctl process), with its VLAN settings, external_ids
 and ingress policing, and optionally libvirt's QoS rows for outbound shaping.  Its undo
-(``ovsdb.port``) deletes the port if it is still there, with the QoS/Queue rows only it used.
+(``ovsdb.port``) deletes the port if it is still there with its marks, with the QoS/Queue rows
+only it used; ``undo_many`` takes several in one transaction (a host that runs undos in
+threads gathers them).
 ``db``: the OVSDB remote (``unix:PATH``), None for the usual choice (``db_remote``).
 ``wait``: wait for ovs-vswitchd to apply it and report the interface's error (ovs-vsctl's
 default; ~30 ms a port on the userspace datapath), or not (``--no-wait``, the plug hot path).
@@ -133,15 +135,15 @@ class DeleteOvsPort(Undo):
 
     @staticmethod
     def undo(entry: dict[str, Any], ctx: Context) -> None:
-        sw = ctx.host.ovsdb(entry.get("db"))
-        if sw.port_to_bridge(entry["port"]) != entry["bridge"]:
-            return
-        marks = entry.get("external_ids") or {}
-        if marks:
-            row = sw._one("Port", entry["port"])
-            if row is None or not marks.items() <= dict(row.external_ids).items():
-                return
-        sw.del_port(entry["port"], if_exists=True)
+        DeleteOvsPort.undo_many([entry], ctx)
+
+    @staticmethod
+    def undo_many(entries: list[dict[str, Any]], ctx: Context) -> None:
+        """Several of these undos (one database) in one OVSDB transaction: a host running
+        undos in threads gathers them (:class:`kvmnet.port.plugs.ovs.SharedOvsHost`)."""
+        sw = ctx.host.ovsdb(entries[0].get("db"))
+        sw.del_marked_ports([(e["port"], e["bridge"], e.get("external_ids") or {})
+                             for e in entries])
 
     @staticmethod
     def describe(entry: dict[str, Any]) -> str:

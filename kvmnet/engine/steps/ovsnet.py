@@ -111,9 +111,13 @@ def ovs_steps(port: NetworkPort, tap: str, owner: str) -> list[Step]:
                "max_rate": (in_rate.peak or in_rate.average) * 8000}
         if in_rate.burst:
             qos["burst"] = in_rate.burst * 8192
-    # no wait for ovs-vswitchd (ovs-vsctl --no-wait): a plug is a hot path, and the tap the
-    # port names exists (it was just made), so there is no Interface error to wait for
+    # no wait for ovs-vswitchd (ovs-vsctl --no-wait): a plug is a hot path; whether it could
+    # open the tap is checked once for many ports afterwards (OvsPlugger.settle)
+    # libvirt's virNetDevOpenvswitchInterfaceSetTxQos marks the QoS, its queue and the port
+    # with the guest and the tap, so that its clean-up finds them
+    qos_ids = {"vm-id": port.owner_uuid, "ifname": tap} if qos else {}
     return [AddOvsPort(bridge=port.plug.bridge, port=tap, may_exist=False,
                        external_ids={OWNER_KEY: owner, PORT_KEY: port.uuid},
-                       iface_external_ids=iface_ids(port, tap), qos=qos, wait=False,
-                       **vlan_columns(port), **policing)]
+                       iface_external_ids=iface_ids(port, tap), qos=qos,
+                       qos_external_ids=qos_ids, wait=False, **vlan_columns(port),
+                       **policing)]

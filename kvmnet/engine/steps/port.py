@@ -1,5 +1,6 @@
-"""A guest's ports, as steps of its start: plug one (``port.plug``), or sweep the ports an
-interrupted start left (``port.sweep``).
+"""A guest's ports, as steps of its start: plug one (``port.plug``), sweep the ports an
+interrupted start left (``port.sweep``), wait until their switches took them all
+(``port.settle``).
 
 Plugging a port is itself a run of the executor with the port's own journal (the tap steps
 of :mod:`kvmnet.engine.steps.tap`, by the plugger); here it is one step of the guest's
@@ -10,7 +11,7 @@ still owns (undone last of the guest's kernel work).
 The engine sits below the port layer: these steps act through ``ctx.ports``, the guest port
 service the caller hands in (:class:`kvmnet.guests.runner.PortService`): ``plug(step) ->
 dict`` (the port's info: uuid, tap, bridge ...), ``unplug(uuid)`` (a port already gone is
-fine) and ``unplug_owner(uuid)``.
+fine), ``unplug_owner(uuid)`` and ``settle(uuids)``.
 """
 from __future__ import annotations
 
@@ -202,3 +203,23 @@ class UnplugOwner(Undo):
     def describe(entry: dict[str, Any]) -> str:
         return (f"# unplug any port guest {entry.get('owner_name')} ({entry['owner_uuid']}) "
                 "still owns")
+
+
+@register
+class SettlePorts(Step):
+    """The switches behind the guest's ports have taken them all (Open vSwitch: ovs-vswitchd
+    applied the ports and opened their taps; ``ctx.ports.settle``): plugging does not wait
+    for it, a guest waits once before QEMU starts.  Nothing to undo: the ports' own undos
+    take them back."""
+
+    kind = "port.settle"
+    section = "ports"
+    fields = ("uuids",)
+    uuids: list[str]
+
+    def describe(self) -> str:
+        return (f"# the switches took ports {' '.join(self.uuids)} (Open vSwitch: "
+                "ovs-vsctl sync, and no error on their Interfaces)")
+
+    def apply(self, ctx: Context) -> None:
+        _service(ctx).settle(self.uuids)

@@ -60,7 +60,7 @@ class CreateTap(Step):
 
         try:
             self.made = taps.create_tap(self.name, mac=self.mac, mtu=self.mtu,
-                                        multi_queue=self.multi_queue, up=True)
+                                        multi_queue=self.multi_queue, up=True, nl=ctx.nl)
         except BaseException:
             # create_tap leaves nothing behind when it fails (the tap dies with its
             # descriptor until made persistent): nothing to undo, and the link whose name

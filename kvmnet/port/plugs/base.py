@@ -174,6 +174,13 @@ class Plugger:
         """Whether the device ``rec`` names is still the one this plugger made."""
         raise NotImplementedError
 
+    def settle(self, recs: list[dict[str, Any]]) -> None:
+        """Wait until the switch behind these plugged ports has taken them, and raise
+        (naming each port and why) when it could not.  :meth:`plug` does not wait for a
+        switch that applies changes behind it (it is the hot path); a guest start settles
+        its ports once, after plugging them all.  Default: nothing to wait for (the kernel
+        applied everything when plug returned)."""
+
     def describe(self, port: NetworkPort, opts: PlugOptions) -> list[str]:
         """What :meth:`plug` does, as the shell commands a person would type (pure)."""
         raise NotImplementedError

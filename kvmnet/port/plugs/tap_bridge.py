@@ -38,8 +38,9 @@ from kvmnet.errors import (
 from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal, context, undo_journal
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterator
+    from collections.abc import Generator, Iterable, Iterator
 
+    from kvmnet.engine.executor import Context
     from kvmnet.engine.host import Host
     from kvmnet.engine.step import Step
     from kvmnet.host.netlink import Netlink
@@ -56,7 +57,6 @@ def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *
     Each step's undo is journalled before it runs; any failure undoes everything and
     removes the journal again.
     """
-    from kvmnet.engine.executor import run
     from kvmnet.host import tap as taps
 
     assert port.plug is not None and port.plug.bridge is not None
@@ -88,15 +88,25 @@ def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None, *
             yield limit
             rec["skipped"] = list(limit.skipped)
 
+    run_plug(steps(), journal, context(nl, host), tap_name)
+    return rec
+
+
+def run_plug(steps: Iterable[Step], journal: PortJournal, ctx: Context,
+             tap_name: str | None) -> None:
+    """Run a tap plugger's steps (each undo journalled first, everything undone on failure),
+    then mark the port's journal active; a taken tap name is the caller's conflict."""
+    from kvmnet.engine.executor import run
+    from kvmnet.host import tap as taps
+
     try:
-        run(steps(), journal, context(nl, host))
+        run(steps, journal, ctx)
     except taps.TapExistsError as exc:
         raise ConflictError(f"cannot create tap {tap_name}: a network interface with that "
                             "name already exists; choose another tap name or leave it out "
                             "(kvmnet then picks the first free vnetN)") from exc
     journal.state = "active"
     journal.save()
-    return rec
 
 
 def new_record(port: NetworkPort, network: str | None, *, mtu: int | None,
