@@ -44,6 +44,8 @@ def cmd_doctor(ctx: Ctx, a: argparse.Namespace) -> int:
                 f"  what:   {f.what}\n"
                 f"  proof:  {f.proof}\n"
                 f"  remedy: {f.remedy}\n")
+    for note in report.unfixed:
+        ctx.out(f"not fixed: {note}\n")
     if report.ok:
         checked = ", ".join(f"'{n}'" for n in report.networks) or "no active networks"
         ctx.extra(f"nothing wrong found ({checked})\n")

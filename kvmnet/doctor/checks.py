@@ -19,13 +19,16 @@ from kvmnet.doctor.model import (
     FORWARDING_OFF,
     INPUT_DROP,
     IPTABLES_LEGACY,
+    LINK_MTU,
     MTU,
     NFT,
     RP_FILTER,
+    SYSCTL,
     Chain,
     DropPoint,
     Finding,
     FixRule,
+    FixSetting,
     HostState,
     NetPaths,
     Probe,
@@ -252,7 +255,9 @@ def settings(net: NetPaths, host: HostState, probes: dict[str, Probe]) -> list[F
                            f"the host forwards nothing: guests on {br} cannot reach the outside",
                            "sysctl -w net.ipv4.ip_forward=1 (and 'net.ipv4.ip_forward = 1' in "
                            "/etc/sysctl.d/ to keep it; 'kvmnet net-start' sets it, something "
-                           "turned it off again)", "read: /proc/sys/net/ipv4/ip_forward"))
+                           "turned it off again; 'kvmnet doctor --fix' sets it back)",
+                           "read: /proc/sys/net/ipv4/ip_forward",
+                           change=(FixSetting(SYSCTL, "net.ipv4.ip_forward", "1", "0"),)))
     forward = probes.get("forward")
     if (host.sysctl("net.bridge.bridge-nf-call-iptables") == "1"
             and not (forward is not None and forward.passed)):
@@ -270,8 +275,8 @@ def settings(net: NetPaths, host: HostState, probes: dict[str, Probe]) -> list[F
                 "net.bridge.bridge-nf-call-iptables=0",
                 "read: /proc/sys/net/bridge/bridge-nf-call-iptables and the chain's policy",
                 rules))
-    strict = max(_int(host.sysctl("net.ipv4.conf.all.rp_filter")),
-                 _int(host.sysctl(f"net.ipv4.conf.{br.replace('.', '/')}.rp_filter"))) == 1
+    br_rp = f"net.ipv4.conf.{br.replace('.', '/')}.rp_filter"
+    strict = max(_int(host.sysctl("net.ipv4.conf.all.rp_filter")), _int(host.sysctl(br_rp))) == 1
     for bridge, answer in host.route_errors:
         # the kernel refuses a source that fails the reverse path check with EINVAL (EXDEV
         # inside); with forwarding off the answer is "No route to host" instead
@@ -280,9 +285,13 @@ def settings(net: NetPaths, host: HostState, probes: dict[str, Probe]) -> list[F
                 net.name, RP_FILTER, f"rp_filter on {br}",
                 f"strict reverse path filtering drops packets arriving on {br} from guest "
                 "addresses that the host routes elsewhere",
-                f"sysctl -w net.ipv4.conf.{br}.rp_filter=2 net.ipv4.conf.all.rp_filter=2 "
-                "(loose mode; the larger of 'all' and the interface's value applies)",
-                f"the kernel's route lookup for a guest's packet: {answer}"))
+                # the kernel applies max(all, dev): loose mode on kvmnet's own bridge is
+                # enough, whatever 'all' (the host's policy, left alone) says
+                f"sysctl -w {br_rp}=2 (loose mode on {br} only; the larger of "
+                "net.ipv4.conf.all.rp_filter and the interface's value applies, so 'all' can "
+                "stay as it is; 'kvmnet doctor --fix' sets it)",
+                f"the kernel's route lookup for a guest's packet: {answer}",
+                change=(FixSetting(SYSCTL, br_rp, "2", host.sysctl(br_rp) or "0"),)))
     uplink_mtu, bridge_mtu = host.mtu(host.uplink), host.mtu(br)
     if net.forwards and uplink_mtu and bridge_mtu and uplink_mtu < bridge_mtu:
         out.append(Finding(
@@ -290,8 +299,11 @@ def settings(net: NetPaths, host: HostState, probes: dict[str, Probe]) -> list[F
             f"large packets from guests on {br} are dropped or fragmented on the way out "
             "(broken path MTU: connections that stall after the handshake)",
             f"give the network the uplink's MTU: <mtu size='{uplink_mtu}'/> ('kvmnet net-edit "
-            f"{shlex.quote(net.name)}', then restart it), or raise {host.uplink}'s MTU",
-            f"read: ip link ({host.uplink} mtu {uplink_mtu}, {br} mtu {bridge_mtu})"))
+            f"{shlex.quote(net.name)}', then restart it), or raise {host.uplink}'s MTU "
+            f"('kvmnet doctor --fix' lowers {br}'s MTU to {uplink_mtu} until the network "
+            "stops)",
+            f"read: ip link ({host.uplink} mtu {uplink_mtu}, {br} mtu {bridge_mtu})",
+            change=(FixSetting(LINK_MTU, br, str(uplink_mtu), str(bridge_mtu)),)))
     if host.has_firewalld:
         zone = dict(host.firewalld_zones).get(br)
         if zone not in _TRUSTING_ZONES and any(p.passed is not True for p in probes.values()):

@@ -5,6 +5,7 @@
 * :class:`Chain` and :class:`HostState`: the host's firewalls and settings as read;
 * :class:`DropPoint` and :class:`Probe`: where a traced test packet died, or that it passed;
 * :class:`FixRule`: one accept rule ``--fix`` adds (tagged with the network's name);
+* :class:`FixSetting`: one kernel setting or link MTU ``--fix`` changes back (its old value kept);
 * :class:`Finding`: one foreign drop point, what it breaks, the remedy, the proof.
 """
 from __future__ import annotations
@@ -126,6 +127,27 @@ class FixRule:
                            "--comment", self.comment])
 
 
+SYSCTL = "sysctl"  # a FixSetting's kinds
+LINK_MTU = "mtu"
+
+
+@frozen
+class FixSetting:
+    """A host setting ``--fix`` changes: a sysctl (``target`` its dotted key) or the MTU of
+    kvmnet's own bridge (``target`` the bridge).  ``old`` is the value read, which the undo
+    restores when the setting is still ``value``."""
+
+    kind: str  # SYSCTL or LINK_MTU
+    target: str
+    value: str
+    old: str
+
+    def command(self) -> str:
+        if self.kind == LINK_MTU:
+            return f"ip link set dev {self.target} mtu {self.value}"
+        return f"sysctl -w {self.target}={self.value}"
+
+
 @frozen
 class Finding:
     network: str
@@ -134,12 +156,13 @@ class Finding:
     what: str  # what it breaks
     remedy: str  # the exact change that lets the traffic through
     proof: str = ""  # a traced packet, or what was read
-    fix: tuple[FixRule, ...] = ()  # what --fix adds (empty: a setting to change by hand)
+    fix: tuple[FixRule, ...] = ()  # the rules --fix adds
+    change: tuple[FixSetting, ...] = ()  # the settings --fix changes (neither: fixed by hand)
 
     def to_json(self) -> dict[str, object]:
         return {"network": self.network, "code": self.code, "where": self.where,
                 "what": self.what, "remedy": self.remedy, "proof": self.proof,
-                "fix": [r.command() for r in self.fix]}
+                "fix": [r.command() for r in self.fix] + [c.command() for c in self.change]}
 
 
 @frozen
@@ -152,6 +175,7 @@ class Report:
     findings: tuple[Finding, ...] = ()
     added: tuple[str, ...] = ()  # commands --fix ran
     removed: tuple[str, ...] = ()  # commands --undo ran, or that cleared a killed doctor's probe
+    unfixed: tuple[str, ...] = ()  # why --fix left a finding to a person (firewalld zones...)
 
     @property
     def ok(self) -> bool:
@@ -165,4 +189,5 @@ class Report:
                         "drop": p.drop.text() if p.drop else None, "note": p.note}
                        for net, p in self.probes],
             "added": list(self.added), "removed": list(self.removed),
+            "unfixed": list(self.unfixed),
         }

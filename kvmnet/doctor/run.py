@@ -2,13 +2,24 @@
 
 :func:`diagnose` reads the host (:mod:`.gather`), sends each network's traced probes
 (:mod:`.probe`, after removing what a killed doctor's probe left) and judges (:mod:`.checks`).  :func:`fix` adds the accept rules the findings
-name as ``doctor.rule`` engine steps, journalled in the network's own journal (so that
-``net-destroy`` removes them with the rest of the network, and ``kvmnet watch`` can put them
-back), then checks again.  :func:`undo` removes exactly those rules.
+name as ``doctor.rule`` engine steps, and sets back the settings they name (forwarding, loose
+reverse path filtering on kvmnet's bridge, the bridge's MTU) as ``doctor.sysctl`` and
+``doctor.mtu`` steps, all journalled in the network's own journal (so that ``net-destroy``
+removes them with the rest of the network, and ``kvmnet watch`` can put the rules back), then
+checks again.  :func:`undo` removes exactly those rules and restores those settings.
 """
 from __future__ import annotations
 
-from kvmnet.doctor.model import Finding, FixRule, NetPaths, Probe, Report
+from kvmnet.doctor.model import (
+    FIREWALLD_ZONE,
+    LINK_MTU,
+    Finding,
+    FixRule,
+    FixSetting,
+    NetPaths,
+    Probe,
+    Report,
+)
 from kvmnet.engine.journal import Journal
 from kvmnet.errors import NotFoundError, OperationInvalidError
 
@@ -18,6 +29,8 @@ if TYPE_CHECKING:
     from kvmnet.paths import Paths
 
 KIND = "doctor"
+#: The undo kinds of doctor's steps in a network's journal (rules, sysctls, MTUs).
+KINDS = (KIND, "doctor.sysctl", "doctor.mtu")
 
 
 def _networks(store: Store, name: str | None) -> list[NetPaths]:
@@ -68,6 +81,14 @@ def _step_json(rule: FixRule) -> dict[str, object]:
             "comment": rule.comment}
 
 
+def _setting_json(change: FixSetting) -> dict[str, object]:
+    if change.kind == LINK_MTU:
+        return {"kind": "doctor.mtu", "link": change.target, "mtu": int(change.value),
+                "old": int(change.old)}
+    return {"kind": "doctor.sysctl", "key": change.target, "value": change.value,
+            "old": change.old}
+
+
 def fix(store: Store, paths: Paths, name: str | None = None, probe: bool = True) -> Report:
     """Add the accepts that the findings name (each once, journalled), then check again."""
     from kvmnet.engine.executor import Context, apply_steps
@@ -80,8 +101,10 @@ def fix(store: Store, paths: Paths, name: str | None = None, probe: bool = True)
         for net in before.networks:
             rules = list(dict.fromkeys(r for f in before.findings if f.network == net
                                        for r in f.fix))
+            changes = list(dict.fromkeys(c for f in before.findings if f.network == net
+                                         for c in f.change))
             journal = _journal(paths, net)
-            if not rules or journal is None or not store.is_active(net):
+            if not (rules or changes) or journal is None or not store.is_active(net):
                 continue
             known = [{k: v for k, v in e.items() if k != "kind"} for e in journal.find(KIND)]
             steps = []
@@ -89,19 +112,25 @@ def fix(store: Store, paths: Paths, name: str | None = None, probe: bool = True)
                 data = _step_json(rule)
                 if {k: v for k, v in data.items() if k != "kind"} not in known:
                     steps.append(from_json(data))
+            # a setting is named only while it is wrong, so each one found is changed back
+            steps += [from_json(_setting_json(c)) for c in changes]
             with Context(Host()) as ctx:
                 apply_steps(steps, journal, ctx)
             added += [s.describe() for s in steps]
     after = diagnose(store, name, probe)
+    unfixed = tuple(f"network '{f.network}': {f.code}: --fix does not change firewalld's "
+                    f"zones (that needs firewalld itself): {f.remedy}"
+                    for f in after.findings if f.code == FIREWALLD_ZONE)
     return Report(networks=after.networks, probes=after.probes, findings=after.findings,
-                  added=tuple(added), removed=before.removed + after.removed)
+                  added=tuple(added), removed=before.removed + after.removed, unfixed=unfixed)
 
 
 def undo(store: Store, paths: Paths, name: str | None = None) -> Report:
-    """Remove every rule ``--fix`` added (for network ``name``, or all active networks)."""
+    """Remove every rule ``--fix`` added and restore every setting it changed (for network
+    ``name``, or all active networks)."""
     from kvmnet.engine.executor import Context
     from kvmnet.engine.host import Host
-    from kvmnet.engine.steps.doctor import DoctorRuleUndo
+    from kvmnet.engine.step import undo_class
 
     names = [n.name for n in _networks(store, name)] if name else sorted(store.status_names())
     removed: list[str] = []
@@ -111,16 +140,18 @@ def undo(store: Store, paths: Paths, name: str | None = None) -> Report:
             journal = _journal(paths, net)
             if journal is None:
                 continue
-            entries = journal.find(KIND)
+            entries = [e for e in journal.steps if e["kind"] in KINDS]
             with Context(Host()) as ctx:
                 for entry in reversed(entries):
+                    handler = undo_class(entry["kind"])
+                    assert handler is not None  # KINDS are this module's own
                     try:
-                        DoctorRuleUndo.undo(entry, ctx)
+                        handler.undo(entry, ctx)
                     except Exception as exc:  # noqa: BLE001 - keep the record, report
                         problems.append(f"{net}: {exc}")
                         continue
                     journal.steps.remove(entry)
-                    removed.append(DoctorRuleUndo.describe(entry))
+                    removed.append(handler.describe(entry))
             if entries:
                 journal.save()
     if problems:

@@ -230,6 +230,12 @@ def test_settings_forwarding_bridge_nf_rp_filter_mtu() -> None:
     assert found[1].fix[0].chain == "DOCKER-USER"
     assert "<mtu size='1400'/>" in found[3].remedy
     assert "rp_filter=2" in found[2].remedy
+    # --fix changes back what kvmnet owns or set, never 'all' (the host's policy)
+    assert [c.command() for f in found for c in f.change] == [
+        "sysctl -w net.ipv4.ip_forward=1", "sysctl -w net.ipv4.conf.virbr0.rp_filter=2",
+        "ip link set dev virbr0 mtu 1400"]
+    assert [(c.old) for f in found for c in f.change] == ["0", "0", "1500"]
+    assert "all.rp_filter=" not in found[2].remedy
 
 
 def test_isolated_networks_are_not_checked_for_forwarding() -> None:
@@ -318,3 +324,39 @@ def test_fix_steps_are_journalled_and_undone_golden(tmp_path: Path) -> None:
         ("iptables-nft -D DOCKER-USER -i virbr0 -j ACCEPT -m comment --comment "
          "'kvmnet: network default: from the guests'")]
     assert host.leftovers() == []
+
+
+SETTINGS = [{"kind": "doctor.sysctl", "key": "net.ipv4.ip_forward", "value": "1", "old": "0"},
+            {"kind": "doctor.sysctl", "key": "net.ipv4.conf.virbr0.rp_filter", "value": "2",
+             "old": "0"},
+            {"kind": "doctor.mtu", "link": "virbr0", "mtu": 1400, "old": 1500}]
+
+
+def test_setting_fix_steps_are_journalled_and_undone_golden(tmp_path: Path) -> None:
+    host = RecordingHost(links=["virbr0"])
+    journal = Journal(tmp_path / "default.json", "default")
+    steps = [from_json(d) for d in SETTINGS]
+    assert [s.to_json() for s in steps] == SETTINGS
+    with Context(host) as ctx:
+        apply_steps(steps, journal, ctx)
+        assert json.loads((tmp_path / "default.json").read_text())["steps"] == SETTINGS
+        assert undo(journal, ctx) == []
+    assert host.log == [
+        "sysctl -w net.ipv4.ip_forward=1",
+        "sysctl -w net.ipv4.conf.virbr0.rp_filter=2",
+        "ip link set dev virbr0 mtu 1400",
+        "ip link set dev virbr0 mtu 1500  # if it is still 1400",
+        "sysctl -w net.ipv4.conf.virbr0.rp_filter=0  # if it is still 2",
+        "sysctl -w net.ipv4.ip_forward=0  # if it is still 1"]
+    assert host.leftovers() == []
+
+
+def test_setting_undo_leaves_a_value_someone_changed_since() -> None:
+    from kvmnet.engine.steps.doctor import DoctorSysctlUndo
+
+    host = RecordingHost(sysctls={"net.ipv4.ip_forward": "1"})
+    with Context(host) as ctx:
+        DoctorSysctlUndo.undo(SETTINGS[0], ctx)  # still doctor's value: put back
+        host.sysctls["net.ipv4.conf.virbr0.rp_filter"] = "1"  # a person set strict since
+        DoctorSysctlUndo.undo(SETTINGS[1], ctx)
+    assert host.log == ["sysctl -w net.ipv4.ip_forward=0"]

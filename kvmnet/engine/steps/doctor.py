@@ -125,3 +125,81 @@ class DoctorRuleUndo(Undo):
             return (f"nft delete rule {entry['family']} {entry['table']} {entry['chain']} "
                     f"handle H  # H: the rule whose comment is {entry['comment']!r}")
         return shlex.join([entry["backend"], "-D", entry["chain"], *_spec(entry)])
+
+
+@register
+class DoctorSysctl(Step):
+    """``--fix`` sets a sysctl back (IPv4 forwarding that kvmnet's start set; loose reverse
+    path filtering on kvmnet's own bridge).  ``old`` is the value doctor read; the undo puts it
+    back only while the setting is still doctor's ``value`` (a person's later change stays)."""
+
+    kind = "doctor.sysctl"
+    section = "firewall-fixes"
+    fields = ("key", "value", "old")
+    key: str
+    value: str
+    old: str
+
+    def describe(self) -> str:
+        return f"sysctl -w {self.key}={self.value}"
+
+    def undo_record(self, ctx: Context) -> dict[str, Any] | None:
+        return {"kind": self.kind, "key": self.key, "value": self.value, "old": self.old}
+
+    def apply(self, ctx: Context) -> None:
+        ctx.host.sysctl_write(self.key, self.value)
+
+
+@register_undo
+class DoctorSysctlUndo(Undo):
+    kind = "doctor.sysctl"
+    phase = KERNEL
+
+    @staticmethod
+    def undo(entry: dict[str, Any], ctx: Context) -> None:
+        if ctx.host.sysctl_read(entry["key"]) == entry["value"]:
+            ctx.host.sysctl_write(entry["key"], entry["old"])
+
+    @staticmethod
+    def describe(entry: dict[str, Any]) -> str:
+        return (f"sysctl -w {entry['key']}={entry['old']}  # if it is still "
+                f"{entry['value']}")
+
+
+@register
+class DoctorMtu(Step):
+    """``--fix`` lowers the MTU of kvmnet's own bridge to the uplink's.  The undo puts ``old``
+    back while the bridge exists and still has doctor's MTU."""
+
+    kind = "doctor.mtu"
+    section = "firewall-fixes"
+    fields = ("link", "mtu", "old")
+    link: str
+    mtu: int
+    old: int
+
+    def describe(self) -> str:
+        return f"ip link set dev {self.link} mtu {self.mtu}"
+
+    def undo_record(self, ctx: Context) -> dict[str, Any] | None:
+        return {"kind": self.kind, "link": self.link, "mtu": self.mtu, "old": self.old}
+
+    def apply(self, ctx: Context) -> None:
+        ctx.nl.set_mtu(self.link, self.mtu)
+
+
+@register_undo
+class DoctorMtuUndo(Undo):
+    kind = "doctor.mtu"
+    phase = KERNEL
+
+    @staticmethod
+    def undo(entry: dict[str, Any], ctx: Context) -> None:
+        link = ctx.nl.link_info(entry["link"])
+        if link is not None and link.mtu == entry["mtu"]:
+            ctx.nl.set_mtu(entry["link"], entry["old"])
+
+    @staticmethod
+    def describe(entry: dict[str, Any]) -> str:
+        return (f"ip link set dev {entry['link']} mtu {entry['old']}  # if it is still "
+                f"{entry['mtu']}")
