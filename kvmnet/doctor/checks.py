@@ -19,6 +19,7 @@ from kvmnet.doctor.model import (
     FORWARDING_OFF,
     INPUT_DROP,
     IPTABLES_LEGACY,
+    IPV6_FORWARDING,
     LINK_MTU,
     MTU,
     NFT,
@@ -258,6 +259,16 @@ def settings(net: NetPaths, host: HostState, probes: dict[str, Probe]) -> list[F
                            "turned it off again; 'kvmnet doctor --fix' sets it back)",
                            "read: /proc/sys/net/ipv4/ip_forward",
                            change=(FixSetting(SYSCTL, "net.ipv4.ip_forward", "1", "0"),)))
+    if net.forwards and net.ipv6 and host.sysctl(IPV6_FORWARDING) == "0":
+        out.append(Finding(net.name, FORWARDING_OFF, f"sysctl {IPV6_FORWARDING} = 0",
+                           f"the host forwards no IPv6: guests on {br} cannot reach the outside "
+                           "over IPv6",
+                           f"sysctl -w {IPV6_FORWARDING}=1 (and '{IPV6_FORWARDING} = 1' in "
+                           "/etc/sysctl.d/ to keep it; 'kvmnet net-start' sets it, something "
+                           "turned it off again; 'kvmnet doctor --fix' sets it back, keeping "
+                           "router advertisements on the interfaces that use them, as "
+                           "net-start does)", "read: /proc/sys/net/ipv6/conf/all/forwarding",
+                           change=(FixSetting(SYSCTL, IPV6_FORWARDING, "1", "0"),)))
     forward = probes.get("forward")
     if (host.sysctl("net.bridge.bridge-nf-call-iptables") == "1"
             and not (forward is not None and forward.passed)):

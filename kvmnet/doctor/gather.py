@@ -34,7 +34,8 @@ def net_paths(store: Store, name: str) -> NetPaths | None:
             dhcp = dhcp or ip.dhcp is not None
     return NetPaths(name=name, bridge=fw.bridge, mode=fw.mode, subnets=fw.ipv4_subnets,
                     gateway=gateway, dhcp=dhcp and fw.mode != "open",
-                    dns=fw.dns and gateway is not None and fw.mode != "open")
+                    dns=fw.dns and gateway is not None and fw.mode != "open",
+                    ipv6=bool(fw.ipv6_subnets))
 
 
 def host_state(nets: list[NetPaths]) -> HostState:
@@ -48,7 +49,8 @@ def host_state(nets: list[NetPaths]) -> HostState:
     chains = (iptables_chains(iptables.save("nft"), IPTABLES_NFT)
               + iptables_chains(iptables.save("legacy"), IPTABLES_LEGACY)
               + nft_chains(objects))
-    keys = ["net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables",
+    keys = ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding",
+            "net.bridge.bridge-nf-call-iptables",
             "net.ipv4.conf.all.rp_filter",
             *(sysctl.iface_key(4, n.bridge, "rp_filter") for n in nets)]
     values = tuple((k, v) for k in keys if (v := sysctl.read(k)) is not None)

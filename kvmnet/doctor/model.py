@@ -36,6 +36,7 @@ class NetPaths:
     gateway: str | None  # the bridge's IPv4 address
     dhcp: bool
     dns: bool
+    ipv6: bool = False  # it has IPv6 addresses (its start needs IPv6 forwarding too)
 
     @property
     def forwards(self) -> bool:
@@ -126,6 +127,8 @@ class FixRule:
         return shlex.join([self.backend, "-I", self.chain, *self.rule, "-m", "comment",
                            "--comment", self.comment])
 
+
+IPV6_FORWARDING = "net.ipv6.conf.all.forwarding"
 
 SYSCTL = "sysctl"  # a FixSetting's kinds
 LINK_MTU = "mtu"

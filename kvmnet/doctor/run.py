@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from kvmnet.doctor.model import (
     FIREWALLD_ZONE,
+    IPV6_FORWARDING,
     LINK_MTU,
     Finding,
     FixRule,
@@ -113,7 +114,12 @@ def fix(store: Store, paths: Paths, name: str | None = None, probe: bool = True)
                 if {k: v for k, v in data.items() if k != "kind"} not in known:
                     steps.append(from_json(data))
             # a setting is named only while it is wrong, so each one found is changed back
-            steps += [from_json(_setting_json(c)) for c in changes]
+            for change in changes:
+                if change.target == IPV6_FORWARDING:
+                    # as net-start: interfaces that take their default route from router
+                    # advertisements keep it (accept_ra=2) when IPv6 forwarding goes on
+                    steps.append(from_json({"kind": "sysctl.ra-guard"}))
+                steps.append(from_json(_setting_json(change)))
             with Context(Host()) as ctx:
                 apply_steps(steps, journal, ctx)
             added += [s.describe() for s in steps]

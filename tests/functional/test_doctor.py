@@ -391,9 +391,30 @@ def test_forwarding_off_and_low_uplink_mtu(kvenv: KvEnv) -> None:
     assert {"forwarding-off", "mtu"} <= set(_codes(report)), report
     mtu = next(f for f in report["findings"] if f["code"] == "mtu")  # type: ignore[union-attr]
     assert "1400" in mtu["where"] and "<mtu size='1400'/>" in mtu["remedy"], mtu
+
+    rc, report = _doctor(kvenv, "--fix")
+    assert rc == 0, report
+    assert report["added"] == ["sysctl -w net.ipv4.ip_forward=1",
+                               f"ip link set dev {BRIDGE} mtu 1400"], report
+    assert kvenv.connect(cli.ns, WAN_IP).startswith("ok"), "forwarding is back"
+    assert _read(kvenv, "/proc/sys/net/ipv4/ip_forward") == "1"
+    assert _read(kvenv, f"/sys/class/net/{BRIDGE}/mtu") == "1400"
+
+    rc, report = _doctor(kvenv, "--fix", "--undo")
+    assert rc == 0 and len(report["removed"]) == 2, report
+    assert kvenv.connect(cli.ns, WAN_IP).startswith("fail"), "blocked again after --undo"
+    assert _read(kvenv, "/proc/sys/net/ipv4/ip_forward") == "0"
+    assert _read(kvenv, f"/sys/class/net/{BRIDGE}/mtu") == "1500"
+    assert {"forwarding-off", "mtu"} <= set(_codes(_doctor(kvenv)[1]))
+
+    _doctor(kvenv, "--fix")
     kvenv.host.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
     kvenv.host.ip("link", "set", "vwan", "mtu", "1500")
     assert _doctor(kvenv)[0] == 0
+
+
+def _read(kvenv: KvEnv, path: str) -> str:
+    return kvenv.host.run(["cat", path]).stdout.strip()
 
 
 def test_strict_rp_filter_is_found_by_the_kernels_route_lookup(kvenv: KvEnv) -> None:
@@ -406,6 +427,17 @@ def test_strict_rp_filter_is_found_by_the_kernels_route_lookup(kvenv: KvEnv) -> 
     assert rc == 1 and _codes(report) == ["rp-filter"], report
     found = report["findings"][0]  # type: ignore[index]
     assert "ip route get" in found["proof"] and "Invalid argument" in found["proof"], found
+    rp = f"net.ipv4.conf.{BRIDGE}.rp_filter"
+    before = _read(kvenv, f"/proc/sys/net/ipv4/conf/{BRIDGE}/rp_filter")
+
+    rc, report = _doctor(kvenv, "--fix")
+    assert rc == 0 and report["added"] == [f"sysctl -w {rp}=2"], report
+    assert _read(kvenv, "/proc/sys/net/ipv4/conf/all/rp_filter") == "1", "'all' is left alone"
+    rc, report = _doctor(kvenv, "--fix", "--undo")
+    assert rc == 0 and len(report["removed"]) == 1, report
+    assert _read(kvenv, f"/proc/sys/net/ipv4/conf/{BRIDGE}/rp_filter") == before
+    assert _codes(_doctor(kvenv)[1]) == ["rp-filter"], "strict again after --undo"
+
     kvenv.host.run(["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=2"])
     assert _doctor(kvenv)[0] == 0, "loose mode, as the remedy says, clears it"
 

@@ -360,3 +360,13 @@ def test_setting_undo_leaves_a_value_someone_changed_since() -> None:
         host.sysctls["net.ipv4.conf.virbr0.rp_filter"] = "1"  # a person set strict since
         DoctorSysctlUndo.undo(SETTINGS[1], ctx)
     assert host.log == ["sysctl -w net.ipv4.ip_forward=0"]
+
+
+def test_ipv6_forwarding_off_is_found_for_networks_with_ipv6_only() -> None:
+    host = HostState(sysctls=(("net.ipv4.ip_forward", "1"),
+                              ("net.ipv6.conf.all.forwarding", "0")))
+    assert checks.settings(NET, host, {}) == []
+    found = checks.settings(NetPaths(**{**NET.__dict__, "ipv6": True}), host, {})
+    assert [(f.code, f.where) for f in found] == [
+        ("forwarding-off", "sysctl net.ipv6.conf.all.forwarding = 0")]
+    assert [c.command() for c in found[0].change] == ["sysctl -w net.ipv6.conf.all.forwarding=1"]
