@@ -407,10 +407,10 @@ def test_forwarding_off_and_low_uplink_mtu(kvenv: KvEnv) -> None:
     assert _read(kvenv, f"/sys/class/net/{BRIDGE}/mtu") == "1500"
     assert {"forwarding-off", "mtu"} <= set(_codes(_doctor(kvenv)[1]))
 
-    _doctor(kvenv, "--fix")
-    kvenv.host.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
     kvenv.host.ip("link", "set", "vwan", "mtu", "1500")
-    assert _doctor(kvenv)[0] == 0
+    assert _doctor(kvenv, "--fix")[0] == 0
+    kvenv.ok("net-destroy", NET)
+    assert _read(kvenv, "/proc/sys/net/ipv4/ip_forward") == "0", "net-destroy takes it back"
 
 
 def _read(kvenv: KvEnv, path: str) -> str:

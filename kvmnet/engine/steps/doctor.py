@@ -1,4 +1,6 @@
-"""``kvmnet doctor --fix``: one accept rule added to another tool's firewall chain.
+"""``kvmnet doctor --fix``: one accept rule added to another tool's firewall chain
+(``doctor.rule``), or one host setting changed back (``doctor.sysctl``, ``doctor.mtu``, at the
+end of this module: the undo restores the value read before, while it is still doctor's).
 
 The rule carries a comment naming the network (``kvmnet: network NET: ...``), so a person
 reading Docker's ``DOCKER-USER`` or firewalld's table sees whose it is.  The undo record holds
