@@ -34,14 +34,7 @@ class FileLock:
         self._mutex.acquire()
         try:
             if self._depth == 0:
-                os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                except BaseException:
-                    os.close(fd)
-                    raise
-                self._fd = fd
+                self._fd = lock_file(self.path)
             self._depth += 1
         except BaseException:
             self._mutex.release()
@@ -57,6 +50,22 @@ class FileLock:
                 os.close(fd)
         finally:
             self._mutex.release()
+
+
+def lock_file(path: str | PathLike[str]) -> int:
+    """A descriptor holding an exclusive ``flock`` on ``path`` (created, with its directory, if
+    missing; blocks while another holds it).  The lock goes when every copy of the
+    descriptor is closed: a forked child keeps it after the parent ends
+    (:func:`kvmnet.tasks.afterwards`)."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def make_dirs(path: str, mode: int) -> None:

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 #: live definitions, journals and pid files, the start program, dnsmasq's files, the
 #: lease database and its lock, guest logs.  A new kind of file named after the network
 #: belongs here, so that the name limit below keeps it within a file name.
-NAME_FILE_SUFFIXES = (".xml", ".json", ".pid", ".conf", ".servers", ".hostsfile", ".addnhosts",
-                      ".status", ".status.lock", ".helper", ".log", ".serial3.log")
+NAME_FILE_SUFFIXES = (".xml", ".json", ".json.lock", ".pid", ".conf", ".servers", ".hostsfile",
+                      ".addnhosts", ".status", ".status.lock", ".helper", ".log", ".serial3.log")
 #: Linux's limit on one file name (NAME_MAX).
 FILE_NAME_MAX_BYTES = 255
 #: The one limit on a network name (validation, the store, guests): the longest name whose

@@ -118,7 +118,7 @@ class Connection:
         net = define(self.store, xml, strict=bool(flags & VIR_NETWORK_DEFINE_VALIDATE),
                      warn=self.warn, host_check=host_check)
         assert net.uuid is not None
-        from kvmnet.network.compile import precompile
+        from kvmnet.network.precompile import precompile
 
         precompile(self.store, self.paths, net)
         return Network(self, net.name, net.uuid)
@@ -311,7 +311,8 @@ class Connection:
         """Whether ``name`` is known only by its journal: a transient network whose destroy
         was interrupted after its status (its only definition) went.  Its handle can only be
         destroyed, which finishes the teardown (kvmnet.network.runtime.destroy)."""
-        return is_safe_name(name) and (self.paths.run_networks / f"{name}.json").is_file()
+        return is_safe_name(name) and os.path.isfile(
+            os.path.join(self.paths.text("run_networks"), f"{name}.json"))
 
     # -- listing ---------------------------------------------------------------------
     def _entries(self, flags: int) -> list[Entry]:

@@ -152,18 +152,15 @@ def undo(journal: Journal, ctx: Context) -> list[str]:
             failures.append(f"{entry.get('kind')}: unknown to this kvmnet version")
             continue
         phases[handler.phase].append((handler, entry))
-    threads = []
-    if phases[BACKGROUND]:
-        import threading
+    from kvmnet.tasks import Task
 
-        for handler, entry in phases[BACKGROUND]:
-            t = threading.Thread(target=attempt, args=(handler, entry))
-            t.start()
-            threads.append(t)
-    for handler, entry in phases[KERNEL]:
-        attempt(handler, entry)
-    for t in threads:
-        t.join()
+    background = [Task(attempt, handler, entry) for handler, entry in phases[BACKGROUND]]
+    try:
+        for handler, entry in phases[KERNEL]:
+            attempt(handler, entry)
+    finally:  # even when interrupted: no undo outlives this call
+        for task in background:
+            task.join()
     fault_point("after", "undo")
     for handler, entry in phases[LAST]:
         attempt(handler, entry)

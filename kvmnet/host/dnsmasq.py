@@ -26,13 +26,11 @@ from __future__ import annotations
 
 import errno as errno_mod
 import os
-import re
-import signal
 import time
-from collections.abc import Sequence
 
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start (kvmnet.tuples)
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import NamedTuple
 else:
     from kvmnet.tuples import NamedTuple
@@ -82,7 +80,7 @@ def start(
     Refuses (HostError, EEXIST) when ``pid_file`` names a live dnsmasq using the same conf file;
     a stale pid file is removed first.  On failure the HostError carries dnsmasq's own message.
     """
-    from kvmnet.host.run import run, shell_form  # subprocess: not needed to stop or reload
+    from kvmnet.host.run import run_quick, shell_form  # not needed to stop or reload
 
     argv = [dnsmasq, f"--conf-file={conf_path}", *extra_args]
     command = shell_form(argv)
@@ -97,11 +95,11 @@ def start(
         os.unlink(pid_file)
     except FileNotFoundError:
         pass
-    proc = run(argv, check=False, timeout=timeout)
-    if proc.returncode != 0:
-        message = " ".join(line.strip() for line in (proc.stderr or proc.stdout).splitlines() if line.strip())
-        message = message or f"it exited with status {proc.returncode} and printed nothing"
-        hint = _EXIT_HINTS.get(proc.returncode, "see dnsmasq's message")
+    returncode, output = run_quick(argv, timeout=timeout)
+    if returncode != 0:
+        message = " ".join(line.strip() for line in output.splitlines() if line.strip())
+        message = message or f"it exited with status {returncode} and printed nothing"
+        hint = _EXIT_HINTS.get(returncode, "see dnsmasq's message")
         if "inotify" in message:
             hint = inotify_diagnosis()
         raise HostError(f"dnsmasq failed to start: {message}; {hint}", command, None)
@@ -245,7 +243,7 @@ def reload(pid: int, *, expected_cmdline_contains: str | None = None) -> bool:
         if not args or "dnsmasq" not in os.path.basename(args[0]):
             return False
         expected_cmdline_contains = args[0]
-    return process.send_signal(pid, signal.SIGHUP, expected_cmdline_contains=expected_cmdline_contains)
+    return process.send_signal(pid, process.SIGHUP, expected_cmdline_contains=expected_cmdline_contains)
 
 
 def version(dnsmasq: str = "dnsmasq") -> tuple[int, ...]:
@@ -253,6 +251,8 @@ def version(dnsmasq: str = "dnsmasq") -> tuple[int, ...]:
     from kvmnet.host.run import run, shell_form
 
     proc = run([dnsmasq, "--version"])
+    import re
+
     m = re.search(r"version\s+(\d+(?:\.\d+)*)", proc.stdout, re.IGNORECASE)
     if m is None:
         raise HostError(

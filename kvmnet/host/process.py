@@ -9,16 +9,25 @@ kernel refuses with ESRCH instead of signalling the newcomer.
 """
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # the C module: signal.py builds enums (~1.5 ms of net-start and net-destroy)
 import errno as errno_mod
 import os
 import select
-import signal
 import time
 
 from kvmnet.errors import HostError
 from kvmnet.log import get as get_logger
 
 log = get_logger("kvmnet.host")
+
+SIGHUP: int = _signal.SIGHUP
+SIGKILL: int = _signal.SIGKILL
+SIGTERM: int = _signal.SIGTERM
+
+
+def signal_name(sig: int) -> str:
+    """``SIGTERM`` for 15 (what ``signal.Signals(sig).name`` says, for the signals kvmnet sends)."""
+    return {SIGHUP: "SIGHUP", SIGKILL: "SIGKILL", SIGTERM: "SIGTERM"}.get(sig, f"signal {sig}")
 
 
 def read_cmdline(pid: int) -> list[str] | None:
@@ -92,10 +101,10 @@ def send_signal(pid: int, sig: int, *, expected_cmdline_contains: str) -> bool:
                 pid, read_cmdline(pid), expected_cmdline_contains,
             )
             return False
-        name = signal.Signals(sig).name
+        name = signal_name(sig)
         log.debug("kill -%s %d", name.removeprefix("SIG"), pid)
         try:
-            signal.pidfd_send_signal(fd, sig)
+            _signal.pidfd_send_signal(fd, sig)
         except ProcessLookupError:
             return False
         except PermissionError as exc:
@@ -143,21 +152,22 @@ def terminate(pid: int, *, expected_cmdline_contains: str, timeout: float = 5.0)
                     pid, read_cmdline(pid), expected_cmdline_contains,
                 )
             return False
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            log.debug("kill -%s %d", sig.name.removeprefix("SIG"), pid)
+        for sig, wait in ((SIGTERM, timeout), (SIGKILL, 5.0)):
+            name = signal_name(sig)
+            log.debug("kill -%s %d", name.removeprefix("SIG"), pid)
             try:
-                signal.pidfd_send_signal(fd, sig)
+                _signal.pidfd_send_signal(fd, sig)
             except ProcessLookupError:
                 return True
             except PermissionError as exc:
                 raise HostError(
                     f"not allowed to stop PID {pid}: run kvmnet as root or as the daemon's user",
-                    f"kill -{sig.name.removeprefix('SIG')} {pid}",
+                    f"kill -{name.removeprefix('SIG')} {pid}",
                     exc.errno,
                 ) from exc
             if _wait_pidfd(fd, pid, wait):
                 return True
-            log.debug("PID %d did not exit within %.1f s after %s", pid, wait, sig.name)
+            log.debug("PID %d did not exit within %.1f s after %s", pid, wait, name)
         raise HostError(
             f"PID {pid} survived SIGKILL (stuck in the kernel, state {process_state(pid)}): "
             "check the process and reboot if it stays",

@@ -17,13 +17,14 @@ coexist; a wildcard listener on 67 is only a real conflict when it is not such a
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
-from collections.abc import Iterable
 
+# ipaddress is imported where it is used: net-start's checks (routes_within, can_bind) need
+# it only when something overlaps, and it costs ~1.5 ms of start-up (lab machine)
 TYPE_CHECKING = False  # typing costs ~4.5 ms of a cold start (kvmnet.tuples)
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Literal, NamedTuple
 
     Proto = Literal["tcp", "udp"]
@@ -53,6 +54,8 @@ class ListeningSocket(NamedTuple):
 
 def decode_address(hex_ip: str, byteorder: Literal["little", "big"] = sys.byteorder) -> str:
     """Decode the IP part of ``/proc/net`` ``HEX:PORT`` (8 hex digits for IPv4, 32 for IPv6)."""
+    import ipaddress
+
     if len(hex_ip) not in (8, 32):
         raise ValueError(f"unexpected address field {hex_ip!r}")
     raw = b"".join(
@@ -112,6 +115,8 @@ def read_listening(proc_net: str = "/proc/net") -> list[ListeningSocket]:
 
 def _unmapped(address: str) -> str:
     """``::ffff:a.b.c.d`` (an IPv6 socket bound to an IPv4-mapped address) as ``a.b.c.d``."""
+    import ipaddress
+
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
@@ -132,6 +137,8 @@ def conflicting_listeners(
     port), IPv4 ones too.  That is conservative: a V6ONLY ``[::]`` listener is reported even
     though it would not clash with IPv4.  ``sockets`` defaults to this namespace's listeners.
     """
+    import ipaddress
+
     wanted: set[str] = set()
     families: set[int] = set()
     for text in addresses:
@@ -221,6 +228,8 @@ def parse_route(text: str) -> list[KernelRoute]:
 
 def parse_ipv6_route(text: str) -> list[KernelRoute]:
     """IPv6 routes from /proc/net/ipv6_route's text (all tables; host and lo routes dropped)."""
+    import ipaddress
+
     out = []
     for line in text.splitlines():
         f = line.split()

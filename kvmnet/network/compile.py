@@ -48,24 +48,6 @@ def compile_program(net: Network, paths: Paths, key: str = "") -> programs.Progr
     }
 
 
-def precompile(store: Store, paths: Paths, net: Network) -> None:
-    """Compile a just-defined network's start program now, while the model is loaded.
-
-    ``net-start`` then finds it in the cache and imports no parser or renderer.
-    A definition that cannot compile is still defined (as libvirt does); its
-    ``net-start`` reports the problem.
-    """
-    text = store.read_config(net.name)
-    if text is None:
-        return
-    key = programs.cache_key(text, str(paths.root))
-    try:
-        programs.save(programs.cache_path(paths.programs, net.name),
-                      compile_program(net, paths, key))
-    except KvmnetError:
-        programs.drop(programs.cache_path(paths.programs, net.name))
-
-
 class Manager:
     """Live updates of a running network (net-update --live): they need the model.
 

@@ -12,7 +12,6 @@ bind and need.
 from __future__ import annotations
 
 import _socket as socket  # the C module: socket.py costs ~5 ms of start-up
-import ipaddress
 
 from kvmnet.host import procnet
 from kvmnet.host.which import which
@@ -20,6 +19,7 @@ from kvmnet.host.which import which
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from ipaddress import IPv4Network, IPv6Network
     from typing import Any, Protocol
 
     from kvmnet.engine.step import Step
@@ -93,11 +93,13 @@ def conflicts(net: str, steps: Iterable[Step], host: HostView, *, own_links: Ite
     ours += [_span(dst, prefixlen) for dst, prefixlen in routes]
     taken: set[str] = set()  # our addresses already reported as clashing
 
-    def clash(address: str, prefixlen: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    def clash(address: str, prefixlen: int) -> IPv4Network | IPv6Network | None:
         """The other subnet when it overlaps one of ours (and is not link-local etc.)."""
         version, lo, hi = _span(address, prefixlen)
         if not any(v == version and lo <= h and l <= hi for v, l, h in ours):
             return None
+        import ipaddress  # only for a clash: ~1.5 ms of every net-start otherwise
+
         other = ipaddress.ip_network(f"{address}/{prefixlen}", strict=False)
         if other.is_link_local or other.is_loopback or other.is_multicast:
             return None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import sys
 
+from kvmnet import jsontext
 from kvmnet.fileio import atomic_write
 
 TYPE_CHECKING = False
@@ -30,15 +31,13 @@ if TYPE_CHECKING:
 
 # Bump when what a definition compiles to changes (renderers, program layout): programs
 # cached by an older kvmnet of the same version are then compiled again.
-FORMAT = 7
+FORMAT = 8
 
 
 def cache_key(definition: str, root: str) -> str:
-    import json  # json imports re: not at the top, which net-undefine (cache_path, drop) loads
-
     from kvmnet.version import __version__
 
-    return json.dumps([FORMAT, __version__, root, os.path.realpath(sys.executable), definition])
+    return jsontext.dumps([FORMAT, __version__, root, os.path.realpath(sys.executable), definition])
 
 
 def cache_path(programs_dir: str | os.PathLike[str], name: str) -> str:
@@ -47,11 +46,9 @@ def cache_path(programs_dir: str | os.PathLike[str], name: str) -> str:
 
 def load(path: str, key: str) -> Program | None:
     """The cached program if it was compiled from exactly this definition, else None."""
-    import json
-
     try:
         with open(path, encoding="utf-8") as f:
-            program: Program = json.load(f)
+            program: Program = jsontext.loads(f.read())
     except (OSError, ValueError):
         return None
     if not isinstance(program, dict) or program.get("key") != key:
@@ -60,14 +57,31 @@ def load(path: str, key: str) -> Program | None:
 
 
 def save(path: str, program: Program) -> None:
-    import json
-
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # a cache: losing it to a power cut costs a compile, so no fsyncs (two per define)
-    atomic_write(path, json.dumps(program).encode("utf-8"), mode=0o600, durable=False)
+    atomic_write(path, jsontext.dumps(program).encode("utf-8"), mode=0o600, durable=False)
+
+
+def lock_path(path: str) -> str:
+    """The lock a compile of cache ``path`` holds (:mod:`kvmnet.network.precompile`)."""
+    return f"{path}.lock"
 
 
 def drop(path: str) -> None:
+    """Remove cache ``path`` (and its lock), once a compile under way finished."""
+    from kvmnet.fileio import FileLock
+
+    lock = lock_path(path)
+    if not os.path.exists(lock):
+        unlink(path)
+        return
+    with FileLock(lock):
+        unlink(path)
+        unlink(lock)
+
+
+def unlink(path: str) -> None:
+    """Remove ``path``; already gone is fine."""
     try:
         os.unlink(path)
     except FileNotFoundError:

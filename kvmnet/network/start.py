@@ -79,15 +79,20 @@ def start_defined(store: Store, paths: Paths, name: str, definition: str,
     """Start a persistent network from its stored definition text, compiling only if needed."""
     from kvmnet.network import program as programs
 
-    key = programs.cache_key(definition, str(paths.root))
-    cache = programs.cache_path(paths.programs, name)
+    key = programs.cache_key(definition, paths.text("root"))
+    cache = programs.cache_path(paths.text("programs"), name)
     program = programs.load(cache, key)
     if program is None:
-        from kvmnet.network.compile import compile_program
-        from kvmnet.xmlio.network import parse_network
+        from kvmnet.fileio import FileLock
 
-        program = compile_program(parse_network(definition), paths, key)
-        programs.save(cache, program)
+        with FileLock(programs.lock_path(cache)):  # net-define's compile may be under way
+            program = programs.load(cache, key)
+            if program is None:
+                from kvmnet.network.compile import compile_program
+                from kvmnet.xmlio.network import parse_network
+
+                program = compile_program(parse_network(definition), paths, key)
+                programs.save(cache, program)
     start(program, store, paths, host, notify)
 
 

@@ -86,11 +86,13 @@ def test_every_file_of_a_network_at_the_limit_fits(tmp_path: Path,
     paths = Paths(root)
     store = Store(paths)
     rt = Runtime(paths, name)
-    files = {store.status_path(name), rt.record, rt.pid_file, rt.conf, rt.servers, rt.helper,
-             rt.leases, status_path(paths.dnsmasq, name), paths.ports / name / "x.json"}
+    files = {Path(p) for p in (store.status_path(name), rt.record, rt.pid_file, rt.conf,
+                                rt.servers, rt.helper, rt.leases,
+                                status_path(paths.dnsmasq, name), paths.ports / name / "x.json")}
     # every path the compiled start program writes or names
-    program = next(paths.programs.iterdir())
-    assert program.name == f"{name}.json"
+    program = paths.programs / f"{name}.json"
+    assert sorted(p.name for p in paths.programs.iterdir()) == [f"{name}.json",
+                                                                 f"{name}.json.lock"]
 
     def strings(o: object) -> list[str]:
         if isinstance(o, str):

@@ -74,6 +74,8 @@ class PortJournal(Journal):
     the rest of the port code reads): its undo records are ``rec["undo"]``, its state
     ``rec["state"]``.  Saved without fsync (run-time state; plugging must be fast)."""
 
+    path: Path
+
     def __init__(self, path: Path, rec: dict[str, Any]) -> None:
         self.rec = rec
         super().__init__(path, str(rec.get("uuid")), str(rec.get("state") or "starting"),
