@@ -82,7 +82,12 @@ def _interface(address: str, prefixlen: int) -> tuple[int, str, str | None]:
     if version == 4 and prefixlen < 31:
         value = int.from_bytes(raw, "big") | ((1 << (bits - prefixlen)) - 1)
         broadcast = socket.inet_ntop(socket.AF_INET, value.to_bytes(4, "big"))
-    return version, socket.inet_ntop(_af(version), raw), broadcast
+    text = socket.inet_ntop(_af(version), raw)
+    if version == 6 and "." in text and not text.startswith("::ffff:"):
+        import ipaddress  # C prints the deprecated IPv4-compatible ::a.b.c.d; Python does not
+
+        text = str(ipaddress.IPv6Address(raw))
+    return version, text, broadcast
 
 
 class Netlink:
