@@ -25,7 +25,7 @@ NAT = """<network>
 
 #: what a start or a destroy must not import (each costs ~1-8 ms of a ~50 ms command here)
 HEAVY = {"json", "re", "enum", "pathlib", "subprocess", "ipaddress", "threading", "signal",
-         "shlex", "typing", "lxml"}
+         "shlex", "typing", "lxml", "collections", "functools"}
 
 
 def _loaded(env: KvEnv, *args: str) -> set[str]:

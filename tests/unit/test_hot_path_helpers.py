@@ -4,9 +4,11 @@ netlink address arithmetic with ``ipaddress``, the lease file with ``json.dumps(
 ``run_quick`` with what a program does, and ``tasks``' jobs after the reply."""
 from __future__ import annotations
 
+import collections
 import ipaddress
 import json
 import os
+import pickle
 import random
 import shlex
 import subprocess
@@ -22,10 +24,12 @@ from kvmnet import jsontext
 from kvmnet.errors import HostError
 from kvmnet.fileio import FileLock
 from kvmnet.host.netlink import _interface
+from kvmnet.host.nltypes import Link
 from kvmnet.host.process import SIGHUP, SIGKILL, SIGTERM, signal_name
 from kvmnet.host.run import run_quick, shell_form, shell_quote
 from kvmnet.network.leases import helper_main, load, status_text
 from kvmnet.tasks import Task, afterwards
+from kvmnet.tuples import NamedTuple as LightNamedTuple
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -213,3 +217,41 @@ def test_a_job_after_the_reply_runs_in_a_child_that_holds_its_lock(tmp_path: Pat
     with FileLock(lock):  # held by the child until its job is done
         assert result.read_text() != p.stdout.split()[1]  # written by another process
     assert os.path.getsize(result) > 0
+
+
+class Point(LightNamedTuple):
+    """A point."""
+
+    x: int
+    y: int = 2
+    z: str = "z"
+
+    def norm(self) -> int:
+        return abs(self.x) + abs(self.y)
+
+
+Real = collections.namedtuple("Real", ["x", "y", "z"], defaults=[2, "z"])
+
+
+def test_the_named_tuple_stand_in_behaves_as_namedtuple() -> None:
+    for args, kwargs in [((1,), {}), ((1, 5), {}), ((1,), {"z": "q"}), ((), {"x": 3, "y": 4}),
+                         ((1, 2, "a"), {})]:
+        p, r = Point(*args, **kwargs), Real(*args, **kwargs)
+        assert tuple(p) == tuple(r) and p == r and hash(p) == hash(r)
+        assert (p.x, p.y, p.z) == (r.x, r.y, r.z)
+        assert repr(p) == repr(r).replace("Real", "Point")
+        assert pickle.loads(pickle.dumps(p)) == p and type(pickle.loads(pickle.dumps(p))) is Point
+    assert Point._fields == Real._fields == Point.__match_args__
+    assert Point(3, -4).norm() == 7 and Point.__doc__ == "A point."
+    assert isinstance(Point(1), tuple) and Point.__module__ == __name__
+    for args, kwargs in [((), {}), ((1, 2, "a", 4), {}), ((1,), {"x": 2}), ((1,), {"w": 0})]:
+        with pytest.raises(TypeError):
+            Real(*args, **kwargs)
+        with pytest.raises(TypeError):
+            Point(*args, **kwargs)
+    match Point(1, 9):
+        case Point(a, b):
+            assert (a, b) == (1, 9)
+    link = Link(ifname="br0", ifindex=3, kind="bridge", mac=None, mtu=1500, state="up",
+                operstate=None, master=None, master_ifindex=None)
+    assert link.ifname == "br0" and link[1] == 3 and "ifname='br0'" in repr(link)
