@@ -11,7 +11,8 @@ the real one for type checkers and this stand-in otherwise::
         from kvmnet.tuples import NamedTuple
 
 The stand-in builds what :func:`collections.namedtuple` builds for the uses here (fields in
-annotation order, trailing defaults, ``_fields``, ``__match_args__``, its ``repr``, pickling),
+annotation order, trailing defaults, ``_fields``, ``_replace``, ``_asdict``, ``__match_args__``,
+its ``repr``, pickling),
 a tuple subclass with a property per field, and copies the class's docstring and methods onto
 it.  Not namedtuple itself: ``collections`` is ~1.5 ms more of every cold ``net-start`` and
 ``net-destroy`` on the lab machine, which need nothing else from it.
@@ -58,9 +59,19 @@ class _Maker(type):
         def __getnewargs__(self: tuple[Any, ...]) -> tuple[Any, ...]:
             return tuple(self)
 
+        def _replace(self: tuple[Any, ...], **changes: Any) -> Any:
+            values = [changes.pop(f, v) for f, v in zip(fields, self, strict=True)]
+            if changes:
+                raise ValueError(f"Got unexpected field names: {list(changes)!r}")
+            return tuple.__new__(type(self), values)
+
+        def _asdict(self: tuple[Any, ...]) -> dict[str, Any]:
+            return dict(zip(fields, self, strict=True))
+
         body: dict[str, Any] = {
             "__slots__": (), "__new__": __new__, "__repr__": __repr__,
-            "__getnewargs__": __getnewargs__, "_fields": fields, "__match_args__": fields,
+            "__getnewargs__": __getnewargs__, "_replace": _replace, "_asdict": _asdict,
+            "_fields": fields, "__match_args__": fields,
             "__module__": namespace.get("__module__"),
             "__qualname__": namespace.get("__qualname__", name),
             "__annotations__": dict(namespace.get("__annotations__", {})),

@@ -241,6 +241,8 @@ def test_the_named_tuple_stand_in_behaves_as_namedtuple() -> None:
         assert (p.x, p.y, p.z) == (r.x, r.y, r.z)
         assert repr(p) == repr(r).replace("Real", "Point")
         assert pickle.loads(pickle.dumps(p)) == p and type(pickle.loads(pickle.dumps(p))) is Point
+        assert p._asdict() == r._asdict()
+        assert p._replace(y=7) == r._replace(y=7) and type(p._replace(y=7)) is Point
     assert Point._fields == Real._fields == Point.__match_args__
     assert Point(3, -4).norm() == 7 and Point.__doc__ == "A point."
     assert isinstance(Point(1), tuple) and Point.__module__ == __name__
@@ -249,6 +251,8 @@ def test_the_named_tuple_stand_in_behaves_as_namedtuple() -> None:
             Real(*args, **kwargs)
         with pytest.raises(TypeError):
             Point(*args, **kwargs)
+    with pytest.raises(ValueError):
+        Point(1)._replace(w=1)
     match Point(1, 9):
         case Point(a, b):
             assert (a, b) == (1, 9)
