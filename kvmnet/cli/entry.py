@@ -12,17 +12,15 @@ ms (RCU grace periods inside the netlink call), of which the last 16-20 come aft
 is gone from the namespace (measured here: the link vanished 15-22 ms after the request,
 the request returned at 31-39 ms), spent waiting for the device's memory to be freed.
 Before importing the rest, the network's run journal is read (through the C JSON codec
-alone, :mod:`kvmnet.jsontext`), the deletion is sent from a forked child process, and the
-network's dnsmasq is sent SIGTERM (it needs ~5 ms to exit).  So both run alongside the
-command's imports, and the command need not wait for the deletion's final part: a process
-ends only after its threads' system calls, so a thread would have held it up.  The command
-itself then runs unchanged: its teardown deletes again (a request that waits for the
-child's to let go of the kernel's lock, and then finds the link gone, which is fine) and
-stops dnsmasq for good, so it returns only once the link is gone from the namespace and
-dnsmasq has exited, and it reports any error.  The child has its standard streams on
-/dev/null (whoever reads the command's output does not wait for it) and ends on its own.
-A kill between the head start and the teardown leaves an active network without its
-bridge: the next ``net-start`` notices and finishes that destroy
+alone, :mod:`kvmnet.jsontext`) and the deletion is sent from a forked child process.  So it
+runs alongside the command's imports, and the command need not wait for its final part: a
+process ends only after its threads' system calls, so a thread would have held it up.  The
+command itself then runs unchanged: its teardown deletes again (a request that waits for the
+child's to let go of the kernel's lock, and then finds the link gone, which is fine), so it
+returns only once the link is gone from the namespace, and it reports any error.  The child
+has its standard streams on /dev/null (whoever reads the command's output does not wait for
+it) and ends on its own.  A kill between the head start and the teardown leaves an active
+network without its bridge: the next ``net-start`` notices and finishes that destroy
 (:func:`kvmnet.network.start.interrupted_destroy`).
 
 The console script runs :func:`script`: once the command is done it ends the process
@@ -58,41 +56,36 @@ def plain(argv: list[str]) -> tuple[str | None, bool, str, str] | None:
     return root, quiet, argv[i], argv[i + 1]
 
 
-def _journal_parts(text: str) -> tuple[list[str], list[tuple[str, str]]]:
-    """The link names and the dnsmasq ``(pid file, conf)`` pairs of a network journal's text
-    (its ``"link"`` and ``"dnsmasq"`` undo records); ValueError if it cannot tell."""
+def _journal_links(text: str) -> list[str]:
+    """The link names of a network journal's text (its ``"link"`` undo records); ValueError
+    if it cannot tell."""
     from kvmnet import jsontext  # the C codec alone: json's import is ~8 ms of a cold start
 
     try:
-        steps = jsontext.loads(text)["steps"]
-        links = [str(s["name"]) for s in steps if s.get("kind") == "link"]
-        daemons = [(str(s["pid_file"]), str(s["conf"])) for s in steps
-                   if s.get("kind") == "dnsmasq"]
+        return [str(s["name"]) for s in jsontext.loads(text)["steps"]
+                if s.get("kind") == "link"]
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a network journal: {exc}") from None
-    return links, daemons
 
 
 def _head_start_destroy(root: str | None, name: str) -> None:
-    """Start taking the network down before importing the rest: delete its links from a
-    forked child, ask its dnsmasq to stop (it takes ~5 ms to exit)."""
+    """Start deleting the network's links from a forked child, before importing the rest.
+
+    Only the links: dnsmasq and the firewall go in the teardown proper, after the live
+    status, so that a kill here never leaves a network that says it is active while its
+    DHCP is gone and its bridge still there.
+    """
     if "/" in name:
         return
     base = root or os.environ.get("KVMNET_ROOT") or "/"
     try:
         with open(os.path.join(base, "run", "kvmnet", "networks", f"{name}.json"),
                   encoding="utf-8") as f:
-            links, daemons = _journal_parts(f.read())
+            links = _journal_links(f.read())
     except (OSError, ValueError):
         return
     if links:
         _delete_links_in_child(links)
-    for pid_file, conf in daemons:
-        from kvmnet.host import dnsmasq, process
-
-        pid = dnsmasq.read_pid_file(pid_file)
-        if pid is not None:  # the teardown stops it for good (and waits), whatever happens here
-            process.send_signal(pid, process.SIGTERM, expected_cmdline_contains=conf)
 
 
 def _delete_links_in_child(links: list[str]) -> None:

@@ -95,10 +95,35 @@ class Run:
             os.kill(proc.pid, signal.SIGKILL)
         rc = proc.wait()
         killed = rc == -signal.SIGKILL
+        if killed:
+            self.settle()
         self.killed += killed
         self.finished += not killed
         self.log.append(f"{' '.join(args)} {'killed' if killed else f'exit {rc}'} "
                         f"at {delay * 1000:.0f} ms")
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until no kvmnet process is left in the namespace.  A killed net-destroy may
+        leave its head start's child (kvmnet.cli.entry), which finishes the bridge deletion
+        it asked the kernel for, as a request of the killed process itself would finish in
+        the kernel; what the next command sees must not depend on that child's timing."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = subprocess.run([IP, "netns", "pids", self.kvenv.host.name], check=True,
+                                  capture_output=True, text=True).stdout.split()
+            left = []
+            for pid in pids:
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        if KVMNET.encode() in f.read():
+                            left.append(pid)
+                except OSError:
+                    continue
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                self.fail(f"kvmnet processes still running {timeout} s after a kill: {left}")
+            time.sleep(0.005)
 
     def active(self) -> bool | None:
         """What net-info says: True, False, or None when the network is unknown."""

@@ -166,11 +166,8 @@ CLI_EXCEPTIONS = {
     # dnsmasq's --dhcp-script runs on every lease; the facade would add ~35 ms to each
     ("kvmnet.cli.live", "kvmnet.network.leases"):
         "lease-helper imports nothing but the lease database",
-    # net-destroy's netlink deletes (from a forked child) and dnsmasq's SIGTERM start before
-    # anything else is imported
+    # net-destroy's netlink deletes start (from a forked child) before anything else is imported
     ("kvmnet.cli.entry", "kvmnet.host.rtnl"): "net-destroy's head start (bench: bridge delete)",
-    ("kvmnet.cli.entry", "kvmnet.host.dnsmasq"): "net-destroy's head start (dnsmasq's exit)",
-    ("kvmnet.cli.entry", "kvmnet.host.process"): "net-destroy's head start (dnsmasq's exit)",
     ("kvmnet.cli.entry", "kvmnet.jsontext"): "net-destroy's head start reads the journal",
     # net-plan's printing is being rebuilt on the steps' describe() (issue 12, engine work);
     # it then asks the facade for the plan's text
