@@ -136,3 +136,12 @@ def test_restore_puts_the_devices_own_mac_back_whatever_it_is_now(now: str,
     host.log.clear()
     RestoreNetConfig.undo(entry, Context(host, say=said.append))  # again: nothing to do
     assert host.log == []
+
+
+def test_restore_on_a_device_that_is_gone_has_nothing_to_do() -> None:
+    """Through the real host adapter: a read of a link this namespace does not have."""
+    from kvmnet.engine.host import Host
+
+    entry = {"kind": "netconfig.restore", "dev": "kvmnetnosuch0", "mac": NIC_MAC,
+             "guest_mac": GUEST, "vf": None}
+    RestoreNetConfig.undo(entry, Context(Host()))  # no error: gone, with its settings

@@ -121,8 +121,14 @@ class RestoreNetConfig(Undo):
             raise
         if saved and now != saved:
             if now != entry.get("guest_mac"):
-                ctx.say(f"{dev}'s MAC {now} was changed while the guest had the device; "
+                from kvmnet.log import get as get_logger
+
+                # not an error (the guest may change it, see the module docstring): said
+                # where the caller listens, logged at info level for everyone else
+                note = (f"{dev}'s MAC {now} was changed while the guest had the device; "
                         f"putting back its own MAC {saved}, as libvirt does")
+                get_logger("kvmnet.engine").info("%s", note)
+                ctx.say(note)
             ctx.host.link_set_mac(dev, str(saved))
         vf, vlan = entry.get("vf"), entry.get("vlan")
         if vf is not None and vlan is not None:
