@@ -4,6 +4,7 @@ then put back after the macvtap is gone), a kill at every change, and the undo's
 the MAC was changed meanwhile."""
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from kvmnet.engine.executor import Context
 from kvmnet.engine.recording import NIC_MAC, Killed, RecordingHost
 from kvmnet.engine.steps.netconfig import RestoreNetConfig, SetNetConfig
-from kvmnet.errors import OperationInvalidError, UnsupportedError
+from kvmnet.errors import HostError, OperationInvalidError, UnsupportedError
 from kvmnet.host import tap as taps
 from kvmnet.model.frozen import replace
 from kvmnet.model.network import Vlan, VlanTag
@@ -145,3 +146,30 @@ def test_restore_on_a_device_that_is_gone_has_nothing_to_do() -> None:
     entry = {"kind": "netconfig.restore", "dev": "kvmnetnosuch0", "mac": NIC_MAC,
              "guest_mac": GUEST, "vf": None}
     RestoreNetConfig.undo(entry, Context(Host()))  # no error: gone, with its settings
+
+
+class RefusingHost(RecordingHost):
+    def __init__(self, code: int) -> None:
+        super().__init__()
+        self.code = code
+
+    def link_set_mac(self, ifname: str, mac: str) -> None:
+        raise HostError(f"ip link set {ifname} address {mac} failed", "ip link set", self.code)
+
+
+@pytest.mark.parametrize("code, vf, words", [
+    (errno.EBUSY, None, "its driver cannot change the MAC while it is up; take it down first"),
+    (errno.EADDRNOTAVAIL, {"pf": "eth0", "index": 3}, "its PF eth0 has set an administrative MAC for VF 3"),
+    (errno.EPERM, {"pf": "eth0", "index": 3}, "its PF eth0 does not let VF 3 change its own MAC"),
+])
+def test_a_device_refusing_the_mac_says_why_and_what_to_do(
+        monkeypatch: pytest.MonkeyPatch, code: int, vf: dict[str, object] | None,
+        words: str) -> None:
+    from kvmnet.host import macvtap
+
+    monkeypatch.setattr(macvtap, "refuse_uppers", lambda dev: None)
+    step = SetNetConfig(dev="eth1", mac=GUEST, vf=vf)
+    with pytest.raises(HostError) as info:
+        step.apply(Context(RefusingHost(code)))
+    assert str(info.value).startswith(
+        f"passthrough device eth1 cannot take the guest's MAC {GUEST}: {words}")

@@ -27,6 +27,7 @@ own, and whatever it got during the guest's life goes with the guest.  The undo 
 from __future__ import annotations
 
 from kvmnet.engine.step import KERNEL, Step, Undo, register, register_undo
+from kvmnet.errors import HostError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,6 +50,28 @@ def vf_of(dev: str) -> dict[str, Any] | None:
     if not names or index is None:
         return None
     return {"pf": names[0], "index": index}
+
+
+def _diagnose(exc: HostError, dev: str, mac: str, vf: dict[str, Any] | None) -> HostError:
+    """Why ``dev`` did not take the guest's MAC, and what to do."""
+    import errno
+
+    why = {
+        errno.EBUSY: "its driver cannot change the MAC while it is up; take it down first "
+                     f"(ip link set dev {dev} down) and plug again",
+        errno.EADDRNOTAVAIL: (f"its PF {vf['pf']} has set an administrative MAC for VF "
+                              f"{vf['index']}, which locks it; clear it (ip link set dev "
+                              f"{vf['pf']} vf {vf['index']} mac 00:00:00:00:00:00) and plug "
+                              "again") if vf is not None else "its driver refuses it; give the guest another MAC",
+    }.get(exc.errno or 0)
+    if why is None and exc.errno == errno.EPERM and vf is not None:
+        why = (f"its PF {vf['pf']} does not let VF {vf['index']} change its own MAC; clear "
+               f"the VF's administrative MAC (ip link set dev {vf['pf']} vf {vf['index']} mac "
+               "00:00:00:00:00:00) or trust it (... trust on), and plug again")
+    if why is None:
+        return exc
+    return HostError(f"passthrough device {dev} cannot take the guest's MAC {mac}: {why}",
+                     exc.command, exc.errno)
 
 
 @register
@@ -93,7 +116,10 @@ class SetNetConfig(Step):
         from kvmnet.host.macvtap import refuse_uppers
 
         refuse_uppers(self.dev)  # a second passthrough user: refused before the MAC changes
-        ctx.host.link_set_mac(self.dev, self.mac)
+        try:
+            ctx.host.link_set_mac(self.dev, self.mac)
+        except HostError as exc:
+            raise _diagnose(exc, self.dev, self.mac, self.vf) from None
         if self.vf is not None:
             ctx.host.vf_set(str(self.vf["pf"]), int(self.vf["index"]), {"vlan": self.vlan or 0})
 
@@ -109,8 +135,6 @@ class RestoreNetConfig(Undo):
     @staticmethod
     def undo(entry: dict[str, Any], ctx: Context) -> None:
         import errno
-
-        from kvmnet.errors import HostError
 
         dev, saved = str(entry["dev"]), entry.get("mac")
         try:
