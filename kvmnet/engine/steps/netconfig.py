@@ -56,19 +56,20 @@ def _diagnose(exc: HostError, dev: str, mac: str, vf: dict[str, Any] | None) -> 
     """Why ``dev`` did not take the guest's MAC, and what to do."""
     import errno
 
-    why = {
-        errno.EBUSY: "its driver cannot change the MAC while it is up; take it down first "
-                     f"(ip link set dev {dev} down) and plug again",
-        errno.EADDRNOTAVAIL: (f"its PF {vf['pf']} has set an administrative MAC for VF "
-                              f"{vf['index']}, which locks it; clear it (ip link set dev "
-                              f"{vf['pf']} vf {vf['index']} mac 00:00:00:00:00:00) and plug "
-                              "again") if vf is not None else "its driver refuses it; give the guest another MAC",
-    }.get(exc.errno or 0)
-    if why is None and exc.errno == errno.EPERM and vf is not None:
-        why = (f"its PF {vf['pf']} does not let VF {vf['index']} change its own MAC; clear "
-               f"the VF's administrative MAC (ip link set dev {vf['pf']} vf {vf['index']} mac "
-               "00:00:00:00:00:00) or trust it (... trust on), and plug again")
-    if why is None:
+    clear = (f"ip link set dev {vf['pf']} vf {vf['index']} mac 00:00:00:00:00:00"
+             if vf is not None else "")
+    if exc.errno == errno.EBUSY:
+        why = (f"its driver cannot change the MAC while it is up; take it down first (ip link "
+               f"set dev {dev} down) and plug again")
+    elif exc.errno == errno.EADDRNOTAVAIL and vf is not None:
+        why = (f"its PF {vf['pf']} has set an administrative MAC for VF {vf['index']}, which "
+               f"locks it; clear it ({clear}) and plug again")
+    elif exc.errno == errno.EPERM and vf is not None:
+        why = (f"its PF {vf['pf']} does not let VF {vf['index']} change its own MAC; clear the "
+               f"VF's administrative MAC ({clear}) or trust the VF (trust on), and plug again")
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        why = "its driver refuses it; give the guest another MAC"
+    else:
         return exc
     return HostError(f"passthrough device {dev} cannot take the guest's MAC {mac}: {why}",
                      exc.command, exc.errno)
