@@ -125,6 +125,18 @@ class Host:
 
         return vf.addresses(ifname)
 
+    # -- a device's own MAC (kvmnet.engine.steps.netconfig): so a recording host answers ----
+    def link_mac(self, ifname: str) -> str:
+        """``ifname``'s MAC; HostError (ENODEV) when there is no such link."""
+        from kvmnet.host import tap
+
+        return tap.get_mac(ifname)
+
+    def link_set_mac(self, ifname: str, mac: str) -> None:
+        from kvmnet.host import tap
+
+        tap.set_mac(ifname, mac)
+
 
 def unlink(path: str | os.PathLike[str]) -> None:
     try:

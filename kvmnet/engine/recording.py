@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 FRESH_VF: dict[str, Any] = {"mac": "00:00:00:00:00:00", "vlan": 0, "qos": 0, "spoofchk": True,
                             "trust": False}
 
+#: what a host device's MAC reads before anyone set it (a recording host's links)
+NIC_MAC = "00:1b:21:0a:0b:0c"
+
 
 class Killed(BaseException):
     """The simulated SIGKILL of a :class:`RecordingHost` run."""
@@ -87,6 +90,8 @@ class RecordingHost(Host):
         self.changes = 0
         #: VF settings read through a PF: "PF/INDEX" -> settings (default: a fresh VF's)
         self.vfs: dict[str, dict[str, Any]] = {}
+        #: links' MACs, as read (default NIC_MAC) and as set
+        self.macs: dict[str, str] = {}
 
     # -- the executor's two doors -------------------------------------------------------
     def perform(self, step: Step, ctx: Context) -> None:
@@ -157,3 +162,10 @@ class RecordingHost(Host):
 
     def link_addresses(self, ifname: str) -> list[str]:
         return []
+
+    def link_mac(self, ifname: str) -> str:
+        return self.macs.get(ifname, NIC_MAC)
+
+    def link_set_mac(self, ifname: str, mac: str) -> None:
+        self._change(f"ip link set dev {ifname} address {mac}")
+        self.macs[ifname] = mac

@@ -214,3 +214,28 @@ def link_info(name: str) -> tuple[int, str | None, str | None] | None:
     info = msg.get("IFLA_LINKINFO")
     kind = info.get("IFLA_INFO_KIND") if info is not None else None
     return int(msg["index"]), kind, msg.get("IFLA_ADDRESS")
+
+
+def uppers(parent: str) -> list[str]:
+    """The macvtap and macvlan links on ``parent`` (their ``IFLA_LINK`` is its ifindex)."""
+    from kvmnet.host import iproute
+
+    index = iproute.link_index(parent, f"ip -d link show {parent}")
+    found = []
+    for msg in iproute.link_dump(f"ip -d link show | grep '@{parent}:'"):
+        info = msg.get("IFLA_LINKINFO")
+        kind = info.get("IFLA_INFO_KIND") if info is not None else None
+        if kind in ("macvtap", "macvlan") and msg.get("IFLA_LINK") == index:
+            found.append(str(msg.get("IFLA_IFNAME")))
+    return sorted(found)
+
+
+def refuse_uppers(parent: str) -> None:
+    """HostError when ``parent`` already carries a macvtap or macvlan: a passthrough macvtap
+    must be its only one (the kernel refuses it too, but only once the parent's settings were
+    changed for it)."""
+    taken = uppers(parent)
+    if taken:
+        raise HostError(f"{parent} already carries {', '.join(taken)}: passthrough mode needs a "
+                        "device of its own; remove the others or use another device",
+                        f"ip link add link {parent} type macvtap mode passthru", errno_mod.EBUSY)

@@ -6,6 +6,10 @@ with the port's journal (``run/kvmnet/ports/NETWORK/UUID.json``, the engine's fo
 tap plugger's), so a plug that fails midway or a kvmnet killed at any step
 (``KVMNET_FAULT_KILL_AFTER=macvtap.create``...) leaves a journal that unplugging takes back:
 
+0. passthrough mode only, ``netconfig.set``: the chosen device's own MAC (and a VF's VLAN)
+   saved, the guest's set on it, as libvirt does (:mod:`kvmnet.engine.steps.netconfig`: the
+   kernel gives a passthrough macvtap its device's MAC); its undo, after the macvtap's,
+   puts the saved settings back;
 1. ``macvtap.create``: the macvtap on the chosen device, with the guest's MAC (in bridge and
    private modes a guest whose MAC differs from its macvtap's gets no traffic), up;
 2. ``macvtap.node``: a private device node for it, ``NODE_DIR/UUID`` (see
@@ -26,7 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kvmnet.errors import HostError, NotFoundError
+from kvmnet.errors import HostError, NotFoundError, UnsupportedError
 from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal, context, load_record
 
 if TYPE_CHECKING:
@@ -87,6 +91,27 @@ def _choose(directory: Path, port: NetworkPort, network: str | None,
     return choose(network, port.plug.mode or "vepa", opts.pool, device_use(directory))
 
 
+#: the macvtap modes whose parent device takes the guest's settings (libvirt's: passthrough)
+SETS_PARENT = frozenset({"passthrough"})
+
+
+def parent_steps(dev: str, mode: str, port: NetworkPort, *, plan: bool = False) -> list[Step]:
+    """What the port sets on its parent device before its macvtap exists: in passthrough mode
+    the guest's MAC (and a VF's VLAN), saved first (:mod:`kvmnet.engine.steps.netconfig`);
+    nothing in the shared modes.  ``plan``: describe only (no sysfs look-up for a VF)."""
+    from kvmnet.engine.steps.netconfig import SetNetConfig, vf_of
+
+    if mode not in SETS_PARENT:
+        return []
+    tags = port.vlan.tags if port.vlan is not None else ()
+    if len(tags) > 1 or (tags and port.vlan is not None and port.vlan.trunk):
+        raise UnsupportedError(f"passthrough device {dev} takes one VLAN tag, not a trunk ("
+                               f"{', '.join(str(t.id) for t in tags)}); give the port one "
+                               "<tag id='N'/>")
+    vlan = tags[0].id if tags else None
+    return [SetNetConfig(dev=dev, mac=port.mac, vf=None if plan else vf_of(dev), vlan=vlan)]
+
+
 def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None,
          opts: PlugOptions, host: Host | None = None) -> dict[str, Any]:
     """Make the port's macvtap and its node; returns the run record (the port's journal)."""
@@ -113,6 +138,7 @@ def make(nl: Netlink, directory: Path, port: NetworkPort, network: str | None,
     def steps() -> Iterator[Step]:
         from kvmnet.engine.steps.macvtap import CreateMacvtap, MakeTapNode
 
+        yield from parent_steps(dev, mode, port)
         create = CreateMacvtap(parent=dev, mode=mode, mac=port.mac)
         yield create
         name = create.made or "macvtap%d"  # a recording host makes nothing
@@ -166,7 +192,9 @@ class MacvtapPlugger(Plugger):
         assert port.plug is not None
         dev = port.plug.dev or (opts.pool[0] if opts.pool else "DEV")
         node = Path(opts.state_dirs[0] if opts.state_dirs else "/run/kvmnet") / NODE_DIR
+        mode = port.plug.mode or "vepa"
         steps: list[Step] = [
-            CreateMacvtap(parent=dev, mode=port.plug.mode or "vepa", mac=port.mac),
+            *parent_steps(dev, mode, port, plan=True),
+            CreateMacvtap(parent=dev, mode=mode, mac=port.mac),
             MakeTapNode(path=str(node / port.uuid), link="macvtap%d")]
         return [line for step in steps for line in step.describe().splitlines()]
