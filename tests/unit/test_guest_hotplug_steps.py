@@ -193,3 +193,26 @@ def test_hotplug_steps_round_trip_through_json() -> None:
         assert step_class(step.kind) is type(step)
     assert steps[1].describe().splitlines()[0] == (
         '# QMP /q: netdev_add {"id": "hostnet1", "ifname": "vnet3", "type": "tap"}')
+
+
+def test_attach_and_detach_device_xml_live(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """libvirt-python's attachDeviceFlags/detachDeviceFlags with an <interface
+    type='direct'> take the same way (the shim's attachDevice is AFFECT_LIVE)."""
+    from kvmnet.guests import VIR_DOMAIN_AFFECT_LIVE, Guests
+
+    env = started(tmp_path, monkeypatch)
+    guests = Guests(env.conn)
+    guests.runner = env.runner
+    dom = guests.lookupByName("g1")
+    xml = f"<interface type='direct'><mac address='{MAC}'/><source dev='lo'/></interface>"
+    assert dom.attachDeviceFlags(xml, VIR_DOMAIN_AFFECT_LIVE) == 0
+    assert any(line.startswith(f"# QMP {QMP}: getfd") for line in env.log())
+    live = dom.definition(False)
+    nic = live.interface_by_mac(MAC)
+    assert nic is not None and nic.type == "direct" and nic.port_id == PORT
+    assert dom.detachDeviceFlags(xml, VIR_DOMAIN_AFFECT_LIVE) == 0
+    live = dom.definition(False)
+    assert live.interface_by_mac(MAC) is None
+    env.runner.destroy("g1")
+    assert env.host.leftovers() == []
