@@ -66,7 +66,9 @@ def macvtaps_on(env: KvEnv, dev: str) -> list[dict[str, object]]:
 def attach_and_lease(env: KvEnv, g: Guest, leases: Path, args: list[str], mac: str,
                      n: int) -> str:
     """Attach a NIC; returns its macvtap once the guest saw it and the LAN leased it."""
+    t0 = time.monotonic()
     proc = env.ok("attach-interface", g.name, *args, "--mac", mac, "--live")
+    print(f"\nattach-interface {' '.join(args)}: {time.monotonic() - t0:.2f} s (the command)")
     assert proc.stdout == "Interface attached successfully\n\n", describe(proc)
     (row,) = [r for r in rows(env, g.name) if r[4] == mac]
     link = env.host.ip_json("-d", "link", "show", row[0])[0]
@@ -101,9 +103,20 @@ def test_direct_nic_hotplug_lease_unplug_and_kills(kvenv: KvEnv,
     g.wait_marker(r"lease 192\.168\.77\.\S+ dev eth0")
     g.wait_marker("ready", 60)
 
+    # a host device that is not there: one clear error, nothing changed
+    journal = (kvenv.root / "run" / "kvmnet" / "guests" / "hd.json").read_text()
+    proc = kvenv.kv("attach-interface", "hd", "direct", "nosuch0", "--live")
+    assert proc.returncode == 1 and proc.stderr == (
+        "error: device nosuch0 does not exist in this network namespace; fix <source "
+        "dev=...> of the guest's interface\n"), describe(proc)
+    assert (kvenv.root / "run" / "kvmnet" / "guests" / "hd.json").read_text() == journal
+    assert len(rows(kvenv, "hd")) == 1
+
     # a domain's own <interface type='direct'>, vepa by default
     mac = "52:54:00:77:01:01"
+    t0 = time.monotonic()
     tap = attach_and_lease(kvenv, g, leases, ["direct", "nic1"], mac, 1)
+    print(f"\nattach-interface direct to the guest's lease on it: {time.monotonic() - t0:.2f} s")
     assert kvenv.host.ip_json("-d", "link", "show", tap)[0]["linkinfo"]["info_data"][
         "mode"] == "vepa"
     live = kvenv.ok("dumpxml", "hd").stdout

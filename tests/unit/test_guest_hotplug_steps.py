@@ -216,3 +216,4 @@ def test_attach_and_detach_device_xml_live(tmp_path: Path,
     assert live.interface_by_mac(MAC) is None
     env.runner.destroy("g1")
     assert env.host.leftovers() == []
+
