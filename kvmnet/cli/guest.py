@@ -242,9 +242,14 @@ def cmd_attach_interface(ctx: Ctx, a: argparse.Namespace) -> int:
     from kvmnet.xmlio import values as v
     from kvmnet.xmlio.domain import format_domain
 
-    if a.type not in ("network", "bridge"):
-        raise InvalidArgError(f"interface type {quote(a.type)} is not supported; use network or "
-                              "bridge")
+    if a.type == "hostdev":
+        raise InvalidArgError(f"attach-interface cannot add type 'hostdev' (an SR-IOV VF): "
+                              "kvmnet gives VFs to a guest only at its start; add <interface "
+                              f"type='hostdev'> with 'kvmnet edit {a.domain}' and restart the "
+                              "guest")
+    if a.type not in ("network", "bridge", "direct"):
+        raise InvalidArgError(f"interface type {quote(a.type)} is not supported; use network, "
+                              "bridge or direct")
     if a.model is not None and a.model not in NIC_MODELS:
         raise InvalidArgError(f"unknown model {quote(a.model)}; use one of {', '.join(NIC_MODELS)}")
     try:
@@ -252,7 +257,9 @@ def cmd_attach_interface(ctx: Ctx, a: argparse.Namespace) -> int:
     except XMLParseError as exc:
         raise InvalidArgError(str(exc).removeprefix("--mac: ")) from None
     iface = Interface(type=a.type, mac=mac, network=a.source if a.type == "network" else None,
-                      bridge=a.source if a.type == "bridge" else None, model=a.model,
+                      bridge=a.source if a.type == "bridge" else None,
+                      # direct: a macvtap on host device SOURCE, libvirt's default mode (vepa)
+                      source_dev=a.source if a.type == "direct" else None, model=a.model,
                       target_dev=a.target)
     if a.print_xml:
         from kvmnet.model.domain import Domain as DomainDef
@@ -342,8 +349,10 @@ def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> N
 
     p = verb("attach-interface", cmd_attach_interface, "attach network interface")
     dom_arg(p)
-    p.add_argument("type", metavar="TYPE", help="network interface type (network or bridge)")
-    p.add_argument("source", metavar="SOURCE", help="source of network interface")
+    p.add_argument("type", metavar="TYPE",
+                   help="network interface type (network, bridge or direct)")
+    p.add_argument("source", metavar="SOURCE", help="source of network interface (direct: "
+                   "the host device)")
     p.add_argument("--target", metavar="NAME", help="target network name (the tap device)")
     p.add_argument("--mac", metavar="MAC", help="MAC address")
     p.add_argument("--model", metavar="MODEL", help="model type (virtio, e1000, e1000e, rtl8139)")
@@ -353,6 +362,7 @@ def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> N
 
     p = verb("detach-interface", cmd_detach_interface, "detach network interface")
     dom_arg(p)
-    p.add_argument("type", metavar="TYPE", help="network interface type (network or bridge)")
+    p.add_argument("type", metavar="TYPE",
+                   help="network interface type (network, bridge or direct)")
     p.add_argument("--mac", metavar="MAC", help="MAC address")
     affect(p)

@@ -87,6 +87,29 @@ class Host:
 
         return qemu.alive(pid, qmp)
 
+    # -- a running QEMU's NICs, over its monitor (kvmnet.host.qmp) ----------------------------
+    def qemu_add_nic(self, qmp: str, netdev: dict[str, Any], device: dict[str, Any],
+                     node: str | None) -> None:
+        from kvmnet.host import qmp as monitor
+
+        monitor.add_nic(qmp, netdev, device, node)
+
+    def qemu_remove_nic(self, qmp: str, device_id: str, netdev_id: str | None,
+                        timeout: float) -> bool:
+        from kvmnet.host import qmp as monitor
+
+        return monitor.remove_nic(qmp, device_id, netdev_id, timeout)
+
+    def qemu_devices(self, qmp: str) -> set[str]:
+        from kvmnet.host import qmp as monitor
+
+        return monitor.devices(qmp)
+
+    def qemu_drop_backend(self, qmp: str, netdev_id: str, fdname: str | None) -> None:
+        from kvmnet.host import qmp as monitor
+
+        monitor.drop_backend(qmp, netdev_id, fdname)
+
     def ovsdb(self, remote: str | None) -> Any:
         """An open OVSDB connection (kvmnet.host.ovsdb.Switch) to ``remote`` (None: the
         usual choice, kvmnet.host.ovsnames.db_remote), one per remote for this host's life:

@@ -151,6 +151,14 @@ class RecordingHost(Host):
         return any(entry.get("kind") == "qemu" and entry.get("qmp") == qmp
                    for entry in map(json.loads, self.present))
 
+    def qemu_devices(self, qmp: str) -> set[str]:
+        """No hot-plugged device ever reached a recorded QEMU (its ``qemu.nic`` is not run)."""
+        return set()
+
+    def qemu_drop_backend(self, qmp: str, netdev_id: str, fdname: str | None) -> None:
+        self._change(f"# QMP {qmp}: netdev_del {netdev_id}"
+                     + (f"; closefd {fdname}" if fdname else ""))
+
     def vf_get(self, pf: str, index: int) -> dict[str, Any]:
         return dict(self.vfs.get(f"{pf}/{index}", FRESH_VF))
 

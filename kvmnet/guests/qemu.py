@@ -181,6 +181,19 @@ def nic_spec(alias: str, model: str | None, mac: str, mtu: int | None = None,
     return spec
 
 
+def netdev_qmp_args(alias: str, tap: str, by_fd: bool, vhost: bool | None = None
+                    ) -> dict[str, object]:
+    """netdev_add's arguments for a hot-plugged NIC's backend, as on the command line: a tap
+    QEMU opens by name, or (``by_fd``) a macvtap whose descriptor it gets over the monitor
+    (its ``fd`` is added then), with vhost-net where ``/dev/vhost-net`` exists."""
+    if not by_fd:
+        return {"type": "tap", "id": netdev_id(alias), "ifname": tap, "script": "no",
+                "downscript": "no"}
+    if vhost is None:
+        vhost = os.path.exists(VHOST_NET)
+    return {"type": "tap", "id": netdev_id(alias), "vhost": vhost}
+
+
 def nic_qmp_args(alias: str, model: str | None, mac: str, mtu: int | None = None
                  ) -> dict[str, object]:
     """device_add's arguments for a hot-plugged NIC (the same device as on the command line)."""

@@ -22,7 +22,12 @@ A failure at any step undoes what was done; a kvmnet killed at any step
 Destroying a guest is undoing its journal.  A journal whose QEMU is not alive is stale:
 :meth:`Runner.live` undoes it (stopping a QEMU an interrupted start had launched, unplugging
 its ports, removing its files); ``start``, ``list``, ``destroy`` and every live operation go
-through it.  NICs hot-plugged later add their ``port`` undo to the same journal.
+through it.  NICs hot-plugged later add their ``port`` undo to the same journal, then
+``qemu.nic`` hands the tap (a macvtap: its descriptor) to QEMU over QMP; the journal's
+``hotplug`` record, kept until the live definition names the NIC, lets the next command
+finish (QEMU has the device) or take back (it has not) a hot-plug whose kvmnet was killed.
+Hot-unplugging is ``qemu.unplug`` (device_del, the guest's release, netdev_del), then the
+port's undo.
 """
 from __future__ import annotations
 
@@ -127,6 +132,8 @@ class Runner:
             if journal is None:
                 return None
             if journal.state == ACTIVE and self._alive(journal.info):
+                if "hotplug" in journal.info:  # a hot-plug a killed kvmnet left midway
+                    self._settle_hotplug(journal)
                 return journal
             self._cleanup(journal)
             return None
@@ -361,47 +368,75 @@ class Runner:
 
     def _hotplug(self, name: str, journal: Journal, dom: Domain, iface: Interface) -> None:
         """Plug a port as a step on the guest's journal (its undo journalled first), then
-        hand its tap to QEMU; any failure unplugs it again."""
-        from kvmnet.host.qmp import Qmp, QmpError
+        hand its tap (or its macvtap's descriptor) to QEMU, ``qemu.nic``; any failure
+        unplugs it again.  Until the live definition names the NIC, the journal's
+        ``hotplug`` record says what is under way, for :meth:`_settle_hotplug` to finish or
+        take back after a kvmnet killed midway."""
+        from kvmnet.engine.steps.port import SettlePorts
+        from kvmnet.engine.steps.qemu import AddNic
 
         if iface.type == "hostdev":
-            raise UnsupportedError("hot-plugging an SR-IOV VF is not supported; add the "
-                                   "interface with --config and restart the guest")
+            raise UnsupportedError(
+                f"cannot hot-plug <interface type='hostdev'> into running domain '{name}': "
+                "kvmnet gives SR-IOV VFs to a guest only at its start (VFIO and KVM); add it "
+                "with --config and restart the guest")
         used = {i.alias for i in dom.interfaces}
         alias = next(f"net{n}" for n in range(1000) if f"net{n}" not in used)
-        if iface.type == "direct":
-            raise UnsupportedError(
-                f"kvmnet cannot hot-plug a type='direct' interface into running domain "
-                f"'{name}' yet (QEMU would need the macvtap's descriptor over QMP); use "
-                "--config and restart the guest")
         step = self._port_step(dom, iface)
+        pending: dict[str, Any] = {"port": step.uuid, "alias": alias}
+        journal.info["hotplug"] = pending
+        journal.save()
         try:
-            from kvmnet.engine.steps.port import SettlePorts
-
             with self.context() as ctx:
                 apply_steps([step, SettlePorts(uuids=[step.uuid])], journal, ctx)
             journal.info["ports"].append(step.uuid)
-            journal.save()
-            plugged = _plugged(iface, step.result(), alias)
-            if step.result().get("address"):
+            info = step.result()
+            if info.get("address"):
                 raise UnsupportedError(f"network '{iface.network}' hands out SR-IOV VFs, which "
                                        "cannot be hot-plugged; use --config and restart the "
                                        "guest")
-            with Qmp(journal.info["qmp"]) as mon:
-                mon.execute("netdev_add", {"type": "tap", "id": qemu.netdev_id(alias),
-                                           "ifname": plugged.target_dev, "script": "no",
-                                           "downscript": "no"})
-                try:
-                    mon.execute("device_add", qemu.nic_qmp_args(alias, iface.model,
-                                                                iface.mac or "", iface.mtu))
-                except QmpError:
-                    mon.execute("netdev_del", {"id": qemu.netdev_id(alias)})
-                    raise
+            plugged = _plugged(iface, info, alias)
+            status = format_domain(replace(dom, interfaces=dom.interfaces + (plugged,)),
+                                   live=True)
+            node = info.get("node") or None  # a macvtap: QEMU gets its descriptor
+            pending.update(status=status, node=bool(node))
+            journal.save()
+            nic = AddNic(qmp=journal.info["qmp"],
+                         netdev=qemu.netdev_qmp_args(alias, plugged.target_dev or "",
+                                                     by_fd=bool(node)),
+                         device=qemu.nic_qmp_args(alias, iface.model, iface.mac or "",
+                                                  iface.mtu),
+                         node=node)
+            with self.context() as ctx:
+                apply_steps([nic], journal, ctx)
         except BaseException:
             self._forget_port(journal, step.uuid, quiet=True)
+            journal.info.pop("hotplug", None)
+            journal.save()
             raise
-        new = replace(dom, interfaces=dom.interfaces + (plugged,))
-        self.store.write_status(name, format_domain(new, live=True))
+        self.store.write_status(name, status)
+        journal.info.pop("hotplug", None)
+        journal.save()
+
+    def _settle_hotplug(self, journal: Journal) -> None:
+        """Finish or take back a hot-plug a killed kvmnet left midway (``hotplug`` in the
+        journal): QEMU has the device, so the live definition gets it; else the backend
+        and descriptor QEMU may hold go, and the port is unplugged."""
+        pending = journal.info["hotplug"]
+        qmp, alias, status = journal.info["qmp"], pending["alias"], pending.get("status")
+        if status is not None and alias in self.host.qemu_devices(qmp):
+            self.store.write_status(journal.owner, status)
+            if pending["port"] not in journal.info["ports"]:
+                journal.info["ports"].append(pending["port"])
+        else:
+            from kvmnet.host.qmp import fd_name
+
+            if status is not None:  # QMP may have gone as far as the backend
+                self.host.qemu_drop_backend(qmp, qemu.netdev_id(alias),
+                                            fd_name(alias) if pending.get("node") else None)
+            self._forget_port(journal, pending["port"], quiet=True)
+        del journal.info["hotplug"]
+        journal.save()
 
     def detach_interface(self, name: str, itype: str, mac: str | None, *, live: bool,
                          config: bool) -> None:
@@ -428,22 +463,18 @@ class Runner:
                 store.write_config(name, format_domain(new_conf))
 
     def _hotunplug(self, name: str, journal: Journal, dom: Domain, iface: Interface) -> None:
-        from kvmnet.host.qmp import Qmp
+        from kvmnet.engine.steps.qemu import RemoveNic
 
         alias = iface.alias
         if not alias:
             raise HostError(f"interface {iface.mac} of domain '{name}' has no device alias in "
                             "the live state; destroy and start the guest to recover")
-        with Qmp(journal.info["qmp"]) as mon:
-            mon.execute("device_del", {"id": alias})
-            if mon.wait_event("DEVICE_DELETED", {"device": alias}, UNPLUG_TIMEOUT) is None:
-                raise HostError(
-                    f"the guest did not release interface {iface.mac} ({alias}) within "
-                    f"{UNPLUG_TIMEOUT:.0f} s: it must handle ACPI PCI hot-unplug (a guest that "
-                    "has not finished booting cannot); the unplug request stays pending, so "
-                    "run detach-interface again later, or use --config and restart the guest")
-            if not alias.startswith("hostdev"):  # a VF (vfio-pci) has no netdev backend
-                mon.execute("netdev_del", {"id": qemu.netdev_id(alias)})
+        # a VF (vfio-pci) has no netdev backend
+        out = RemoveNic(qmp=journal.info["qmp"], alias=alias, mac=iface.mac or "",
+                        netdev=None if alias.startswith("hostdev") else qemu.netdev_id(alias),
+                        timeout=UNPLUG_TIMEOUT)
+        with self.context() as ctx:
+            apply_steps([out], journal, ctx)
         if iface.type == "hostdev":  # its own VF: settings back, back to its driver
             from kvmnet.port.plugs.hostdev import HOLDS
 

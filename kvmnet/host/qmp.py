@@ -3,11 +3,17 @@
 One JSON object per line each way.  After the greeting, ``qmp_capabilities`` leaves
 negotiation mode; then every ``execute`` is answered by one ``return`` or ``error`` object,
 with asynchronous ``event`` objects possibly in between (they are kept, for
-:meth:`Qmp.wait_event`).
+:meth:`Qmp.wait_event`).  A command may carry a file descriptor (``SCM_RIGHTS``, as
+``getfd`` wants it).
+
+:func:`add_nic` and :func:`remove_nic` are a NIC's hot-plug and hot-unplug as QEMU wants
+them (the guest runner's ``qemu.nic``/``qemu.unplug`` steps), :func:`devices` and
+:func:`drop_backend` what finishing or taking back an interrupted hot-plug needs.
 """
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from types import TracebackType
@@ -73,13 +79,23 @@ class Qmp:
             raise TypeError(f"unexpected QMP message {line!r}")
         return msg
 
-    def execute(self, command: str, arguments: dict[str, Any] | None = None) -> Any:
-        """Run one command; returns its ``return`` value or raises :class:`QmpError`."""
+    def execute(self, command: str, arguments: dict[str, Any] | None = None,
+                fd: int | None = None) -> Any:
+        """Run one command; returns its ``return`` value or raises :class:`QmpError`.
+        ``fd``: a descriptor sent along (QEMU keeps it for ``getfd``'s name)."""
         msg: dict[str, Any] = {"execute": command}
         if arguments:
             msg["arguments"] = arguments
         self._sock.settimeout(self.timeout)
-        self._sock.sendall(json.dumps(msg).encode() + b"\n")
+        data = json.dumps(msg).encode() + b"\n"
+        if fd is None:
+            self._sock.sendall(data)
+        else:  # QEMU takes the descriptor with the command's first bytes
+            import array
+
+            sent = self._sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                                array.array("i", [fd]))])
+            self._sock.sendall(data[sent:])
         deadline = time.monotonic() + self.timeout
         while True:
             reply = self._read(deadline)
@@ -115,3 +131,73 @@ class Qmp:
                 if matches(msg):
                     return msg
                 self.events.append(msg)
+
+
+def fd_name(device_id: str) -> str:
+    """The name a NIC's descriptor has in QEMU (``getfd``), from its device's id."""
+    return f"fd-{device_id}"
+
+
+def add_nic(path: str, netdev: dict[str, Any], device: dict[str, Any],
+            node: str | None = None) -> None:
+    """Hot-plug a NIC into the QEMU whose monitor is ``path``: its backend (``netdev_add``),
+    then its device (``device_add``).  ``node``: a device node (a macvtap's) opened here and
+    handed to QEMU first (``getfd``), which the backend then names (``fd``); QEMU cannot open
+    it itself.  What QEMU took is given back when a later command fails."""
+    with Qmp(path) as mon:
+        named = None
+        if node is not None:
+            named = fd_name(str(device["id"]))
+            fd = os.open(node, os.O_RDWR | os.O_CLOEXEC)
+            try:
+                mon.execute("getfd", {"fdname": named}, fd=fd)
+            finally:
+                os.close(fd)  # QEMU has its own copy now
+            netdev = dict(netdev, fd=named)
+        try:
+            mon.execute("netdev_add", netdev)
+        except BaseException:
+            if named is not None:
+                _quietly(mon, "closefd", {"fdname": named})
+            raise
+        # the backend took the descriptor (QEMU closes it with the backend)
+        try:
+            mon.execute("device_add", device)
+        except BaseException:
+            _quietly(mon, "netdev_del", {"id": netdev["id"]})
+            raise
+
+
+def remove_nic(path: str, device_id: str, netdev_id: str | None, timeout: float) -> bool:
+    """Hot-unplug a NIC: ``device_del``, the guest's release (``DEVICE_DELETED``), then its
+    backend (none for a VFIO device).  False when the guest did not release it in time."""
+    with Qmp(path) as mon:
+        mon.execute("device_del", {"id": device_id})
+        if mon.wait_event("DEVICE_DELETED", {"device": device_id}, timeout) is None:
+            return False
+        if netdev_id is not None:
+            mon.execute("netdev_del", {"id": netdev_id})
+    return True
+
+
+def devices(path: str) -> set[str]:
+    """The ids of the devices added by id (``-device ...,id=`` or ``device_add``)."""
+    with Qmp(path) as mon:
+        found = mon.execute("qom-list", {"path": "/machine/peripheral"})
+    return {str(p["name"]) for p in found if str(p.get("type", "")).startswith("child<")}
+
+
+def drop_backend(path: str, netdev_id: str, fdname: str | None) -> None:
+    """Take back a backend (and a descriptor) whose device never came: "not there" is fine."""
+    with Qmp(path) as mon:
+        _quietly(mon, "netdev_del", {"id": netdev_id})
+        if fdname is not None:
+            _quietly(mon, "closefd", {"fdname": fdname})
+
+
+def _quietly(mon: Qmp, command: str, arguments: dict[str, Any]) -> None:
+    """A clean-up command whose failure (already gone) must not hide the first error."""
+    try:
+        mon.execute(command, arguments)
+    except (QmpError, OSError):
+        pass

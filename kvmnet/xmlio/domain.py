@@ -382,6 +382,8 @@ class _Parser:
         network = portgroup = bridge = port_id = source_dev = source_mode = pci = None
         if itype == "direct":
             source_dev, source_mode = self.direct_source(src, path)
+            if self.live and src is not None and src.get("portid"):  # its macvtap's port
+                port_id = v.uuid_text(src.get("portid") or "", spath, "portid")
         elif itype == "hostdev":  # an SR-IOV VF given to the guest (kvmnet.xmlio.domain_hostdev)
             pci = pci_source(el, path, need_type=True)
         elif itype == "network":

@@ -182,7 +182,8 @@ def _interface(o: _Out, i: Interface, live: bool) -> None:
             src += _a("portid", i.port_id) + _a("bridge", i.bridge)
         o.add(src + "/>")
     elif i.type == "direct":
-        o.add(f"<source dev='{escape(i.source_dev or '')}'{_a('mode', i.source_mode)}/>")
+        o.add(f"<source dev='{escape(i.source_dev or '')}'{_a('mode', i.source_mode)}"
+              f"{_a('portid', i.port_id) if live else ''}/>")
     else:
         o.add(f"<source bridge='{escape(i.bridge or '')}'"
               f"{_a('portid', i.port_id) if live else ''}/>")

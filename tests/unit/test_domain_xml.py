@@ -493,6 +493,35 @@ def test_cli_attach_print_xml(tmp_path: Path) -> None:
                    "  <source network='default'/>\n  <model type='virtio'/>\n</interface>\n")
 
 
+def test_cli_attach_direct_print_xml_as_virsh(tmp_path: Path) -> None:
+    """virsh writes no mode for a direct interface: libvirt's default, vepa, applies."""
+    rc, out, _ = cli(tmp_path, "attach-interface", "any", "direct", "eth0", "--mac",
+                     "52:54:00:00:00:02", "--model", "virtio", "--print-xml")
+    assert rc == 0
+    assert out == ("<interface type='direct'>\n  <mac address='52:54:00:00:00:02'/>\n"
+                   "  <source dev='eth0'/>\n  <model type='virtio'/>\n</interface>\n")
+
+
+def test_cli_attach_and_detach_direct_config(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    f = tmp_path / "g.xml"
+    f.write_text(minimal(name="web"))
+    cli(root, "define", str(f))
+    rc, out, err = cli(root, "attach-interface", "web", "direct", "eth0", "--mac",
+                       "52:54:00:00:00:0d", "--config")
+    assert (rc, out) == (0, "Interface attached successfully\n\n"), err
+    d = parse_domain(cli(root, "dumpxml", "web", "--inactive")[1])
+    nic = d.interface_by_mac("52:54:00:00:00:0d")
+    assert nic is not None and (nic.type, nic.source_dev, nic.source_mode) == (
+        "direct", "eth0", None)
+    rc, _, err = cli(root, "detach-interface", "web", "direct", "--mac", "52:54:00:00:00:0e")
+    assert rc == 1 and "no interface found whose type is direct" in err
+    rc, out, err = cli(root, "detach-interface", "web", "direct", "--config")
+    assert (rc, out) == (0, "Interface detached successfully\n\n"), err
+    d = parse_domain(cli(root, "dumpxml", "web", "--inactive")[1])
+    assert d.interface_by_mac("52:54:00:00:00:0d") is None
+
+
 def test_cli_bad_input_is_one_clear_error(tmp_path: Path) -> None:
     f = tmp_path / "bad.xml"
     f.write_text(minimal("<interface type='user'/>"))
@@ -500,8 +529,12 @@ def test_cli_bad_input_is_one_clear_error(tmp_path: Path) -> None:
     assert rc == 1 and out == "\n"  # virsh's empty line ends every command, failed or not
     assert err.startswith("error: /domain/devices/interface[1]: interface type='user' is not "
                           "supported")
-    rc, _, err = cli(tmp_path, "attach-interface", "x", "direct", "eth0")
-    assert rc == 1 and "type 'direct' is not supported" in err
+    rc, _, err = cli(tmp_path, "attach-interface", "x", "user", "eth0")
+    assert rc == 1 and err == ("error: interface type 'user' is not supported; use network, "
+                               "bridge or direct\n")
+    rc, _, err = cli(tmp_path, "attach-interface", "x", "hostdev", "0000:01:10.0")
+    assert rc == 1 and err.startswith("error: attach-interface cannot add type 'hostdev'")
+    assert "restart the guest" in err and err.count("\n") == 1
     rc, _, err = cli(tmp_path, "console", "nosuch")
     assert rc == 1 and "domain not found" in err
 

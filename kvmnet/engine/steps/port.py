@@ -148,6 +148,9 @@ class PlugPort(Step):
         stand-in with the tap named by its template."""
         if self.info is not None:
             return self.info
+        if self.source_dev is not None:  # a guest's own macvtap: QEMU gets its node's fd
+            return {"uuid": self.uuid, "tap": "macvtap%d", "bridge": "",
+                    "node": f"$NODE_DIR/{self.uuid}"}
         return {"uuid": self.uuid, "tap": self.tap_name or "vnet%d",
                 "bridge": self.bridge or ""}
 

@@ -7,6 +7,12 @@ kind ``qemu.files``: removed last, as ``files``) and makes the directories its l
 QEMU's command line as a person would type it; its undo (``qemu``) stops that QEMU by PID,
 only while the PID is still that QEMU (its command line names its QMP socket), through
 :meth:`kvmnet.engine.host.Host.qemu_stop`.
+
+A NIC hot-plugged into a running guest is ``qemu.nic`` (over QEMU's monitor: the macvtap's
+descriptor for a ``direct`` NIC, the backend, the device) after its ``port.plug``; taking it
+out is ``qemu.unplug``.  Neither journals an undo: the NIC lives and dies with QEMU (which
+``qemu`` stops), and a hot-plug interrupted midway is finished or taken back by the guest
+runner from its own record (:meth:`kvmnet.guests.runner.Runner.journal`).
 """
 from __future__ import annotations
 
@@ -113,3 +119,74 @@ class StopQemu(Undo):
     @staticmethod
     def describe(entry: dict[str, Any]) -> str:
         return f"kill $(cat {entry.get('pidfile')})  # QEMU with -qmp unix:{entry['qmp']}"
+
+
+def _qmp_line(qmp: str, command: str, args: dict[str, Any]) -> str:
+    import json
+
+    return f"# QMP {qmp}: {command} {json.dumps(args, sort_keys=True)}"
+
+
+@register
+class AddNic(Step):
+    """Hot-plug a NIC into the running QEMU whose monitor is ``qmp``: ``netdev``/``device``
+    are netdev_add's and device_add's arguments; ``node``: a macvtap's device node, opened
+    read-write and handed to QEMU (``getfd``) for the backend's ``fd``."""
+
+    kind = "qemu.nic"
+    section = "qemu"
+    fields = ("qmp", "netdev", "device", "node")
+    defaults: ClassVar[dict[str, Any]] = {"node": None}
+    qmp: str
+    netdev: dict[str, Any]
+    device: dict[str, Any]
+    node: str | None
+
+    def describe(self) -> str:
+        from kvmnet.host.qmp import fd_name
+
+        netdev = dict(self.netdev)
+        lines = []
+        if self.node is not None:
+            netdev["fd"] = fd_name(str(self.device["id"]))
+            lines.append(_qmp_line(self.qmp, "getfd", {"fdname": netdev["fd"]})
+                         + f"  # {self.node} opened read-write, sent with SCM_RIGHTS")
+        lines.append(_qmp_line(self.qmp, "netdev_add", netdev))
+        lines.append(_qmp_line(self.qmp, "device_add", self.device))
+        return "\n".join(lines)
+
+    def apply(self, ctx: Context) -> None:
+        ctx.host.qemu_add_nic(self.qmp, dict(self.netdev), dict(self.device), self.node)
+
+
+@register
+class RemoveNic(Step):
+    """Hot-unplug NIC ``alias`` (``mac``) from the QEMU whose monitor is ``qmp``: the guest
+    must release it within ``timeout`` seconds; then its backend ``netdev`` goes (None: a
+    VFIO device has none)."""
+
+    kind = "qemu.unplug"
+    section = "qemu"
+    fields = ("qmp", "alias", "netdev", "mac", "timeout")
+    qmp: str
+    alias: str
+    netdev: str | None
+    mac: str
+    timeout: float
+
+    def describe(self) -> str:
+        lines = [_qmp_line(self.qmp, "device_del", {"id": self.alias})
+                 + f"  # then wait for DEVICE_DELETED (up to {self.timeout:g} s)"]
+        if self.netdev is not None:
+            lines.append(_qmp_line(self.qmp, "netdev_del", {"id": self.netdev}))
+        return "\n".join(lines)
+
+    def apply(self, ctx: Context) -> None:
+        from kvmnet.errors import HostError
+
+        if not ctx.host.qemu_remove_nic(self.qmp, self.alias, self.netdev, self.timeout):
+            raise HostError(
+                f"the guest did not release interface {self.mac} ({self.alias}) within "
+                f"{self.timeout:.0f} s: it must handle ACPI PCI hot-unplug (a guest that "
+                "has not finished booting cannot); the unplug request stays pending, so "
+                "run detach-interface again later, or use --config and restart the guest")
