@@ -86,9 +86,13 @@ print("ok", peer.decode())
 class Site6(Site):
     """``Site`` (the network started, IPv4 guests, wan) plus IPv6 everywhere."""
 
-    def __init__(self, kvenv: KvEnv) -> None:
+    def __init__(self, kvenv: KvEnv, nat_ipv6: bool = False) -> None:
         six = f"  <ip family='ipv6' address='{GATEWAY6}' prefix='64'/>\n"
-        super().__init__(kvenv, nat(extra=six))
+        xml = nat(extra=six)
+        if nat_ipv6:
+            xml = xml.replace("<forward mode='nat'/>",
+                              "<forward mode='nat'><nat ipv6='yes'/></forward>")
+        super().__init__(kvenv, xml)
         host = kvenv.host
         host.ip("-6", "addr", "add", f"{LISTEN6}/128", "dev", "lo", "nodad")
         host.ip("-6", "addr", "add", f"{WAN_HOST6}/64", "dev", "vwan", "nodad")
@@ -186,6 +190,17 @@ def test_ipv6_refusals_change_nothing(kvenv: KvEnv) -> None:
     assert (kvenv.ok("net-dumpxml", site.name).stdout, site.map6()) == before
     assert site.ask(site.wan) == f"ok {WAN6}", "the forward there still works"
 
+
+
+def test_with_nat_ipv6_a_forwarded_connection_is_let_in(kvenv: KvEnv) -> None:
+    """With <nat ipv6='yes'> the network lets in only replies to its IPv6 subnet, as for
+    IPv4; a forwarded connection is new, and is let in because a DNAT made it."""
+    site = Site6(kvenv, nat_ipv6=True)
+    kvenv.ok("net-forward-add", site.name, LISTEN6, "tcp", "80", TARGET6, str(PORT))
+    assert site.ask(site.wan) == f"ok {WAN6}"
+    # the guest itself is not open to the outside: only the forwarded port is
+    site.wan.ip("-6", "route", "add", f"{SUBNET6}:/64", "via", WAN_HOST6)
+    assert site.ask(site.wan, TARGET6, PORT).startswith("fail")
 
 
 IP6_EDGE = ("table ip6 edge { chain edge_forward { type filter hook forward priority filter; "
