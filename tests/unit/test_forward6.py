@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -271,3 +273,15 @@ def test_remove_of_an_unknown_ipv6_forward_lists_the_forwards(root: Path) -> Non
     assert rc == 1, err
     assert (f"no forward listening on tcp [{LISTEN}]:53 (its forwards: udp [{LISTEN}]:53 -> "
             f"[{TARGET}]:53)") in err, err
+
+
+def test_a_process_listening_on_the_ipv6_wildcard_is_named(root: Path) -> None:
+    with socket.socket(socket.AF_INET6) as s:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.bind(("::", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        rc, _, err = cli(root, "net-forward-add", "pf", LISTEN, "tcp", str(port), TARGET)
+    assert rc == 1, err
+    assert f"tcp port {port} on :: is already in use by PID {os.getpid()}" in err, err
+    assert LISTEN not in _stored(root)
