@@ -4,7 +4,8 @@ The layout of tests/functional/test_forward_netns.py (its ``Site``), with IPv6 b
 
     wan 2001:db8:ff::2 --route 2001:db8:5::7 via--> host (kvmnet; 2001:db8:5::7/128 on lo)
                                                       |  bridge virbr-f fd00:150::1/64
-                                      guest "target" fd00:150::10 (an echo server on 9090)
+                                      guest "target" fd00:150::10 (echo servers: tcp 9090,
+                                                                   udp 5354)
                                       guest "other"  fd00:150::11
 
 The network is a NAT network whose IPv6 subnet is routed (libvirt's default, no
@@ -82,6 +83,31 @@ if echo != payload:
 print("ok", peer.decode())
 """
 
+# UDP over IPv6: the server answers each datagram with it and the peer's address; the client
+# prints the answer's tail ("from PEER") when the echoed bytes are the ones it sent.
+UDP6_ECHO = """\
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", int(sys.argv[1])))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(4096)
+    s.sendto(data + b" from " + peer[0].encode(), peer)
+"""
+UDP6_ASK = """\
+import os, socket, sys
+payload = os.urandom(1024)
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.sendto(payload, (sys.argv[1], int(sys.argv[2])))
+try:
+    got = s.recv(4096)
+except OSError as e:
+    print("fail", e); sys.exit(1)
+print(got[len(payload):].decode().strip() if got.startswith(payload) else "fail bytes differ")
+"""
+UDP_PORT = 5354
+
 
 class Site6(Site):
     """``Site`` (the network started, IPv4 guests, wan) plus IPv6 everywhere."""
@@ -101,12 +127,18 @@ class Site6(Site):
         for ns, address in ((self.target, TARGET6), (self.other, OTHER6)):
             ns.ip("-6", "addr", "add", f"{address}/64", "dev", "eth0", "nodad")
             ns.ip("-6", "route", "add", "default", "via", GATEWAY6)
-        p = self.target.popen([PYTHON, "-u", "-c", ECHO, str(PORT)])
-        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        for script, port in ((ECHO, PORT), (UDP6_ECHO, UDP_PORT)):
+            p = self.target.popen([PYTHON, "-u", "-c", script, str(port)])
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
 
     @staticmethod
     def ask(ns: NetNS, address: str = LISTEN6, port: int = 80) -> str:
         proc = ns.run([PYTHON, "-c", ASK, address, str(port)], check=False, timeout=20)
+        return (proc.stdout.strip() or proc.stderr.strip() or "fail ?").splitlines()[-1]
+
+    @staticmethod
+    def ask_udp(ns: NetNS, port: int = 53) -> str:
+        proc = ns.run([PYTHON, "-c", UDP6_ASK, LISTEN6, str(port)], check=False, timeout=15)
         return (proc.stdout.strip() or proc.stderr.strip() or "fail ?").splitlines()[-1]
 
     def map6(self) -> list[Any]:
@@ -134,22 +166,31 @@ def test_ipv6_forward_from_four_vantage_points_then_removed(kvenv: KvEnv, br_nf:
     assert site.ask(kvenv.host, TARGET6, PORT) == f"ok {GATEWAY6}", "the server is up"
 
     kvenv.ok("net-forward-add", site.name, LISTEN6, "tcp", "80", TARGET6, str(PORT))
+    kvenv.ok("net-forward-add", site.name, LISTEN6, "udp", "53", TARGET6, str(UDP_PORT))
     # from outside: the target sees the real client
     assert site.ask(site.wan) == f"ok {WAN6}"
+    assert site.ask_udp(site.wan) == f"from {WAN6}"
     # from the host itself (output DNAT)
     assert site.ask(kvenv.host).startswith("ok ")
+    assert site.ask_udp(kvenv.host).startswith("from ")
     # from another guest on the network: hairpin, answered through the host
     assert site.ask(site.other) == f"ok {GATEWAY6}"
+    assert site.ask_udp(site.other) == f"from {GATEWAY6}"
     # from the target itself (its port's hairpin mode, under bridge netfilter)
     assert site.ask(site.target) == f"ok {GATEWAY6}"
+    assert site.ask_udp(site.target) == f"from {GATEWAY6}"
     shown = json.loads(kvenv.ok("net-forward-list", site.name, "--json").stdout)
     assert shown == [{"listen_address": LISTEN6, "protocol": "tcp", "ports": "80",
-                      "target_address": TARGET6, "target_ports": str(PORT)}]
+                      "target_address": TARGET6, "target_ports": str(PORT)},
+                     {"listen_address": LISTEN6, "protocol": "udp", "ports": "53",
+                      "target_address": TARGET6, "target_ports": str(UDP_PORT)}]
 
     kvenv.ok("net-forward-remove", site.name, LISTEN6, "tcp", "80")
+    kvenv.ok("net-forward-remove", site.name, LISTEN6, "udp", "53")
     assert site.map6() == []
     assert site.ask(site.wan).startswith("fail"), "the forward is gone"
     assert site.ask(site.other).startswith("fail")
+    assert site.ask_udp(site.wan).startswith("fail")
 
 
 def test_ipv4_and_ipv6_forwards_side_by_side_and_gone_with_the_network(kvenv: KvEnv) -> None:
