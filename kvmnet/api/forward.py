@@ -18,7 +18,9 @@ from kvmnet.model.forward import (
     PortForward,
     PortSpecError,
     Ranges,
+    at,
     describe,
+    family_problem,
     inside,
     listen_problem,
     parse_ports,
@@ -41,14 +43,16 @@ def _ports(text: str, what: str) -> Ranges:
         raise InvalidArgError(str(exc)) from None
 
 
-def _ipv4(text: str, what: str) -> str:
-    import ipaddress
+def _address(text: str, what: str) -> str:
+    """``text`` as an IPv4 or IPv6 address in the form the definition stores it."""
+    from kvmnet.model.forward import ip_of
 
-    try:
-        return str(ipaddress.IPv4Address(text.strip()))
-    except ValueError:
-        raise InvalidArgError(f"{what} '{text}' is not an IPv4 address; port forwards are "
-                              "IPv4 only, e.g. 203.0.113.5") from None
+    ip = ip_of(text.strip())
+    if ip is None:
+        raise InvalidArgError(f"{what} '{text}' is not an IP address; give an IPv4 address "
+                              "(203.0.113.5) or an IPv6 address without a scope "
+                              "(2001:db8::5)")
+    return str(ip)
 
 
 def makeForward(address: str, protocol: str, ports: str, target: str,
@@ -56,14 +60,15 @@ def makeForward(address: str, protocol: str, ports: str, target: str,
     """A forward from the command line's words (checked one by one)."""
     if protocol not in PROTOCOLS:
         raise InvalidArgError(f"protocol '{protocol}' is not tcp or udp")
-    listen = _ipv4(address, "listen address")
+    listen = _address(address, "listen address")
     problem = listen_problem(listen)
+    guest = _address(target, "target address")
+    problem = problem or family_problem(listen, guest)
     if problem is not None:
         raise InvalidArgError(problem)
     ranges = _ports(ports, "PORTS")
     tranges = _ports(target_ports, "TARGET_PORTS") if target_ports else ()
-    return PortForward(address=listen, protocol=protocol, ports=ranges,
-                       target=_ipv4(target, "target address"),
+    return PortForward(address=listen, protocol=protocol, ports=ranges, target=guest,
                        target_ports=() if tranges == ranges else tranges)
 
 
@@ -201,7 +206,7 @@ def removeForward(net: Network, address: str, protocol: str, ports: str,
     """Remove the forward of ``net`` that listens on exactly these address, protocol, ports."""
     if protocol not in PROTOCOLS:
         raise InvalidArgError(f"protocol '{protocol}' is not tcp or udp")
-    listen = _ipv4(address, "listen address")
+    listen = _address(address, "listen address")
     ranges = _ports(ports, "PORTS")
     store = net.connect().store
     with store.locked():
@@ -212,7 +217,7 @@ def removeForward(net: Network, address: str, protocol: str, ports: str,
                 have = ", ".join(describe(f) for f in d.forwards) or "none"
                 raise InvalidArgError(
                     f"network '{net.name()}' has no forward listening on {protocol} "
-                    f"{listen}:{ports} (its forwards: {have}); give the listen address, "
+                    f"{at(listen, ports)} (its forwards: {have}); give the listen address, "
                     "protocol and ports as net-forward-list shows them")
             return kept
 

@@ -47,10 +47,11 @@ def cmd_add(ctx: Ctx, a: argparse.Namespace) -> int:
 
 def cmd_remove(ctx: Ctx, a: argparse.Namespace) -> int:
     from kvmnet.api import removeForward
+    from kvmnet.model.forward import at
 
     net = ctx.conn().lookupNetwork(a.network)
     removeForward(net, a.address, a.proto, a.ports, _flags(a))
-    ctx.extra(f"Removed forward {a.proto} {a.address}:{a.ports} from network {net.name()} "
+    ctx.extra(f"Removed forward {a.proto} {at(a.address, a.ports)} from network {net.name()} "
               f"{_where(a, net.isActive())}\n")
     return 0
 
@@ -84,7 +85,7 @@ def register(sub: argparse._SubParsersAction[Any], only: str | None = None) -> N
     def common(p: Any) -> None:
         p.add_argument("network", metavar="NETWORK", help=_NET_HELP)
         p.add_argument("address", metavar="LISTEN_ADDRESS",
-                       help="IPv4 address of the host the forward listens on")
+                       help="IPv4 or IPv6 address of the host the forward listens on")
         p.add_argument("proto", metavar="PROTO", help="tcp or udp")
         p.add_argument("ports", metavar="PORTS", help="80, 80,443 or 8000-8010")
 

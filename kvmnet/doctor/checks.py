@@ -214,7 +214,26 @@ def findings(net: NetPaths, host: HostState, probes: list[Probe]) -> list[Findin
             out.append(_finding(net, host, target, path, what,
                                 f"read: {_label(chain)} has policy drop{note}",
                                 where=_label(chain)))
-    return _dedupe(out) + settings(net, host, by_path)
+    return _dedupe(out + _ipv6_drops(net, host)) + settings(net, host, by_path)
+
+
+def _ipv6_drops(net: NetPaths, host: HostState) -> list[Finding]:
+    """nftables ``ip6`` forward chains that drop by policy, for a network with IPv6.
+
+    The traced probe is IPv4 and the other hooked chains doctor reads see IPv4 (``ip``,
+    ``inet``), so a drop policy in an ``ip6`` table -- which stops the guests' IPv6 and the
+    network's IPv6 port forwards while IPv4 works -- is judged by the rules as read, as
+    without a probe: a finding unless kvmnet's tagged accepts are in it.
+    """
+    if not (net.forwards and net.ipv6):
+        return []
+    what = (f"guests on {net.bridge} get no IPv6 forwarded (IPv6 traffic from or to "
+            f"{net.bridge} is dropped, IPv6 port forwards included)")
+    return [_finding(net, host, chain, "forward", what,
+                     f"read: {_label(chain)} has policy drop (IPv6 is not traced)")
+            for chain in host.chains
+            if chain.backend == NFT and chain.family == "ip6" and chain.hook == "forward"
+            and chain.policy == "drop" and not _has_tag(chain, net.name)]
 
 
 def _label_drop(drop: DropPoint) -> str:

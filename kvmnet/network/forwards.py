@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 def change_step(bridge: str, subnets: list[str], old: tuple[PortForward, ...],
                 new: tuple[PortForward, ...]) -> ForwardsTransaction:
     """The one transaction that turns forwards ``old`` into ``new`` on ``bridge`` (whose
-    IPv4 subnets are ``subnets``)."""
+    IPv4 and IPv6 subnets are ``subnets``)."""
     added = [f for f in new if f not in old]
     removed = [f for f in old if f not in new]
 

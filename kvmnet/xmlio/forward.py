@@ -62,10 +62,12 @@ def _ports(el: Node, name: str, path: str, *, required: bool) -> tuple[
 
 
 def _forward(el: Node, path: str) -> PortForward:
-    address = v.ip_address(_required(el, "address", path), path, "address", "ipv4")
+    # either IP version; a listen address and target of different versions is a rule of
+    # the whole forward (kvmnet.model.forward.family_problem), checked by validation
+    address = v.ip_address(_required(el, "address", path), path, "address")
     protocol = v.choice(_required(el, "protocol", path), PROTOCOLS, path, "protocol")
     ports = _ports(el, "ports", path, required=True)
-    target = v.ip_address(_required(el, "target", path), path, "target", "ipv4")
+    target = v.ip_address(_required(el, "target", path), path, "target")
     target_ports = _ports(el, "targetPorts", path, required=False)
     return PortForward(address=address, protocol=protocol, ports=ports, target=target,
                        target_ports=() if target_ports == ports else target_ports)

@@ -370,3 +370,31 @@ def test_ipv6_forwarding_off_is_found_for_networks_with_ipv6_only() -> None:
     assert [(f.code, f.where) for f in found] == [
         ("forwarding-off", "sysctl net.ipv6.conf.all.forwarding = 0")]
     assert [c.command() for c in found[0].change] == ["sysctl -w net.ipv6.conf.all.forwarding=1"]
+
+
+IP6_DROP_JSON = [
+    {"table": {"family": "ip6", "name": "edge", "handle": 7}},
+    {"chain": {"family": "ip6", "table": "edge", "name": "fwd", "handle": 1, "type": "filter",
+               "hook": "forward", "prio": 0, "policy": "drop"}},
+]
+
+
+def test_an_ip6_forward_drop_is_found_for_networks_with_ipv6_only() -> None:
+    """The probe traces IPv4: an nft ip6 chain dropping by policy is judged as read."""
+    host = HostState(chains=nft_chains(IP6_DROP_JSON))
+    passed = [Probe(p, "", True) for p in ("forward", "dhcp", "dns")]
+    assert checks.findings(NET, host, passed) == []  # no IPv6 on the network: not its path
+    six = NetPaths(**{**NET.__dict__, "ipv6": True})
+    found = checks.findings(six, host, passed)
+    assert [(f.code, f.where) for f in found] == [
+        ("forward-drop", "nftables table ip6 edge, chain fwd")]
+    assert "IPv6 port forwards included" in found[0].what
+    assert found[0].proof == "read: nftables table ip6 edge, chain fwd has policy drop " \
+        "(IPv6 is not traced)"
+    assert [r.command() for r in found[0].fix][-1] == (
+        "nft insert rule ip6 edge fwd oifname \"virbr0\" ct status dnat accept "
+        "comment '\"kvmnet: network default: port forwards to the guests\"'")
+    tagged = [*IP6_DROP_JSON, {"rule": {
+        "family": "ip6", "table": "edge", "chain": "fwd", "handle": 3,
+        "expr": [{"accept": None}], "comment": "kvmnet: network default: from the guests"}}]
+    assert checks.findings(six, HostState(chains=nft_chains(tagged)), passed) == []

@@ -133,7 +133,8 @@ def test_target_ports_equal_to_ports_are_left_out() -> None:
 
 @pytest.mark.parametrize(("attrs", "says"), [
     ("protocol='tcp' ports='80' target='192.168.100.10'", "needs a 'address' attribute"),
-    ("address='2001:db8::1' protocol='tcp' ports='80' target='192.168.100.10'", "IPv4"),
+    ("address='fe80::1%eth0' protocol='tcp' ports='80' target='192.168.100.10'",
+     "invalid IP address"),
     ("address='203.0.113.5' protocol='sctp' ports='80' target='192.168.100.10'", "'sctp'"),
     ("address='203.0.113.5' protocol='tcp' ports='80-' target='192.168.100.10'", "port list"),
     ("address='203.0.113.5' protocol='tcp' ports='80' target='x'", "invalid IP address"),
@@ -150,16 +151,21 @@ def test_bad_forward_elements_name_their_path(attrs: str, says: str) -> None:
 BASE = """\
 add table inet kvmnet_forwards { comment "kvmnet port forwards; managed by kvmnet"; }
 add map inet kvmnet_forwards dnat4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
+add map inet kvmnet_forwards dnat6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
 add set inet kvmnet_forwards hairpin { type ipv4_addr . ifname; flags interval; }
+add set inet kvmnet_forwards hairpin6 { type ipv6_addr . ifname; flags interval; }
 add chain inet kvmnet_forwards prerouting { type nat hook prerouting priority dstnat - 1; policy accept; }
 flush chain inet kvmnet_forwards prerouting
 add rule inet kvmnet_forwards prerouting dnat ip to ip daddr . meta l4proto . th dport map @dnat4
+add rule inet kvmnet_forwards prerouting dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6
 add chain inet kvmnet_forwards output { type nat hook output priority -101; policy accept; }
 flush chain inet kvmnet_forwards output
 add rule inet kvmnet_forwards output dnat ip to ip daddr . meta l4proto . th dport map @dnat4
+add rule inet kvmnet_forwards output dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6
 add chain inet kvmnet_forwards postrouting { type nat hook postrouting priority srcnat - 1; policy accept; }
 flush chain inet kvmnet_forwards postrouting
 add rule inet kvmnet_forwards postrouting ct status dnat ip saddr . oifname @hairpin masquerade
+add rule inet kvmnet_forwards postrouting ct status dnat ip6 saddr . oifname @hairpin6 masquerade
 """
 ELEMENTS = """\
 add element inet kvmnet_forwards hairpin { 192.168.100.0/24 . "virbr-pf" }
@@ -182,7 +188,7 @@ def test_start_documents_golden() -> None:
     assert fast == head + f"flush set inet kvmnet_forwards {_marker()}\n" + ELEMENTS
     assert destroy == (
         "# kvmnet: remove port forwards into bridge virbr-pf\n" + BASE.splitlines(True)[0]
-        + "".join(BASE.splitlines(True)[1:3]) + ELEMENTS.splitlines(True)[1]
+        + "".join(BASE.splitlines(True)[1:5]) + ELEMENTS.splitlines(True)[1]
         + "delete element inet kvmnet_forwards dnat4 { 203.0.113.5 . tcp . 80, 203.0.113.5 . "
         "tcp . 443, 203.0.113.5 . udp . 5000, 203.0.113.5 . udp . 5001, 203.0.113.5 . udp . "
         "5002 }\n" + ELEMENTS.splitlines(True)[0]
@@ -197,7 +203,8 @@ def test_per_packet_rules_do_not_grow_with_forwards() -> None:
     def rules(doc: str) -> list[str]:
         return [ln for ln in doc.splitlines() if ln.startswith("add rule")]
 
-    assert rules(one) == rules(thousand) and len(rules(one)) == 3
+    # one rule per hooked chain and IP version, each matching only its own version
+    assert rules(one) == rules(thousand) and len(rules(one)) == 6
     assert thousand.count(" : 192.168.100.10 . ") == 1000
     assert "add rule" not in render_remove("virbr-pf", SUBNETS, [many], hairpin=True)
 
@@ -275,7 +282,8 @@ def test_add_list_remove_on_an_inactive_network(root: Path) -> None:
     (("203.0.113.5", "tcp", "80-82", "192.168.100.10", "1,2"), "3 listen ports"),
     (("203.0.113.5", "tcp", "90", "192.168.100.10"), "of network 'other' already listens there"),
     (("203.0.113.5", "icmp", "90", "192.168.100.10"), "protocol 'icmp' is not tcp or udp"),
-    (("2001:db8::1", "tcp", "90", "192.168.100.10"), "not an IPv4 address"),
+    (("2001:db8::1", "tcp", "90", "192.168.100.10"),
+     "listen address 2001:db8::1 is IPv6 but target 192.168.100.10 is IPv4"),
     (("203.0.113.5", "tcp", "90", "192.168.100.10", "--live"), "is not active"),
 ])
 def test_refusals_change_nothing(root: Path, args: tuple[str, ...], says: str) -> None:

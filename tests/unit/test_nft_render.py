@@ -212,6 +212,8 @@ def test_nat_ipv6_and_port_range_golden() -> None:
         add rule inet kvmnet fwd_v6n_ff2107b73b oifname "virbr4" ip daddr 192.168.122.0/24 ct state established,related counter accept
         add rule inet kvmnet fwd_v6n_ff2107b73b oifname "virbr4" ip daddr 192.168.122.0/24 ct status dnat counter accept
         add rule inet kvmnet fwd_v6n_ff2107b73b oifname "virbr4" ip6 daddr 2001:db8:ca2:2::/64 ct state established,related counter accept
+        add rule inet kvmnet fwd_v6n_ff2107b73b oifname "virbr4" ip6 daddr 2001:db8:ca2:2::/64 ct status dnat counter accept
+        add rule inet kvmnet fwd_v6n_ff2107b73b oifname "virbr4" counter reject
         """) in text
     assert dedent("""\
         flush chain inet kvmnet nat_v6n_ff2107b73b

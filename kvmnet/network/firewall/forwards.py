@@ -8,16 +8,25 @@ back, exactly the forwards.  Every forward of every network is an element of one
 packet costs one hash lookup whatever the number of forwards, and adding or removing
 forwards changes elements only (no rule), in one transaction::
 
-    map dnat4    ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
-                 (listen address . protocol . port : target . target port)
-    set hairpin  ipv4_addr . ifname, intervals (each IPv4 subnet of a network with
-                 forwards . its bridge)
+    map dnat4     ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
+                  (listen address . protocol . port : target . target port)
+    map dnat6     the same with ipv6_addr (IPv6 listen address to a guest's IPv6 address)
+    set hairpin   ipv4_addr . ifname, intervals (each IPv4 subnet of a network with
+                  forwards . its bridge)
+    set hairpin6  the same for the IPv6 subnets
 
     prerouting  (nat hook prerouting priority dstnat - 1)
                     dnat ip to ip daddr . meta l4proto . th dport map @dnat4
+                    dnat ip6 to ip6 daddr . meta l4proto . th dport map @dnat6
     output      (nat hook output priority -101)          the same, for the host's own
     postrouting (nat hook postrouting priority srcnat - 1)
                     ct status dnat ip saddr . oifname @hairpin masquerade
+                    ct status dnat ip6 saddr . oifname @hairpin6 masquerade
+
+One map per IP version because an nft map has one key type, and a DNAT never changes the
+version (the model refuses a forward whose listen address and target differ in it).  Each
+rule matches only its own version (``ip``/``ip6`` imply the protocol check), so a packet
+still costs one map lookup.
 
 Why each piece (each proven by tests/functional/test_forward_netns.py):
 
@@ -70,33 +79,40 @@ else:
 TABLE = "kvmnet_forwards"
 FAMILY = "inet"
 _T = f"{FAMILY} {TABLE}"
-MAP = "dnat4"
-HAIRPIN = "hairpin"
-#: the hooked chains and their one rule each: the per-packet cost, whatever the forwards
-CHAINS: tuple[tuple[str, str, str], ...] = (
-    ("prerouting", "type nat hook prerouting priority dstnat - 1; policy accept;",
-     f"dnat ip to ip daddr . meta l4proto . th dport map @{MAP}"),
-    ("output", "type nat hook output priority -101; policy accept;",
-     f"dnat ip to ip daddr . meta l4proto . th dport map @{MAP}"),
+#: per IP version: (nft's word for its header, its address type, the DNAT map, the hairpin set)
+VERSIONS: dict[int, tuple[str, str, str, str]] = {
+    4: ("ip", "ipv4_addr", "dnat4", "hairpin"),
+    6: ("ip6", "ipv6_addr", "dnat6", "hairpin6"),
+}
+_DNAT = tuple(f"dnat {fam} to {fam} daddr . meta l4proto . th dport map @{dnat}"
+              for fam, _addr, dnat, _hairpin in VERSIONS.values())
+_MASQUERADE = tuple(f"ct status dnat {fam} saddr . oifname @{hairpin} masquerade"
+                    for fam, _addr, _dnat, hairpin in VERSIONS.values())
+#: the hooked chains and their rules (one per IP version): the per-packet cost, whatever
+#: the forwards
+CHAINS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("prerouting", "type nat hook prerouting priority dstnat - 1; policy accept;", _DNAT),
+    ("output", "type nat hook output priority -101; policy accept;", _DNAT),
     ("postrouting", "type nat hook postrouting priority srcnat - 1; policy accept;",
-     f"ct status dnat ip saddr . oifname @{HAIRPIN} masquerade"),
+     _MASQUERADE),
 )
 
 
 def _declarations() -> list[str]:
-    return [
-        f'add table {_T} {{ comment "kvmnet port forwards; managed by kvmnet"; }}',
-        (f"add map {_T} {MAP} {{ type ipv4_addr . inet_proto . inet_service : "
-        "ipv4_addr . inet_service; }"),
-        f"add set {_T} {HAIRPIN} {{ type ipv4_addr . ifname; flags interval; }}",
-    ]
+    lines = [f'add table {_T} {{ comment "kvmnet port forwards; managed by kvmnet"; }}']
+    for _fam, addr, dnat, _hairpin in VERSIONS.values():
+        lines.append(f"add map {_T} {dnat} {{ type {addr} . inet_proto . inet_service : "
+                     f"{addr} . inet_service; }}")
+    for _fam, addr, _dnat, hairpin in VERSIONS.values():
+        lines.append(f"add set {_T} {hairpin} {{ type {addr} . ifname; flags interval; }}")
+    return lines
 
 
 def _base_lines() -> list[str]:
     lines = _declarations()
-    for name, hook, rule in CHAINS:
-        lines += [f"add chain {_T} {name} {{ {hook} }}", f"flush chain {_T} {name}",
-                  f"add rule {_T} {name} {rule}"]
+    for name, hook, rules in CHAINS:
+        lines += [f"add chain {_T} {name} {{ {hook} }}", f"flush chain {_T} {name}"]
+        lines += [f"add rule {_T} {name} {rule}" for rule in rules]
     return lines
 
 
@@ -131,9 +147,22 @@ def _elements(verb: str, name: str, items: Sequence[str]) -> list[str]:
     return [f"{verb} element {_T} {name} {{ {', '.join(items)} }}"] if items else []
 
 
-def _hairpin(bridge: str, subnets: Sequence[str]) -> list[str]:
+def _version(address: str) -> int:
+    # the model's addresses are canonical text: a colon means IPv6 (no ipaddress import)
+    return 6 if ":" in address else 4
+
+
+def _maps(forwards: Iterable[PortForward]) -> list[tuple[str, list[PortForward]]]:
+    """(map name, its forwards) per IP version, IPv4 first."""
+    return [(dnat, [f for f in forwards if f.version == version])
+            for version, (_fam, _addr, dnat, _hp) in VERSIONS.items()]
+
+
+def _hairpins(bridge: str, subnets: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """(hairpin set, its ``subnet . bridge`` elements) per IP version, IPv4 first."""
     br = _bridge(bridge)
-    return [f"{subnet} . {br}" for subnet in subnets]
+    return [(hairpin, [f"{s} . {br}" for s in subnets if _version(s) == version])
+            for version, (_fam, _addr, _dnat, hairpin) in VERSIONS.items()]
 
 
 def render_add(bridge: str, subnets: Sequence[str], forwards: Sequence[PortForward], *,
@@ -144,8 +173,10 @@ def render_add(bridge: str, subnets: Sequence[str], forwards: Sequence[PortForwa
         lines += _base_lines() + [f"add set {_T} {base_marker()} {{ type ifname; }}"]
     else:
         lines.append(f"flush set {_T} {base_marker()}")
-    lines += _elements("add", HAIRPIN, _hairpin(bridge, subnets))
-    lines += _elements("add", MAP, map_elements(forwards))
+    for name, items in _hairpins(bridge, subnets):
+        lines += _elements("add", name, items)
+    for name, fwds in _maps(forwards):
+        lines += _elements("add", name, map_elements(fwds))
     return "\n".join(lines) + "\n"
 
 
@@ -153,9 +184,10 @@ def render_remove(bridge: str, subnets: Sequence[str], forwards: Sequence[PortFo
                   hairpin: bool) -> str:
     """Remove ``forwards`` (and with ``hairpin`` the bridge's hairpin entries), idempotently."""
     lines = [f"# kvmnet: remove port forwards into bridge {bridge}"] + _declarations()
-    pairs = [(MAP, map_elements(forwards), map_elements(forwards, values=False))]
+    pairs = [(name, map_elements(fwds), map_elements(fwds, values=False))
+             for name, fwds in _maps(forwards)]
     if hairpin:
-        pairs.append((HAIRPIN, _hairpin(bridge, subnets), _hairpin(bridge, subnets)))
+        pairs += [(name, items, items) for name, items in _hairpins(bridge, subnets)]
     for name, full, keys in pairs:
         lines += _elements("add", name, full) + _elements("delete", name, keys)
     return "\n".join(lines) + "\n"
@@ -169,7 +201,7 @@ def render_remove_all() -> str:
 def documents(bridge: str, subnets: Sequence[str],
               forwards: Sequence[PortForward]) -> tuple[str, str, str]:
     """(full start, fast start, destroy) documents of one network's forwards; ``subnets``:
-    the network's IPv4 subnets (``192.168.122.0/24``)."""
+    the network's subnets, IPv4 and IPv6 (``192.168.122.0/24``, ``fd00:1::/64``)."""
     return (render_add(bridge, subnets, forwards),
             render_add(bridge, subnets, forwards, base=False),
             render_remove(bridge, subnets, forwards, hairpin=True))

@@ -311,9 +311,10 @@ def _fwd_rules(c: _Checked) -> list[str]:
         state = " ct state established,related" if natted else ""
         for n in nets:
             rules.append(f"oifname {br}{src} {fam} daddr {n}{state} counter accept")
-            if natted and fam == "ip":
+            if natted:
                 # port forwards (kvmnet.network.firewall.forwards) start new connections
-                rules.append(f"oifname {br}{src} ip daddr {n} ct status dnat counter accept")
+                # (IPv6 only needs it with <nat ipv6='yes'>: else IPv6 is routed, all new)
+                rules.append(f"oifname {br}{src} {fam} daddr {n} ct status dnat counter accept")
     rules.append(f"oifname {br} counter reject")
     # From here on the packet came in from the bridge and leaves elsewhere.
     out = f" oifname {dev}" if dev else ""
