@@ -183,12 +183,13 @@ def live_network(conn: Connection, ident: str) -> NetworkDef:
 
 
 def allocate(net: NetworkDef, port: NetworkPort) -> NetworkPort:
-    """What ``port`` gets on ``net`` (libvirt's networkAllocatePort; pure, no host access).
+    """What ``port`` gets on ``net`` (libvirt's networkAllocatePort; no host access).
 
     Fills in ``<plug>``, and bandwidth, VLAN, rx-filter trust and isolation from the portgroup
     (``port.group``, else the network's default portgroup) and the network where the port has
     none of its own; the virtualport is the merge of the three
-    (:mod:`kvmnet.model.precedence`).  Unlike libvirt, an unknown portgroup is an error, not
+    (:mod:`kvmnet.model.precedence`), with the identifier its type needs generated when
+    none of them gives it (an Open vSwitch ``interfaceid``).  Unlike libvirt, an unknown portgroup is an error, not
     silently ignored.
     """
     if port.group is not None:
@@ -208,7 +209,13 @@ def allocate(net: NetworkDef, port: NetworkPort) -> NetworkPort:
         raise ValidationError([(f"port {port.mac} on network '{net.name}': {exc}; remove the "
                                 "conflicting <virtualport> parameter from the interface or "
                                 "make it match the network's")]) from None
-    bandwidth, vlan, vport = got.bandwidth, got.vlan, got.virtualport
+    # libvirt's networkAllocatePort ends with CheckComplete(generateMissing): an Open vSwitch
+    # port whose interface named no interfaceid gets a new one (not the port's UUID), kept in
+    # the port's XML so that a network restart (kvmnet.port.keep) re-plugs it with the same
+    from kvmnet.config.define import new_uuid
+    from kvmnet.model.precedence import completed
+
+    bandwidth, vlan, vport = got.bandwidth, got.vlan, completed(got.virtualport, new_uuid)
     trust = port.trust_guest_rx_filters
     if trust is None:
         trust = (pg.trust_guest_rx_filters if pg is not None
@@ -339,7 +346,13 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
             mtu = mtu if mtu is not None else net.mtu
             pool = driver_for(net).device_pool(net)
         else:
-            port = replace(port, plug=plug or Plug(type=PlugType.BRIDGE, bridge=bridge))
+            from kvmnet.config.define import new_uuid
+            from kvmnet.model.precedence import with_missing_ids
+
+            # straight into a bridge: no allocation, so the ids libvirt's parser gives an
+            # interface's <virtualport> (a defined guest's has them already)
+            port = replace(port, plug=plug or Plug(type=PlugType.BRIDGE, bridge=bridge),
+                           virtualport=with_missing_ids(port.virtualport, new_uuid))
             key, owned_bridge, pool = None, False, ()
         if find(conn, port.uuid) is not None:
             raise ConflictError(f"network port with UUID {port.uuid} already exists; give the "
