@@ -94,10 +94,18 @@ class PortInfo:
     dev: str | None = None  # direct: the host device its macvtap is on (``tap``: the macvtap)
     node: str | None = None  # direct: the macvtap's private device node, which QEMU gets open
     address: str | None = None  # an SR-IOV VF's PCI address (QEMU: -device vfio-pci,host=...)
+    # the port's virtualport as allocated (merged, its ids generated): what a running guest's
+    # XML shows, as libvirt's shows the actual one; only a port just plugged knows it
+    virtualport: VirtualPort | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v)
-                for k, v in ((f, getattr(self, f)) for f in fields(self))}
+        from kvmnet.model.precedence import settings_json
+
+        out = {k: (list(v) if isinstance(v, tuple) else v)
+               for k, v in ((f, getattr(self, f)) for f in fields(self)) if k != "virtualport"}
+        if self.virtualport is not None:
+            out.update(settings_json(self.virtualport, None, None) or {})
+        return out
 
 
 # -- records ----------------------------------------------------------------------------------
@@ -376,7 +384,7 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
     if rec["skipped"]:
         conn.notify(f"port {port.uuid} on {rec['tap']}: this kernel lacks tc's "
                     f"{' and '.join(rec['skipped'])}; the bandwidth limits hold without them")
-    return port_info(rec)
+    return replace(port_info(rec), virtualport=port.virtualport)
 
 
 def settle(conn: Connection, port_uuids: list[str]) -> None:
