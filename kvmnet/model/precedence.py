@@ -13,6 +13,7 @@ libvirt's ``networkAllocatePort`` resolves a port's settings from three places, 
   the bridge's, not a port's).
 
 :func:`resolve` answers all three for one port; :mod:`kvmnet.port.ports` calls it.
+:func:`settings_json` carries an interface's own three in a guest start's ``port.plug`` step.
 
 Missing identifiers are generated at two moments, as libvirt does:
 
@@ -25,7 +26,6 @@ Missing identifiers are generated at two moments, as libvirt does:
   virNetDevVPortProfileCheckComplete(generateMissing=true)): a merged ``openvswitch`` profile
   still without an ``interfaceid`` (the interface had no ``<virtualport>``) gets a new one, a
   ``802.1Qbg`` one an ``instanceid``.  That one lives as long as the port.
-:func:`settings_json` carries an interface's own three in a guest start's ``port.plug`` step.
 """
 from __future__ import annotations
 
