@@ -208,7 +208,7 @@ def allocate(net: NetworkDef, port: NetworkPort) -> NetworkPort:
                                   f"(its portgroups: {have}); name one of them or leave it out")
     else:
         pg = next((p for p in net.portgroups if p.default), None)
-    from kvmnet.model.precedence import MergeConflict, resolve
+    from kvmnet.model.precedence import MergeConflict, completed, resolve
 
     try:
         got = resolve(net, pg, virtualport=port.virtualport, vlan=port.vlan,
@@ -220,10 +220,7 @@ def allocate(net: NetworkDef, port: NetworkPort) -> NetworkPort:
     # libvirt's networkAllocatePort ends with CheckComplete(generateMissing): an Open vSwitch
     # port whose interface named no interfaceid gets a new one (not the port's UUID), kept in
     # the port's XML so that a network restart (kvmnet.port.keep) re-plugs it with the same
-    from kvmnet.config.define import new_uuid
-    from kvmnet.model.precedence import completed
-
-    bandwidth, vlan, vport = got.bandwidth, got.vlan, completed(got.virtualport, new_uuid)
+    bandwidth, vlan, vport = got.bandwidth, got.vlan, completed(got.virtualport)
     trust = port.trust_guest_rx_filters
     if trust is None:
         trust = (pg.trust_guest_rx_filters if pg is not None
@@ -354,13 +351,12 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
             mtu = mtu if mtu is not None else net.mtu
             pool = driver_for(net).device_pool(net)
         else:
-            from kvmnet.config.define import new_uuid
             from kvmnet.model.precedence import with_missing_ids
 
             # straight into a bridge: no allocation, so the ids libvirt's parser gives an
             # interface's <virtualport> (a defined guest's has them already)
             port = replace(port, plug=plug or Plug(type=PlugType.BRIDGE, bridge=bridge),
-                           virtualport=with_missing_ids(port.virtualport, new_uuid))
+                           virtualport=with_missing_ids(port.virtualport))
             key, owned_bridge, pool = None, False, ()
         if find(conn, port.uuid) is not None:
             raise ConflictError(f"network port with UUID {port.uuid} already exists; give the "
