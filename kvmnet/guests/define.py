@@ -3,7 +3,8 @@
 Assigned when missing: a UUID (the existing guest's when one of that name is already
 defined, so re-running ``define`` on the same file keeps the guest's identity), a MAC
 ``52:54:00:xx:xx:xx`` per interface (unused by other guests), the NIC model, and the
-``interfaceid`` of an interface's Open vSwitch ``<virtualport>`` (:func:`with_interfaceid`).  Refused
+missing ``interfaceid``/``instanceid`` of an interface's ``<virtualport>``, typed or not
+(:func:`with_interfaceid`).  Refused
 (:class:`~kvmnet.errors.ConflictError`): a name that exists with another UUID and a UUID
 that another guest uses.
 """
@@ -108,15 +109,16 @@ def uuid_of(store: GuestStore, name: str) -> str | None:
 
 
 def with_interfaceid(itype: str, vport: VirtualPort | None) -> VirtualPort | None:
-    """``vport`` with an ``interfaceid`` when it may be an Open vSwitch one (type
-    ``openvswitch``, or none yet: the network decides) on a network or bridge interface and
-    has none: a new UUID, as libvirt generates it when the guest is defined and keeps it in
-    the definition.  It becomes the OVS port's ``external_ids:iface-id``, so a controller's
-    binding (OVN's logical port) holds across the guest's restarts."""
-    if (vport is None or itype not in ("network", "bridge")
-            or vport.type not in (None, "openvswitch") or vport.param("interfaceid")):
-        return vport
-    return replace(vport, parameters=(*vport.parameters, ("interfaceid", new_uuid())))
+    """``vport`` with the identifiers libvirt generates when it reads a guest's definition
+    (``interfaceid`` for ``openvswitch``, ``instanceid`` for ``802.1Qbg``, both for an
+    untyped one, whose network decides later which counts), whatever the interface's type
+    (``itype`` is kept for the callers; libvirt generates them on every type that takes a
+    ``<virtualport>``).  They are kept in the definition, so the OVS port's
+    ``external_ids:iface-id`` (a controller's binding, e.g. OVN's logical port) holds across
+    the guest's restarts."""
+    from kvmnet.model.precedence import with_missing_ids
+
+    return with_missing_ids(vport, new_uuid)
 
 
 def assign(store: GuestStore, dom: Domain) -> Domain:

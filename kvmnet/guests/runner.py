@@ -505,9 +505,16 @@ def _check_files(dom: Domain) -> None:
 
 
 def _plugged(iface: Interface, info: dict[str, Any], alias: str) -> Interface:
-    """``iface`` as plugged: its tap, alias and port (``info``: the port's, see PortInfo)."""
+    """``iface`` as plugged: its tap, alias and port (``info``: the port's, see PortInfo),
+    and on a network the port's virtualport as allocated (libvirt's live XML shows the
+    actual one: the Open vSwitch interfaceid the switch has)."""
+    vport = iface.virtualport
+    if iface.type == "network" and info.get("virtualport") is not None:
+        from kvmnet.model.precedence import settings_from_json
+
+        vport = settings_from_json({"virtualport": info["virtualport"]})[0]
     return replace(iface, target_dev=info["tap"], alias=alias, port_id=info["uuid"],
-                   bridge=info.get("bridge") or iface.bridge)
+                   bridge=info.get("bridge") or iface.bridge, virtualport=vport)
 
 
 def _mirror_consoles(consoles: tuple[CharDev, ...], serials: tuple[CharDev, ...]

@@ -14,6 +14,18 @@ libvirt's ``networkAllocatePort`` resolves a port's settings from three places, 
 
 :func:`resolve` answers all three for one port; :mod:`kvmnet.port.ports` calls it.
 :func:`settings_json` carries an interface's own three in a guest start's ``port.plug`` step.
+
+Missing identifiers are generated at two moments, as libvirt does:
+
+* :func:`with_missing_ids` when a guest is defined (libvirt parses an interface's
+  ``<virtualport>`` with VIR_VPORT_XML_GENERATE_MISSING_DEFAULTS): an untyped profile gets
+  both an ``instanceid`` and an ``interfaceid`` (the network decides later which one counts),
+  ``openvswitch`` an ``interfaceid``, ``802.1Qbg`` an ``instanceid``.  They are kept in the
+  definition, so they hold across the guest's restarts.
+* :func:`completed` when a port is allocated (networkAllocatePort ends with
+  virNetDevVPortProfileCheckComplete(generateMissing=true)): a merged ``openvswitch`` profile
+  still without an ``interfaceid`` (the interface had no ``<virtualport>``) gets a new one, a
+  ``802.1Qbg`` one an ``instanceid``.  That one lives as long as the port.
 """
 from __future__ import annotations
 
@@ -22,6 +34,7 @@ from kvmnet.model.network import Bandwidth, VirtualPort, Vlan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from kvmnet.model.network import Network, PortGroup
@@ -38,6 +51,15 @@ _CARRIED_BY = {
 _PLURAL = {"managerid": "managerids", "typeid": "typeids", "typeidversion": "typeidversions",
            "instanceid": "instanceids", "profileid": "profileids",
            "interfaceid": "interfaceids"}
+
+
+#: which missing identifiers a definition's profile gets, by type (None: untyped)
+_DEFINE_IDS: dict[str | None, tuple[str, ...]] = {
+    None: ("instanceid", "interfaceid"), "openvswitch": ("interfaceid",),
+    "802.1Qbg": ("instanceid",)}
+#: which missing identifier an allocated port's (merged, typed) profile gets
+_PORT_IDS: dict[str | None, tuple[str, ...]] = {
+    "openvswitch": ("interfaceid",), "802.1Qbg": ("instanceid",)}
 
 
 class MergeConflict(ValueError):
@@ -73,10 +95,49 @@ def merge_into(orig: VirtualPort, mods: VirtualPort | None, where: str) -> Virtu
             raise MergeConflict(f"attempt to merge virtualports with mismatched "
                                 f"{_PLURAL.get(key, key)} ({have} and {value}) from the {where}")
         params[key] = value
+    return VirtualPort(type=vtype, parameters=_ordered(params))
+
+
+def _ordered(params: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Parameters in libvirt's format order."""
     order = tuple(_CARRIED_BY)
-    ordered = tuple(sorted(params.items(), key=lambda kv: order.index(kv[0])
-                           if kv[0] in order else len(order)))
-    return VirtualPort(type=vtype, parameters=ordered)
+    return tuple(sorted(params.items(), key=lambda kv: order.index(kv[0])
+                        if kv[0] in order else len(order)))
+
+
+def _new_uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def _with_ids(vport: VirtualPort, keys: tuple[str, ...], new_uuid: Callable[[], str]
+              ) -> VirtualPort:
+    params = dict(vport.parameters)
+    missing = [k for k in keys if not params.get(k)]
+    if not missing:
+        return vport
+    for key in missing:
+        params[key] = new_uuid()
+    return VirtualPort(type=vport.type, parameters=_ordered(params))
+
+
+def with_missing_ids(vport: VirtualPort | None, new_uuid: Callable[[], str] = _new_uuid
+                     ) -> VirtualPort | None:
+    """An interface's ``<virtualport>`` with the identifiers libvirt generates when it reads
+    a guest's definition (see the module docstring); ``new_uuid`` makes one."""
+    if vport is None:
+        return None
+    return _with_ids(vport, _DEFINE_IDS.get(vport.type, ()), new_uuid)
+
+
+def completed(vport: VirtualPort | None, new_uuid: Callable[[], str] = _new_uuid
+              ) -> VirtualPort | None:
+    """An allocated port's merged profile with the identifier its type needs and lacks
+    (libvirt's virNetDevVPortProfileCheckComplete with generateMissing)."""
+    if vport is None:
+        return None
+    return _with_ids(vport, _PORT_IDS.get(vport.type, ()), new_uuid)
 
 
 def merge3(interface: VirtualPort | None, network: VirtualPort | None,

@@ -94,10 +94,18 @@ class PortInfo:
     dev: str | None = None  # direct: the host device its macvtap is on (``tap``: the macvtap)
     node: str | None = None  # direct: the macvtap's private device node, which QEMU gets open
     address: str | None = None  # an SR-IOV VF's PCI address (QEMU: -device vfio-pci,host=...)
+    # the port's virtualport as allocated (merged, its ids generated): what a running guest's
+    # XML shows, as libvirt's shows the actual one; only a port just plugged knows it
+    virtualport: VirtualPort | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v)
-                for k, v in ((f, getattr(self, f)) for f in fields(self))}
+        from kvmnet.model.precedence import settings_json
+
+        out = {k: (list(v) if isinstance(v, tuple) else v)
+               for k, v in ((f, getattr(self, f)) for f in fields(self)) if k != "virtualport"}
+        if self.virtualport is not None:
+            out.update(settings_json(self.virtualport, None, None) or {})
+        return out
 
 
 # -- records ----------------------------------------------------------------------------------
@@ -183,12 +191,13 @@ def live_network(conn: Connection, ident: str) -> NetworkDef:
 
 
 def allocate(net: NetworkDef, port: NetworkPort) -> NetworkPort:
-    """What ``port`` gets on ``net`` (libvirt's networkAllocatePort; pure, no host access).
+    """What ``port`` gets on ``net`` (libvirt's networkAllocatePort; no host access).
 
     Fills in ``<plug>``, and bandwidth, VLAN, rx-filter trust and isolation from the portgroup
     (``port.group``, else the network's default portgroup) and the network where the port has
     none of its own; the virtualport is the merge of the three
-    (:mod:`kvmnet.model.precedence`).  Unlike libvirt, an unknown portgroup is an error, not
+    (:mod:`kvmnet.model.precedence`), with the identifier its type needs generated when
+    none of them gives it (an Open vSwitch ``interfaceid``).  Unlike libvirt, an unknown portgroup is an error, not
     silently ignored.
     """
     if port.group is not None:
@@ -199,7 +208,7 @@ def allocate(net: NetworkDef, port: NetworkPort) -> NetworkPort:
                                   f"(its portgroups: {have}); name one of them or leave it out")
     else:
         pg = next((p for p in net.portgroups if p.default), None)
-    from kvmnet.model.precedence import MergeConflict, resolve
+    from kvmnet.model.precedence import MergeConflict, completed, resolve
 
     try:
         got = resolve(net, pg, virtualport=port.virtualport, vlan=port.vlan,
@@ -208,7 +217,10 @@ def allocate(net: NetworkDef, port: NetworkPort) -> NetworkPort:
         raise ValidationError([(f"port {port.mac} on network '{net.name}': {exc}; remove the "
                                 "conflicting <virtualport> parameter from the interface or "
                                 "make it match the network's")]) from None
-    bandwidth, vlan, vport = got.bandwidth, got.vlan, got.virtualport
+    # libvirt's networkAllocatePort ends with CheckComplete(generateMissing): an Open vSwitch
+    # port whose interface named no interfaceid gets a new one (not the port's UUID), kept in
+    # the port's XML so that a network restart (kvmnet.port.keep) re-plugs it with the same
+    bandwidth, vlan, vport = got.bandwidth, got.vlan, completed(got.virtualport)
     trust = port.trust_guest_rx_filters
     if trust is None:
         trust = (pg.trust_guest_rx_filters if pg is not None
@@ -339,7 +351,12 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
             mtu = mtu if mtu is not None else net.mtu
             pool = driver_for(net).device_pool(net)
         else:
-            port = replace(port, plug=plug or Plug(type=PlugType.BRIDGE, bridge=bridge))
+            from kvmnet.model.precedence import with_missing_ids
+
+            # straight into a bridge: no allocation, so the ids libvirt's parser gives an
+            # interface's <virtualport> (a defined guest's has them already)
+            port = replace(port, plug=plug or Plug(type=PlugType.BRIDGE, bridge=bridge),
+                           virtualport=with_missing_ids(port.virtualport))
             key, owned_bridge, pool = None, False, ()
         if find(conn, port.uuid) is not None:
             raise ConflictError(f"network port with UUID {port.uuid} already exists; give the "
@@ -363,7 +380,7 @@ def _create(conn: Connection, network: str | None, bridge: str | None, port: Net
     if rec["skipped"]:
         conn.notify(f"port {port.uuid} on {rec['tap']}: this kernel lacks tc's "
                     f"{' and '.join(rec['skipped'])}; the bandwidth limits hold without them")
-    return port_info(rec)
+    return replace(port_info(rec), virtualport=port.virtualport)
 
 
 def settle(conn: Connection, port_uuids: list[str]) -> None:

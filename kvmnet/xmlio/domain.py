@@ -586,7 +586,9 @@ def _port_settings(el: etree._Element, path: str, itype: str
                    ) -> tuple[VirtualPort | None, Vlan | None, Bandwidth | None]:
     """An interface's ``<virtualport>``, ``<vlan>`` and ``<bandwidth>`` (the network's
     readers: one reader per element).  As libvirt: on a type='network' interface the
-    virtualport may leave its type to the network; on a bridge it must say openvswitch."""
+    virtualport may leave its type to the network; on a bridge it must say openvswitch.  An
+    empty ``<virtualport/>`` is kept: defining the guest gives it its identifiers
+    (:func:`kvmnet.model.precedence.with_missing_ids`)."""
     from kvmnet.xmlio.network_fragments import parse_bandwidth, parse_virtualport, parse_vlan
 
     vport = vlan = bandwidth = None
@@ -598,8 +600,6 @@ def _port_settings(el: etree._Element, path: str, itype: str
             raise XMLParseError(f"<virtualport type='{vport.type}'> is not supported on a "
                                 "type='bridge' interface; use type='openvswitch' (an Open "
                                 "vSwitch bridge) or no virtualport (a Linux bridge)", vpath)
-        if vport == VirtualPort():
-            vport = None  # an empty <virtualport/>: nothing to merge
     found = v.first_child(el, "vlan")
     if found is not None:
         vlan = parse_vlan(found, f"{path}/vlan")

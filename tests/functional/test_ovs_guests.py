@@ -9,7 +9,8 @@ the LAN's: ``d10`` (VLAN 10, 10.77.0.1, dnsmasq) and ``d20`` (VLAN 20, 10.77.0.2
 the same subnet on both VLANs, so only the switch keeps them apart.
 
 * ``gb``: ``type='network'`` in portgroup vlan10, a reserved address (10.77.0.10);
-* ``ga``: ``type='network'``, no portgroup (the default one), pings gb and d10;
+* ``ga``: ``type='network'``, no portgroup (the default one), an empty ``<virtualport/>``
+  (defining it gives it libvirt's instanceid and interfaceid), pings gb and d10;
 * ``gc``: ``type='bridge'`` on ovsbr0 with ``<virtualport type='openvswitch'/>`` and its own
   ``<vlan><tag id='20'/></vlan>``: it reaches d20 but not gb, whose address is in its subnet.
 
@@ -119,7 +120,7 @@ def lab(tiny_guest: GuestImage) -> Iterator[Lab]:
                        "<source network='ovsnet' portgroup='vlan10'/></interface>")
         lab.ips["gb"] = gb.wait_marker(LEASE).group(1)
         lab.guest("ga", f"<interface type='network'><mac address='{MAC_A}'/>"
-                  "<source network='ovsnet'/></interface>",
+                  "<source network='ovsnet'/><virtualport/></interface>",
                   f"ping:{IP_B}", "ping:10.77.0.1")
         lab.guest("gc", f"<interface type='bridge'><mac address='{MAC_C}'/>"
                   "<source bridge='ovsbr0'/><virtualport type='openvswitch'/>"
@@ -176,30 +177,50 @@ def test_guest_ports_carry_libvirt_external_ids_and_vlans(lab: Lab) -> None:
         dom_uuid = found.group(1)
         assert ids["vm-id"] == dom_uuid and ids["iface-status"] == "active", ids
         assert ids["attached-mac"] == {"ga": MAC_A, "gb": MAC_B, "gc": MAC_C}[name]
-        if name == "gc":  # its <virtualport type='openvswitch'/> got an interfaceid at define
-            assert ids["iface-id"] == interfaceid(lab, "gc")
-        else:  # no virtualport of its own: the port's UUID
-            assert ids["iface-id"] == port["external_ids"]["kvmnet-port"]
+        # the running guest's XML shows the port's interfaceid (libvirt's actual virtualport):
+        # gc's from its definition, ga's from its untyped one, gb's made when its port was
+        assert ids["iface-id"] == interfaceid(lab, name), name
+        assert ids["iface-id"] != port["external_ids"]["kvmnet-port"]
+    assert interfaceid(lab, "gb", "--inactive", typed=None) is None  # none in its definition
 
 
-def interfaceid(lab: Lab, name: str, *flags: str) -> str:
-    found = re.search(r"<parameters interfaceid='([^']+)'/>",
-                      ok(lab.env, "dumpxml", name, *flags))
-    assert found is not None, f"no interfaceid in {name}'s definition"
+def interfaceid(lab: Lab, name: str, *flags: str, typed: bool | None = True) -> str | None:
+    """The interfaceid in ``dumpxml NAME FLAGS``: of libvirt's shape for an Open vSwitch
+    profile (with ``typed`` None: whatever is there, None when nothing is)."""
+    text = ok(lab.env, "dumpxml", name, *flags)
+    found = re.search(r"<virtualport type='openvswitch'>\n\s*<parameters interfaceid='([^']+)'/>"
+                      r"\n\s*</virtualport>", text)
+    if typed is None:
+        found = found or re.search(r"interfaceid='([^']+)'", text)
+        return found.group(1) if found else None
+    assert found is not None, f"no Open vSwitch interfaceid in {name}'s XML:\n{text}"
     return found.group(1)
 
 
+def untyped_ids(lab: Lab, name: str) -> tuple[str, str]:
+    """instanceid and interfaceid of the untyped <virtualport> in NAME's definition, in
+    libvirt's write-back shape."""
+    text = ok(lab.env, "dumpxml", name, "--inactive")
+    found = re.search(r"\n\s*<virtualport>\n\s*<parameters instanceid='([^']+)' "
+                      r"interfaceid='([^']+)'/>\n\s*</virtualport>\n", text)
+    assert found is not None, text
+    return found.group(1), found.group(2)
+
+
 def test_the_iface_id_outlives_a_guest_restart(lab: Lab) -> None:
-    """libvirt's way: the interfaceid generated when the guest was defined is kept in its
-    definition, live and persistent, so the OVS port's iface-id (an OVN binding) is the same
-    after the guest restarts, on a new tap."""
-    before = interfaceid(lab, "gc", "--inactive")
-    assert interfaceid(lab, "gc") == before
-    ok(lab.env, "destroy", "gc")
-    lab.guests["gc"].start()
-    tap = lab.port_of("gc")
-    ids = lab.ovs.columns("Interface", tap, "external_ids")["external_ids"]
-    assert ids["iface-id"] == before == interfaceid(lab, "gc")
+    """libvirt's way: the ids generated when the guest was defined are kept in its definition
+    (gc's typed <virtualport type='openvswitch'/>, ga's empty <virtualport/>), so the OVS
+    port's iface-id (an OVN binding) is the same after the guest restarts, on a new tap."""
+    before = {"gc": interfaceid(lab, "gc", "--inactive"), "ga": untyped_ids(lab, "ga")[1]}
+    ga_ids = untyped_ids(lab, "ga")
+    for name in ("gc", "ga"):
+        assert interfaceid(lab, name) == before[name]
+        ok(lab.env, "destroy", name)
+        lab.guests[name].start()
+        tap = lab.port_of(name)
+        ids = lab.ovs.columns("Interface", tap, "external_ids")["external_ids"]
+        assert ids["iface-id"] == before[name] == interfaceid(lab, name), name
+    assert untyped_ids(lab, "ga") == ga_ids  # the definition itself is unchanged
 
 
 def test_tcp_across_the_switch(lab: Lab) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import uuid
 from collections.abc import Iterator
@@ -110,7 +111,10 @@ def test_ports_get_libvirt_columns_and_go_again(kvenv: KvEnv, ovsnet: OvsEnv) ->
     ids = iface["external_ids"]
     assert ids["attached-mac"] == "52:54:00:00:10:01" and ids["vm-id"] == VM
     assert ids["iface-status"] == "active"
-    assert ids["iface-id"] == port["external_ids"]["kvmnet-port"]  # no interfaceid: the port's
+    # no interfaceid anywhere: allocation made one (libvirt's networkAllocatePort), not the
+    # port's UUID, and the port's XML shows it
+    assert ids["iface-id"] == interfaceid_of(kvenv, port["external_ids"]["kvmnet-port"])
+    assert ids["iface-id"] != port["external_ids"]["kvmnet-port"]
     assert iface["error"] == [] and iface["ofport"] > 0
 
     port = ovsnet.columns("Port", trunk, "tag", "trunks", "vlan_mode")
@@ -142,6 +146,43 @@ def test_ports_get_libvirt_columns_and_go_again(kvenv: KvEnv, ovsnet: OvsEnv) ->
 
 def _ports(env: KvEnv) -> list[dict[str, str]]:
     return list(json.loads(ok(env, "net-port-list", "ovsnet", "--json")))
+
+
+def interfaceid_of(env: KvEnv, port_uuid: str) -> str:
+    """The interfaceid in ``net-port-dumpxml``, which must show an Open vSwitch profile."""
+    text = ok(env, "net-port-dumpxml", "ovsnet", port_uuid)
+    found = re.search(r"<virtualport type='openvswitch'>\n\s*<parameters interfaceid='([^']+)'"
+                      r"(?: profileid='[^']+')?/>\n\s*</virtualport>", text)
+    assert found is not None, text
+    return found.group(1)
+
+
+def iface_id(ovs: OvsEnv, tap: str) -> str:
+    return str(ovs.columns("Interface", tap, "external_ids")["external_ids"]["iface-id"])
+
+
+def test_the_iface_id_is_the_ports_interfaceid_and_outlives_a_network_restart(
+        kvenv: KvEnv, ovsnet: OvsEnv) -> None:
+    """The OVS Interface's external_ids:iface-id is the port's interfaceid, as net-port-dumpxml
+    shows it: generated for a port whose interface has no <virtualport>, the guest's own when
+    its (untyped) <virtualport> has one -- its instanceid is not an Open vSwitch parameter and
+    stays out of the port.  A network restart re-plugs both with the same ids."""
+    bare = create_port(kvenv, "52:54:00:00:50:01")
+    iid, inst = str(uuid.uuid4()), str(uuid.uuid4())
+    typeless = create_port(kvenv, "52:54:00:00:50:02", extra=(
+        f"<virtualport><parameters instanceid='{inst}' interfaceid='{iid}'/></virtualport>"))
+    uuids = {p["tap"]: p["uuid"] for p in _ports(kvenv)}
+    generated = interfaceid_of(kvenv, uuids[bare])
+    assert generated not in (uuids[bare], iid)
+    assert iface_id(ovsnet, bare) == generated
+    assert iface_id(ovsnet, typeless) == interfaceid_of(kvenv, uuids[typeless]) == iid
+    assert inst not in ok(kvenv, "net-port-dumpxml", "ovsnet", uuids[typeless])
+
+    kvenv.ok("net-destroy", "ovsnet")
+    kvenv.ok("net-start", "ovsnet")
+    assert sorted(ovsnet.ports("ovsbr0")) == sorted([bare, typeless])
+    assert iface_id(ovsnet, bare) == interfaceid_of(kvenv, uuids[bare]) == generated
+    assert iface_id(ovsnet, typeless) == iid
 
 
 def test_ports_survive_a_network_restart(kvenv: KvEnv, ovsnet: OvsEnv) -> None:

@@ -73,12 +73,18 @@ OWNER_IDS = (f"'external_ids:kvmnet-owner=\"{ROOT}\"' "
 
 
 def test_describe_access_port_golden() -> None:
-    assert describe(port_on(), tap_name="vnet7", mtu=1500) == [
+    # no interfaceid anywhere: allocation generates one (libvirt's networkAllocatePort), a
+    # UUID of its own, not the port's
+    port = port_on()
+    assert port.virtualport is not None
+    iid = port.virtualport.param("interfaceid")
+    assert iid is not None and iid != UUID
+    assert describe(port, tap_name="vnet7", mtu=1500) == [
         "ip tuntap add dev vnet7 mode tap",
         "ip link set dev vnet7 address fe:54:00:00:00:01 mtu 1500 up",
         (f"ovs-vsctl --no-wait add-port ovsbr0 vnet7 tag=10 {OWNER_IDS} "
          "-- set Interface vnet7 'external_ids:attached-mac=\"52:54:00:00:00:01\"' "
-         f"'external_ids:iface-id=\"{UUID}\"' external_ids:iface-status=active "
+         f"'external_ids:iface-id=\"{iid}\"' external_ids:iface-status=active "
          f"'external_ids:vm-id=\"{VM}\"'"),
     ]
 

@@ -73,7 +73,9 @@ def vlan_columns(port: NetworkPort) -> dict[str, Any]:
 
 
 def iface_ids(port: NetworkPort, tap: str) -> dict[str, str]:
-    """libvirt's external_ids of the Interface."""
+    """libvirt's external_ids of the Interface.  An allocated port (or a defined guest's
+    bridge interface) always has its ``interfaceid`` (:mod:`kvmnet.model.precedence`); the
+    port's UUID stands in only where a plan shows a port before that."""
     vport = port.virtualport
     ids = {"attached-mac": port.mac,
            "iface-id": (vport.param("interfaceid") if vport is not None else None) or port.uuid,
