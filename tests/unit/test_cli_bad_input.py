@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kvmnet.fileio import FileLock
 from tests.conformance import conformance_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,6 +142,10 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert p.returncode == 0, p.stderr
     p = run(root, "net-autostart", "base")
     assert p.returncode == 0, p.stderr
+    # net-define's start program is written after its reply, by a child holding the cache's
+    # lock (kvmnet.tasks.afterwards): let it finish before any test takes a snapshot
+    with FileLock(root / "var/lib/kvmnet/programs/base.json.lock"):
+        assert (root / "var/lib/kvmnet/programs/base.json").is_file()
     return root
 
 
