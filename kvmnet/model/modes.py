@@ -40,7 +40,9 @@ class ModeRules:
     driver = ""
     #: a <bridge> element may name a bridge or set macTableManager in this mode
     bridge_allowed = True
-    #: "module:function(conn, net) -> net": what the live XML adds from live state (a pool)
+    #: "module:function(conn, net, used) -> net", beside the driver: what the live XML of the
+    #: active network adds from live state (a pool), ``used`` its plugged ports per pool device
+    #: (:func:`kvmnet.network.drivers.live_view`); "": the definition as it is
     live_view = ""
     #: "module:function(net)": what define checks on the host itself (libvirt's
     #: networkValidate reads sysfs for hostdev pools); raises ValidationError
@@ -231,6 +233,9 @@ class HostBridgeRules(ModeRules):
 
     name, label = "bridge", "bridge network"
     driver = "kvmnet.network.drivers.passive:HostBridgeDriver"
+    # the macvtap pool's view; a network on a host bridge has no pool, so it shows its
+    # definition
+    live_view = "kvmnet.network.drivers.direct:live_view"
 
     @staticmethod
     def switch(net: Network, vport: VirtualPort | None = None) -> str:
@@ -278,6 +283,7 @@ class DirectRules(ModeRules):
 
     label = "macvtap network"
     bridge_allowed = False
+    live_view = "kvmnet.network.drivers.direct:live_view"
 
     def device_problem(self, net: Network) -> str | None:
         if not _has_devices(net):
