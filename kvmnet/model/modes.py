@@ -127,6 +127,13 @@ class ModeRules:
         return False
 
     # -- the running network ----------------------------------------------------------------------
+    def variant(self, net: Network) -> ModeRules:
+        """The rules whose :attr:`driver` and :attr:`live_view` serve ``net``: the mode's own,
+        but where one mode is two kinds of network (:meth:`HostBridgeRules.variant`).  Only the
+        driver registry asks (:func:`kvmnet.network.drivers.driver_for`); define's rules are the
+        mode's."""
+        return self
+
     def live(self, net: Network) -> Network:
         """``net`` as it runs: what starting it adds to the definition (libvirt's live XML)."""
         return net
@@ -233,9 +240,10 @@ class HostBridgeRules(ModeRules):
 
     name, label = "bridge", "bridge network"
     driver = "kvmnet.network.drivers.passive:HostBridgeDriver"
-    # the macvtap pool's view; a network on a host bridge has no pool, so it shows its
-    # definition
-    live_view = "kvmnet.network.drivers.direct:live_view"
+
+    def variant(self, net: Network) -> ModeRules:
+        # no bridge named: macvtap in bridge mode over the forward devices, a driver of its own
+        return self if net.bridge_name else MACVTAP_BRIDGE
 
     @staticmethod
     def switch(net: Network, vport: VirtualPort | None = None) -> str:
@@ -302,6 +310,15 @@ class DirectRules(ModeRules):
         return Plug(type=PlugType.DIRECT, mode=self.name)
 
 
+class MacvtapBridgeRules(DirectRules):
+    """``<forward mode='bridge'>`` with devices and no ``<bridge>``: the driver and live view of
+    :data:`MACVTAP_BRIDGE`, the variant of :class:`HostBridgeRules` (which has the mode's
+    define-time rules, so this is not in :data:`MODES`)."""
+
+    name = "bridge"
+    driver = "kvmnet.network.drivers.direct:MacvtapBridgeDriver"
+
+
 class PrivateRules(DirectRules):
     name = "private"
     driver = "kvmnet.network.drivers.direct:PrivateDriver"
@@ -355,6 +372,9 @@ class HostdevRules(ModeRules):
                     managed=fwd.managed if fwd is not None else None,
                     driver=fwd.driver if fwd is not None else None)
 
+
+#: bridge mode's macvtap variant (:meth:`HostBridgeRules.variant`)
+MACVTAP_BRIDGE = MacvtapBridgeRules()
 
 #: forward mode ("none": isolated) -> its rules; the one registry of modes
 MODES: dict[str, ModeRules] = {

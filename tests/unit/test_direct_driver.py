@@ -100,6 +100,20 @@ def test_start_checks_the_pool_and_says_what_the_host_cannot_do() -> None:
         "(a macvtap limit); see <kvmnet:host-access> in the README to give the host a way in")]
 
 
+def test_bridge_mode_gets_the_driver_of_its_kind_of_network_from_the_registry() -> None:
+    # a <bridge>: the host bridge must exist, ports go on it; devices: a macvtap pool
+    on_bridge = parse_network("<network><name>hb</name><forward mode='bridge'/>"
+                              "<bridge name='br0'/></network>")
+    on_devices = parse_network(net("bridge"))
+    assert driver_for(on_bridge).plan(on_bridge, CTX).requires_links == ("br0",)
+    assert driver_for(on_bridge).device_pool(on_bridge) == ()
+    assert driver_for(on_devices).plan(on_devices, CTX).requires_links == ("eth1", "eth2")
+    assert driver_for(on_devices).device_pool(on_devices) == ("eth1", "eth2")
+    neither = parse_network("<network><name>b</name><forward mode='bridge'/></network>")
+    with pytest.raises(ValidationError, match="names no bridge and no forward device"):
+        driver_for(neither).plan(neither, CTX)
+
+
 def test_host_access_is_a_macvlan_with_the_host_address_on_the_first_device() -> None:
     n = parse_network(net("bridge", extra=(
         "<metadata><kvmnet:host-access address='192.0.2.10/24'/></metadata>")))

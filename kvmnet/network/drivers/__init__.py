@@ -27,14 +27,16 @@ _DRIVERS: dict[str, NetworkDriver] = {}
 
 
 def driver_for(net: Network) -> NetworkDriver:
-    """The planning driver of ``net``'s forward mode (imported on first use)."""
-    rules = mode_of(net)
-    driver = _DRIVERS.get(rules.name)
+    """The planning driver of ``net`` (imported on first use): its forward mode's, picked once
+    here where a mode is two kinds of network (:meth:`ModeRules.variant`: bridge mode on a
+    host bridge, or macvtap over devices), so that no driver needs to know another."""
+    spec = mode_of(net).variant(net).driver
+    driver = _DRIVERS.get(spec)
     if driver is None:
         import importlib
 
-        module, _, cls = rules.driver.partition(":")
-        driver = _DRIVERS[rules.name] = getattr(importlib.import_module(module), cls)()
+        module, _, cls = spec.partition(":")
+        driver = _DRIVERS[spec] = getattr(importlib.import_module(module), cls)()
     return driver
 
 
@@ -44,7 +46,7 @@ def live_view(conn: Connection, net: Network, used: Mapping[str, int]) -> Networ
     ``connections`` (``used``: plugged ports per pool device, from the port records) or a
     hostdev network's VFs.  Only a mode with a hook imports anything (a virtual network's
     driver pulls in the renderers, which net-dumpxml does not need)."""
-    spec = mode_of(net).live_view
+    spec = mode_of(net).variant(net).live_view
     if not spec:
         return net
     from kvmnet.model.modes import hook

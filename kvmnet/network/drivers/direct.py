@@ -157,9 +157,7 @@ class DirectDriver(NetworkDriver):
     label = MODES["vepa"].label
 
     def plan(self, net: Network, ctx: PlanContext) -> Plan:
-        problem = MODES[net.forward_mode.value].device_problem(net)
-        if problem is not None:
-            raise ValidationError([problem])
+        self.require_device(net)
         fwd = net.forward
         pf = fwd.pf if fwd is not None and not fwd.interfaces else None
         # a <pf>'s VFs are read from sysfs when the start runs (the plan stays pure and
@@ -201,6 +199,9 @@ class DirectDriver(NetworkDriver):
 
 
 class MacvtapBridgeDriver(DirectDriver):
+    """Bridge mode with devices and no ``<bridge>`` (the registry's pick:
+    ``HostBridgeRules.variant``)."""
+
     mode = ForwardMode.BRIDGE
 
 
