@@ -209,8 +209,9 @@ class NetworkDriver:
         return self.rules.plug_for(net, vport, mac_table)
 
     def live(self, net: Network) -> Network:
-        """The definition of the active network as net-dumpxml shows it: with what the host
-        says now, e.g. a ``<pf>``'s devices.  Default: ``net`` itself."""
+        """``net`` with what the host says now, e.g. a ``<pf>``'s devices as its pool (what
+        net-dumpxml shows comes from the mode's ``ModeRules.live_view`` hook, which adds the
+        port counts).  Default: ``net`` itself."""
         return net
 
     def device_pool(self, net: Network) -> tuple[str, ...]:

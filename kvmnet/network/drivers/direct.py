@@ -192,7 +192,7 @@ class DirectDriver(NetworkDriver):
                     requires_vfs=(pf,) if pf else ())
 
     def live(self, net: Network) -> Network:
-        return with_pf_pool(net)
+        return with_pf_pool(net)  # the first half of live_view, the mode's live XML
 
     def device_pool(self, net: Network) -> tuple[str, ...]:
         return pool_of(net)
