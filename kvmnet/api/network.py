@@ -169,37 +169,20 @@ class Network:
             raise InvalidArgError(f"unsupported flags 0x{flags:x} for XMLDesc")
         inactive = bool(flags & VIR_NETWORK_XML_INACTIVE)
         net = self._definition(inactive)
-        if not inactive and has_ports(self._conn, self._name) and self.isActive():
-            # derived from the live port records on every call, so a crash never leaves a
-            # stale count behind
-            from kvmnet.model.frozen import replace
-            from kvmnet.port.keep import connections
+        if not inactive and self.isActive():
+            from kvmnet.network.drivers import live_view
 
-            net = replace(net, connections=connections(self._conn, self._name) or None)
-        if not inactive:
-            from kvmnet.model.modes import hook, mode_of, owns_bridge
+            used: dict[str, int] = {}
+            if has_ports(self._conn, self._name):
+                # derived from the live port records on every call, so a crash never leaves a
+                # stale count behind
+                from kvmnet.model.frozen import replace
+                from kvmnet.port.keep import usage
 
-            fwd = net.forward
-            view = mode_of(net).live_view  # e.g. a hostdev network's VF pool, found at start
-            if view and self.isActive():
-                net = hook(view)(self._conn, net)
-            elif (fwd is not None and (fwd.interfaces or fwd.pf)
-                    and not owns_bridge(fwd.mode.value) and self.isActive()):
-                net = self._live_pool(net)
+                count, used = usage(self._conn, self._name)
+                net = replace(net, connections=count or None)
+            net = live_view(self._conn, net, used)  # e.g. a macvtap or VF pool, found at start
         return format_doc(net, inactive)
-
-    def _live_pool(self, net: NetworkDef) -> NetworkDef:
-        """The pool as the active network has it: a ``<pf>``'s devices, each device's
-        ``connections`` (derived from the port records on every call, like the network's)."""
-        from kvmnet.network.drivers import driver_for
-        from kvmnet.network.drivers.direct import with_counts
-        from kvmnet.port.keep import device_connections
-
-        try:
-            net = driver_for(net).live(net)
-        except KvmnetError:
-            pass  # the host no longer shows the pool's VFs: show the definition as it is
-        return with_counts(net, device_connections(self._conn, self._name))
 
     def bridgeName(self) -> str:
         store = self._conn.store

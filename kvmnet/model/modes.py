@@ -40,7 +40,9 @@ class ModeRules:
     driver = ""
     #: a <bridge> element may name a bridge or set macTableManager in this mode
     bridge_allowed = True
-    #: "module:function(conn, net) -> net": what the live XML adds from live state (a pool)
+    #: "module:function(conn, net, used) -> net", beside the driver: what the live XML of the
+    #: active network adds from live state (a pool), ``used`` its plugged ports per pool device
+    #: (:func:`kvmnet.network.drivers.live_view`); "": the definition as it is
     live_view = ""
     #: "module:function(net)": what define checks on the host itself (libvirt's
     #: networkValidate reads sysfs for hostdev pools); raises ValidationError
@@ -125,6 +127,13 @@ class ModeRules:
         return False
 
     # -- the running network ----------------------------------------------------------------------
+    def variant(self, net: Network) -> ModeRules:
+        """The rules whose :attr:`driver` and :attr:`live_view` serve ``net``: the mode's own,
+        but where one mode is two kinds of network (:meth:`HostBridgeRules.variant`).  Only the
+        driver registry asks (:func:`kvmnet.network.drivers.driver_for`); define's rules are the
+        mode's."""
+        return self
+
     def live(self, net: Network) -> Network:
         """``net`` as it runs: what starting it adds to the definition (libvirt's live XML)."""
         return net
@@ -232,6 +241,10 @@ class HostBridgeRules(ModeRules):
     name, label = "bridge", "bridge network"
     driver = "kvmnet.network.drivers.passive:HostBridgeDriver"
 
+    def variant(self, net: Network) -> ModeRules:
+        # no bridge named: macvtap in bridge mode over the forward devices, a driver of its own
+        return self if net.bridge_name else MACVTAP_BRIDGE
+
     @staticmethod
     def switch(net: Network, vport: VirtualPort | None = None) -> str:
         """The switch backend of the network's bridge: "openvswitch" or "linux"."""
@@ -278,6 +291,7 @@ class DirectRules(ModeRules):
 
     label = "macvtap network"
     bridge_allowed = False
+    live_view = "kvmnet.network.drivers.direct:live_view"
 
     def device_problem(self, net: Network) -> str | None:
         if not _has_devices(net):
@@ -294,6 +308,15 @@ class DirectRules(ModeRules):
 
         # the device is the plugger's pick from device_pool, made from live use counts
         return Plug(type=PlugType.DIRECT, mode=self.name)
+
+
+class MacvtapBridgeRules(DirectRules):
+    """``<forward mode='bridge'>`` with devices and no ``<bridge>``: the driver and live view of
+    :data:`MACVTAP_BRIDGE`, the variant of :class:`HostBridgeRules` (which has the mode's
+    define-time rules, so this is not in :data:`MODES`)."""
+
+    name = "bridge"
+    driver = "kvmnet.network.drivers.direct:MacvtapBridgeDriver"
 
 
 class PrivateRules(DirectRules):
@@ -349,6 +372,9 @@ class HostdevRules(ModeRules):
                     managed=fwd.managed if fwd is not None else None,
                     driver=fwd.driver if fwd is not None else None)
 
+
+#: bridge mode's macvtap variant (:meth:`HostBridgeRules.variant`)
+MACVTAP_BRIDGE = MacvtapBridgeRules()
 
 #: forward mode ("none": isolated) -> its rules; the one registry of modes
 MODES: dict[str, ModeRules] = {

@@ -158,19 +158,16 @@ def kept_ports(conn: Connection, network: str) -> list[PortInfo]:
     return [p for p in list_dir(conn, network) if p.kept]
 
 
-def connections(conn: Connection, network: str) -> int:
-    """How many ports of ``network`` (by name) are plugged in: libvirt's ``connections``."""
-    return sum(1 for p in list_dir(conn, network) if not p.kept)
-
-
-def device_connections(conn: Connection, network: str) -> dict[str, int]:
-    """How many plugged ports of ``network`` sit on each pool device (macvtap ports): the
-    live ``connections`` of its ``<forward><interface>`` entries."""
+def usage(conn: Connection, network: str) -> tuple[int, dict[str, int]]:
+    """libvirt's live ``connections`` of ``network`` (by name), from one reading of its port
+    records: how many ports are plugged in, and how many of those sit on each pool device
+    (macvtap ports: the ``connections`` of its ``<forward><interface>`` entries)."""
+    plugged = [p for p in list_dir(conn, network) if not p.kept]
     used: dict[str, int] = {}
-    for p in list_dir(conn, network):
-        if p.dev and not p.kept:
+    for p in plugged:
+        if p.dev:
             used[p.dev] = used.get(p.dev, 0) + 1
-    return used
+    return len(plugged), used
 
 
 def describe(infos: list[PortInfo]) -> str:

@@ -11,7 +11,7 @@ from kvmnet.errors import ConflictError, ValidationError
 from kvmnet.host import tap as taps
 from kvmnet.model.frozen import replace
 from kvmnet.model.port import NetworkPort, Plug, PlugType
-from kvmnet.network.drivers import driver_for
+from kvmnet.network.drivers import driver_for, live_view
 from kvmnet.network.drivers.base import PlanContext
 from kvmnet.network.drivers.direct import choose, host_access_name, with_counts
 from kvmnet.port.plugs import macvtap as plugger
@@ -60,6 +60,25 @@ def test_live_xml_shows_connections_per_device_and_none_when_unused() -> None:
     assert "<interface dev='eth2' connections='3'/>" in text
 
 
+@pytest.mark.parametrize("mode", ["bridge", "private", "vepa", "passthrough"])
+def test_every_macvtap_mode_shows_its_live_pool_through_the_modes_one_hook(mode: str) -> None:
+    # net-dumpxml of an active network asks kvmnet.network.drivers.live_view, whatever the mode
+    text = format_network(live_view(None, parse_network(net(mode)),  # type: ignore[arg-type]
+                                    {"eth1": 2}))
+    assert "<interface dev='eth1' connections='2'/>" in text
+    assert "<interface dev='eth2'/>" in text
+
+
+@pytest.mark.parametrize("xml", [
+    "<network><name>hb</name><forward mode='bridge'/><bridge name='br0'/></network>",
+    ("<network><name>n</name><forward mode='nat' dev='eth1'/><ip address='192.0.2.1' "
+     "prefix='24'/></network>"),
+])
+def test_a_network_without_a_device_pool_shows_its_definition_live(xml: str) -> None:
+    defined = parse_network(xml)
+    assert live_view(None, defined, {"eth1": 2}) is defined  # type: ignore[arg-type]
+
+
 def test_device_use_counts_the_network_port_records(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Counts come from the port records (complete or half-made): nothing to go stale."""
@@ -79,6 +98,20 @@ def test_start_checks_the_pool_and_says_what_the_host_cannot_do() -> None:
         "# needs the existing link eth1", "# needs the existing link eth2",
         ("# network 'mv': the host cannot reach its macvtap guests through the parent device "
         "(a macvtap limit); see <kvmnet:host-access> in the README to give the host a way in")]
+
+
+def test_bridge_mode_gets_the_driver_of_its_kind_of_network_from_the_registry() -> None:
+    # a <bridge>: the host bridge must exist, ports go on it; devices: a macvtap pool
+    on_bridge = parse_network("<network><name>hb</name><forward mode='bridge'/>"
+                              "<bridge name='br0'/></network>")
+    on_devices = parse_network(net("bridge"))
+    assert driver_for(on_bridge).plan(on_bridge, CTX).requires_links == ("br0",)
+    assert driver_for(on_bridge).device_pool(on_bridge) == ()
+    assert driver_for(on_devices).plan(on_devices, CTX).requires_links == ("eth1", "eth2")
+    assert driver_for(on_devices).device_pool(on_devices) == ("eth1", "eth2")
+    neither = parse_network("<network><name>b</name><forward mode='bridge'/></network>")
+    with pytest.raises(ValidationError, match="names no bridge and no forward device"):
+        driver_for(neither).plan(neither, CTX)
 
 
 def test_host_access_is_a_macvlan_with_the_host_address_on_the_first_device() -> None:

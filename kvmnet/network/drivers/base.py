@@ -195,13 +195,23 @@ class NetworkDriver:
         """Whether kvmnet creates and owns this network's bridge."""
         return self.rules.owns_bridge
 
+    def require_device(self, net: Network) -> None:
+        """The rule define applies (``ModeRules.device_problem``), for a plan made without
+        define: raises ValidationError when the network has nothing to attach to."""
+        problem = self.rules.device_problem(net)
+        if problem is not None:
+            from kvmnet.errors import ValidationError
+
+            raise ValidationError([problem])
+
     def plug_for(self, net: Network, vport: VirtualPort | None, mac_table: str | None) -> Plug:
         """How a guest port on ``net`` is plugged (see ``ModeRules.plug_for``)."""
         return self.rules.plug_for(net, vport, mac_table)
 
     def live(self, net: Network) -> Network:
-        """The definition of the active network as net-dumpxml shows it: with what the host
-        says now, e.g. a ``<pf>``'s devices.  Default: ``net`` itself."""
+        """``net`` with what the host says now, e.g. a ``<pf>``'s devices as its pool (what
+        net-dumpxml shows comes from the mode's ``ModeRules.live_view`` hook, which adds the
+        port counts).  Default: ``net`` itself."""
         return net
 
     def device_pool(self, net: Network) -> tuple[str, ...]:

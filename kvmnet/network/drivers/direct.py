@@ -8,6 +8,8 @@ The driver owns the pool and its allocation:
   or a ``<pf dev=.../>``'s virtual functions' netdevs (read from sysfs: the start checks
   there are some, as libvirt's networkCreateInterfacePool; a plug picks among them; the live
   XML lists them as ``<interface>``);
+* :func:`live_view`: the active network's live XML, the pool as :func:`pool_of` found it with
+  each device's ``connections``;
 * :func:`choose`: libvirt's allocation (networkAllocatePort): the least-used device for the
   shared modes, a device of its own for passthrough, a clear error when none is left; the
   use counts come from the network's live port records (:func:`kvmnet.port.plugs.macvtap.
@@ -26,12 +28,18 @@ from __future__ import annotations
 
 import ipaddress
 
-from kvmnet.errors import ConflictError, ValidationError
+from kvmnet.errors import ConflictError, KvmnetError, ValidationError
 from kvmnet.host.macvtap import pf_netdevs
 from kvmnet.model.frozen import replace
 from kvmnet.model.modes import MODES
 from kvmnet.model.network import ForwardInterface, ForwardMode, Network
 from kvmnet.network.drivers.base import AddressSpec, NetworkDriver, Plan, PlanContext
+
+TYPE_CHECKING = False  # annotations only
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from kvmnet.api import Connection
 
 #: kvmnet's own XML namespace for what libvirt has no element for
 KVMNET_NS = "https://kvmnet.org/xmlns/network/1.0"
@@ -74,7 +82,31 @@ def choose(network: str, mode: str, pool: tuple[str, ...], used: dict[str, int])
     return min(pool, key=lambda d: used.get(d, 0))
 
 
-def with_counts(net: Network, used: dict[str, int]) -> Network:
+def with_pf_pool(net: Network) -> Network:
+    """As libvirt shows an active network: a ``<pf>``'s VF netdevs (sysfs) as the
+    ``<interface>`` pool."""
+    fwd = net.forward
+    if fwd is None or not fwd.pf or fwd.interfaces:
+        return net
+    return replace(net, forward=replace(fwd, interfaces=tuple(
+        ForwardInterface(dev=d) for d in pf_netdevs(fwd.pf))))
+
+
+def live_view(conn: Connection, net: Network, used: Mapping[str, int]) -> Network:
+    """``net`` (active) as its live XML shows it (the mode's ``ModeRules.live_view``): the pool
+    with a ``<pf>``'s devices, each device's ``connections`` from ``used``, derived from the
+    port records on every call like the network's own."""
+    fwd = net.forward
+    if fwd is None or not (fwd.interfaces or fwd.pf):
+        return net
+    try:
+        net = with_pf_pool(net)
+    except KvmnetError:
+        pass  # the host no longer shows the pool's VFs: show the definition as it is
+    return with_counts(net, used)
+
+
+def with_counts(net: Network, used: Mapping[str, int]) -> Network:
     """``net`` with libvirt's live ``connections`` on each pool device (none: left out)."""
     fwd = net.forward
     if fwd is None or not fwd.interfaces:
@@ -125,9 +157,7 @@ class DirectDriver(NetworkDriver):
     label = MODES["vepa"].label
 
     def plan(self, net: Network, ctx: PlanContext) -> Plan:
-        problem = MODES[net.forward_mode.value].device_problem(net)
-        if problem is not None:
-            raise ValidationError([problem])
+        self.require_device(net)
         fwd = net.forward
         pf = fwd.pf if fwd is not None and not fwd.interfaces else None
         # a <pf>'s VFs are read from sysfs when the start runs (the plan stays pure and
@@ -162,19 +192,16 @@ class DirectDriver(NetworkDriver):
                     requires_vfs=(pf,) if pf else ())
 
     def live(self, net: Network) -> Network:
-        """As libvirt shows an active network: a ``<pf>``'s VF netdevs as the ``<interface>``
-        pool."""
-        fwd = net.forward
-        if fwd is None or not fwd.pf or fwd.interfaces:
-            return net
-        return replace(net, forward=replace(fwd, interfaces=tuple(
-            ForwardInterface(dev=d) for d in pf_netdevs(fwd.pf))))
+        return with_pf_pool(net)  # the first half of live_view, the mode's live XML
 
     def device_pool(self, net: Network) -> tuple[str, ...]:
         return pool_of(net)
 
 
 class MacvtapBridgeDriver(DirectDriver):
+    """Bridge mode with devices and no ``<bridge>`` (the registry's pick:
+    ``HostBridgeRules.variant``)."""
+
     mode = ForwardMode.BRIDGE
 
 

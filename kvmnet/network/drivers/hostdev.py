@@ -19,6 +19,8 @@ from kvmnet.model.network import ForwardMode, Network, PciAddress, VirtualPort
 from kvmnet.network.drivers.base import NetworkDriver, Plan, PlanContext
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from kvmnet.api import Connection
 
 
@@ -82,9 +84,11 @@ def pci_address(text: str) -> PciAddress:
                       function=int(func, 16))
 
 
-def live_view(conn: Connection, net: Network) -> Network:
-    """``net`` (active) as libvirt's live XML shows a hostdev pool: every VF's ``<address>``
-    under ``<forward>`` (also under a ``<pf>``), ``connections`` on ``<forward>``."""
+def live_view(conn: Connection, net: Network, used: Mapping[str, int]) -> Network:
+    """``net`` (active) as libvirt's live XML shows a hostdev pool (the mode's
+    ``ModeRules.live_view``): every VF's ``<address>`` under ``<forward>`` (also under a
+    ``<pf>``), ``connections`` on ``<forward>``.  ``used`` counts ports on pool netdevs, which a
+    VF given to a guest is not: unused."""
     from kvmnet.model.frozen import replace
 
     fwd = net.forward

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from kvmnet.engine.host import Host
 from kvmnet.engine.steps.ovsnet import ovs_steps
 from kvmnet.errors import HostError, OvsError
-from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal, undo_journal
+from kvmnet.port.plugs.base import Plugger, PlugOptions, PortJournal, context, undo_journal
 from kvmnet.port.plugs.tap_bridge import first_step, is_ours, new_record, run_plug, tap_steps
 
 if TYPE_CHECKING:
@@ -159,15 +159,11 @@ _SHARED: list[SharedOvsHost] = []
 
 
 def _context_host() -> SharedOvsHost:
+    """The host this process's OVS ports are plugged through (the pluggers' shared
+    :func:`~kvmnet.port.plugs.base.context` gets it, unless a test hands in a recording host)."""
     if not _SHARED:
         _SHARED.append(SharedOvsHost())
     return _SHARED[0]
-
-
-def _context(nl: Netlink, host: Host | None) -> Any:
-    from kvmnet.engine.executor import Context
-
-    return Context(host if host is not None else _context_host(), nl=nl)
 
 
 def _bridge_mtu(bridge: str) -> int | None:
@@ -199,19 +195,19 @@ class OvsPlugger(Plugger):
                                         device=opts.device, multi_queue=opts.multi_queue)
             yield from ovs_steps(port, name, opts.state_root)
 
-        run_plug(steps(), journal, _context(nl, host), opts.tap_name)
+        run_plug(steps(), journal, context(nl, host or _context_host()), opts.tap_name)
         return rec
 
     def unplug(self, nl: Netlink, rec: dict[str, Any], quiet: bool = False,
                host: Host | None = None) -> None:
-        undo_journal(rec, _context(nl, host), quiet)
+        undo_journal(rec, context(nl, host or _context_host()), quiet)
 
     def attach(self, nl: Netlink, rec: dict[str, Any], port: NetworkPort, *,
                vlan_filtering: bool) -> None:
         """The kept tap back on the (restarted) network's OVS bridge, with its settings now.
         Nothing new to journal: the port's ``ovsdb.port`` undo (same name, same marks) is in
         its journal since the plug."""
-        ctx = _context(nl, None)
+        ctx = context(nl, _context_host())
         # a net-destroy killed before it detached this port left it on the switch: out first
         self._drop_ovs_port(rec, ctx)
         for step in ovs_steps(port, rec["tap"], str(rec.get("owner") or "")):
@@ -223,7 +219,7 @@ class OvsPlugger(Plugger):
         record stay.  A port whose tap vanished loses its OVS port too."""
         if is_ours(rec):
             nl.set_link_down(rec["tap"])
-        self._drop_ovs_port(rec, _context(nl, None))
+        self._drop_ovs_port(rec, context(nl, _context_host()))
 
     @staticmethod
     def _drop_ovs_port(rec: dict[str, Any], ctx: Context) -> None:
