@@ -82,6 +82,21 @@ def _missing(program: str, command: str) -> HostError:
     return HostError(f"{program} not found in PATH: {fix}", command, errno_mod.ENOENT)
 
 
+def _not_started(exc: OSError, program: str, command: str) -> HostError:
+    """Why ``program`` could not be started (missing, not executable, or else)."""
+    if isinstance(exc, FileNotFoundError):
+        return _missing(program, command)
+    if isinstance(exc, PermissionError):
+        return HostError(f"{program} cannot be executed ({exc.strerror}): check its permissions",
+                         command, exc.errno)
+    return HostError(f"{program} could not be started: {exc.strerror}", command, exc.errno)
+
+
+def _timed_out(program: str, timeout: float | None, command: str) -> HostError:
+    return HostError(f"{program} did not finish within {timeout} s: it may be hung; check the "
+                     "program", command, errno_mod.ETIMEDOUT)
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -121,22 +136,12 @@ def run(
             stdin=None if input is not None else subprocess.DEVNULL,
             check=False,
         )
-    except FileNotFoundError as exc:
-        if cwd is not None and not os.path.isdir(cwd):
-            raise HostError(f"working directory {cwd} does not exist", command, exc.errno) from exc
-        raise _missing(args[0], command) from exc
-    except PermissionError as exc:
-        raise HostError(
-            f"{args[0]} cannot be executed ({exc.strerror}): check its permissions", command, exc.errno
-        ) from exc
     except subprocess.TimeoutExpired as exc:
-        raise HostError(
-            f"{args[0]} did not finish within {timeout} s: it may be hung; check the program",
-            command,
-            errno_mod.ETIMEDOUT,
-        ) from exc
+        raise _timed_out(args[0], timeout, command) from exc
     except OSError as exc:
-        raise HostError(f"{args[0]} could not be started: {exc.strerror}", command, exc.errno) from exc
+        if isinstance(exc, FileNotFoundError) and cwd is not None and not os.path.isdir(cwd):
+            raise HostError(f"working directory {cwd} does not exist", command, exc.errno) from exc
+        raise _not_started(exc, args[0], command) from exc
     if check and proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip()
         status = (
@@ -173,14 +178,8 @@ def run_quick(argv: Sequence[str], *, timeout: float) -> tuple[int, str]:
                 (os.POSIX_SPAWN_DUP2, write_end, 1),
                 (os.POSIX_SPAWN_DUP2, write_end, 2),
                 (os.POSIX_SPAWN_CLOSE, read_end)])
-        except FileNotFoundError as exc:
-            raise _missing(args[0], command) from exc
-        except PermissionError as exc:
-            raise HostError(f"{args[0]} cannot be executed ({exc.strerror}): check its "
-                            "permissions", command, exc.errno) from exc
         except OSError as exc:
-            raise HostError(f"{args[0]} could not be started: {exc.strerror}", command,
-                            exc.errno) from exc
+            raise _not_started(exc, args[0], command) from exc
         os.close(write_end)
         write_end = -1
         pidfd = os.pidfd_open(pid)
@@ -197,8 +196,7 @@ def run_quick(argv: Sequence[str], *, timeout: float) -> tuple[int, str]:
                 if left <= 0:
                     os.kill(pid, 9)
                     os.waitpid(pid, 0)
-                    raise HostError(f"{args[0]} did not finish within {timeout} s: it may be "
-                                    "hung; check the program", command, errno_mod.ETIMEDOUT)
+                    raise _timed_out(args[0], timeout, command)
                 for fd, _events in poller.poll(int(left * 1000) + 1):
                     if fd == pidfd:
                         exited = True
