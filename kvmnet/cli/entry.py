@@ -11,10 +11,11 @@ else (options, ``--help``, other verbs) goes to :mod:`kvmnet.cli.main`.
 ms (RCU grace periods inside the netlink call), of which the last 16-20 come after the link
 is gone from the namespace (measured here: the link vanished 15-22 ms after the request,
 the request returned at 31-39 ms), spent waiting for the device's memory to be freed.
-Before importing the rest, the network's run journal is read (through the C JSON codec
-alone, :mod:`kvmnet.jsontext`) and the deletion is sent from a forked child process.  So it
-runs alongside the command's imports, and the command need not wait for its final part: a
-process ends only after its threads' system calls, so a thread would have held it up.  The
+Before importing the rest, the network's run journal is read (the engine's reader, which
+needs only the C JSON codec, :mod:`kvmnet.jsontext`) and the deletion is sent from a forked
+child process.  So it runs alongside the command's imports, and the command need not wait
+for its final part: a process ends only after its threads' system calls, so a thread would
+have held it up.  The
 command itself then runs unchanged: its teardown deletes again (a request that waits for the
 child's to let go of the kernel's lock, and then finds the link gone, which is fine), so it
 returns only once the link is gone from the namespace, and it reports any error.  The child
@@ -56,18 +57,6 @@ def plain(argv: list[str]) -> tuple[str | None, bool, str, str] | None:
     return root, quiet, argv[i], argv[i + 1]
 
 
-def _journal_links(text: str) -> list[str]:
-    """The link names of a network journal's text (its ``"link"`` undo records); ValueError
-    if it cannot tell."""
-    from kvmnet import jsontext  # the C codec alone: json's import is ~8 ms of a cold start
-
-    try:
-        return [str(s["name"]) for s in jsontext.loads(text)["steps"]
-                if s.get("kind") == "link"]
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"not a network journal: {exc}") from None
-
-
 def _head_start_destroy(root: str | None, name: str) -> None:
     """Start deleting the network's links from a forked child, before importing the rest.
 
@@ -77,14 +66,13 @@ def _head_start_destroy(root: str | None, name: str) -> None:
     """
     if "/" in name:
         return
+    # the engine's journal reader: it imports only os and the C JSON codec (kvmnet.jsontext)
+    from kvmnet.engine.journal import Journal
+
     base = root or os.environ.get("KVMNET_ROOT") or "/"
-    try:
-        with open(os.path.join(base, "run", "kvmnet", "networks", f"{name}.json"),
-                  encoding="utf-8") as f:
-            links = _journal_links(f.read())
-    except (OSError, ValueError):
-        return
-    if links:
+    rec = Journal.load(os.path.join(base, "run", "kvmnet", "networks", f"{name}.json"))
+    links = [s["name"] for s in rec.find("link")] if rec is not None else []
+    if links and all(isinstance(link, str) for link in links):
         _delete_links_in_child(links)
 
 

@@ -56,7 +56,7 @@ def interrupted_destroy(store: Store, rt: Runtime, host: Host) -> Journal | None
     rec = Journal.load(rt.record)
     if rec is None:
         return Journal(rt.record, rt.name)
-    links = [s["name"] for s in rec.steps if s["kind"] == "link"]
+    links = [s["name"] for s in rec.find("link")]
     if not links:
         return None
     with host.netlink() as nl:

@@ -168,7 +168,7 @@ CLI_EXCEPTIONS = {
         "lease-helper imports nothing but the lease database",
     # net-destroy's netlink deletes start (from a forked child) before anything else is imported
     ("kvmnet.cli.entry", "kvmnet.host.rtnl"): "net-destroy's head start (bench: bridge delete)",
-    ("kvmnet.cli.entry", "kvmnet.jsontext"): "net-destroy's head start reads the journal",
+    ("kvmnet.cli.entry", "kvmnet.engine.journal"): "net-destroy's head start reads the journal",
     # net-plan's printing is being rebuilt on the steps' describe() (issue 12, engine work);
     # it then asks the facade for the plan's text
     ("kvmnet.cli.live", "kvmnet.config.define"): "net-plan FILE: define's assignments, unstored",
