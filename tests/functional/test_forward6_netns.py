@@ -17,13 +17,12 @@ hairpins back onto the bridge (another guest, the target itself).
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from tests.functional.kvmnet_env import PYTHON, KvEnv, assert_one_error, kvenv, requires_kvmnet_root
 from tests.functional.netns import NetNS
-from tests.functional.test_forward_netns import LISTEN, TARGET, WAN_IP, Site, nat
+from tests.functional.test_forward_netns import LISTEN, TARGET, WAN_IP, Site, bridge_nf, nat
 
 pytestmark = requires_kvmnet_root
 __all__ = ["kvenv"]
@@ -141,26 +140,10 @@ class Site6(Site):
         proc = ns.run([PYTHON, "-c", UDP6_ASK, LISTEN6, str(port)], check=False, timeout=15)
         return (proc.stdout.strip() or proc.stderr.strip() or "fail ?").splitlines()[-1]
 
-    def map6(self) -> list[Any]:
-        proc = self.kv.host.run(["nft", "-j", "list", "map", "inet", "kvmnet_forwards",
-                                 "dnat6"], check=False)
-        if proc.returncode != 0:
-            return []
-        for item in json.loads(proc.stdout)["nftables"]:
-            if "map" in item:
-                return list(item["map"].get("elem", []))
-        return []
-
-
-def bridge_nf6(kvenv: KvEnv, on: bool) -> None:
-    for family in ("iptables", "ip6tables"):
-        path = f"/proc/sys/net/bridge/bridge-nf-call-{family}"
-        kvenv.host.run(["sh", "-c", f"echo {int(on)} > {path}"])
-
 
 @pytest.mark.parametrize("br_nf", [True, False], ids=["bridge-nf", "no-bridge-nf"])
 def test_ipv6_forward_from_four_vantage_points_then_removed(kvenv: KvEnv, br_nf: bool) -> None:
-    bridge_nf6(kvenv, br_nf)
+    bridge_nf(kvenv, br_nf, ("iptables", "ip6tables"))
     site = Site6(kvenv)
     assert site.ask(site.wan).startswith("fail"), "nothing listens before the forward"
     assert site.ask(kvenv.host, TARGET6, PORT) == f"ok {GATEWAY6}", "the server is up"
@@ -187,7 +170,7 @@ def test_ipv6_forward_from_four_vantage_points_then_removed(kvenv: KvEnv, br_nf:
 
     kvenv.ok("net-forward-remove", site.name, LISTEN6, "tcp", "80")
     kvenv.ok("net-forward-remove", site.name, LISTEN6, "udp", "53")
-    assert site.map6() == []
+    assert site.map_elements("dnat6") == []
     assert site.ask(site.wan).startswith("fail"), "the forward is gone"
     assert site.ask(site.other).startswith("fail")
     assert site.ask_udp(site.wan).startswith("fail")
@@ -200,23 +183,23 @@ def test_ipv4_and_ipv6_forwards_side_by_side_and_gone_with_the_network(kvenv: Kv
     kvenv.ok("net-forward-add", site.name, LISTEN, "tcp", "80", TARGET, str(PORT))
     assert site.ask(site.wan, LISTEN6, 81) == f"ok {WAN6}"
     assert site.ask(site.wan, LISTEN, 80) == f"ok {WAN_IP}"
-    assert len(site.map6()) == 2 and len(site.map_elements()) == 1
+    assert len(site.map_elements("dnat6")) == 2 and len(site.map_elements()) == 1
 
     kvenv.ok("net-destroy", site.name)
-    assert site.map6() == [] and site.map_elements() == []
+    assert site.map_elements("dnat6") == [] and site.map_elements() == []
     hairpins = kvenv.host.run(["nft", "list", "set", "inet", "kvmnet_forwards",
                                "hairpin6"]).stdout
     assert "virbr-f" not in hairpins
     # the stored IPv6 forward comes back with the network (the live-only IPv4 one does not)
     kvenv.ok("net-start", site.name)
-    assert len(site.map6()) == 2 and site.map_elements() == []
+    assert len(site.map_elements("dnat6")) == 2 and site.map_elements() == []
     assert site.ask(site.wan, LISTEN6, 80) == f"ok {WAN6}"
 
 
 def test_ipv6_refusals_change_nothing(kvenv: KvEnv) -> None:
     site = Site6(kvenv)
     kvenv.ok("net-forward-add", site.name, LISTEN6, "tcp", "80", TARGET6, str(PORT))
-    before = (kvenv.ok("net-dumpxml", site.name).stdout, site.map6())
+    before = (kvenv.ok("net-dumpxml", site.name).stdout, site.map_elements("dnat6"))
     cases = [
         ((f"{SUBNET6}:99", "tcp", "80", TARGET6), "is inside subnet fd00:150::/64 of network"),
         (("fe80::1", "tcp", "80", TARGET6), "is link-local"),
@@ -228,7 +211,7 @@ def test_ipv6_refusals_change_nothing(kvenv: KvEnv) -> None:
     for args, says in cases:
         message = assert_one_error(kvenv.kv("net-forward-add", site.name, *args))
         assert says in message, (args, message)
-    assert (kvenv.ok("net-dumpxml", site.name).stdout, site.map6()) == before
+    assert (kvenv.ok("net-dumpxml", site.name).stdout, site.map_elements("dnat6")) == before
     assert site.ask(site.wan) == f"ok {WAN6}", "the forward there still works"
 
 

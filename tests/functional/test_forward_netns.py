@@ -129,8 +129,9 @@ class Site:
     def forwards(self) -> list[dict[str, Any]]:
         return json.loads(self.kv.ok("net-forward-list", self.name, "--json").stdout)
 
-    def map_elements(self) -> list[Any]:
-        proc = self.kv.host.run(["nft", "-j", "list", "map", "inet", "kvmnet_forwards", "dnat4"],
+    def map_elements(self, name: str = "dnat4") -> list[Any]:
+        """The elements of the forwards' map ``name`` (dnat4, dnat6), [] when there is none."""
+        proc = self.kv.host.run(["nft", "-j", "list", "map", "inet", "kvmnet_forwards", name],
                                 check=False)
         if proc.returncode != 0:
             return []
@@ -140,9 +141,10 @@ class Site:
         return []
 
 
-def bridge_nf(kvenv: KvEnv, on: bool) -> None:
-    path = "/proc/sys/net/bridge/bridge-nf-call-iptables"
-    kvenv.host.run(["sh", "-c", f"echo {int(on)} > {path}"])
+def bridge_nf(kvenv: KvEnv, on: bool, families: tuple[str, ...] = ("iptables",)) -> None:
+    for family in families:
+        path = f"/proc/sys/net/bridge/bridge-nf-call-{family}"
+        kvenv.host.run(["sh", "-c", f"echo {int(on)} > {path}"])
 
 
 def hairpin_of(kvenv: KvEnv, port: str) -> bool:
